@@ -1,0 +1,82 @@
+//! Replaces a file so that a crash at any point leaves either the old file or
+//! the new one, never half of one: write a temporary file in the same
+//! directory, flush it to disk, rename it over the target, then flush the
+//! directory so the rename itself survives a power cut.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Distinguishes the temporary files of one process.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `target` with what `write` produces. The new file keeps the
+/// permissions of the file it replaces.
+pub(crate) fn replace(
+    target: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = target.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
+    })?;
+    let mut temp = Temp {
+        path: dir.join(format!(
+            ".{}.{}-{}.mvsync-tmp",
+            name.to_string_lossy(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )),
+        renamed: false,
+    };
+    let file = match OpenOptions::new().write(true).create_new(true).open(&temp.path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Left by an earlier run of a process with our id that crashed.
+            fs::remove_file(&temp.path)?;
+            OpenOptions::new().write(true).create_new(true).open(&temp.path)?
+        }
+        other => other?,
+    };
+    if let Ok(metadata) = fs::metadata(target) {
+        file.set_permissions(metadata.permissions())?;
+    }
+    let mut out = BufWriter::new(file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp.path, target)?;
+    temp.renamed = true;
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    // Directories cannot be opened for syncing here; the rename is durable
+    // once the file system commits it.
+    Ok(())
+}
+
+/// A temporary file, removed unless it was renamed into place.
+struct Temp {
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.renamed {
+            // Best effort: the target is intact either way.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Full import: every row of the file as an object, streamed, with the
+//! change file's current state as the final watermark.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use engine::{ConnectorError, ImportEvent, ImportedObject, ItemError};
+
+use super::reader::{RecordReader, Start};
+use super::rows::Header;
+use super::stream::{Sink, Stop};
+use super::watermark::Watermark;
+use super::Settings;
+
+/// A full import whose file is open and whose header is read.
+pub(crate) struct FullImport {
+    settings: Arc<Settings>,
+    reader: RecordReader,
+    header: Header,
+    change_mark: Option<Watermark>,
+}
+
+/// Opens the file and reads its header; every fatal problem surfaces here,
+/// before any object is streamed.
+pub(crate) fn open(settings: Arc<Settings>) -> Result<FullImport, ConnectorError> {
+    // Taken first: changes appended while the file is read are then replayed
+    // by the next delta import instead of being skipped.
+    let change_mark = match &settings.change_file {
+        Some(change_file) => Some(Watermark::of_file(&change_file.path)?),
+        None => None,
+    };
+    let source = &settings.file;
+    let file = RecordReader::open_file(&source.path)?;
+    let delimiter = settings.config.delimiter.byte();
+    let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: false })?;
+    let header = Header::read(&mut reader, &source.shown, &settings.config, false)?.ok_or_else(|| {
+        ConnectorError::new(format!(
+            "{}:1:1: expected a header row naming the columns, found an empty file",
+            source.shown
+        ))
+    })?;
+    Ok(FullImport { settings, reader, header, change_mark })
+}
+
+impl FullImport {
+    /// Streams every row, then the change file's watermark.
+    pub(crate) fn run(mut self, sink: &Sink) {
+        let outcome = self.stream_rows(sink).and_then(|()| match self.change_mark {
+            Some(mark) => sink.event(ImportEvent::Watermark(mark.to_string())),
+            None => Ok(()),
+        });
+        sink.finish(outcome);
+    }
+
+    fn stream_rows(&mut self, sink: &Sink) -> Result<(), Stop> {
+        let shown = self.settings.file.shown.as_str();
+        let object_type = &self.settings.config.object_type;
+        let anchor_column = self.header.anchor;
+        // First line of each anchor: the first occurrence wins.
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        while let Some(record) = self.reader.next_record()? {
+            let row = match self.header.row(&record, shown) {
+                Ok(row) => row,
+                Err(bad) => {
+                    sink.bad(bad)?;
+                    continue;
+                }
+            };
+            let anchor = row.cells[anchor_column].clone();
+            if let Some(first) = seen.get(&anchor) {
+                sink.bad(ItemError {
+                    location: record.location(shown, record.field_start(anchor_column)),
+                    message: format!(
+                        "duplicate anchor {anchor:?}, already on line {first}: expected each value of {:?} once (the first is kept)",
+                        self.header.name(anchor_column)
+                    ),
+                })?;
+                continue;
+            }
+            seen.insert(anchor.clone(), row.line);
+            sink.event(ImportEvent::Object(ImportedObject {
+                anchor,
+                object_type: object_type.clone(),
+                dn: None,
+                attributes: self.header.attributes(row.cells),
+            }))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The CSV connector: one file is the connected system, one row per object,
+//! keyed by an anchor column.
+//!
+//! - [`config`]: the keys an operator writes, and their validation.
+//! - `reader`: CSV records with their place in the file (line, column).
+//! - `rows`: the header, and each record checked and turned into attributes.
+//! - `import`: full import as a stream. `delta`: delta import from a change file.
+//! - `watermark`: the change-file watermark. `export`: applying a batch to the
+//!   file; `table`: the file in memory while a batch is applied; `atomic`:
+//!   replacing the file so a crash never leaves half of it.
+//!
+//! Invariant: every value read is a `Value::Str` (or a list of them); types
+//! are the engine's business.
+
+mod atomic;
+pub mod config;
+mod delta;
+mod export;
+mod import;
+mod reader;
+mod rows;
+mod stream;
+mod table;
+mod watermark;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use engine::{
+    AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange, ExportResult,
+    ImportStream, ObjectTypeSchema, RefKind,
+};
+use rules::ValueType;
+
+pub use config::{CsvConfig, CsvConfigError, Delimiter, CHANGE_TYPE_COLUMN};
+
+/// How many changes one export call receives: each call rewrites the whole file.
+pub const EXPORT_BATCH_SIZE: usize = 50_000;
+
+/// A file as the connector reads it: where it is, and how it is named in messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    /// The path, resolved against the config file's folder.
+    pub(crate) path: PathBuf,
+    /// The path as configured, the prefix of every location.
+    pub(crate) shown: String,
+}
+
+impl Source {
+    fn new(configured: &Path, base_dir: &Path) -> Self {
+        Source { path: base_dir.join(configured), shown: configured.display().to_string() }
+    }
+}
+
+/// A validated configuration with its files resolved.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: CsvConfig,
+    pub(crate) file: Source,
+    pub(crate) change_file: Option<Source>,
+}
+
+/// A CSV file as a connected system.
+#[derive(Debug)]
+pub struct CsvConnector {
+    settings: Arc<Settings>,
+    /// Exports are read-modify-write of one file: one at a time.
+    export_lock: tokio::sync::Mutex<()>,
+}
+
+impl CsvConnector {
+    /// Validates `config` and resolves its relative paths against `base_dir`.
+    pub fn new(config: CsvConfig, base_dir: &Path) -> Result<Self, CsvConfigError> {
+        config.validate()?;
+        let file = Source::new(&config.path, base_dir);
+        let change_file = config.change_file.as_deref().map(|p| Source::new(p, base_dir));
+        Ok(CsvConnector {
+            settings: Arc::new(Settings { config, file, change_file }),
+            export_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &CsvConfig {
+        &self.settings.config
+    }
+}
+
+#[async_trait]
+impl Connector for CsvConnector {
+    fn info(&self) -> ConnectorInfo {
+        let config = &self.settings.config;
+        let names: Vec<&str> = match &config.columns {
+            Some(columns) => columns.iter().map(String::as_str).collect(),
+            None => config
+                .multi_valued
+                .keys()
+                .chain(config.references.keys())
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let attributes = names
+            .into_iter()
+            .map(|name| AttributeSchema {
+                name: name.to_owned(),
+                value_type: ValueType::String,
+                multi_valued: config.multi_valued.contains_key(name),
+                reference: config.references.contains_key(name).then_some(RefKind::Anchor),
+            })
+            .collect();
+        ConnectorInfo {
+            object_types: vec![ObjectTypeSchema {
+                name: config.object_type.clone(),
+                anchor_attribute: Some(config.anchor.clone()),
+                attributes,
+            }],
+            delta_import: config.change_file.is_some(),
+            export: true,
+            has_dn: false,
+            export_batch_size: EXPORT_BATCH_SIZE,
+        }
+    }
+
+    async fn full_import(&self) -> Result<ImportStream, ConnectorError> {
+        let settings = Arc::clone(&self.settings);
+        let opened = stream::blocking(move || import::open(settings)).await?;
+        Ok(stream::spawn(move |sink| opened.run(sink)))
+    }
+
+    async fn delta_import(&self, watermark: Option<&str>) -> Result<ImportStream, ConnectorError> {
+        let settings = Arc::clone(&self.settings);
+        let watermark = watermark.map(str::to_owned);
+        let opened = stream::blocking(move || delta::open(settings, watermark.as_deref())).await?;
+        Ok(stream::spawn(move |sink| opened.run(sink)))
+    }
+
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError> {
+        let _one_at_a_time = self.export_lock.lock().await;
+        let settings = Arc::clone(&self.settings);
+        stream::blocking(move || export::apply(&settings, batch)).await
+    }
+}

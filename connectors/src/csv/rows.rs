@@ -1,0 +1,207 @@
+//! Turns records into rows: the header's columns, then each row checked
+//! (quoting, field count, UTF-8, anchor) with the file, line and column of
+//! every problem, then converted to attributes.
+
+use engine::{ConnectorError, ItemError};
+use rules::Value;
+
+use super::config::{CsvConfig, CHANGE_TYPE_COLUMN};
+use super::reader::{Record, RecordReader};
+
+/// What a column contributes to an imported object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Column {
+    /// Nothing: not declared in `columns`, or the change file's `changeType`.
+    Skip,
+    /// One string value.
+    Single,
+    /// A list of strings split on this separator.
+    Multi(String),
+}
+
+/// The header row of a file.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    /// The column names, in file order.
+    pub(crate) names: Vec<String>,
+    /// The anchor column's index.
+    pub(crate) anchor: usize,
+    /// The `changeType` column's index, in a change file.
+    pub(crate) change_type: Option<usize>,
+    columns: Vec<Column>,
+}
+
+/// One well-formed row.
+#[derive(Debug)]
+pub(crate) struct Row {
+    /// Every field, in header order.
+    pub(crate) cells: Vec<String>,
+    /// The record's first line.
+    pub(crate) line: u64,
+}
+
+impl Header {
+    /// Reads the header row: `None` for a file without one (empty). A header
+    /// that is malformed, repeats a name or lacks the anchor column (or, with
+    /// `change_file`, the `changeType` column) is a fatal error naming the
+    /// file, line and column.
+    pub(crate) fn read(
+        reader: &mut RecordReader,
+        shown: &str,
+        config: &CsvConfig,
+        change_file: bool,
+    ) -> Result<Option<Header>, ConnectorError> {
+        let Some(record) = reader.next_record()? else {
+            return Ok(None);
+        };
+        let fatal = |offset: usize, what: &str| {
+            ConnectorError::new(format!("{}: {what}", record.location(shown, offset)))
+        };
+        if let Some(quote) = record.unterminated_quote() {
+            return Err(fatal(quote, "unterminated quoted column name: expected a closing quote"));
+        }
+        if let Some(bad) = record.first_invalid_utf8() {
+            return Err(fatal(bad, "invalid UTF-8 in the header row: expected UTF-8 text"));
+        }
+        let mut names: Vec<String> = Vec::with_capacity(record.fields.len());
+        for (index, field) in record.fields.iter().enumerate() {
+            let name = String::from_utf8_lossy(field).into_owned();
+            if name.is_empty() {
+                return Err(fatal(
+                    record.field_start(index),
+                    "empty column name: expected a name for every column of the header row",
+                ));
+            }
+            if let Some(first) = names.iter().position(|n| *n == name) {
+                return Err(fatal(
+                    record.field_start(index),
+                    &format!(
+                        "duplicate column {name:?} (also column {} of the header): expected each column name once",
+                        first + 1
+                    ),
+                ));
+            }
+            names.push(name);
+        }
+        let line = record.line();
+        let find = |wanted: &str, what: &str| {
+            names.iter().position(|n| n == wanted).ok_or_else(|| {
+                ConnectorError::new(format!(
+                    "{shown}:{line}: expected a column {wanted:?} ({what}); found columns: {}",
+                    names.join(", ")
+                ))
+            })
+        };
+        let anchor = find(&config.anchor, "the anchor")?;
+        let change_type = if change_file {
+            Some(find(CHANGE_TYPE_COLUMN, "add, modify or delete")?)
+        } else {
+            None
+        };
+        let columns: Vec<Column> = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                if Some(index) == change_type || !config.is_declared(name) {
+                    Column::Skip
+                } else if let Some(separator) = config.separator(name) {
+                    Column::Multi(separator.to_owned())
+                } else {
+                    Column::Single
+                }
+            })
+            .collect();
+        let ignored: Vec<&str> = names
+            .iter()
+            .zip(&columns)
+            .filter(|(name, column)| **column == Column::Skip && name.as_str() != CHANGE_TYPE_COLUMN)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !ignored.is_empty() {
+            tracing::warn!(file = shown, columns = ?ignored, "ignoring columns not declared in `columns`");
+        }
+        Ok(Some(Header { names, anchor, change_type, columns }))
+    }
+
+    /// The name of column `index`, for messages.
+    pub(crate) fn name(&self, index: usize) -> &str {
+        self.names.get(index).map_or("?", String::as_str)
+    }
+
+    /// Checks one record: its quoting, its field count, its encoding and its
+    /// anchor; each problem is an item error at the place it was found.
+    pub(crate) fn row(&self, record: &Record<'_>, shown: &str) -> Result<Row, ItemError> {
+        let bad = |offset: usize, message: String| ItemError {
+            location: record.location(shown, offset),
+            message,
+        };
+        if let Some(quote) = record.unterminated_quote() {
+            let column = self.name(record.field_at(quote));
+            return Err(bad(
+                quote,
+                format!("unterminated quoted field in column {column:?}: expected a closing quote"),
+            ));
+        }
+        let expected = self.names.len();
+        let found = record.fields.len();
+        if found != expected {
+            let (offset, detail) = if found > expected {
+                (record.field_start(expected), "; the first surplus field starts here")
+            } else {
+                (record.end(), "")
+            };
+            return Err(bad(
+                offset,
+                format!("expected {expected} fields as in the header row, found {found}{detail}"),
+            ));
+        }
+        if let Some(offset) = record.first_invalid_utf8() {
+            let column = self.name(record.field_at(offset));
+            return Err(bad(
+                offset,
+                format!("invalid UTF-8 in column {column:?}: expected UTF-8 text"),
+            ));
+        }
+        let mut cells = Vec::with_capacity(found);
+        for (index, field) in record.fields.iter().enumerate() {
+            // The whole record was valid UTF-8 and unquoting removes only ASCII quotes.
+            let text = std::str::from_utf8(field).map_err(|e| {
+                bad(
+                    record.field_start(index) + e.valid_up_to(),
+                    format!("invalid UTF-8 in column {:?}: expected UTF-8 text", self.name(index)),
+                )
+            })?;
+            cells.push(text.to_owned());
+        }
+        if cells[self.anchor].is_empty() {
+            return Err(bad(
+                record.field_start(self.anchor),
+                format!("empty anchor: expected a value in column {:?}", self.name(self.anchor)),
+            ));
+        }
+        Ok(Row { cells, line: record.line() })
+    }
+
+    /// The attributes of a well-formed row, in header order: declared
+    /// columns only, the anchor included, empty cells (null) omitted,
+    /// multi-valued cells split with empty pieces dropped.
+    pub(crate) fn attributes(&self, cells: Vec<String>) -> Vec<(String, Value)> {
+        let mut attributes = Vec::with_capacity(cells.len());
+        for ((cell, column), name) in cells.into_iter().zip(&self.columns).zip(&self.names) {
+            let value = match column {
+                Column::Skip => continue,
+                _ if cell.is_empty() => continue,
+                Column::Single => Value::Str(cell),
+                Column::Multi(separator) => Value::list(
+                    cell.split(separator.as_str())
+                        .filter(|piece| !piece.is_empty())
+                        .map(Value::str),
+                ),
+            };
+            if !value.is_null() {
+                attributes.push((name.clone(), value));
+            }
+        }
+        attributes
+    }
+}

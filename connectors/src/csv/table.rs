@@ -1,0 +1,215 @@
+//! The target file in memory while an export batch is applied: its columns,
+//! its rows in file order, and an index from anchor to row.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use engine::ConnectorError;
+
+use super::reader::{RecordReader, Start};
+use super::rows::Header;
+use super::Settings;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV file as rows of text cells.
+#[derive(Debug)]
+pub(crate) struct Table {
+    /// The file's header (or the declared columns), then the columns added by
+    /// this batch.
+    columns: Vec<String>,
+    position: HashMap<String, usize>,
+    /// `columns[fixed..]` were added by this batch; they are written sorted.
+    fixed: usize,
+    /// Whether `columns` is configured (then no column is ever added).
+    declared: bool,
+    anchor: usize,
+    /// Rows in file order; `None` once deleted.
+    rows: Vec<Option<Vec<String>>>,
+    by_anchor: HashMap<String, usize>,
+    bom: bool,
+    changed: bool,
+}
+
+impl Table {
+    /// Reads the target file. A missing or empty file is an empty system; a
+    /// malformed one is a fatal error (rewriting it would lose rows).
+    pub(crate) fn load(settings: &Settings) -> Result<Table, ConnectorError> {
+        let config = &settings.config;
+        let source = &settings.file;
+        let (columns, fixed) = match &config.columns {
+            Some(columns) => (columns.clone(), columns.len()),
+            // A new file starts with its anchor column; the rest come sorted.
+            None => (vec![config.anchor.clone()], 1),
+        };
+        let mut table = Table {
+            position: index(&columns),
+            anchor: 0,
+            columns,
+            fixed,
+            declared: config.columns.is_some(),
+            rows: Vec::new(),
+            by_anchor: HashMap::new(),
+            bom: false,
+            changed: false,
+        };
+        table.anchor = table.column(&config.anchor).unwrap_or(0);
+        let file = match std::fs::File::open(&source.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(table),
+            Err(e) => return Err(super::reader::read_error(&source.path, &e)),
+        };
+        let delimiter = config.delimiter.byte();
+        let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: false })?;
+        table.bom = reader.has_bom();
+        let Some(header) = Header::read(&mut reader, &source.shown, config, false)? else {
+            return Ok(table);
+        };
+        if !table.declared {
+            table.columns = header.names.clone();
+            table.fixed = table.columns.len();
+            table.position = index(&table.columns);
+            table.anchor = header.anchor;
+        }
+        // Where each column of the file goes in the table (nowhere, when undeclared).
+        let target: Vec<Option<usize>> = header.names.iter().map(|n| table.column(n)).collect();
+        let refuse = |what: String| {
+            ConnectorError::new(format!(
+                "cannot export to {}: {what}; fix the file first (rewriting it would lose the row)",
+                source.shown
+            ))
+        };
+        // The first line of each anchor, for the message about a second one.
+        let mut lines: HashMap<String, u64> = HashMap::new();
+        while let Some(record) = reader.next_record()? {
+            let row = header.row(&record, &source.shown).map_err(|bad| refuse(bad.to_string()))?;
+            let mut cells = vec![String::new(); table.columns.len()];
+            for (cell, to) in row.cells.into_iter().zip(&target) {
+                if let Some(slot) = to.and_then(|to| cells.get_mut(to)) {
+                    *slot = cell;
+                }
+            }
+            let anchor = cells.get(table.anchor).cloned().unwrap_or_default();
+            if let Some(first) = lines.get(&anchor) {
+                return Err(refuse(format!(
+                    "{}: duplicate anchor {anchor:?}, already on line {first}",
+                    record.location(&source.shown, record.field_start(header.anchor))
+                )));
+            }
+            lines.insert(anchor.clone(), row.line);
+            table.by_anchor.insert(anchor, table.rows.len());
+            table.rows.push(Some(cells));
+        }
+        Ok(table)
+    }
+
+    /// Whether any row or column changed since loading.
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// The index of a column.
+    pub(crate) fn column(&self, name: &str) -> Option<usize> {
+        self.position.get(name).copied()
+    }
+
+    /// Whether a value for `name` can be stored: declared columns only, when
+    /// `columns` is configured.
+    pub(crate) fn accepts(&self, name: &str) -> bool {
+        !name.is_empty() && (!self.declared || self.position.contains_key(name))
+    }
+
+    /// The row holding `anchor`.
+    pub(crate) fn row_of(&self, anchor: &str) -> Option<usize> {
+        self.by_anchor.get(anchor).copied()
+    }
+
+    /// The text of a cell ("" for a column the row has no cell in).
+    pub(crate) fn cell(&self, row: usize, name: &str) -> &str {
+        self.column(name).map_or("", |column| self.cell_at(row, column))
+    }
+
+    fn cell_at(&self, row: usize, column: usize) -> &str {
+        match self.rows.get(row) {
+            Some(Some(cells)) => cells.get(column).map_or("", String::as_str),
+            _ => "",
+        }
+    }
+
+    /// Sets cells of a row (a new row at the end for `None`), adding columns
+    /// not seen before (the caller checked [`Table::accepts`]) and re-keying
+    /// the row when its anchor cell changes (the caller checked the new
+    /// anchor is free and not empty). Returns the row.
+    pub(crate) fn write_row(&mut self, row: Option<usize>, cells: Vec<(String, String)>) -> usize {
+        let previous_anchor = row.map(|row| self.cell_at(row, self.anchor).to_owned());
+        let row = match row {
+            Some(row) => row,
+            None => {
+                self.rows.push(Some(Vec::new()));
+                self.rows.len() - 1
+            }
+        };
+        for (name, text) in cells {
+            let column = match self.column(&name) {
+                Some(column) => column,
+                None if text.is_empty() => continue,
+                None => {
+                    self.columns.push(name.clone());
+                    self.position.insert(name, self.columns.len() - 1);
+                    self.columns.len() - 1
+                }
+            };
+            if let Some(Some(cells)) = self.rows.get_mut(row) {
+                if cells.len() <= column {
+                    cells.resize(column + 1, String::new());
+                }
+                cells[column] = text;
+            }
+        }
+        let anchor = self.cell_at(row, self.anchor).to_owned();
+        if previous_anchor.as_deref() != Some(anchor.as_str()) {
+            if let Some(previous) = previous_anchor {
+                self.by_anchor.remove(&previous);
+            }
+            self.by_anchor.insert(anchor, row);
+        }
+        self.changed = true;
+        row
+    }
+
+    /// Deletes the row holding `anchor`; `false` if there is none.
+    pub(crate) fn delete(&mut self, anchor: &str) -> bool {
+        let Some(row) = self.by_anchor.remove(anchor) else {
+            return false;
+        };
+        if let Some(slot) = self.rows.get_mut(row) {
+            *slot = None;
+        }
+        self.changed = true;
+        true
+    }
+
+    /// Writes the file: header, then rows in order. The same table always
+    /// gives the same bytes.
+    pub(crate) fn write_to(&self, out: &mut dyn Write, delimiter: u8) -> io::Result<()> {
+        if self.bom {
+            out.write_all(BOM)?;
+        }
+        let mut added: Vec<usize> = (self.fixed..self.columns.len()).collect();
+        added.sort_by(|&a, &b| self.columns[a].cmp(&self.columns[b]));
+        let order: Vec<usize> = (0..self.fixed).chain(added).collect();
+        let mut csv = ::csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .from_writer(out);
+        csv.write_record(order.iter().map(|&c| self.columns[c].as_str()))?;
+        for cells in self.rows.iter().flatten() {
+            csv.write_record(order.iter().map(|&c| cells.get(c).map_or("", String::as_str)))?;
+        }
+        csv.flush()
+    }
+}
+
+fn index(columns: &[String]) -> HashMap<String, usize> {
+    columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()
+}

@@ -1,0 +1,50 @@
+//! mvsync connectors: one module per connected-system family, each
+//! implementing [`engine::Connector`].
+//!
+//! A connector's configuration is one variant of [`ConnectorConfig`], tagged
+//! by its `type` key, so adding a connector family is one variant and one
+//! module, and an unknown `type` is a deserialisation error with a position.
+//!
+//! Invariant: connectors depend on the engine, never the other way round; a
+//! connector never sees store ids, only its own anchors and attribute names.
+
+pub mod csv;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The configuration of one connected system, as written under
+/// `[connectors.<name>]`, selected by its `type` key.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ConnectorConfig {
+    /// A CSV file (`type = "csv"`).
+    Csv(csv::CsvConfig),
+}
+
+impl ConnectorConfig {
+    /// Builds the connector; relative paths resolve against `base_dir` (the
+    /// config file's folder). Touches no connected system: an invalid
+    /// configuration fails here with every problem listed, a missing file
+    /// only when a step reads it.
+    pub fn build(
+        &self,
+        base_dir: &Path,
+    ) -> Result<Box<dyn engine::Connector>, engine::ConnectorError> {
+        match self {
+            ConnectorConfig::Csv(config) => {
+                let connector = csv::CsvConnector::new(config.clone(), base_dir)
+                    .map_err(|e| engine::ConnectorError::new(e.to_string()))?;
+                Ok(Box::new(connector))
+            }
+        }
+    }
+
+    /// The `type` key of this configuration (`"csv"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Csv(_) => "csv",
+        }
+    }
+}

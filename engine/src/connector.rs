@@ -1,0 +1,251 @@
+//! The contract between the engine and a connected system.
+//!
+//! Connectors speak in their own terms (anchors, DNs, attribute names as
+//! strings) and never see store ids: the engine translates references to the
+//! connector's form before export and resolves them after import.
+//!
+//! Invariant: the engine never imports a connector crate; connectors depend on
+//! the engine, never the other way round.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use rules::{Value, ValueType};
+
+/// What a connector can do and what its objects look like.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorInfo {
+    /// The object types it holds.
+    pub object_types: Vec<ObjectTypeSchema>,
+    /// Whether `delta_import` is supported.
+    pub delta_import: bool,
+    /// Whether `export` is supported.
+    pub export: bool,
+    /// Whether objects have distinguished names (renames are exported as moves).
+    pub has_dn: bool,
+    /// How many changes one `export` call should receive at most.
+    pub export_batch_size: usize,
+}
+
+impl ConnectorInfo {
+    /// The schema of one object type, if the connector declares it.
+    pub fn object_type(&self, name: &str) -> Option<&ObjectTypeSchema> {
+        self.object_types.iter().find(|t| t.name == name)
+    }
+}
+
+/// The schema of one object type.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectTypeSchema {
+    /// The type's name (`worker`, `user`, `group`).
+    pub name: String,
+    /// When the anchor is an ordinary attribute the engine can compute before
+    /// export (a CSV key column, a SQL key), its name. `None` when the
+    /// connected system assigns the anchor (AD objectGUID, Graph id).
+    pub anchor_attribute: Option<String>,
+    /// Declared attributes. An empty list means "not declared": any attribute
+    /// is accepted as a string.
+    pub attributes: Vec<AttributeSchema>,
+}
+
+impl ObjectTypeSchema {
+    /// The declared attribute of that name, if any.
+    pub fn attribute(&self, name: &str) -> Option<&AttributeSchema> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+}
+
+/// One attribute of an object type.
+#[derive(Debug, Clone)]
+pub struct AttributeSchema {
+    /// Its name in the connected system.
+    pub name: String,
+    /// Its type; values flowing out are coerced to it before diffing.
+    pub value_type: ValueType,
+    /// Whether it holds several values.
+    pub multi_valued: bool,
+    /// For a reference attribute, how the connected system names the
+    /// referenced object.
+    pub reference: Option<RefKind>,
+}
+
+/// How a connected system writes a reference to another of its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// By the referenced object's anchor (a CSV key column, a Graph id).
+    Anchor,
+    /// By the referenced object's distinguished name (LDAP).
+    Dn,
+}
+
+/// One object as read from the connected system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedObject {
+    /// Its immutable identity in the connected system.
+    pub anchor: String,
+    /// Its object type.
+    pub object_type: String,
+    /// Its distinguished name, where the system has them.
+    pub dn: Option<String>,
+    /// Its attributes; references in the connector's own form (anchor or DN strings).
+    pub attributes: Vec<(String, Value)>,
+}
+
+/// A change to one attribute, as a delta import reports it or an export applies it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AttrOp {
+    /// Set the attribute to this value (all values, for a multi-valued attribute).
+    Replace(Value),
+    /// Add these values to a multi-valued attribute.
+    Add(Vec<Value>),
+    /// Remove these values from a multi-valued attribute.
+    Remove(Vec<Value>),
+    /// Remove every value.
+    Clear,
+}
+
+/// What an import step yields, one item at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportEvent {
+    /// The full current state of an object (add or update, the engine tells which).
+    Object(ImportedObject),
+    /// Changed attributes only, for connectors whose delta reports those (LDAP DirSync, Graph delta).
+    Partial {
+        /// The object's anchor.
+        anchor: String,
+        /// Its object type.
+        object_type: String,
+        /// Its DN after the change, when it has one.
+        dn: Option<String>,
+        /// The attribute changes.
+        changes: Vec<(String, AttrOp)>,
+    },
+    /// The object is gone from the connected system.
+    Delete {
+        /// The object's anchor.
+        anchor: String,
+    },
+    /// The position to resume a later delta import from. The engine stores it
+    /// in the same commit as the changes that precede it.
+    Watermark(String),
+}
+
+/// One malformed item: an error on that item, not the end of the step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ItemError {
+    /// Where: `file:line:column`, an anchor, a DN, a page.
+    pub location: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// A failure of the connected system or of its configuration: the step fails
+/// and every pending change is kept for the next run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    /// What failed, naming the system, file or server.
+    pub message: String,
+}
+
+impl ConnectorError {
+    /// Builds an error from a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectorError { message: message.into() }
+    }
+}
+
+/// An item of an import stream.
+#[derive(Debug)]
+pub enum ImportItem {
+    /// A well-formed event.
+    Event(ImportEvent),
+    /// One bad item; the stream goes on.
+    Bad(ItemError),
+}
+
+/// An import as a stream: never the whole connected system in memory. A
+/// `Err` item ends the step.
+pub type ImportStream = BoxStream<'static, Result<ImportItem, ConnectorError>>;
+
+/// One change the engine asks a connector to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportChange {
+    /// Opaque engine id of the connector-space object; echoed in the result.
+    pub id: u64,
+    /// Its object type.
+    pub object_type: String,
+    /// Its anchor, when known (always, except for an add the system has not confirmed).
+    pub anchor: Option<String>,
+    /// Its current DN (before any rename in this change).
+    pub dn: Option<String>,
+    /// What to do.
+    pub op: ExportOp,
+}
+
+/// The kind of an exported change. Reference values are already in the
+/// connector's form (anchor or DN strings).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportOp {
+    /// Create the object with these attributes (at `dn`, where the system has DNs).
+    Add {
+        /// Every attribute of the new object.
+        attributes: Vec<(String, Value)>,
+    },
+    /// Change attributes, and move the object if `new_dn` is set.
+    Update {
+        /// A rename or move, never a delete and add.
+        new_dn: Option<String>,
+        /// Attribute-level changes.
+        changes: Vec<(String, AttrOp)>,
+    },
+    /// Delete the object.
+    Delete,
+}
+
+/// The outcome of one exported change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportResult {
+    /// The [`ExportChange::id`] it answers.
+    pub id: u64,
+    /// Applied (with the object's anchor, which an add learns here) or failed.
+    pub outcome: Result<Applied, ItemError>,
+}
+
+/// A successfully applied change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The object's anchor in the connected system after the change.
+    pub anchor: Option<String>,
+}
+
+/// A connected system.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Schema and capabilities. Cheap and offline: it touches no connected system.
+    fn info(&self) -> ConnectorInfo;
+
+    /// Reads every object. Yields `ImportEvent::Object` items and, optionally,
+    /// a final `Watermark` from which a later delta import resumes.
+    async fn full_import(&self) -> Result<ImportStream, ConnectorError>;
+
+    /// Reads the changes since `watermark` (`None`: since the beginning, as
+    /// the connector defines it). Ends with a `Watermark` when there is one.
+    async fn delta_import(&self, watermark: Option<&str>) -> Result<ImportStream, ConnectorError>;
+
+    /// Applies a batch of changes, returning one result per change, in any
+    /// order. A failure of one object is an `Err` outcome for that object;
+    /// `Err(ConnectorError)` means nothing in the batch is known to be applied.
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError>;
+}
+
+impl fmt::Display for RefKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefKind::Anchor => "anchor",
+            RefKind::Dn => "dn",
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! Export: applies pending exports in batches, in reference order, moves
+//! each applied change into escrow, and records per-object errors without
+//! stopping the run.
+
+use std::collections::{BTreeMap, HashSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use rules::Value;
+
+use crate::connector::{AttrOp, Connector, ExportChange, ExportOp};
+use crate::history::{RunError, RunLog};
+use crate::model::{apply_op, CsKey, CsObject, CsState, ObjectError, PendingExport, Sym};
+use crate::setup::Model;
+use crate::store::{keys, Store, StoreError, Txn};
+use crate::sync::translate;
+use crate::EngineError;
+
+/// One pending export, summarised for ordering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub id: u64,
+    pub is_add: bool,
+    pub is_delete: bool,
+    /// Connector-space ids its values reference.
+    pub refs: Vec<u64>,
+}
+
+/// The order to export in: adds before the objects that reference them,
+/// deletes last. Objects in a reference cycle are returned in `split`: they
+/// are added without their references, which follow in a second pass.
+pub(crate) fn order(nodes: &[Node]) -> (Vec<u64>, HashSet<u64>) {
+    let mut graph: DiGraph<u64, ()> = DiGraph::new();
+    let mut index: BTreeMap<u64, NodeIndex> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| !n.is_delete) {
+        index.insert(n.id, graph.add_node(n.id));
+    }
+    let adds: HashSet<u64> = nodes.iter().filter(|n| n.is_add).map(|n| n.id).collect();
+    let mut split = HashSet::new();
+    for n in nodes.iter().filter(|n| !n.is_delete) {
+        for r in &n.refs {
+            if *r == n.id && n.is_add {
+                split.insert(n.id);
+            } else if adds.contains(r) {
+                if let (Some(from), Some(to)) = (index.get(r), index.get(&n.id)) {
+                    graph.update_edge(*from, *to, ());
+                }
+            }
+        }
+    }
+    let mut sccs = petgraph::algo::kosaraju_scc(&graph);
+    sccs.reverse();
+    let mut out = Vec::with_capacity(nodes.len());
+    for mut scc in sccs {
+        if scc.len() > 1 {
+            split.extend(scc.iter().map(|i| graph[*i]).filter(|id| adds.contains(id)));
+        }
+        scc.sort_by_key(|i| graph[*i]);
+        out.extend(scc.into_iter().map(|i| graph[i]));
+    }
+    let mut deletes: Vec<u64> = nodes.iter().filter(|n| n.is_delete).map(|n| n.id).collect();
+    deletes.sort_unstable();
+    out.extend(deletes);
+    (out, split)
+}
+
+fn value_refs(v: &Value, out: &mut Vec<u64>) {
+    for item in v.items() {
+        if let Value::Ref(id) = item {
+            out.push(*id);
+        }
+    }
+}
+
+fn op_values(op: &AttrOp) -> Vec<&Value> {
+    match op {
+        AttrOp::Replace(v) => vec![v],
+        AttrOp::Add(vs) | AttrOp::Remove(vs) => vs.iter().collect(),
+        AttrOp::Clear => vec![],
+    }
+}
+
+pub(crate) struct Exporter<'a> {
+    pub store: &'a Store,
+    pub model: &'a Model,
+    pub log: &'a mut RunLog,
+    pub conn: Sym,
+}
+
+impl Exporter<'_> {
+    fn has_dn(&self) -> bool {
+        self.model.conn(self.conn).is_some_and(|c| c.info.has_dn)
+    }
+
+    /// The pending exports of the connector, summarised.
+    pub fn plan(&self) -> Result<Vec<Node>, StoreError> {
+        let mut ids = Vec::new();
+        self.store
+            .for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, self.conn), |k, _| {
+                if let Some(key) = keys::decode_cs_keyed(k) {
+                    ids.push(key.id);
+                }
+                Ok(())
+            })?;
+        let txn = self.store.begin();
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(cs) = txn.cs(CsKey { conn: self.conn, id })? else { continue };
+            let mut refs = Vec::new();
+            let (is_add, is_delete) = match &cs.pending_export {
+                Some(PendingExport::Add { attrs }) => {
+                    for (_, v) in attrs.iter() {
+                        value_refs(v, &mut refs);
+                    }
+                    (true, false)
+                }
+                Some(PendingExport::Update { changes, .. }) => {
+                    for (_, op) in changes {
+                        for v in op_values(op) {
+                            value_refs(v, &mut refs);
+                        }
+                    }
+                    (false, false)
+                }
+                Some(PendingExport::Delete) => (false, true),
+                None => continue,
+            };
+            nodes.push(Node {
+                id,
+                is_add,
+                is_delete,
+                refs,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// Exports everything pending, refusing when it would delete more than
+    /// the threshold.
+    pub async fn run(&mut self, connector: &dyn Connector, allow_deletes: Option<usize>) -> Result<(), EngineError> {
+        let nodes = self.plan()?;
+        let deletes = nodes.iter().filter(|n| n.is_delete).count();
+        let threshold = allow_deletes.unwrap_or(self.model.deletion_threshold);
+        if deletes > threshold {
+            return Err(EngineError::DeletionThreshold {
+                connector: self.store.name(self.conn).to_string(),
+                deletes,
+                threshold,
+            });
+        }
+        let (order, split) = order(&nodes);
+        self.export_in_batches(connector, &order, &split).await?;
+        if !split.is_empty() {
+            // Second pass: the references of objects added without them.
+            let mut second: Vec<u64> = split.into_iter().collect();
+            second.sort_unstable();
+            self.export_in_batches(connector, &second, &HashSet::new()).await?;
+        }
+        Ok(())
+    }
+
+    async fn export_in_batches(&mut self, connector: &dyn Connector, order: &[u64], split: &HashSet<u64>) -> Result<(), EngineError> {
+        let batch_size = self
+            .model
+            .conn(self.conn)
+            .map_or(500, |c| c.info.export_batch_size)
+            .max(1);
+        for chunk in order.chunks(batch_size) {
+            let mut txn = self.store.begin();
+            let mut sent: BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)> = BTreeMap::new();
+            let mut batch = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let key = CsKey { conn: self.conn, id: *id };
+                let Some(cs) = txn.cs(key)? else { continue };
+                match self.change_for(&txn, &cs, split.contains(id))? {
+                    Ok((change, follow_up)) => {
+                        batch.push(change.clone());
+                        sent.insert(*id, (cs, change, follow_up));
+                    }
+                    Err(message) => self.fail(&mut txn, &cs, message)?,
+                }
+            }
+            if batch.is_empty() {
+                self.store.commit(txn)?;
+                continue;
+            }
+            let results = match connector.export(batch).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.store.commit(txn)?;
+                    return Err(EngineError::Connector {
+                        connector: self.store.name(self.conn).to_string(),
+                        source: e,
+                    });
+                }
+            };
+            let mut answered = HashSet::new();
+            for result in results {
+                let Some((cs, change, follow_up)) = sent.get(&result.id) else { continue };
+                answered.insert(result.id);
+                match result.outcome {
+                    Ok(applied) => self.applied(&mut txn, cs, change, applied.anchor, follow_up.clone())?,
+                    Err(e) => self.fail(&mut txn, cs, e.message)?,
+                }
+            }
+            for (id, (cs, _, _)) in &sent {
+                if !answered.contains(id) {
+                    self.fail(&mut txn, cs, "the connector returned no result for this change".into())?;
+                }
+            }
+            self.store.commit(txn)?;
+        }
+        Ok(())
+    }
+
+    /// The change to send for `cs` (references in the system's terms), and,
+    /// for a split add, the update that sets its references afterwards.
+    fn change_for(
+        &self,
+        txn: &Txn<'_>,
+        cs: &CsObject,
+        split: bool,
+    ) -> Result<Result<(ExportChange, Option<PendingExport>), String>, StoreError> {
+        let has_dn = self.has_dn();
+        let Some(pending) = &cs.pending_export else {
+            return Ok(Err("nothing pending".into()));
+        };
+        let unresolved = |v: &Value| v.items().iter().any(|i| matches!(i, Value::Ref(_)));
+        let name = |s: Sym| self.store.name(s).to_string();
+        let (op, follow_up) = match pending {
+            PendingExport::Add { attrs } => {
+                let mut out = Vec::new();
+                let mut later = Vec::new();
+                for (k, v) in attrs.iter() {
+                    if split && unresolved(v) {
+                        later.push((*k, AttrOp::Replace(v.clone())));
+                        continue;
+                    }
+                    let t = translate(txn, self.conn, has_dn, v)?;
+                    if unresolved(&t) {
+                        return Ok(Err(format!("'{}' references an object that has no anchor in the connected system yet", name(*k))));
+                    }
+                    out.push((name(*k), t));
+                }
+                let follow_up = (!later.is_empty()).then_some(PendingExport::Update {
+                    new_dn: None,
+                    changes: later,
+                });
+                (ExportOp::Add { attributes: out }, follow_up)
+            }
+            PendingExport::Update { new_dn, changes } => {
+                let mut out = Vec::new();
+                for (k, op) in changes {
+                    let op = match op {
+                        AttrOp::Replace(v) => AttrOp::Replace(translate(txn, self.conn, has_dn, v)?),
+                        AttrOp::Add(vs) => AttrOp::Add(vs.iter().map(|v| translate(txn, self.conn, has_dn, v)).collect::<Result<_, _>>()?),
+                        AttrOp::Remove(vs) => AttrOp::Remove(vs.iter().map(|v| translate(txn, self.conn, has_dn, v)).collect::<Result<_, _>>()?),
+                        AttrOp::Clear => AttrOp::Clear,
+                    };
+                    if op_values(&op).into_iter().any(unresolved) {
+                        return Ok(Err(format!("'{}' references an object that has no anchor in the connected system yet", name(*k))));
+                    }
+                    out.push((name(*k), op));
+                }
+                (
+                    ExportOp::Update {
+                        new_dn: new_dn.clone(),
+                        changes: out,
+                    },
+                    None,
+                )
+            }
+            PendingExport::Delete => (ExportOp::Delete, None),
+        };
+        Ok(Ok((
+            ExportChange {
+                id: cs.key.id,
+                object_type: self.store.name(cs.object_type).to_string(),
+                anchor: cs.anchor.clone(),
+                dn: cs.dn.clone(),
+                op,
+            },
+            follow_up,
+        )))
+    }
+
+    fn applied(
+        &mut self,
+        txn: &mut Txn<'_>,
+        before: &CsObject,
+        change: &ExportChange,
+        anchor: Option<String>,
+        follow_up: Option<PendingExport>,
+    ) -> Result<(), StoreError> {
+        let mut cs = before.clone();
+        cs.error = None;
+        if anchor.is_some() {
+            cs.anchor = anchor;
+        }
+        let counters = &mut self.log.record.counters;
+        match &change.op {
+            ExportOp::Add { attributes } => {
+                cs.state = CsState::Added;
+                cs.escrow.attrs = attributes
+                    .iter()
+                    .map(|(n, v)| (self.store.intern(n), v.clone()))
+                    .collect();
+                cs.escrow.attrs.sort_by_key(|(k, _)| *k);
+                cs.escrow.dn = cs.dn.clone();
+                counters.export_adds += 1;
+            }
+            ExportOp::Update { new_dn, changes } => {
+                let known = cs.known_attrs();
+                for (n, op) in changes {
+                    let sym = self.store.intern(n);
+                    let value = apply_op(known.get(sym).unwrap_or(&Value::Null), op);
+                    match cs.escrow.attrs.binary_search_by_key(&sym, |(k, _)| *k) {
+                        Ok(i) => cs.escrow.attrs[i].1 = value,
+                        Err(i) => cs.escrow.attrs.insert(i, (sym, value)),
+                    }
+                }
+                if let Some(dn) = new_dn {
+                    cs.dn = Some(dn.clone());
+                    cs.escrow.dn = Some(dn.clone());
+                    counters.export_renames += 1;
+                } else {
+                    counters.export_updates += 1;
+                }
+            }
+            ExportOp::Delete => {
+                cs.state = CsState::Deleted;
+                cs.escrow.deleted = true;
+                counters.export_deletes += 1;
+            }
+        }
+        cs.pending_export = follow_up;
+        txn.save_cs(Some(before), Some(&cs))
+    }
+
+    fn fail(&mut self, txn: &mut Txn<'_>, before: &CsObject, message: String) -> Result<(), StoreError> {
+        let mut cs = before.clone();
+        cs.error = Some(ObjectError {
+            run: self.log.id(),
+            code: "export-error".into(),
+            message: message.clone(),
+        });
+        txn.save_cs(Some(before), Some(&cs))?;
+        self.log.error(
+            txn,
+            RunError {
+                object: Some(cs.key),
+                identifier: cs.anchor.clone().or(cs.dn.clone()).unwrap_or_else(|| format!("cs:{}", cs.key.id)),
+                code: "export-error".into(),
+                message,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(id: u64, refs: &[u64]) -> Node {
+        Node {
+            id,
+            is_add: true,
+            is_delete: false,
+            refs: refs.to_vec(),
+        }
+    }
+
+    #[test]
+    fn managers_are_added_before_their_reports() {
+        // 3 reports to 2 reports to 1; listed in the wrong order.
+        let nodes = vec![add(3, &[2]), add(2, &[1]), add(1, &[])];
+        let (order, split) = order(&nodes);
+        assert_eq!(order, vec![1, 2, 3]);
+        assert!(split.is_empty());
+    }
+
+    #[test]
+    fn deletes_go_last_and_cycles_are_split() {
+        let del = Node {
+            id: 0,
+            is_add: false,
+            is_delete: true,
+            refs: vec![],
+        };
+        let nodes = vec![del, add(5, &[6]), add(6, &[5]), add(7, &[7])];
+        let (order, split) = order(&nodes);
+        assert_eq!(order.last(), Some(&0));
+        assert_eq!(split, HashSet::from([5, 6, 7]));
+    }
+
+    #[test]
+    fn references_to_existing_objects_impose_no_order() {
+        let nodes = vec![add(9, &[100]), add(8, &[])];
+        let (order, _) = order(&nodes);
+        assert_eq!(order.len(), 2);
+    }
+}

@@ -1,0 +1,257 @@
+//! Run history: one record per executed step, with MIM-style counters and
+//! the per-object errors it met.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::CsKey;
+use crate::store::{codec, keys, Store, StoreError, Txn};
+
+/// A step of a run profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepKind {
+    /// Read everything, stage the differences (and deletes for what was not seen).
+    FullImport,
+    /// Read the changes since the watermark.
+    DeltaImport,
+    /// Synchronize every object of the connector.
+    FullSync,
+    /// Synchronize the objects with a pending import.
+    DeltaSync,
+    /// Apply pending exports.
+    Export,
+}
+
+impl StepKind {
+    /// The name used in configuration and output (`full-import`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::FullImport => "full-import",
+            StepKind::DeltaImport => "delta-import",
+            StepKind::FullSync => "full-sync",
+            StepKind::DeltaSync => "delta-sync",
+            StepKind::Export => "export",
+        }
+    }
+
+    /// Parses a step name.
+    pub fn parse(name: &str) -> Option<StepKind> {
+        [
+            StepKind::FullImport,
+            StepKind::DeltaImport,
+            StepKind::FullSync,
+            StepKind::DeltaSync,
+            StepKind::Export,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunStatus {
+    /// Still running, or killed (a record left in this state by a dead process).
+    InProgress,
+    /// Finished without errors.
+    Success,
+    /// Finished; some objects had errors.
+    CompletedWithErrors,
+    /// The step failed; pending changes are kept for the next run.
+    Failed(String),
+}
+
+impl RunStatus {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunStatus::InProgress => "in-progress",
+            RunStatus::Success => "success",
+            RunStatus::CompletedWithErrors => "completed-with-errors",
+            RunStatus::Failed(_) => "failed",
+        }
+    }
+}
+
+/// MIM-style run counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Import: objects staged as adds.
+    pub import_adds: u64,
+    /// Import: objects staged as updates.
+    pub import_updates: u64,
+    /// Import: objects staged as deletes.
+    pub import_deletes: u64,
+    /// Import: exported changes confirmed.
+    pub confirmed: u64,
+    /// Sync: connector-space objects joined to an existing metaverse object.
+    pub joins: u64,
+    /// Sync: metaverse objects created by projection.
+    pub projections: u64,
+    /// Sync: objects disconnected (left scope, or deleted in the connected system).
+    pub disconnects: u64,
+    /// Sync: metaverse objects whose attributes changed.
+    pub flow_updates: u64,
+    /// Sync: metaverse objects deleted.
+    pub mv_deletes: u64,
+    /// Sync: connector-space objects provisioned.
+    pub provisioned: u64,
+    /// Sync: connector-space objects deprovisioned.
+    pub deprovisioned: u64,
+    /// Sync: pending exports staged or changed.
+    pub exports_staged: u64,
+    /// Export: adds applied.
+    pub export_adds: u64,
+    /// Export: updates applied.
+    pub export_updates: u64,
+    /// Export: renames applied.
+    pub export_renames: u64,
+    /// Export: deletes applied.
+    pub export_deletes: u64,
+    /// Objects with errors.
+    pub errors: u64,
+}
+
+impl Counters {
+    /// The counters as (name, value) pairs, in display order.
+    pub fn pairs(&self) -> [(&'static str, u64); 17] {
+        [
+            ("import-adds", self.import_adds),
+            ("import-updates", self.import_updates),
+            ("import-deletes", self.import_deletes),
+            ("confirmed", self.confirmed),
+            ("joins", self.joins),
+            ("projections", self.projections),
+            ("disconnects", self.disconnects),
+            ("flow-updates", self.flow_updates),
+            ("mv-deletes", self.mv_deletes),
+            ("provisioned", self.provisioned),
+            ("deprovisioned", self.deprovisioned),
+            ("exports-staged", self.exports_staged),
+            ("export-adds", self.export_adds),
+            ("export-updates", self.export_updates),
+            ("export-renames", self.export_renames),
+            ("export-deletes", self.export_deletes),
+            ("errors", self.errors),
+        ]
+    }
+}
+
+/// One executed step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id, sequential.
+    pub id: u64,
+    /// The run profile it belongs to, when started by one.
+    pub profile: Option<String>,
+    /// The step.
+    pub step: StepKind,
+    /// The connector.
+    pub connector: String,
+    /// Start, microseconds since the epoch.
+    pub started: i64,
+    /// End, when it ended.
+    pub finished: Option<i64>,
+    /// Outcome.
+    pub status: RunStatus,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// A per-object error of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunError {
+    /// The object, when it is in a connector space.
+    pub object: Option<CsKey>,
+    /// How to find it: an anchor, a DN, `file:line:column`.
+    pub identifier: String,
+    /// A stable code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The live state of a run: its record and the errors met so far.
+#[derive(Debug)]
+pub struct RunLog {
+    /// The record, updated as the run goes.
+    pub record: RunRecord,
+    next_error: u32,
+}
+
+impl RunLog {
+    /// Starts a run and persists its record as in progress.
+    pub fn start(
+        store: &Store,
+        profile: Option<&str>,
+        step: StepKind,
+        connector: &str,
+        now: i64,
+    ) -> Result<RunLog, StoreError> {
+        let record = RunRecord {
+            id: store.alloc_run_id(),
+            profile: profile.map(str::to_owned),
+            step,
+            connector: connector.to_owned(),
+            started: now,
+            finished: None,
+            status: RunStatus::InProgress,
+            counters: Counters::default(),
+        };
+        let mut txn = store.begin();
+        txn.put_raw(keys::run(record.id), codec::encode(&record)?);
+        store.commit(txn)?;
+        Ok(RunLog { record, next_error: 0 })
+    }
+
+    /// The run id.
+    pub fn id(&self) -> u64 {
+        self.record.id
+    }
+
+    /// Records a per-object error in `txn`.
+    pub fn error(&mut self, txn: &mut Txn<'_>, error: RunError) -> Result<(), StoreError> {
+        tracing::warn!(run = self.record.id, code = %error.code, object = %error.identifier, "{}", error.message);
+        self.record.counters.errors += 1;
+        txn.put_raw(keys::run_error(self.record.id, self.next_error), codec::encode(&error)?);
+        self.next_error += 1;
+        Ok(())
+    }
+
+    /// Ends the run and persists the final record.
+    pub fn finish(mut self, store: &Store, status: RunStatus, now: i64) -> Result<RunRecord, StoreError> {
+        self.record.status = match status {
+            RunStatus::Success if self.record.counters.errors > 0 => RunStatus::CompletedWithErrors,
+            other => other,
+        };
+        self.record.finished = Some(now);
+        let mut txn = store.begin();
+        txn.put_raw(keys::run(self.record.id), codec::encode(&self.record)?);
+        store.commit(txn)?;
+        store.flush()?;
+        Ok(self.record)
+    }
+}
+
+/// Every run, oldest first.
+pub fn runs(store: &Store) -> Result<Vec<RunRecord>, StoreError> {
+    let mut out = Vec::new();
+    store.for_each_prefix(&[keys::tag::RUN], |k, v| {
+        out.push(codec::decode(v, &|| format!("run record {k:?}"))?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// One run and its errors.
+pub fn run(store: &Store, id: u64) -> Result<Option<(RunRecord, Vec<RunError>)>, StoreError> {
+    let Some(raw) = store.get_raw(&keys::run(id))? else {
+        return Ok(None);
+    };
+    let record = codec::decode(&raw, &|| format!("run record {id}"))?;
+    let mut errors = Vec::new();
+    store.for_each_prefix(&keys::run_error_prefix(id), |k, v| {
+        errors.push(codec::decode(v, &|| format!("run error {k:?}"))?);
+        Ok(())
+    })?;
+    Ok(Some((record, errors)))
+}

@@ -1,0 +1,237 @@
+//! The mvsync engine: connector spaces, the metaverse and the pipeline
+//! between them (import → sync → export), run profiles and run history.
+//!
+//! Invariant: the engine knows connectors only through the [`Connector`]
+//! trait; it never imports a connector crate.
+
+pub mod check;
+pub mod connector;
+pub mod diff;
+pub mod history;
+mod import;
+pub mod inspect;
+pub mod model;
+pub mod setup;
+pub mod store;
+mod export;
+mod sync;
+
+use std::collections::BTreeMap;
+
+pub use connector::{
+    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange, ExportOp, ExportResult,
+    ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError, ObjectTypeSchema, RefKind,
+};
+pub use history::{Counters, RunError, RunRecord, RunStatus, StepKind};
+pub use inspect::{CsView, MvView, PendingChange};
+pub use setup::{DeletionRule, EngineConfig};
+pub use store::{Store, StoreError, StoreOptions};
+
+use history::RunLog;
+use setup::Model;
+
+/// Engine failures that end a step. Per-object errors never do: they are
+/// recorded on the object and in the run history.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The connected system failed; every pending change is kept.
+    #[error("connector '{connector}': {source}")]
+    Connector {
+        /// The connector.
+        connector: String,
+        /// What failed.
+        #[source]
+        source: ConnectorError,
+    },
+    /// The export would delete too much.
+    #[error("export to '{connector}' would delete {deletes} objects, more than the deletion threshold of {threshold}; nothing was exported. Review the deletes with `mvsync preview {connector}`, then allow them with `--allow-deletes {deletes}` or raise `deletion_threshold`")]
+    DeletionThreshold {
+        /// The connector.
+        connector: String,
+        /// How many deletes are pending.
+        deletes: usize,
+        /// The threshold in force.
+        threshold: usize,
+    },
+    /// A connector name that the configuration does not define.
+    #[error("no connector named '{0}' is configured")]
+    UnknownConnector(String),
+    /// The connector cannot do this step.
+    #[error("connector '{connector}' does not support {what}")]
+    Unsupported {
+        /// The connector.
+        connector: String,
+        /// The step.
+        what: &'static str,
+    },
+}
+
+/// Options of one step.
+#[derive(Debug, Clone, Default)]
+pub struct StepOptions {
+    /// Allow an export to delete up to this many objects, overriding the threshold.
+    pub allow_deletes: Option<usize>,
+}
+
+/// The source of "now", in microseconds since the epoch. A parameter so
+/// that tests are deterministic.
+pub type Clock = fn() -> i64;
+
+fn system_clock() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A store with its configuration and connectors, ready to run steps.
+pub struct Engine {
+    store: Store,
+    model: Model,
+    connectors: BTreeMap<String, Box<dyn Connector>>,
+    clock: Clock,
+}
+
+impl Engine {
+    /// Wires a store to a configuration and its connectors, bringing the
+    /// join index in step with the configured join criteria.
+    pub fn new(
+        store: Store,
+        config: &EngineConfig,
+        connectors: BTreeMap<String, Box<dyn Connector>>,
+    ) -> Result<Engine, EngineError> {
+        let model = Model::new(config, &store);
+        if store.ensure_join_index(&model.join_attrs())? {
+            tracing::info!("join index rebuilt for the configured join criteria");
+        }
+        store.commit(store.begin())?;
+        Ok(Engine {
+            store,
+            model,
+            connectors,
+            clock: system_clock,
+        })
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn conn(&self, name: &str) -> Result<(model::Sym, &dyn Connector), EngineError> {
+        let sym = self
+            .store
+            .lookup(name)
+            .filter(|s| self.model.conns.contains_key(s))
+            .ok_or_else(|| EngineError::UnknownConnector(name.to_owned()))?;
+        let connector = self
+            .connectors
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownConnector(name.to_owned()))?;
+        Ok((sym, connector.as_ref()))
+    }
+
+    /// Runs one step and records it in the run history. The record is
+    /// returned on success; on failure the error is returned and the
+    /// history holds the failed record.
+    pub async fn run_step(
+        &self,
+        profile: Option<&str>,
+        connector: &str,
+        step: StepKind,
+        options: &StepOptions,
+    ) -> Result<RunRecord, EngineError> {
+        let (conn, system) = self.conn(connector)?;
+        let info = &self.model.conns[&conn].info;
+        let unsupported = |what| EngineError::Unsupported {
+            connector: connector.to_owned(),
+            what,
+        };
+        match step {
+            StepKind::DeltaImport if !info.delta_import => return Err(unsupported("delta import (configure a change source)")),
+            StepKind::Export if !info.export => return Err(unsupported("export")),
+            _ => {}
+        }
+        let mut log = RunLog::start(&self.store, profile, step, connector, (self.clock)())?;
+        tracing::info!(run = log.id(), connector, step = step.name(), "step started");
+        let result = match step {
+            StepKind::FullImport | StepKind::DeltaImport => {
+                import::Importer::new(&self.store, &self.model, &mut log, conn)
+                    .run(system, step == StepKind::FullImport)
+                    .await
+            }
+            StepKind::FullSync | StepKind::DeltaSync => sync::Syncer {
+                store: &self.store,
+                model: &self.model,
+                log: &mut log,
+                now: (self.clock)(),
+            }
+            .run(conn, step == StepKind::FullSync)
+            .map_err(EngineError::from),
+            StepKind::Export => {
+                export::Exporter {
+                    store: &self.store,
+                    model: &self.model,
+                    log: &mut log,
+                    conn,
+                }
+                .run(system, options.allow_deletes)
+                .await
+            }
+        };
+        let status = match &result {
+            Ok(()) => RunStatus::Success,
+            Err(e) => RunStatus::Failed(e.to_string()),
+        };
+        let record = log.finish(&self.store, status, (self.clock)())?;
+        tracing::info!(run = record.id, status = record.status.name(), "step finished");
+        result.map(|()| record)
+    }
+
+    /// Pending exports of one connector, or of all.
+    pub fn preview(&self, connector: Option<&str>) -> Result<Vec<PendingChange>, EngineError> {
+        let conns: Vec<model::Sym> = match connector {
+            Some(name) => vec![self.conn(name)?.0],
+            None => self.model.conns.keys().copied().collect(),
+        };
+        Ok(inspect::pending_changes(&self.store, &self.model, &conns)?)
+    }
+
+    /// A metaverse object with lineage.
+    pub fn show_mv(&self, id: model::MvId) -> Result<Option<MvView>, EngineError> {
+        Ok(inspect::mv_view(&self.store, &self.model, (self.clock)(), id)?)
+    }
+
+    /// A connector-space object by anchor, DN or `cs:<id>`.
+    pub fn show_cs(&self, connector: &str, anchor: &str) -> Result<Option<CsView>, EngineError> {
+        let (conn, _) = self.conn(connector)?;
+        Ok(inspect::cs_view(&self.store, &self.model, conn, anchor)?)
+    }
+
+    /// Every run, oldest first.
+    pub fn history(&self) -> Result<Vec<RunRecord>, EngineError> {
+        Ok(history::runs(&self.store)?)
+    }
+
+    /// One run with its per-object errors.
+    pub fn run_details(&self, id: u64) -> Result<Option<(RunRecord, Vec<RunError>)>, EngineError> {
+        Ok(history::run(&self.store, id)?)
+    }
+
+    /// Every store invariant violation.
+    pub fn check(&self) -> Result<Vec<String>, EngineError> {
+        Ok(check::check(&self.store)?)
+    }
+
+    /// Makes everything durable and releases the store.
+    pub fn close(self) -> Result<(), EngineError> {
+        self.store.flush()?;
+        Ok(())
+    }
+}

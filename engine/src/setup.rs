@@ -1,0 +1,187 @@
+//! The configuration the engine runs with, resolved against the store's
+//! interned names once per process: rules grouped by connector and
+//! direction, connector schemas, metaverse deletion rules.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rules::{Direction, Rule, ValueType};
+
+use crate::connector::{AttributeSchema, ConnectorInfo, RefKind};
+use crate::model::Sym;
+use crate::store::Store;
+
+/// When a metaverse object is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeletionRule {
+    /// When its last source (a joined or projected object) goes away.
+    #[default]
+    LastSource,
+    /// As soon as the object from this authoritative connector goes away.
+    SourceGone(String),
+    /// Never: the metaverse object stays, without sources.
+    Never,
+}
+
+/// What the engine needs to know about the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Connectors by name, with their schema and capabilities.
+    pub connectors: BTreeMap<String, ConnectorInfo>,
+    /// All sync rules, in configuration order.
+    pub rules: Vec<Rule>,
+    /// Deletion rule per metaverse object type; absent types use the default.
+    pub deletion: BTreeMap<String, DeletionRule>,
+    /// Refuse exports that would delete more objects than this.
+    pub deletion_threshold: usize,
+}
+
+/// A rule with its names resolved.
+#[derive(Debug)]
+pub(crate) struct RuleModel {
+    pub rule: Rule,
+    pub name: Sym,
+    pub conn: Sym,
+    pub mv_type: Sym,
+    pub cs_type: Option<Sym>,
+    /// Flow target syms, parallel to `rule.flows`.
+    pub targets: Vec<Sym>,
+    /// Join metaverse attribute syms, parallel to `rule.join`.
+    pub join_mv: Vec<Sym>,
+    /// Disable-flow target syms, parallel to the `Deprovision::Disable` flows.
+    pub disable_targets: Vec<Sym>,
+}
+
+/// A connector with its schema resolved.
+#[derive(Debug)]
+pub(crate) struct ConnModel {
+    pub info: ConnectorInfo,
+    /// Declared attributes by (object type name, attribute name).
+    attrs: HashMap<(String, String), AttributeSchema>,
+}
+
+impl ConnModel {
+    pub fn attribute(&self, object_type: &str, name: &str) -> Option<&AttributeSchema> {
+        self.attrs.get(&(object_type.to_owned(), name.to_owned()))
+    }
+
+    pub fn reference_kind(&self, object_type: &str, name: &str) -> Option<RefKind> {
+        self.attribute(object_type, name).and_then(|a| a.reference)
+    }
+
+    pub fn anchor_attribute(&self, object_type: &str) -> Option<&str> {
+        self.info
+            .object_type(object_type)
+            .and_then(|t| t.anchor_attribute.as_deref())
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub(crate) struct Model {
+    pub conns: BTreeMap<Sym, ConnModel>,
+    pub inbound: Vec<RuleModel>,
+    pub outbound: Vec<RuleModel>,
+    pub deletion: HashMap<Sym, (DeletionRule, Option<Sym>)>,
+    pub deletion_threshold: usize,
+    /// The special outbound target naming an object's DN.
+    pub dn_sym: Sym,
+}
+
+impl Model {
+    pub fn new(config: &EngineConfig, store: &Store) -> Model {
+        let conns = config
+            .connectors
+            .iter()
+            .map(|(name, info)| {
+                let mut attrs = HashMap::new();
+                for t in &info.object_types {
+                    for a in &t.attributes {
+                        attrs.insert((t.name.clone(), a.name.clone()), a.clone());
+                    }
+                }
+                (
+                    store.intern(name),
+                    ConnModel {
+                        info: info.clone(),
+                        attrs,
+                    },
+                )
+            })
+            .collect();
+        let mut inbound = Vec::new();
+        let mut outbound = Vec::new();
+        for rule in &config.rules {
+            let disable_targets = match &rule.deprovision {
+                rules::Deprovision::Disable(flows) => flows.iter().map(|f| store.intern(&f.target)).collect(),
+                _ => Vec::new(),
+            };
+            let model = RuleModel {
+                name: store.intern(&rule.name),
+                conn: store.intern(&rule.connector),
+                mv_type: store.intern(&rule.mv_object_type),
+                cs_type: rule.cs_object_type.as_deref().map(|t| store.intern(t)),
+                targets: rule.flows.iter().map(|f| store.intern(&f.target)).collect(),
+                join_mv: rule.join.iter().map(|j| store.intern(&j.mv)).collect(),
+                disable_targets,
+                rule: rule.clone(),
+            };
+            match rule.direction {
+                Direction::Inbound => inbound.push(model),
+                Direction::Outbound => outbound.push(model),
+            }
+        }
+        let deletion = config
+            .deletion
+            .iter()
+            .map(|(t, rule)| {
+                let source = match rule {
+                    DeletionRule::SourceGone(c) => Some(store.intern(c)),
+                    _ => None,
+                };
+                (store.intern(t), (rule.clone(), source))
+            })
+            .collect();
+        Model {
+            conns,
+            inbound,
+            outbound,
+            deletion,
+            deletion_threshold: config.deletion_threshold,
+            dn_sym: store.intern("dn"),
+        }
+    }
+
+    /// The metaverse attributes join criteria look up: the join index covers them.
+    pub fn join_attrs(&self) -> BTreeSet<Sym> {
+        self.inbound.iter().flat_map(|r| r.join_mv.iter().copied()).collect()
+    }
+
+    pub fn conn(&self, sym: Sym) -> Option<&ConnModel> {
+        self.conns.get(&sym)
+    }
+
+    /// Inbound rules of a connector that apply to an object type.
+    pub fn inbound_for(&self, conn: Sym, cs_type: Sym) -> impl Iterator<Item = &RuleModel> {
+        self.inbound
+            .iter()
+            .filter(move |r| r.conn == conn && r.cs_type.is_none_or(|t| t == cs_type))
+    }
+
+    /// Connectors with outbound rules for a metaverse type, each with its rules in order.
+    pub fn outbound_for(&self, mv_type: Sym) -> BTreeMap<Sym, Vec<&RuleModel>> {
+        let mut out: BTreeMap<Sym, Vec<&RuleModel>> = BTreeMap::new();
+        for r in self.outbound.iter().filter(|r| r.mv_type == mv_type) {
+            out.entry(r.conn).or_default().push(r);
+        }
+        out
+    }
+
+    /// The type outbound values are coerced to before diffing.
+    pub fn target_type(&self, conn: Sym, object_type: &str, attr: &str) -> (ValueType, bool) {
+        match self.conn(conn).and_then(|c| c.attribute(object_type, attr)) {
+            Some(a) if a.reference.is_some() => (ValueType::Reference, a.multi_valued),
+            Some(a) => (a.value_type, a.multi_valued),
+            None => (ValueType::String, false),
+        }
+    }
+}

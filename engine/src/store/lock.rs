@@ -1,0 +1,78 @@
+//! One writer: an advisory lock file beside the store that names its holder.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+
+/// Holds the store's lock until dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StoreLock {
+    /// Takes the lock at once or fails naming the holder. `holder` describes
+    /// this process (command, run, pid) for whoever is refused next.
+    pub fn acquire(lock_path: &Path, holder: &str) -> Result<StoreLock, StoreError> {
+        if let Some(dir) = lock_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(|e| StoreError::io(lock_path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut held_by = String::new();
+                let _ = file.read_to_string(&mut held_by);
+                let held_by = held_by.trim();
+                return Err(StoreError::Locked {
+                    path: lock_path.to_path_buf(),
+                    holder: if held_by.is_empty() {
+                        "another mvsync process".to_string()
+                    } else {
+                        held_by.to_string()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(StoreError::io(lock_path, e)),
+        }
+        file.set_len(0).map_err(|e| StoreError::io(lock_path, e))?;
+        file.rewind().map_err(|e| StoreError::io(lock_path, e))?;
+        file.write_all(holder.as_bytes())
+            .and_then(|_| file.flush())
+            .map_err(|e| StoreError::io(lock_path, e))?;
+        Ok(StoreLock {
+            _file: file,
+            path: lock_path.to_path_buf(),
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_with_the_first_ones_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.lock");
+        let first = StoreLock::acquire(&path, "run 7 (mvsync run hourly, pid 42)").expect("first");
+        let err = StoreLock::acquire(&path, "other").expect_err("second must fail");
+        assert!(err.to_string().contains("run 7 (mvsync run hourly, pid 42)"), "{err}");
+        drop(first);
+        StoreLock::acquire(&path, "third").expect("free again after drop");
+    }
+}

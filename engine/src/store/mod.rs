@@ -1,0 +1,394 @@
+//! The store: sled behind a small key-value trait, with typed access to
+//! connector-space and metaverse objects and indexes kept in step with them.
+//!
+//! Invariant: every index and queue entry is written by [`Txn::save_cs`] /
+//! [`Txn::save_mv`] from the before and after images of an object, in the
+//! same atomic batch as the object. No other code writes them.
+
+pub mod codec;
+pub mod keys;
+mod kv;
+mod lock;
+mod names;
+mod txn;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use kv::{Kv, MemKv, SledKv};
+pub use lock::StoreLock;
+pub use names::Names;
+pub use txn::{Savepoint, Txn};
+
+use crate::model::{MvId, Sym};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// A file beside the store failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A record does not decode.
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    /// The store was written by an incompatible version of mvsync.
+    #[error("the store at {path} has format version {found}; this mvsync reads version {expected}. Use the mvsync release that wrote it, or start a new store")]
+    Version {
+        /// The store.
+        path: PathBuf,
+        /// What it holds.
+        found: String,
+        /// What we read.
+        expected: u32,
+    },
+    /// Another process holds the store.
+    #[error("the store is in use by {holder} (lock file {path}); wait for that run to finish")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: String,
+    },
+}
+
+impl StoreError {
+    fn io(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled's page cache in bytes. It does not cap memory, but bounds it.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counters {
+    next_cs: u64,
+    next_mv: u64,
+    next_run: u64,
+}
+
+/// The store.
+pub struct Store {
+    kv: Box<dyn Kv>,
+    names: RwLock<Names>,
+    counters: Mutex<Counters>,
+    saved_counters: Mutex<Counters>,
+    indexed: RwLock<BTreeSet<Sym>>,
+    path: Option<PathBuf>,
+    _lock: Option<StoreLock>,
+}
+
+const CS_COUNTER: &str = "cs";
+const MV_COUNTER: &str = "mv";
+const RUN_COUNTER: &str = "run";
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, taking its writer lock
+    /// first. `holder` describes this process for anyone refused the lock.
+    pub fn open(path: &Path, options: &StoreOptions, holder: &str) -> Result<Store, StoreError> {
+        let lock = StoreLock::acquire(&lock_path(path), holder)?;
+        let kv = SledKv::open(path, options.cache_bytes)?;
+        let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
+        store._lock = Some(lock);
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests and what-if computations.
+    pub fn memory() -> Store {
+        // An empty in-memory store always initialises.
+        match Store::with_kv(Box::new(MemKv::default()), None) {
+            Ok(s) => s,
+            Err(e) => unreachable!("in-memory store failed to initialise: {e}"),
+        }
+    }
+
+    /// Wraps a key-value store, checking its format version and loading its
+    /// names and counters.
+    pub fn with_kv(kv: Box<dyn Kv>, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        let shown = path.clone().unwrap_or_else(|| PathBuf::from("<memory>"));
+        match kv.get(keys::VERSION)? {
+            None if kv.is_empty()? => {
+                kv.apply(vec![(keys::VERSION.to_vec(), Some(keys::FORMAT_VERSION.to_be_bytes().to_vec()))])?;
+            }
+            None => {
+                return Err(StoreError::Version {
+                    path: shown,
+                    found: "none (not an mvsync store)".into(),
+                    expected: keys::FORMAT_VERSION,
+                })
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_slice()).ok().map(u32::from_be_bytes);
+                if found != Some(keys::FORMAT_VERSION) {
+                    return Err(StoreError::Version {
+                        path: shown,
+                        found: found.map_or_else(|| format!("{v:?}"), |n| n.to_string()),
+                        expected: keys::FORMAT_VERSION,
+                    });
+                }
+            }
+        }
+        let mut names = Names::default();
+        let mut from = vec![keys::tag::SYM];
+        loop {
+            let chunk = kv.scan(&[keys::tag::SYM], &from, from.len() > 1, 4096)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.clone();
+            for (k, v) in &chunk {
+                let sym = k
+                    .get(1..5)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| Sym(u32::from_be_bytes(b)));
+                let name = std::str::from_utf8(v).ok();
+                match (sym, name) {
+                    (Some(sym), Some(name)) if names.restore(sym, name) => {}
+                    _ => return Err(StoreError::Corrupt(format!("bad name entry {k:?}"))),
+                }
+            }
+        }
+        let read_counter = |name: &str| -> Result<u64, StoreError> {
+            Ok(match kv.get(&keys::counter(name))? {
+                Some(v) => u64::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("bad counter {name}")))?,
+                ),
+                None => 1,
+            })
+        };
+        let counters = Counters {
+            next_cs: read_counter(CS_COUNTER)?,
+            next_mv: read_counter(MV_COUNTER)?,
+            next_run: read_counter(RUN_COUNTER)?,
+        };
+        let indexed = match kv.get(keys::INDEXED)? {
+            Some(v) => codec::decode::<BTreeSet<Sym>>(&v, &|| "the indexed-attribute set".into())?,
+            None => BTreeSet::new(),
+        };
+        Ok(Store {
+            kv,
+            names: RwLock::new(names),
+            counters: Mutex::new(counters),
+            saved_counters: Mutex::new(counters),
+            indexed: RwLock::new(indexed),
+            path,
+            _lock: None,
+        })
+    }
+
+    /// Where the store lives on disk, if it does.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The raw key-value store, for the invariant checker and chunked scans.
+    pub fn kv(&self) -> &dyn Kv {
+        self.kv.as_ref()
+    }
+
+    fn names_read(&self) -> std::sync::RwLockReadGuard<'_, Names> {
+        self.names.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn names_write(&self) -> std::sync::RwLockWriteGuard<'_, Names> {
+        self.names.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The sym of a name, allocating it if new (persisted with the next commit).
+    pub fn intern(&self, name: &str) -> Sym {
+        if let Some(s) = self.names_read().lookup(name) {
+            return s;
+        }
+        self.names_write().intern(name)
+    }
+
+    /// The sym of a name, if it was ever interned.
+    pub fn lookup(&self, name: &str) -> Option<Sym> {
+        self.names_read().lookup(name)
+    }
+
+    /// The name of a sym.
+    pub fn name(&self, sym: Sym) -> Arc<str> {
+        self.names_read().name(sym)
+    }
+
+    /// Allocates a connector-space object id.
+    pub fn alloc_cs_id(&self) -> u64 {
+        let mut c = self.counters();
+        c.next_cs += 1;
+        c.next_cs - 1
+    }
+
+    /// Allocates a metaverse object id.
+    pub fn alloc_mv_id(&self) -> MvId {
+        let mut c = self.counters();
+        c.next_mv += 1;
+        c.next_mv - 1
+    }
+
+    /// Allocates a run id.
+    pub fn alloc_run_id(&self) -> u64 {
+        let mut c = self.counters();
+        c.next_run += 1;
+        c.next_run - 1
+    }
+
+    /// The metaverse attributes the join index covers.
+    pub fn indexed_attrs(&self) -> BTreeSet<Sym> {
+        self.indexed.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn is_indexed(&self, attr: Sym) -> bool {
+        self.indexed.read().unwrap_or_else(|e| e.into_inner()).contains(&attr)
+    }
+
+    /// Makes the join index cover exactly `attrs`, rebuilding it from the
+    /// metaverse when the configuration asks for a different set.
+    pub fn ensure_join_index(&self, attrs: &BTreeSet<Sym>) -> Result<bool, StoreError> {
+        if self.indexed_attrs() == *attrs {
+            return Ok(false);
+        }
+        // Drop every old entry, then re-add from each metaverse object.
+        let mut from = vec![keys::tag::JOIN];
+        loop {
+            let chunk = self.kv.scan(&[keys::tag::JOIN], &from, from.len() > 1, 10_000)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.clone();
+            self.kv.apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
+        }
+        *self.indexed.write().unwrap_or_else(|e| e.into_inner()) = attrs.clone();
+        let mut from = vec![keys::tag::MV];
+        loop {
+            let chunk = self.kv.scan(&[keys::tag::MV], &from, from.len() > 1, 10_000)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.clone();
+            let mut txn = self.begin();
+            for (k, v) in &chunk {
+                let mv: crate::model::MvObject = codec::decode(v, &|| format!("metaverse object {k:?}"))?;
+                txn.index_mv(None, Some(&mv));
+            }
+            self.commit(txn)?;
+        }
+        self.kv.apply(vec![(keys::INDEXED.to_vec(), Some(codec::encode(attrs)?))])?;
+        Ok(true)
+    }
+
+    /// Starts a batch of changes.
+    pub fn begin(&self) -> Txn<'_> {
+        Txn::new(self)
+    }
+
+    /// Applies a batch atomically, together with the names and counters it
+    /// allocated.
+    pub fn commit(&self, txn: Txn<'_>) -> Result<(), StoreError> {
+        let mut writes = txn.into_writes();
+        let unsaved = self.names_write().take_unsaved();
+        for (sym, name) in &unsaved {
+            writes.push((keys::sym(*sym), Some(name.as_bytes().to_vec())));
+        }
+        let current = *self.counters();
+        let saved = *self.saved_counters.lock().unwrap_or_else(|e| e.into_inner());
+        if current != saved {
+            for (name, v) in [
+                (CS_COUNTER, current.next_cs),
+                (MV_COUNTER, current.next_mv),
+                (RUN_COUNTER, current.next_run),
+            ] {
+                writes.push((keys::counter(name), Some(v.to_be_bytes().to_vec())));
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        match self.kv.apply(writes) {
+            Ok(()) => {
+                *self.saved_counters.lock().unwrap_or_else(|e| e.into_inner()) = current;
+                Ok(())
+            }
+            Err(e) => {
+                self.names_write().requeue(unsaved.into_iter().map(|(s, _)| s));
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes everything committed durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.kv.flush()
+    }
+
+    /// Reads a committed value.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(key)
+    }
+
+    /// Visits every committed entry under `prefix`, in key order, in chunks.
+    pub fn for_each_prefix(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut from = prefix.to_vec();
+        let mut exclusive = false;
+        loop {
+            let chunk = self.kv.scan(prefix, &from, exclusive, 4096)?;
+            let Some((last, _)) = chunk.last() else { return Ok(()) };
+            let next = last.clone();
+            for (k, v) in &chunk {
+                f(k, v)?;
+            }
+            from = next;
+            exclusive = true;
+        }
+    }
+
+    /// Up to `limit` committed keys under `prefix` after `after` (exclusive),
+    /// for loops that commit between chunks.
+    pub fn keys_after(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (from, exclusive) = match after {
+            Some(a) => (a, true),
+            None => (prefix, false),
+        };
+        Ok(self
+            .kv
+            .scan(prefix, from, exclusive, limit)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+}
+
+/// The lock file of the store at `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}

@@ -1,0 +1,299 @@
+//! A batch of changes with read-your-writes, committed atomically by
+//! [`Store::commit`]. Typed object access lives here, and so does all index
+//! and queue maintenance.
+
+use std::collections::BTreeMap;
+
+use rules::Value;
+
+use super::{codec, keys, Store, StoreError};
+use crate::model::{CsKey, CsObject, MvId, MvObject, Sym};
+
+/// Uncommitted writes over the committed store.
+pub struct Txn<'s> {
+    store: &'s Store,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Previous overlay entries, newest last, for [`Txn::rollback`].
+    undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+}
+
+/// A point in a batch that [`Txn::rollback`] returns to.
+#[derive(Debug, Clone, Copy)]
+pub struct Savepoint(usize);
+
+impl<'s> Txn<'s> {
+    pub(super) fn new(store: &'s Store) -> Txn<'s> {
+        Txn {
+            store,
+            overlay: BTreeMap::new(),
+            undo: Vec::new(),
+        }
+    }
+
+    /// Marks the current state of the batch.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint(self.undo.len())
+    }
+
+    /// Undoes every write made since `sp`: one object's failed sync leaves
+    /// nothing behind.
+    pub fn rollback(&mut self, sp: Savepoint) {
+        while self.undo.len() > sp.0 {
+            let Some((key, previous)) = self.undo.pop() else { break };
+            match previous {
+                Some(v) => self.overlay.insert(key, v),
+                None => self.overlay.remove(&key),
+            };
+        }
+    }
+
+    pub(super) fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.overlay.into_iter().collect()
+    }
+
+    /// The store this batch writes to.
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// How many keys the batch writes so far.
+    pub fn len(&self) -> usize {
+        self.overlay.len()
+    }
+
+    /// Whether the batch writes nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.overlay.is_empty()
+    }
+
+    /// Reads a key, seeing this batch's writes.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.store.kv.get(key),
+        }
+    }
+
+    /// Writes a key.
+    pub fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.write(key, Some(value));
+    }
+
+    /// Deletes a key.
+    pub fn delete_raw(&mut self, key: Vec<u8>) {
+        self.write(key, None);
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let previous = self.overlay.insert(key.clone(), value);
+        self.undo.push((key, previous));
+    }
+
+    /// Every key under `prefix`, committed or written by this batch, in
+    /// order. For small ranges (join candidates, waiting references).
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
+        let mut from = prefix.to_vec();
+        let mut exclusive = false;
+        loop {
+            let chunk = self.store.kv.scan(prefix, &from, exclusive, 1024)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.clone();
+            exclusive = true;
+            out.extend(chunk.into_iter().map(|(k, _)| (k, true)));
+        }
+        for (k, v) in self.overlay.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.insert(k.clone(), v.is_some());
+        }
+        Ok(out.into_iter().filter(|(_, live)| *live).map(|(k, _)| k).collect())
+    }
+
+    /// A connector-space object.
+    pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
+        match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
+            Some(v) => Ok(Some(codec::decode(&v, &|| format!("connector-space object {}", key.id))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A metaverse object.
+    pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
+        match self.get_raw(&keys::mv(id))? {
+            Some(v) => Ok(Some(codec::decode(&v, &|| format!("metaverse object {id}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The object holding `anchor` in a connector space.
+    pub fn by_anchor(&self, conn: Sym, anchor: &str) -> Result<Option<CsKey>, StoreError> {
+        self.id_entry(&keys::anchor(conn, anchor), conn)
+    }
+
+    /// The object at `dn` in a connector space (case-insensitive).
+    pub fn by_dn(&self, conn: Sym, dn: &str) -> Result<Option<CsKey>, StoreError> {
+        self.id_entry(&keys::dn(conn, dn), conn)
+    }
+
+    fn id_entry(&self, key: &[u8], conn: Sym) -> Result<Option<CsKey>, StoreError> {
+        match self.get_raw(key)? {
+            Some(v) => {
+                let id = <[u8; 8]>::try_from(v.as_slice())
+                    .map_err(|_| StoreError::Corrupt(format!("bad index entry {key:?}")))?;
+                Ok(Some(CsKey {
+                    conn,
+                    id: u64::from_be_bytes(id),
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Metaverse objects whose indexed attribute `attr` holds `value`.
+    pub fn join_candidates(&self, attr: Sym, value: &Value) -> Result<Vec<MvId>, StoreError> {
+        let mut out = Vec::new();
+        for item in value.items() {
+            let text = item.to_string();
+            for k in self.keys_with_prefix(&keys::join_prefix(attr, text.as_bytes()))? {
+                if let Some(id) = keys::decode_join_mv(&k) {
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Writes (or with `None` deletes) a connector-space object, keeping the
+    /// anchor and DN indexes and the sync and export queues in step.
+    /// Unchanged objects are not rewritten.
+    pub fn save_cs(&mut self, before: Option<&CsObject>, after: Option<&CsObject>) -> Result<(), StoreError> {
+        if before == after {
+            return Ok(());
+        }
+        let Some(key) = after.or(before).map(|o| o.key) else {
+            return Ok(());
+        };
+        let conn = key.conn;
+        let id = key.id.to_be_bytes().to_vec();
+        let old_anchor = before.and_then(|o| o.anchor.as_deref());
+        let new_anchor = after.and_then(|o| o.anchor.as_deref());
+        if old_anchor != new_anchor {
+            if let Some(a) = old_anchor {
+                self.delete_raw(keys::anchor(conn, a));
+            }
+            if let Some(a) = new_anchor {
+                self.put_raw(keys::anchor(conn, a), id.clone());
+            }
+        }
+        let old_dn = before.and_then(|o| o.dn.as_deref()).map(str::to_lowercase);
+        let new_dn = after.and_then(|o| o.dn.as_deref()).map(str::to_lowercase);
+        if old_dn != new_dn {
+            if let Some(d) = &old_dn {
+                self.delete_raw(keys::dn(conn, d));
+            }
+            if let Some(d) = &new_dn {
+                self.put_raw(keys::dn(conn, d), id.clone());
+            }
+        }
+        self.flag(keys::tag::SYNC_QUEUE, key, |o| o.pending_import.is_some(), before, after);
+        self.flag(keys::tag::EXPORT_QUEUE, key, |o| o.pending_export.is_some(), before, after);
+        let k = keys::cs_keyed(keys::tag::CS, key);
+        match after {
+            Some(obj) => self.put_raw(k, codec::encode(obj)?),
+            None => self.delete_raw(k),
+        }
+        Ok(())
+    }
+
+    fn flag(
+        &mut self,
+        tag: u8,
+        key: CsKey,
+        has: fn(&CsObject) -> bool,
+        before: Option<&CsObject>,
+        after: Option<&CsObject>,
+    ) {
+        let was = before.is_some_and(has);
+        let is = after.is_some_and(has);
+        if was != is {
+            let k = keys::cs_keyed(tag, key);
+            if is {
+                self.put_raw(k, Vec::new());
+            } else {
+                self.delete_raw(k);
+            }
+        }
+    }
+
+    /// Writes (or deletes) a metaverse object, keeping the join index in step.
+    pub fn save_mv(&mut self, before: Option<&MvObject>, after: Option<&MvObject>) -> Result<(), StoreError> {
+        if before == after {
+            return Ok(());
+        }
+        let Some(id) = after.or(before).map(|o| o.id) else {
+            return Ok(());
+        };
+        self.index_mv(before, after);
+        match after {
+            Some(obj) => self.put_raw(keys::mv(id), codec::encode(obj)?),
+            None => self.delete_raw(keys::mv(id)),
+        }
+        Ok(())
+    }
+
+    /// Updates the join-index entries of one metaverse object.
+    pub(super) fn index_mv(&mut self, before: Option<&MvObject>, after: Option<&MvObject>) {
+        let entries = |o: Option<&MvObject>| -> Vec<Vec<u8>> {
+            let mut out = Vec::new();
+            if let Some(o) = o {
+                for a in &o.attrs {
+                    if self.store.is_indexed(a.name) {
+                        for item in a.value.items() {
+                            out.push(keys::join(a.name, item.to_string().as_bytes(), o.id));
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let old = entries(before);
+        let new = entries(after);
+        for k in &old {
+            if !new.contains(k) {
+                self.delete_raw(k.clone());
+            }
+        }
+        for k in new {
+            if !old.contains(&k) {
+                self.put_raw(k, Vec::new());
+            }
+        }
+    }
+
+    /// Records that recomputing `source` met a reference to `raw` in `conn`
+    /// that does not resolve yet.
+    pub fn add_waiting(&mut self, conn: Sym, raw: &str, source: MvId) -> Result<(), StoreError> {
+        let key = keys::waiting(conn, raw, source);
+        if self.get_raw(&key)?.is_none() {
+            self.put_raw(key, Vec::new());
+        }
+        Ok(())
+    }
+
+    /// The stored import watermark of a connector.
+    pub fn watermark(&self, conn: Sym) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_raw(&keys::watermark(conn))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Stores the import watermark of a connector.
+    pub fn set_watermark(&mut self, conn: Sym, watermark: &str) {
+        self.put_raw(keys::watermark(conn), watermark.as_bytes().to_vec());
+    }
+}

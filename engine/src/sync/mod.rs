@@ -1,0 +1,312 @@
+//! Synchronization: per connector-space object, inbound (scope, join,
+//! projection, attribute flow with precedence) and then outbound for its
+//! metaverse object (provisioning, export flows, deprovisioning).
+//!
+//! Invariant: the metaverse is written only here, and an object's flowed
+//! attributes are always recomputed from all its linked sources
+//! ([`Syncer::refresh_mv`]); delta sync only chooses which objects to visit.
+
+mod env;
+mod inbound;
+mod outbound;
+
+use std::collections::BTreeMap;
+
+use rules::{EvalError, Expr};
+
+use crate::history::{RunError, RunLog};
+use crate::model::{CsKey, CsObject, ImportKind, Link, LinkKind, MvId, MvObject, ObjectError};
+use crate::setup::{DeletionRule, Model};
+use crate::store::{keys, Store, StoreError, Txn};
+
+pub(crate) use env::{CsEnv, MvEnv};
+pub(crate) use inbound::contributions;
+pub(crate) use outbound::translate;
+
+/// Objects per committed batch.
+const BATCH: usize = 500;
+
+/// Why one object could not be synchronized.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The store failed: the step fails.
+    Store(StoreError),
+    /// This object has an error: recorded on it, the run goes on.
+    Object { code: &'static str, message: String },
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl Failure {
+    pub fn object(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure::Object {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An expression error, naming the rule, the place and the character.
+    pub fn eval(rule: &str, place: &str, expr: &Expr, e: EvalError) -> Failure {
+        let (_, col) = rules::line_col(expr.source(), e.span.start);
+        Failure::object(
+            "flow-error",
+            format!("rule '{rule}', {place}: {} (at character {col} of `{}`)", e.message, expr.source()),
+        )
+    }
+}
+
+/// Runs sync for one step.
+pub(crate) struct Syncer<'a> {
+    pub store: &'a Store,
+    pub model: &'a Model,
+    pub log: &'a mut RunLog,
+    pub now: i64,
+}
+
+impl Syncer<'_> {
+    /// Synchronizes a connector: every object (full) or the sync queue (delta).
+    pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), StoreError> {
+        let tag = if full { keys::tag::CS } else { keys::tag::SYNC_QUEUE };
+        let prefix = keys::conn_prefix(tag, conn);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let chunk = self.store.keys_after(&prefix, after.as_deref(), BATCH)?;
+            let Some(last) = chunk.last() else { break };
+            after = Some(last.clone());
+            let mut txn = self.store.begin();
+            for k in &chunk {
+                if let Some(key) = keys::decode_cs_keyed(k) {
+                    self.sync_object(&mut txn, key)?;
+                }
+            }
+            self.store.commit(txn)?;
+            tracing::debug!(objects = chunk.len(), "sync batch committed");
+        }
+        self.resolve_waiting()
+    }
+
+    /// Synchronizes one object; an error on it is recorded on it and in the
+    /// run, and everything it had changed in the batch is rolled back.
+    pub fn sync_object(&mut self, txn: &mut Txn<'_>, key: CsKey) -> Result<(), StoreError> {
+        let sp = txn.savepoint();
+        let counters = self.log.record.counters.clone();
+        match self.process(txn, key) {
+            Ok(()) => Ok(()),
+            Err(Failure::Store(e)) => Err(e),
+            Err(Failure::Object { code, message }) => {
+                txn.rollback(sp);
+                self.log.record.counters = counters;
+                self.object_error(txn, key, code, message)
+            }
+        }
+    }
+
+    fn object_error(&mut self, txn: &mut Txn<'_>, key: CsKey, code: &str, message: String) -> Result<(), StoreError> {
+        let mut identifier = format!("cs:{}", key.id);
+        if let Some(before) = txn.cs(key)? {
+            identifier = before.anchor.clone().or(before.dn.clone()).unwrap_or(identifier);
+            let mut cs = before.clone();
+            cs.error = Some(ObjectError {
+                run: self.log.id(),
+                code: code.to_owned(),
+                message: message.clone(),
+            });
+            txn.save_cs(Some(&before), Some(&cs))?;
+        }
+        self.log.error(
+            txn,
+            RunError {
+                object: Some(key),
+                identifier,
+                code: code.to_owned(),
+                message,
+            },
+        )
+    }
+
+    fn process(&mut self, txn: &mut Txn<'_>, key: CsKey) -> Result<(), Failure> {
+        let Some(before) = txn.cs(key)? else {
+            return Ok(());
+        };
+        let mut cs = before.clone();
+        cs.error = None;
+        let previous_mv = cs.link.map(|l| l.mv);
+        let mut deleted = false;
+        if let Some(p) = cs.pending_import.take() {
+            match p.kind {
+                ImportKind::Delete => deleted = true,
+                ImportKind::Add | ImportKind::Update => {
+                    cs.hologram = p.attrs;
+                    if p.dn.is_some() {
+                        cs.dn = p.dn;
+                    }
+                }
+            }
+        }
+        if deleted {
+            if let Some(mv) = previous_mv {
+                self.detach(txn, &mut cs, mv)?;
+                self.log.record.counters.disconnects += 1;
+            }
+            txn.save_cs(Some(&before), None)?;
+            if let Some(mv) = previous_mv {
+                self.refresh_mv(txn, mv)?;
+            }
+            return Ok(());
+        }
+        self.inbound(txn, &mut cs)?;
+        txn.save_cs(Some(&before), Some(&cs))?;
+        let current_mv = cs.link.map(|l| l.mv);
+        if let Some(old) = previous_mv.filter(|old| Some(*old) != current_mv) {
+            self.refresh_mv(txn, old)?;
+        }
+        if let Some(mv) = current_mv {
+            self.refresh_mv(txn, mv)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `cs`'s link to `mv` on both sides (the caller saves `cs`).
+    fn detach(&mut self, txn: &mut Txn<'_>, cs: &mut CsObject, mv: MvId) -> Result<(), StoreError> {
+        cs.link = None;
+        if let Some(before) = txn.mv(mv)? {
+            let mut after = before.clone();
+            after.links.retain(|k| *k != cs.key);
+            txn.save_mv(Some(&before), Some(&after))?;
+        }
+        Ok(())
+    }
+
+    /// Links `cs` to `mv` on both sides (the caller saves `cs`).
+    fn attach(&mut self, cs: &mut CsObject, mv: &mut MvObject, kind: LinkKind, rule: crate::model::Sym) {
+        cs.link = Some(Link { mv: mv.id, kind, rule });
+        if let Err(i) = mv.links.binary_search(&cs.key) {
+            mv.links.insert(i, cs.key);
+        }
+    }
+
+    /// Recomputes a metaverse object from all its linked sources, applies its
+    /// deletion rule, and brings every target connector in step with it.
+    pub fn refresh_mv(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), Failure> {
+        let Some(before) = txn.mv(id)? else {
+            return Ok(());
+        };
+        let mut mv = before.clone();
+        let mut linked = Vec::with_capacity(mv.links.len());
+        for k in &before.links {
+            match txn.cs(*k)? {
+                Some(o) if o.link.map(|l| l.mv) == Some(id) => linked.push(o),
+                _ => mv.links.retain(|l| l != k),
+            }
+        }
+        if self.should_delete(&mv, &linked) {
+            self.outbound(txn, &mut mv, true)?;
+            for k in mv.links.clone() {
+                if let Some(cb) = txn.cs(k)? {
+                    let mut c = cb.clone();
+                    c.link = None;
+                    txn.save_cs(Some(&cb), Some(&c))?;
+                }
+            }
+            txn.save_mv(Some(&before), None)?;
+            self.log.record.counters.mv_deletes += 1;
+            return Ok(());
+        }
+        let (contributions, waiting) = inbound::contributions(self.store, self.model, self.now, txn, &mv, &linked)?;
+        for u in waiting {
+            txn.add_waiting(u.conn, &u.raw, mv.id)?;
+        }
+        let attrs = inbound::winners(&contributions);
+        if attrs != mv.attrs {
+            mv.attrs = attrs;
+            self.log.record.counters.flow_updates += 1;
+        }
+        self.outbound(txn, &mut mv, false)?;
+        txn.save_mv(Some(&before), Some(&mv))?;
+        Ok(())
+    }
+
+    fn should_delete(&self, mv: &MvObject, linked: &[CsObject]) -> bool {
+        let mut sources = linked.iter().filter(|o| o.link.is_some_and(|l| l.kind.is_source()));
+        match self.model.deletion.get(&mv.object_type) {
+            None | Some((DeletionRule::LastSource, _)) => sources.next().is_none(),
+            Some((DeletionRule::SourceGone(_), Some(conn))) => !sources.any(|o| o.key.conn == *conn),
+            Some((DeletionRule::SourceGone(_), None)) | Some((DeletionRule::Never, _)) => false,
+        }
+    }
+
+    /// Re-visits metaverse objects whose references were waiting for objects
+    /// that now exist, until nothing more resolves.
+    pub fn resolve_waiting(&mut self) -> Result<(), StoreError> {
+        // A source is re-visited once per step: if its reference still does
+        // not resolve, its entry stays for a later run.
+        let mut visited = std::collections::HashSet::new();
+        loop {
+            let mut ready: BTreeMap<MvId, Vec<Vec<u8>>> = BTreeMap::new();
+            let txn = self.store.begin();
+            let mut stale = Vec::new();
+            for k in txn.keys_with_prefix(&[keys::tag::WAITING])? {
+                let Some((conn, raw, source)) = keys::decode_waiting(&k) else {
+                    stale.push(k);
+                    continue;
+                };
+                if txn.mv(source)?.is_none() {
+                    stale.push(k);
+                } else if !visited.contains(&source) && self.resolvable(&txn, conn, &raw)? {
+                    ready.entry(source).or_default().push(k);
+                }
+            }
+            drop(txn);
+            if ready.is_empty() && stale.is_empty() {
+                return Ok(());
+            }
+            let mut txn = self.store.begin();
+            for k in stale {
+                txn.delete_raw(k);
+            }
+            for (source, entries) in ready {
+                visited.insert(source);
+                for k in entries {
+                    txn.delete_raw(k);
+                }
+                let sp = txn.savepoint();
+                match self.refresh_mv(&mut txn, source) {
+                    Ok(()) => {}
+                    Err(Failure::Store(e)) => return Err(e),
+                    Err(Failure::Object { code, message }) => {
+                        txn.rollback(sp);
+                        self.log.error(
+                            &mut txn,
+                            RunError {
+                                object: None,
+                                identifier: format!("mv:{source}"),
+                                code: code.to_owned(),
+                                message,
+                            },
+                        )?;
+                    }
+                }
+                if txn.len() > BATCH * 8 {
+                    self.store.commit(std::mem::replace(&mut txn, self.store.begin()))?;
+                }
+            }
+            self.store.commit(txn)?;
+        }
+    }
+
+    fn resolvable(&self, txn: &Txn<'_>, conn: crate::model::Sym, raw: &str) -> Result<bool, StoreError> {
+        if let Some(target) = outbound::waiting_mv(raw) {
+            return Ok(txn.mv(target)?.is_some_and(|m| m.link_in(conn).is_some()));
+        }
+        let has_dn = self.model.conn(conn).is_some_and(|c| c.info.has_dn);
+        let key = if has_dn { txn.by_dn(conn, raw)? } else { txn.by_anchor(conn, raw)? };
+        Ok(match key {
+            Some(k) => txn.cs(k)?.is_some_and(|o| o.link.is_some()),
+            None => false,
+        })
+    }
+}

@@ -1,0 +1,362 @@
+//! Outbound: for one metaverse object and each target connector, compute
+//! the desired target state, then provision, stage the diff as a pending
+//! export, or deprovision.
+
+use std::collections::BTreeMap;
+
+use rules::{Deprovision, Flow, Value};
+
+use super::{Failure, MvEnv, Syncer};
+use crate::diff::{coerce, diff};
+use crate::model::{Attrs, CsKey, CsObject, CsState, Escrow, LinkKind, MvId, MvObject, PendingExport, Sym};
+use crate::setup::RuleModel;
+use crate::store::{StoreError, Txn};
+
+/// The marker of an outbound reference waiting for metaverse object `id` to
+/// get an object in the target connector. Starts with NUL, which no anchor
+/// or DN does.
+fn waiting_marker(id: MvId) -> String {
+    format!("\0mv{id}")
+}
+
+/// The metaverse id in a waiting marker.
+pub(crate) fn waiting_mv(raw: &str) -> Option<MvId> {
+    raw.strip_prefix("\0mv")?.parse().ok()
+}
+
+/// What a target object should look like.
+#[derive(Debug, Default)]
+pub(crate) struct Desired {
+    /// Flowed attributes (`Null`: must be empty).
+    pub attrs: BTreeMap<Sym, Value>,
+    /// Initial-only attributes, applied at provisioning only.
+    pub initial: BTreeMap<Sym, Value>,
+    /// The DN from a `dn` flow.
+    pub dn: Option<String>,
+}
+
+/// How a reference to connector-space object `id` is written in `conn`:
+/// its DN where the system has DNs, else its anchor. `None` while unknown.
+pub(crate) fn reference_key(txn: &Txn<'_>, conn: Sym, has_dn: bool, id: u64) -> Result<Option<String>, StoreError> {
+    Ok(txn.cs(CsKey { conn, id })?.and_then(|o| if has_dn { o.dn } else { o.anchor }))
+}
+
+/// `value` with references to connector-space objects in `conn` written the
+/// way the connected system writes them (unknown ones stay `Ref`).
+pub(crate) fn translate(txn: &Txn<'_>, conn: Sym, has_dn: bool, value: &Value) -> Result<Value, StoreError> {
+    Ok(match value {
+        Value::Ref(id) => reference_key(txn, conn, has_dn, *id)?.map_or(Value::Ref(*id), Value::Str),
+        Value::List(items) if items.iter().any(|v| matches!(v, Value::Ref(_))) => {
+            let mut out = Vec::with_capacity(items.len());
+            for v in items {
+                out.push(translate(txn, conn, has_dn, v)?);
+            }
+            Value::list(out)
+        }
+        other => other.clone(),
+    })
+}
+
+impl Syncer<'_> {
+    /// Brings every connector with outbound rules for `mv`'s type in step
+    /// with it. `deleting`: the metaverse object is going away.
+    pub(super) fn outbound(&mut self, txn: &mut Txn<'_>, mv: &mut MvObject, deleting: bool) -> Result<(), Failure> {
+        for (conn, rules) in self.model.outbound_for(mv.object_type) {
+            let mut scoped: Vec<&RuleModel> = Vec::new();
+            if !deleting {
+                let env = MvEnv { txn, mv, now: self.now };
+                for r in &rules {
+                    let ok = r.rule.in_scope(&env).map_err(|e| match &r.rule.scope {
+                        Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
+                        None => Failure::object("flow-error", e.message),
+                    })?;
+                    if ok {
+                        scoped.push(r);
+                    }
+                }
+            }
+            let linked = mv.link_in(conn);
+            match (scoped.is_empty(), linked) {
+                (false, Some(k)) => {
+                    let Some(type_name) = self.linked_type(txn, k)? else { continue };
+                    let desired = self.desired(txn, mv, conn, &type_name, scoped.iter().map(|r| (*r, &r.rule.flows[..], &r.targets[..])))?;
+                    self.stage(txn, k, &desired)?;
+                }
+                (false, None) => {
+                    if let Some(r) = scoped.iter().find(|r| r.rule.provision) {
+                        let Some(type_name) = r.rule.cs_object_type.clone() else {
+                            return Err(Failure::object(
+                                "config",
+                                format!("rule '{}' provisions but names no cs_object_type", r.rule.name),
+                            ));
+                        };
+                        let desired = self.desired(txn, mv, conn, &type_name, scoped.iter().map(|r| (*r, &r.rule.flows[..], &r.targets[..])))?;
+                        self.provision(txn, mv, conn, r, &type_name, &desired)?;
+                    }
+                }
+                (true, Some(k)) => self.deprovision(txn, mv, rules[0], k, deleting)?,
+                (true, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn linked_type(&self, txn: &Txn<'_>, k: CsKey) -> Result<Option<String>, StoreError> {
+        Ok(txn.cs(k)?.map(|o| self.store.name(o.object_type).to_string()))
+    }
+
+    /// Evaluates flows (earlier rules win an attribute) into the target's terms.
+    fn desired<'r>(
+        &mut self,
+        txn: &mut Txn<'_>,
+        mv: &MvObject,
+        conn: Sym,
+        type_name: &str,
+        flows: impl Iterator<Item = (&'r RuleModel, &'r [Flow], &'r [Sym])>,
+    ) -> Result<Desired, Failure> {
+        let mut out = Desired::default();
+        let mut waiting = Vec::new();
+        {
+            let env = MvEnv { txn, mv, now: self.now };
+            for (rule, flows, targets) in flows {
+                for (flow, target) in flows.iter().zip(targets) {
+                    if out.attrs.contains_key(target) || out.initial.contains_key(target) {
+                        continue;
+                    }
+                    if *target == self.model.dn_sym && out.dn.is_some() {
+                        continue;
+                    }
+                    let value = flow
+                        .expr
+                        .eval(&env)
+                        .map_err(|e| Failure::eval(&rule.rule.name, &format!("flow to '{}'", flow.target), &flow.expr, e))?;
+                    let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
+                    if *target == self.model.dn_sym {
+                        out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
+                        continue;
+                    }
+                    let (ty, multi) = self.model.target_type(conn, type_name, &flow.target);
+                    let value = coerce(value, ty, multi);
+                    if flow.initial_only {
+                        out.initial.insert(*target, value);
+                    } else {
+                        out.attrs.insert(*target, value);
+                    }
+                }
+            }
+        }
+        for id in waiting {
+            txn.add_waiting(conn, &waiting_marker(id), mv.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Metaverse references → references to the referenced object's
+    /// connector-space object in `conn`; those without one yet are dropped
+    /// and recorded as waiting.
+    fn to_target_refs(&self, txn: &Txn<'_>, conn: Sym, value: Value, waiting: &mut Vec<MvId>) -> Result<Value, StoreError> {
+        if !value.items().iter().any(|v| matches!(v, Value::Ref(_))) {
+            return Ok(value);
+        }
+        let mut out = Vec::new();
+        for item in value.items() {
+            match item {
+                Value::Ref(mv) => match txn.mv(*mv)?.and_then(|m| m.link_in(conn)) {
+                    Some(k) => out.push(Value::Ref(k.id)),
+                    None => waiting.push(*mv),
+                },
+                other => out.push(other.clone()),
+            }
+        }
+        Ok(match value {
+            Value::List(_) => Value::list(out),
+            _ => out.into_iter().next().unwrap_or(Value::Null),
+        })
+    }
+
+    /// Stages the pending export that takes `k` from what it is known to
+    /// hold to `desired`.
+    fn stage(&mut self, txn: &mut Txn<'_>, k: CsKey, desired: &Desired) -> Result<(), Failure> {
+        let Some(before) = txn.cs(k)? else { return Ok(()) };
+        let mut cs = before.clone();
+        if cs.state == CsState::Deleted {
+            // Deleted by an export, back in scope before any import confirmed
+            // it: the system no longer has it, so it is added again.
+            cs.state = CsState::Provisioned;
+            cs.escrow = Escrow::default();
+            cs.hologram = Attrs::default();
+        }
+        if cs.state == CsState::Provisioned {
+            let attrs = self.add_attrs(&cs, desired);
+            cs.anchor = self.provisional_anchor(k.conn, &cs, &attrs).or(cs.anchor);
+            cs.dn = desired.dn.clone().or(cs.dn);
+            cs.pending_export = Some(PendingExport::Add { attrs });
+        } else {
+            let has_dn = self.model.conn(k.conn).is_some_and(|c| c.info.has_dn);
+            let type_name = self.store.name(cs.object_type);
+            let (model, store) = (self.model, self.store);
+            let multi = |a: Sym| model.target_type(k.conn, &type_name, &store.name(a)).1;
+            let failure = std::cell::RefCell::new(None);
+            let translate = |v: &Value| match translate(txn, k.conn, has_dn, v) {
+                Ok(t) => t,
+                Err(e) => {
+                    *failure.borrow_mut() = Some(e);
+                    v.clone()
+                }
+            };
+            let known = cs.known_attrs();
+            let changes = diff(&desired.attrs, &known, &multi, &translate);
+            if let Some(e) = failure.into_inner() {
+                return Err(e.into());
+            }
+            let new_dn = desired
+                .dn
+                .clone()
+                .filter(|d| cs.known_dn().is_none_or(|k| !k.eq_ignore_ascii_case(d)));
+            cs.pending_export = if changes.is_empty() && new_dn.is_none() {
+                None
+            } else {
+                Some(PendingExport::Update { new_dn, changes })
+            };
+        }
+        if cs.pending_export != before.pending_export {
+            self.log.record.counters.exports_staged += 1;
+        }
+        txn.save_cs(Some(&before), Some(&cs))?;
+        Ok(())
+    }
+
+    /// The attributes of an add: flowed plus initial-only values (the ones
+    /// fixed at provisioning win, so they are never regenerated).
+    fn add_attrs(&self, cs: &CsObject, desired: &Desired) -> Attrs {
+        let mut pairs: Vec<(Sym, Value)> = desired.attrs.iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (k, v) in &desired.initial {
+            pairs.push((*k, cs.sticky.get(*k).cloned().unwrap_or_else(|| v.clone())));
+        }
+        Attrs::from_pairs(pairs)
+    }
+
+    fn provisional_anchor(&self, conn: Sym, cs: &CsObject, attrs: &Attrs) -> Option<String> {
+        let anchor_attr = self.model.conn(conn)?.anchor_attribute(&self.store.name(cs.object_type))?.to_owned();
+        let sym = self.store.lookup(&anchor_attr)?;
+        attrs.get(sym).filter(|v| !v.is_null_or_empty()).map(|v| v.to_string())
+    }
+
+    /// Creates a target object for `mv` in `conn`, or adopts the unlinked
+    /// object that already holds its anchor (a rehire, a re-run after a crash).
+    fn provision(
+        &mut self,
+        txn: &mut Txn<'_>,
+        mv: &mut MvObject,
+        conn: Sym,
+        rule: &RuleModel,
+        type_name: &str,
+        desired: &Desired,
+    ) -> Result<(), Failure> {
+        let type_sym = self.store.intern(type_name);
+        let key = CsKey {
+            conn,
+            id: self.store.alloc_cs_id(),
+        };
+        let mut cs = CsObject::new(key, type_sym, CsState::Provisioned);
+        cs.sticky = Attrs::from_pairs(desired.initial.iter().map(|(k, v)| (*k, v.clone())).collect());
+        let attrs = self.add_attrs(&cs, desired);
+        let anchor = self.provisional_anchor(conn, &cs, &attrs);
+        let existing = match &anchor {
+            Some(a) => txn.by_anchor(conn, a)?,
+            None => match &desired.dn {
+                Some(dn) => txn.by_dn(conn, dn)?,
+                None => None,
+            },
+        };
+        if let Some(existing) = existing {
+            let Some(before) = txn.cs(existing)? else { return Ok(()) };
+            if let Some(link) = before.link {
+                return Err(Failure::object(
+                    "provision-conflict",
+                    format!(
+                        "cannot provision '{}' in connector '{}': object {} is already linked to metaverse object mv:{}",
+                        anchor.or(desired.dn.clone()).unwrap_or_default(),
+                        self.store.name(conn),
+                        existing.id,
+                        link.mv
+                    ),
+                ));
+            }
+            let mut adopted = before.clone();
+            self.attach(&mut adopted, mv, LinkKind::Provisioned, rule.name);
+            if adopted.sticky.is_empty() {
+                adopted.sticky = cs.sticky;
+            }
+            txn.save_cs(Some(&before), Some(&adopted))?;
+            self.log.record.counters.provisioned += 1;
+            return self.stage(txn, existing, desired);
+        }
+        cs.anchor = anchor;
+        cs.dn = desired.dn.clone();
+        cs.pending_export = Some(PendingExport::Add { attrs });
+        self.attach(&mut cs, mv, LinkKind::Provisioned, rule.name);
+        txn.save_cs(None, Some(&cs))?;
+        self.log.record.counters.provisioned += 1;
+        self.log.record.counters.exports_staged += 1;
+        Ok(())
+    }
+
+    /// The metaverse object left the scope of every outbound rule of this
+    /// connector (or is being deleted): delete, disconnect or disable.
+    fn deprovision(
+        &mut self,
+        txn: &mut Txn<'_>,
+        mv: &mut MvObject,
+        rule: &RuleModel,
+        k: CsKey,
+        deleting: bool,
+    ) -> Result<(), Failure> {
+        let Some(before) = txn.cs(k)? else { return Ok(()) };
+        let action = if rule.rule.skip_out_of_scope_deletions && !deleting {
+            &Deprovision::Disconnect
+        } else {
+            &rule.rule.deprovision
+        };
+        let mut cs = before.clone();
+        let unlink = |cs: &mut CsObject, mv: &mut MvObject| {
+            cs.link = None;
+            mv.links.retain(|l| *l != k);
+        };
+        match action {
+            Deprovision::Delete => {
+                unlink(&mut cs, mv);
+                if cs.state == CsState::Provisioned {
+                    // Never exported: the connected system never had it.
+                    txn.save_cs(Some(&before), None)?;
+                    self.log.record.counters.deprovisioned += 1;
+                    return Ok(());
+                }
+                cs.pending_export = Some(PendingExport::Delete);
+            }
+            Deprovision::Disconnect => {
+                unlink(&mut cs, mv);
+                cs.pending_export = None;
+            }
+            Deprovision::Disable(flows) => {
+                txn.save_cs(Some(&before), Some(&cs))?;
+                let type_name = self.store.name(cs.object_type).to_string();
+                let desired = self.desired(txn, mv, k.conn, &type_name, std::iter::once((rule, &flows[..], &rule.disable_targets[..])))?;
+                self.stage(txn, k, &desired)?;
+                if deleting {
+                    let Some(b2) = txn.cs(k)? else { return Ok(()) };
+                    let mut c2 = b2.clone();
+                    unlink(&mut c2, mv);
+                    txn.save_cs(Some(&b2), Some(&c2))?;
+                }
+                self.log.record.counters.deprovisioned += u64::from(before.pending_export != txn.cs(k)?.and_then(|o| o.pending_export));
+                return Ok(());
+            }
+        }
+        if cs != before {
+            self.log.record.counters.deprovisioned += 1;
+        }
+        txn.save_cs(Some(&before), Some(&cs))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! What an expression can see while it is evaluated.
+
+use crate::Value;
+
+/// The evaluation context of an expression: the attributes of the object the
+/// expression runs against, the clock, and (for outbound flows) the
+/// uniqueness oracle behind `SelectUniqueValue`.
+///
+/// Time and uniqueness are parameters so that evaluation is deterministic in
+/// tests and so that the rules crate never touches a store.
+pub trait Env {
+    /// The value of an attribute of the current object; `Value::Null` when absent.
+    fn attribute(&self, name: &str) -> Value;
+
+    /// The current instant in microseconds since the Unix epoch (`Now()`).
+    fn now(&self) -> i64;
+
+    /// Whether `candidate` is already held, for the attribute being computed,
+    /// by another object of the target connector space(s), including values
+    /// chosen earlier in the same run. `None` when the expression runs where
+    /// uniqueness has no meaning (a scoping filter, an inbound flow); then
+    /// `SelectUniqueValue` is an evaluation error.
+    fn value_in_use(&self, candidate: &Value) -> Option<bool>;
+}
+
+/// A simple environment over a list of attributes, for tests, previews and
+/// documentation examples. Uniqueness is checked against `taken`.
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv {
+    /// The attributes of the object.
+    pub attributes: std::collections::BTreeMap<String, Value>,
+    /// The instant `Now()` returns, in microseconds since the epoch.
+    pub now: i64,
+    /// Values considered already in use by `SelectUniqueValue`; `None`
+    /// means uniqueness is not available in this context.
+    pub taken: Option<std::collections::BTreeSet<Value>>,
+}
+
+impl MapEnv {
+    /// An environment with the given attributes, time zero and no uniqueness context.
+    pub fn new<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Value)>) -> MapEnv {
+        MapEnv {
+            attributes: attributes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            now: 0,
+            taken: None,
+        }
+    }
+}
+
+impl Env for MapEnv {
+    fn attribute(&self, name: &str) -> Value {
+        self.attributes.get(name).cloned().unwrap_or(Value::Null)
+    }
+
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn value_in_use(&self, candidate: &Value) -> Option<bool> {
+        self.taken.as_ref().map(|taken| taken.contains(candidate))
+    }
+}

@@ -1,0 +1,75 @@
+//! Evaluates a syntax tree against one object.
+//!
+//! Literals are borrowed from the tree, not copied; argument values of calls
+//! live on one stack allocated per evaluation, and functions move them out
+//! instead of cloning.
+
+use std::borrow::Cow;
+
+use super::{ops, BinaryOp, Kind, Node, UnaryOp};
+use crate::functions::{Args, FnError};
+use crate::{Env, EvalError, Value};
+
+fn at(node: &Node) -> impl FnOnce(FnError) -> EvalError + '_ {
+    move |e| EvalError {
+        code: e.code,
+        message: e.message,
+        span: node.span.clone(),
+    }
+}
+
+pub(super) fn eval<'e>(
+    node: &'e Node,
+    env: &dyn Env,
+    stack: &mut Vec<Cow<'e, Value>>,
+) -> Result<Cow<'e, Value>, EvalError> {
+    Ok(match &node.kind {
+        Kind::Literal(value) => Cow::Borrowed(value),
+        Kind::Attribute(name) => Cow::Owned(env.attribute(name)),
+        Kind::Unary(UnaryOp::Not, operand) => {
+            Cow::Owned(Value::Bool(!eval(operand, env, stack)?.truthy()))
+        }
+        Kind::Unary(UnaryOp::Neg, operand) => {
+            let value = eval(operand, env, stack)?;
+            Cow::Owned(ops::negate(&value).map_err(at(node))?)
+        }
+        Kind::Binary(BinaryOp::And, left, right) => Cow::Owned(Value::Bool(
+            eval(left, env, stack)?.truthy() && eval(right, env, stack)?.truthy(),
+        )),
+        Kind::Binary(BinaryOp::Or, left, right) => Cow::Owned(Value::Bool(
+            eval(left, env, stack)?.truthy() || eval(right, env, stack)?.truthy(),
+        )),
+        Kind::Binary(BinaryOp::Add, left, right) => {
+            let left = eval(left, env, stack)?;
+            let right = eval(right, env, stack)?;
+            Cow::Owned(ops::add(left, right).map_err(at(node))?)
+        }
+        Kind::Binary(op, left, right) => {
+            let left = eval(left, env, stack)?;
+            let right = eval(right, env, stack)?;
+            let order = ops::compare(&left, &right);
+            Cow::Owned(Value::Bool(match op {
+                BinaryOp::Eq => order.is_eq(),
+                BinaryOp::Ne => order.is_ne(),
+                BinaryOp::Lt => order.is_lt(),
+                BinaryOp::Le => order.is_le(),
+                BinaryOp::Gt => order.is_gt(),
+                BinaryOp::Ge => order.is_ge(),
+                BinaryOp::And | BinaryOp::Or | BinaryOp::Add => false,
+            }))
+        }
+        Kind::Call(call) => {
+            let base = stack.len();
+            for arg in &call.args {
+                let value = eval(arg, env, stack)?;
+                stack.push(value);
+            }
+            let result = match stack.get_mut(base..) {
+                Some(values) => (call.def.eval)(&mut Args::new(values, &call.prepared), env),
+                None => Ok(Value::Null),
+            };
+            stack.truncate(base);
+            Cow::Owned(result.map_err(at(node))?)
+        }
+    })
+}

@@ -1,0 +1,306 @@
+//! Expressions: the small language of flows, scoping filters and join
+//! criteria. This module owns the syntax tree, the lexer and parser, the
+//! canonical printer and the evaluator; the functions a call can name live
+//! in [`crate::functions`].
+//!
+//! ```text
+//! expr    := or
+//! or      := and ("||" and)*
+//! and     := cmp ("&&" cmp)*
+//! cmp     := add (("==" | "!=" | "<" | "<=" | ">" | ">=") add)*
+//! add     := unary ("+" unary)*
+//! unary   := ("!" | "-") unary | primary
+//! primary := INT | STRING | "true" | "false" | "null"
+//!          | NAME "(" [expr ("," expr)*] ")"        function call
+//!          | NAME | "[" any characters but "]" "]"   attribute
+//!          | "(" expr ")"
+//! ```
+//!
+//! An expression is parsed once, when the configuration is loaded: unknown
+//! functions, wrong arities and invalid literal regexes and formats are
+//! reported then, with the span of the offending text. Evaluation walks the
+//! tree without re-parsing or re-compiling anything.
+//!
+//! Invariant: a tree is only ever built by the parser (or by tests), so
+//! literals hold only null, strings, integers and booleans.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::functions::{FunctionDef, Prepared};
+use crate::{Env, EvalError, ParseError, Span, Value};
+
+mod eval;
+mod lexer;
+pub(crate) mod ops;
+mod parser;
+mod print;
+#[cfg(test)]
+mod tests;
+
+/// A parsed expression: the syntax tree and the text it was parsed from.
+///
+/// Equality compares trees only: `Lower( x )` equals `lower(x)`.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    root: Node,
+    source: String,
+    /// The most argument values pending at once during evaluation, so the
+    /// evaluator allocates its argument stack once.
+    stack: usize,
+}
+
+impl Expr {
+    /// Parses an expression. Errors carry a code and the byte span of the
+    /// offending text: `unexpected-token`, `unexpected-end`,
+    /// `unexpected-character`, `unterminated-string`, `bad-escape`,
+    /// `unterminated-attribute`, `empty-attribute`, `int-overflow`,
+    /// `too-deep` (more than 256 levels of nesting), `unknown-function`
+    /// (span on the name), `arity` (span on the call), and errors a
+    /// function reports on a constant argument, such as `bad-regex` and
+    /// `bad-format` (span on the argument).
+    pub fn parse(src: &str) -> Result<Expr, ParseError> {
+        let root = parser::parse(src)?;
+        let stack = root.stack_need();
+        Ok(Expr {
+            root,
+            source: src.to_owned(),
+            stack,
+        })
+    }
+
+    /// Evaluates the expression against one object.
+    pub fn eval(&self, env: &dyn Env) -> Result<Value, EvalError> {
+        let mut stack = Vec::with_capacity(self.stack);
+        eval::eval(&self.root, env, &mut stack).map(std::borrow::Cow::into_owned)
+    }
+
+    /// The attribute names the expression reads, sorted and deduplicated.
+    pub fn attributes(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        self.root.visit(&mut |node| {
+            if let Kind::Attribute(name) = &node.kind {
+                names.push(&**name);
+            }
+        });
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The text the expression was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The attribute name when the whole expression is a bare attribute
+    /// reference, such as `mail` or `[mS-DS-ConsistencyGuid]`.
+    pub fn as_attribute(&self) -> Option<&str> {
+        match &self.root.kind {
+            Kind::Attribute(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The value when the whole expression is a literal, such as `512`,
+    /// `"Employee"`, `-1` or `null`.
+    pub fn as_constant(&self) -> Option<&Value> {
+        match &self.root.kind {
+            Kind::Literal(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Whether the expression calls the named function anywhere (the name
+    /// matched case-insensitively), e.g. `calls("SelectUniqueValue")`.
+    pub fn calls(&self, function: &str) -> bool {
+        let mut found = false;
+        self.root.visit(&mut |node| {
+            if let Kind::Call(call) = &node.kind {
+                found |= call.def.name.eq_ignore_ascii_case(function);
+            }
+        });
+        found
+    }
+
+    /// The span of the whole expression within [`Expr::source`] (without
+    /// surrounding whitespace).
+    pub fn span(&self) -> Span {
+        self.root.span.clone()
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for Expr {}
+
+impl FromStr for Expr {
+    type Err = ParseError;
+
+    fn from_str(src: &str) -> Result<Expr, ParseError> {
+        Expr::parse(src)
+    }
+}
+
+impl fmt::Display for Expr {
+    /// The canonical form: canonical function names, double-quoted strings,
+    /// single spaces around binary operators and parentheses only where
+    /// precedence needs them. Parsing it gives an equal expression.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        print::write_node(&self.root, f)
+    }
+}
+
+/// A node of the syntax tree and the source span it was parsed from.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub(crate) kind: Kind,
+    pub(crate) span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Literal(Value),
+    Attribute(Box<str>),
+    Unary(UnaryOp, Box<Node>),
+    Binary(BinaryOp, Box<Node>, Box<Node>),
+    Call(Call),
+}
+
+/// A function call, resolved to its definition at parse time.
+#[derive(Clone, Debug)]
+pub(crate) struct Call {
+    pub(crate) def: &'static FunctionDef,
+    pub(crate) args: Vec<Node>,
+    pub(crate) prepared: Prepared,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+}
+
+/// The precedence of unary operators; binary ones are below, primaries above.
+pub(crate) const UNARY_PRECEDENCE: u8 = 5;
+/// The precedence of literals, attributes, calls and parenthesised expressions.
+pub(crate) const PRIMARY_PRECEDENCE: u8 = 6;
+
+impl BinaryOp {
+    /// Binding strength: higher binds tighter. All binary operators are
+    /// left-associative.
+    pub(crate) fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => 3,
+            BinaryOp::Add => 4,
+        }
+    }
+
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+        }
+    }
+}
+
+impl UnaryOp {
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            UnaryOp::Not => "!",
+            UnaryOp::Neg => "-",
+        }
+    }
+}
+
+impl Node {
+    pub(crate) fn new(kind: Kind, span: Span) -> Node {
+        Node { kind, span }
+    }
+
+    pub(crate) fn precedence(&self) -> u8 {
+        match &self.kind {
+            Kind::Binary(op, ..) => op.precedence(),
+            Kind::Unary(..) => UNARY_PRECEDENCE,
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Call(_) => PRIMARY_PRECEDENCE,
+        }
+    }
+
+    /// Calls `f` on this node and every node below it, parents first.
+    fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
+        f(self);
+        match &self.kind {
+            Kind::Literal(_) | Kind::Attribute(_) => {}
+            Kind::Unary(_, operand) => operand.visit(f),
+            Kind::Binary(_, left, right) => {
+                left.visit(f);
+                right.visit(f);
+            }
+            Kind::Call(call) => call.args.iter().for_each(|arg| arg.visit(f)),
+        }
+    }
+
+    /// The most argument values pending at once while evaluating this node.
+    fn stack_need(&self) -> usize {
+        match &self.kind {
+            Kind::Literal(_) | Kind::Attribute(_) => 0,
+            Kind::Unary(_, operand) => operand.stack_need(),
+            Kind::Binary(_, left, right) => left.stack_need().max(right.stack_need()),
+            Kind::Call(call) => call
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, arg)| i + arg.stack_need())
+                .max()
+                .unwrap_or(0)
+                .max(call.args.len()),
+        }
+    }
+}
+
+impl PartialEq for Node {
+    /// Structural equality, ignoring spans and prepared state.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.kind, &other.kind) {
+            (Kind::Literal(a), Kind::Literal(b)) => a == b,
+            (Kind::Attribute(a), Kind::Attribute(b)) => a == b,
+            (Kind::Unary(op_a, a), Kind::Unary(op_b, b)) => op_a == op_b && a == b,
+            (Kind::Binary(op_a, la, ra), Kind::Binary(op_b, lb, rb)) => {
+                op_a == op_b && la == lb && ra == rb
+            }
+            (Kind::Call(a), Kind::Call(b)) => a.def.name == b.def.name && a.args == b.args,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Builds the syntax tree from tokens (precedence climbing), resolving
+//! function names, checking arities and running the functions' parse-time
+//! preparation on constant arguments.
+
+use super::lexer::{lex, Tok, Token};
+use super::{BinaryOp, Call, Kind, Node, UnaryOp};
+use crate::functions::{self, Prepared};
+use crate::{ParseError, Span, Value};
+
+/// The deepest nesting accepted. It bounds the recursion of the parser, the
+/// evaluator, the printer and `Drop`, so that no input can overflow the stack.
+pub(super) const MAX_DEPTH: usize = 256;
+
+fn error(code: &'static str, message: impl Into<String>, span: Span) -> ParseError {
+    ParseError {
+        code,
+        message: message.into(),
+        span,
+    }
+}
+
+/// Parses a whole expression.
+pub(super) fn parse(src: &str) -> Result<Node, ParseError> {
+    let tokens = lex(src)?;
+    let eof = Token {
+        tok: Tok::Eof,
+        span: src.len()..src.len(),
+    };
+    let mut parser = Parser {
+        tokens: tokens.into_iter(),
+        peeked: None,
+        eof,
+        depth: 0,
+    };
+    let node = parser.expr(0)?;
+    let rest = parser.next();
+    if rest.tok != Tok::Eof {
+        return Err(error(
+            "unexpected-token",
+            format!(
+                "expected an operator or the end of the expression, found {}",
+                rest.tok.describe()
+            ),
+            rest.span,
+        ));
+    }
+    Ok(node)
+}
+
+struct Parser<'s> {
+    tokens: std::vec::IntoIter<Token<'s>>,
+    peeked: Option<Token<'s>>,
+    eof: Token<'s>,
+    depth: usize,
+}
+
+fn binary_op(tok: &Tok<'_>) -> Option<BinaryOp> {
+    Some(match tok {
+        Tok::OrOr => BinaryOp::Or,
+        Tok::AndAnd => BinaryOp::And,
+        Tok::EqEq => BinaryOp::Eq,
+        Tok::NotEq => BinaryOp::Ne,
+        Tok::Lt => BinaryOp::Lt,
+        Tok::Le => BinaryOp::Le,
+        Tok::Gt => BinaryOp::Gt,
+        Tok::Ge => BinaryOp::Ge,
+        Tok::Plus => BinaryOp::Add,
+        _ => return None,
+    })
+}
+
+/// An error for `found` where `expected` was expected.
+fn unexpected(found: &Token<'_>, expected: &str) -> ParseError {
+    if found.tok == Tok::Eof {
+        error(
+            "unexpected-end",
+            format!("expected {expected}, found the end of the expression"),
+            found.span.clone(),
+        )
+    } else {
+        error(
+            "unexpected-token",
+            format!("expected {expected}, found {}", found.tok.describe()),
+            found.span.clone(),
+        )
+    }
+}
+
+fn is_keyword(name: &str, keyword: &str) -> bool {
+    name.eq_ignore_ascii_case(keyword)
+}
+
+impl<'s> Parser<'s> {
+    fn peek(&mut self) -> &Token<'s> {
+        if self.peeked.is_none() {
+            self.peeked = self.tokens.next();
+        }
+        self.peeked.as_ref().unwrap_or(&self.eof)
+    }
+
+    fn next(&mut self) -> Token<'s> {
+        match self.peeked.take() {
+            Some(token) => token,
+            None => self.tokens.next().unwrap_or_else(|| self.eof.clone()),
+        }
+    }
+
+    /// Goes one level deeper, failing past [`MAX_DEPTH`].
+    fn descend(&mut self, at: Span) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(error(
+                "too-deep",
+                format!("the expression nests more than {MAX_DEPTH} levels deep"),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    /// An expression whose binary operators all bind at least as tightly as
+    /// `min_precedence`.
+    fn expr(&mut self, min_precedence: u8) -> Result<Node, ParseError> {
+        let saved = self.depth;
+        let at = self.peek().span.clone();
+        self.descend(at)?;
+        let mut left = self.unary()?;
+        while let Some(op) = binary_op(&self.peek().tok) {
+            let precedence = op.precedence();
+            if precedence < min_precedence {
+                break;
+            }
+            let op_span = self.next().span;
+            // Each operator of a left-leaning chain adds a level to the tree.
+            self.descend(op_span)?;
+            let right = self.expr(precedence + 1)?;
+            let span = left.span.start..right.span.end;
+            left = Node::new(Kind::Binary(op, Box::new(left), Box::new(right)), span);
+        }
+        self.depth = saved;
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Node, ParseError> {
+        let op = match self.peek().tok {
+            Tok::Bang => UnaryOp::Not,
+            Tok::Minus => UnaryOp::Neg,
+            _ => return self.primary(),
+        };
+        let op_span = self.next().span;
+        if op == UnaryOp::Neg {
+            if let Tok::Int(magnitude) = self.peek().tok {
+                // A negative literal, so that i64::MIN can be written.
+                let literal = self.next();
+                let span = op_span.start..literal.span.end;
+                return match 0i64.checked_sub_unsigned(magnitude) {
+                    Some(value) => Ok(Node::new(Kind::Literal(Value::Int(value)), span)),
+                    None => Err(error(
+                        "int-overflow",
+                        format!(
+                            "integer -{magnitude} is too small: integers are 64-bit, at least {}",
+                            i64::MIN
+                        ),
+                        span,
+                    )),
+                };
+            }
+        }
+        let saved = self.depth;
+        self.descend(op_span.clone())?;
+        let operand = self.unary()?;
+        self.depth = saved;
+        let span = op_span.start..operand.span.end;
+        Ok(Node::new(Kind::Unary(op, Box::new(operand)), span))
+    }
+
+    fn primary(&mut self) -> Result<Node, ParseError> {
+        let token = self.next();
+        let kind = match token.tok {
+            Tok::Int(n) => match i64::try_from(n) {
+                Ok(value) => Kind::Literal(Value::Int(value)),
+                Err(_) => {
+                    return Err(error(
+                        "int-overflow",
+                        format!(
+                            "integer {n} is too large: integers are 64-bit, at most {}",
+                            i64::MAX
+                        ),
+                        token.span,
+                    ))
+                }
+            },
+            Tok::Str(s) => Kind::Literal(Value::Str(s)),
+            Tok::Attr(name) => Kind::Attribute(name.into()),
+            Tok::Ident(name) => {
+                if self.peek().tok == Tok::LParen {
+                    return self.call(name, token.span);
+                }
+                if is_keyword(name, "null") {
+                    Kind::Literal(Value::Null)
+                } else if is_keyword(name, "true") {
+                    Kind::Literal(Value::Bool(true))
+                } else if is_keyword(name, "false") {
+                    Kind::Literal(Value::Bool(false))
+                } else {
+                    Kind::Attribute(name.into())
+                }
+            }
+            Tok::LParen => {
+                let inner = self.expr(0)?;
+                let close = self.next();
+                if close.tok != Tok::RParen {
+                    return Err(unexpected(&close, "`)` to close the parenthesis"));
+                }
+                return Ok(Node::new(inner.kind, token.span.start..close.span.end));
+            }
+            _ => return Err(unexpected(&token, "an expression")),
+        };
+        Ok(Node::new(kind, token.span))
+    }
+
+    fn call(&mut self, name: &str, name_span: Span) -> Result<Node, ParseError> {
+        let Some(def) = functions::function(name) else {
+            let hint = functions::suggest(name)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(error(
+                "unknown-function",
+                format!("unknown function `{name}`{hint}"),
+                name_span,
+            ));
+        };
+        self.next(); // `(`
+        let mut args = Vec::new();
+        let end = if self.peek().tok == Tok::RParen {
+            self.next().span.end
+        } else {
+            loop {
+                args.push(self.expr(0)?);
+                let separator = self.next();
+                match separator.tok {
+                    Tok::Comma => continue,
+                    Tok::RParen => break separator.span.end,
+                    _ => {
+                        return Err(unexpected(
+                            &separator,
+                            &format!("`,` or `)` in the arguments of {}", def.name),
+                        ))
+                    }
+                }
+            }
+        };
+        let span = name_span.start..end;
+        if !def.accepts(args.len()) {
+            return Err(error(
+                "arity",
+                format!(
+                    "{} takes {}, found {}: {}",
+                    def.name,
+                    def.arity_text(),
+                    args.len(),
+                    def.signature
+                ),
+                span,
+            ));
+        }
+        let prepared = match def.prepare {
+            None => Prepared::none(),
+            Some(prepare) => {
+                let constants: Vec<Option<&Value>> = args
+                    .iter()
+                    .map(|arg| match &arg.kind {
+                        Kind::Literal(value) => Some(value),
+                        _ => None,
+                    })
+                    .collect();
+                prepare(&constants).map_err(|e| {
+                    let at = e
+                        .arg
+                        .and_then(|i| args.get(i))
+                        .map_or_else(|| span.clone(), |arg| arg.span.clone());
+                    error(e.code, format!("{}: {}", def.name, e.message), at)
+                })?
+            }
+        };
+        Ok(Node::new(
+            Kind::Call(Call {
+                def,
+                args,
+                prepared,
+            }),
+            span,
+        ))
+    }
+}

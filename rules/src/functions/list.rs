@@ -1,0 +1,110 @@
+//! Multi-valued attributes: Count, Item, First. (Split, Join and Contains
+//! live with the string functions.)
+
+use super::util::int_arg;
+use super::{Args, FnError, FunctionDef};
+use crate::{Env, Value};
+
+pub(super) const COUNT: FunctionDef = FunctionDef {
+    name: "Count",
+    signature: "Count(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The number of values: the items of a multi-valued attribute, 1 for a single \
+              value (even an empty string), 0 for null.",
+    examples: &[
+        ("Count(proxyAddresses)", "2"),
+        ("Count(mail)", "1"),
+        ("Count(missing)", "0"),
+    ],
+    eval: count,
+    prepare: None,
+};
+
+fn count(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let n = args.get(0).items().len();
+    Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+pub(super) const ITEM: FunctionDef = FunctionDef {
+    name: "Item",
+    signature: "Item(value, index)",
+    min_args: 2,
+    max_args: Some(2),
+    pairs: false,
+    summary: "Item `index` (1-based) of a multi-valued attribute, in stored order; a single \
+              value is its own item 1. Null past the end; an index below 1 is an error.",
+    examples: &[
+        ("Item(proxyAddresses, 2)", "smtp:jm@contoso.com"),
+        ("Item(proxyAddresses, 3)", "null"),
+        ("Item(mail, 1)", "jose.muller@contoso.com"),
+        (
+            "Item(proxyAddresses, 0)",
+            "error: Item: index is 1-based and must be at least 1, found 0",
+        ),
+    ],
+    eval: item,
+    prepare: None,
+};
+
+fn item(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let index = int_arg(args.get(1), "Item", "index")?;
+    let Some(position) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)) else {
+        return Err(FnError::bad_argument(format!(
+            "Item: index is 1-based and must be at least 1, found {index}"
+        )));
+    };
+    Ok(nth(args.take(0), position))
+}
+
+/// Item `position` (0-based) of a value, moved out without copying.
+fn nth(value: Value, position: usize) -> Value {
+    match value {
+        Value::List(items) => items.into_iter().nth(position).unwrap_or(Value::Null),
+        single if position == 0 => single,
+        _ => Value::Null,
+    }
+}
+
+pub(super) const FIRST: FunctionDef = FunctionDef {
+    name: "First",
+    signature: "First(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The first item of a multi-valued attribute; a single value as it is; null for null.",
+    examples: &[
+        ("First(proxyAddresses)", "SMTP:jose.muller@contoso.com"),
+        ("First(givenName)", "José"),
+        ("First(missing)", "null"),
+    ],
+    eval: first,
+    prepare: None,
+};
+
+fn first(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(nth(args.take(0), 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::functions::tests::eval_str as eval;
+
+    #[test]
+    fn list_edge_cases() {
+        assert_eq!(eval("Count(\"\")"), "1");
+        assert_eq!(eval("Item(missing, 1)"), "null");
+        assert_eq!(eval("Item(mail, 2)"), "null");
+        assert_eq!(eval("Item(Split(\"a,b,c\", \",\"), \"3\")"), "c");
+        assert_eq!(
+            eval("Item(proxyAddresses, null)"),
+            "error: Item: index must be an integer, found null"
+        );
+        assert_eq!(
+            eval("Item(proxyAddresses, -9223372036854775808)"),
+            "error: Item: index is 1-based and must be at least 1, found -9223372036854775808"
+        );
+        assert_eq!(eval("First(Split(\"é,a\", \",\"))"), "é");
+    }
+}

@@ -1,0 +1,167 @@
+//! The registry's own tests: every example of every function, and the
+//! consistency of the table.
+
+use super::{example_env, function, functions, suggest};
+use crate::{Expr, Value};
+
+/// Renders a result the way example tables write it: `Display`, `null` for
+/// null, `error: <message>` for an evaluation error.
+pub(crate) fn render(result: Result<Value, crate::EvalError>) -> String {
+    match result {
+        Ok(Value::Null) => "null".to_owned(),
+        Ok(value) => value.to_string(),
+        Err(e) => format!("error: {}", e.message),
+    }
+}
+
+/// Parses and evaluates `src` in [`example_env`], rendered as [`render`]
+/// does; a parse error renders as `parse error: <code>: <message>`.
+pub(crate) fn eval_str(src: &str) -> String {
+    match Expr::parse(src) {
+        Ok(expr) => render(expr.eval(&example_env())),
+        Err(e) => format!("parse error: {}: {}", e.code, e.message),
+    }
+}
+
+#[test]
+fn every_example_evaluates_as_documented() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for def in functions() {
+        assert!(!def.examples.is_empty(), "{} has no examples", def.name);
+        for (src, expected) in def.examples {
+            let expr = match Expr::parse(src) {
+                Ok(expr) => expr,
+                Err(e) => {
+                    failures.push(format!(
+                        "{}: `{src}` does not parse: {}: {}",
+                        def.name, e.code, e.message
+                    ));
+                    continue;
+                }
+            };
+            if !expr.calls(def.name) {
+                failures.push(format!("{}: example `{src}` does not call it", def.name));
+            }
+            let got = render(expr.eval(&example_env()));
+            if got != *expected {
+                failures.push(format!(
+                    "{}: `{src}`\n    expected: {expected}\n    got:      {got}",
+                    def.name
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} example(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked > 100, "only {checked} examples");
+}
+
+#[test]
+fn examples_survive_printing() {
+    for def in functions() {
+        for (src, _) in def.examples {
+            let Ok(expr) = Expr::parse(src) else { continue };
+            let printed = expr.to_string();
+            let reparsed = Expr::parse(&printed).unwrap_or_else(|e| panic!("`{printed}`: {e}"));
+            assert_eq!(reparsed, expr, "`{src}` printed as `{printed}`");
+            assert_eq!(reparsed.to_string(), printed);
+        }
+    }
+}
+
+#[test]
+fn registry_is_sorted_unique_and_consistent() {
+    let names: Vec<&str> = functions().iter().map(|f| f.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_ascii_lowercase());
+    sorted.dedup_by_key(|n| n.to_ascii_lowercase());
+    assert_eq!(names, sorted);
+    for def in functions() {
+        assert!(
+            def.max_args.is_none_or(|max| max >= def.min_args),
+            "{}",
+            def.name
+        );
+        assert!(def.signature.starts_with(def.name), "{}", def.name);
+        assert!(!def.summary.is_empty(), "{}", def.name);
+        assert!(def.accepts(def.min_args), "{}", def.name);
+        assert!(std::ptr::eq(
+            function(&def.name.to_ascii_uppercase()).map_or(std::ptr::null(), |f| f),
+            def
+        ));
+    }
+}
+
+#[test]
+fn the_required_functions_exist() {
+    for name in [
+        "Coalesce",
+        "IIF",
+        "Join",
+        "Lower",
+        "Upper",
+        "Trim",
+        "Left",
+        "Right",
+        "Mid",
+        "Replace",
+        "Switch",
+        "IsPresent",
+        "IsNullOrEmpty",
+        "NormalizeDiacritics",
+        "StripSpaces",
+        "Split",
+        "Contains",
+        "StartsWith",
+        "EndsWith",
+        "RegexReplace",
+        "Word",
+        "Append",
+        "Truncate",
+        "FormatDateTime",
+        "DateAdd",
+        "Now",
+        "ToBase64",
+        "FromBase64",
+        "GuidToImmutableId",
+        "EscapeDN",
+        "ParentDN",
+        "RDN",
+        "BitAnd",
+        "BitOr",
+        "Count",
+        "Item",
+        "First",
+        "ToString",
+        "ToInt",
+        "ToBool",
+        "SelectUniqueValue",
+        "UniqueNumbered",
+    ] {
+        assert_eq!(function(name).map(|f| f.name), Some(name));
+    }
+    assert!(function("NoSuchThing").is_none());
+}
+
+#[test]
+fn arity_text_and_suggestions() {
+    let text = |name| function(name).map(|f| f.arity_text());
+    assert_eq!(text("Left").as_deref(), Some("2 arguments"));
+    assert_eq!(text("Now").as_deref(), Some("0 arguments"));
+    assert_eq!(text("IsPresent").as_deref(), Some("1 argument"));
+    assert_eq!(text("FormatDateTime").as_deref(), Some("2 or 3 arguments"));
+    assert_eq!(text("Coalesce").as_deref(), Some("at least 1 argument"));
+    assert_eq!(text("Switch").as_deref(), Some("4, 6, 8, ... arguments"));
+    let switch =
+        function("Switch").map(|f| (f.accepts(4), f.accepts(5), f.accepts(6), f.accepts(3)));
+    assert_eq!(switch, Some((true, false, true, false)));
+    assert_eq!(suggest("Lowr"), Some("Lower"));
+    assert_eq!(suggest("selectuniquevalues"), Some("SelectUniqueValue"));
+    assert_eq!(suggest("Frobnicate"), None);
+}

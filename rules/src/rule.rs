@@ -1,0 +1,111 @@
+//! Sync rules in their compiled form: what the engine evaluates.
+//!
+//! The TOML shape lives with the CLI's config loader, which compiles it into
+//! these types once, reporting every expression error with its file position.
+
+use crate::{Env, EvalError, Expr};
+
+/// Which way a rule moves data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Connector space → metaverse: scoping, join, projection, import flows.
+    Inbound,
+    /// Metaverse → connector space: provisioning, export flows, deprovisioning.
+    Outbound,
+}
+
+/// One join criterion: the connector-space expression must equal the
+/// metaverse attribute.
+#[derive(Debug, Clone)]
+pub struct JoinCriterion {
+    /// Evaluated against the connector-space object.
+    pub cs: Expr,
+    /// The metaverse attribute it is compared with (indexed by the store).
+    pub mv: String,
+}
+
+/// What a flow's null means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NullHandling {
+    /// A null yields to the next source in precedence (the default).
+    #[default]
+    Yield,
+    /// A null from this source is authoritative and clears the value.
+    Authoritative,
+}
+
+/// One attribute flow: `target = expr`.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// The attribute written: a metaverse attribute (inbound) or a
+    /// connector-space attribute (outbound; `dn` names the object's DN).
+    pub target: String,
+    /// The expression computing it.
+    pub expr: Expr,
+    /// Outbound only: applied when the object is provisioned, never after.
+    pub initial_only: bool,
+    /// Inbound only: whether a null is authoritative.
+    pub nulls: NullHandling,
+}
+
+/// What happens to a provisioned object when its metaverse object leaves the
+/// rule's scope or is deleted.
+#[derive(Debug, Clone, Default)]
+pub enum Deprovision {
+    /// Delete the object in the connected system.
+    #[default]
+    Delete,
+    /// Unlink it and leave it alone in the connected system.
+    Disconnect,
+    /// Keep it linked and apply these flows (a disabled state, a move).
+    Disable(Vec<Flow>),
+}
+
+/// A compiled sync rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name, used in lineage and history.
+    pub name: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// The connector it applies to.
+    pub connector: String,
+    /// The connector-space object type; `None` matches every type.
+    pub cs_object_type: Option<String>,
+    /// The metaverse object type.
+    pub mv_object_type: String,
+    /// Inbound precedence: lower wins.
+    pub precedence: i64,
+    /// Scoping filter; `None` means everything is in scope.
+    pub scope: Option<Expr>,
+    /// Inbound: ordered join criteria.
+    pub join: Vec<JoinCriterion>,
+    /// Inbound: create a metaverse object when nothing joins.
+    pub project: bool,
+    /// Attribute flows, in configuration order.
+    pub flows: Vec<Flow>,
+    /// Outbound: create a connector-space object when none is linked.
+    pub provision: bool,
+    /// Outbound: what leaving scope does.
+    pub deprovision: Deprovision,
+    /// Outbound: an object that leaves scope is disconnected, never deleted
+    /// (Entra provisioning's `SkipOutOfScopeDeletions`).
+    pub skip_out_of_scope_deletions: bool,
+}
+
+impl Rule {
+    /// Whether the object seen through `env` is in this rule's scope.
+    pub fn in_scope(&self, env: &dyn Env) -> Result<bool, EvalError> {
+        match &self.scope {
+            None => Ok(true),
+            Some(expr) => Ok(expr.eval(env)?.truthy()),
+        }
+    }
+
+    /// Whether the rule applies to connector-space objects of `object_type`.
+    pub fn matches_cs_type(&self, object_type: &str) -> bool {
+        self.cs_object_type
+            .as_deref()
+            .is_none_or(|t| t == object_type)
+    }
+}
