@@ -1,1 +1,404 @@
-fn main() {}
+//! `mvsync`: the command line of the mvsync identity synchronization engine.
+//!
+//! Exit codes: 0 success; 1 failure (a step failed, the store is locked or
+//! inconsistent); 2 configuration error; 3 completed with per-object errors.
+
+mod config;
+mod diagnostics;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engine::{Engine, EngineError, RunRecord, RunStatus, StepKind, StepOptions, Store};
+
+use crate::config::{Config, ProfileStep};
+use crate::output::Format;
+
+/// An identity synchronization engine: connector spaces, a metaverse, sync
+/// rules and run profiles, all in TOML.
+#[derive(Debug, Parser)]
+#[command(name = "mvsync", version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(short, long, global = true, default_value = "mvsync.toml", env = "MVSYNC_CONFIG")]
+    config: PathBuf,
+    /// More logging (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a run profile's steps in order; stop at the first failed step.
+    Run {
+        /// The run profile.
+        profile: String,
+        /// Let exports delete up to N objects, above the deletion threshold.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// Stage changes from a connected system (full by default).
+    Import {
+        /// The connector.
+        connector: String,
+        #[command(flatten)]
+        mode: Mode,
+    },
+    /// Synchronize a connector's objects (full by default).
+    Sync {
+        /// The connector.
+        connector: String,
+        #[command(flatten)]
+        mode: Mode,
+    },
+    /// Apply pending exports to a connected system.
+    Export {
+        /// The connector.
+        connector: String,
+        /// Let the export delete up to N objects, above the deletion threshold.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// List pending exports: what the next export would write (a dry run).
+    Preview {
+        /// Only this connector.
+        connector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a metaverse or connector-space object.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// List runs, or show one run with its per-object errors.
+    History {
+        /// A run id.
+        run: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Verify every store invariant.
+    Check,
+    /// Load and validate the configuration; touch nothing.
+    Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct Mode {
+    /// Everything (the default).
+    #[arg(long, conflicts_with = "delta")]
+    full: bool,
+    /// Only what changed.
+    #[arg(long)]
+    delta: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowWhat {
+    /// A metaverse object with per-attribute lineage.
+    Mv {
+        /// Its id.
+        id: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// A connector-space object by anchor (or DN, or cs:ID).
+    Cs {
+        /// The connector.
+        connector: String,
+        /// The anchor.
+        anchor: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+/// How the process ends.
+enum Outcome {
+    Ok,
+    ObjectErrors,
+    Failed,
+    ConfigError,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(match o {
+            Outcome::Ok => 0,
+            Outcome::Failed => 1,
+            Outcome::ConfigError => 2,
+            Outcome::ObjectErrors => 3,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::Failed.into();
+        }
+    };
+    runtime.block_on(run(cli)).into()
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn report_config(errors: diagnostics::ConfigErrors) -> Outcome {
+    eprintln!("{:?}", miette::Report::new(errors));
+    Outcome::ConfigError
+}
+
+fn report(e: &EngineError) -> Outcome {
+    eprintln!("error: {e}");
+    Outcome::Failed
+}
+
+/// A description of this process for anyone refused the store lock.
+fn holder(args: &[String]) -> String {
+    format!(
+        "mvsync {} (pid {}, since {})",
+        args.join(" "),
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let shown = cli.config.display().to_string();
+    let mut config = match Config::load(&cli.config, &shown) {
+        Ok(c) => c,
+        Err(e) => return report_config(e),
+    };
+    let connectors = match config.build_connectors() {
+        Ok(c) => c,
+        Err(e) => return report_config(e),
+    };
+    if let Command::Validate = cli.command {
+        println!(
+            "{shown}: valid ({} connectors, {} rules, {} run profiles)",
+            config.connectors.len(),
+            config.engine.rules.len(),
+            config.profiles.len()
+        );
+        return Outcome::Ok;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let store = match Store::open(&config.store_path, &config.store_options, &holder(&args)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let engine = match Engine::new(store, &config.engine, connectors) {
+        Ok(e) => e,
+        Err(e) => return report(&e),
+    };
+    let outcome = dispatch(&engine, &config, cli.command).await;
+    if let Err(e) = engine.close() {
+        eprintln!("error: {e}");
+        return Outcome::Failed;
+    }
+    outcome
+}
+
+async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome {
+    let step = |connector: String, kind: StepKind| vec![ProfileStep { connector, kind }];
+    let (profile, steps, options) = match command {
+        Command::Run { profile, allow_deletes } => {
+            let Some(steps) = config.profiles.get(&profile) else {
+                let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+                eprintln!("error: no run profile named '{profile}'; configured profiles: {}", known.join(", "));
+                return Outcome::Failed;
+            };
+            (Some(profile), steps.clone(), StepOptions { allow_deletes })
+        }
+        Command::Import { connector, mode } => (
+            None,
+            step(connector, if mode.delta { StepKind::DeltaImport } else { StepKind::FullImport }),
+            StepOptions::default(),
+        ),
+        Command::Sync { connector, mode } => (
+            None,
+            step(connector, if mode.delta { StepKind::DeltaSync } else { StepKind::FullSync }),
+            StepOptions::default(),
+        ),
+        Command::Export { connector, allow_deletes } => (None, step(connector, StepKind::Export), StepOptions { allow_deletes }),
+        Command::Preview { connector, format } => {
+            return match engine.preview(connector.as_deref()) {
+                Ok(changes) => {
+                    print!(
+                        "{}",
+                        match format {
+                            Format::Table => output::preview_table(&changes),
+                            Format::Json => output::json(&changes) + "\n",
+                        }
+                    );
+                    Outcome::Ok
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Show { what } => return show(engine, what),
+        Command::History { run, format } => return history(engine, run, format),
+        Command::Check => {
+            return match engine.check() {
+                Ok(problems) if problems.is_empty() => {
+                    println!("store is consistent");
+                    Outcome::Ok
+                }
+                Ok(problems) => {
+                    eprintln!("the store has {} invariant violation(s):", problems.len());
+                    for p in problems {
+                        eprintln!("  {p}");
+                    }
+                    Outcome::Failed
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Validate => return Outcome::Ok,
+    };
+    run_steps(engine, profile.as_deref(), &steps, &options).await
+}
+
+async fn run_steps(engine: &Engine, profile: Option<&str>, steps: &[ProfileStep], options: &StepOptions) -> Outcome {
+    let mut errors = false;
+    for s in steps {
+        match engine.run_step(profile, &s.connector, s.kind, options).await {
+            Ok(record) => {
+                println!("{}", output::run_line(&record));
+                if record.status == RunStatus::CompletedWithErrors {
+                    errors = true;
+                    print_errors(engine, &record);
+                }
+            }
+            Err(e) => {
+                let outcome = report(&e);
+                if let Ok(Some(last)) = engine.history().map(|h| h.into_iter().last()) {
+                    if last.step == s.kind && last.connector == s.connector {
+                        println!("{}", output::run_line(&last));
+                        print_errors(engine, &last);
+                    }
+                }
+                return outcome;
+            }
+        }
+    }
+    if errors {
+        Outcome::ObjectErrors
+    } else {
+        Outcome::Ok
+    }
+}
+
+fn print_errors(engine: &Engine, record: &RunRecord) {
+    if let Ok(Some((_, errors))) = engine.run_details(record.id) {
+        print!("{}", output::errors_list(&errors, 20));
+    }
+}
+
+fn show(engine: &Engine, what: ShowWhat) -> Outcome {
+    match what {
+        ShowWhat::Mv { id, format } => match engine.show_mv(id) {
+            Ok(Some(view)) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::mv_table(&view),
+                        Format::Json => output::json(&view) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!("error: no metaverse object mv:{id}");
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+        ShowWhat::Cs { connector, anchor, format } => match engine.show_cs(&connector, &anchor) {
+            Ok(Some(view)) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::cs_table(&view),
+                        Format::Json => output::json(&view) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!("error: connector '{connector}' has no object with anchor or DN '{anchor}'");
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+    }
+}
+
+fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
+    match run {
+        None => match engine.history() {
+            Ok(runs) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::history_table(&runs),
+                        Format::Json => output::json(&runs) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Err(e) => report(&e),
+        },
+        Some(id) => match engine.run_details(id) {
+            Ok(Some((record, errors))) => {
+                match format {
+                    Format::Table => {
+                        println!("{}", output::run_line(&record));
+                        if let RunStatus::Failed(message) = &record.status {
+                            println!("  failed: {message}");
+                        }
+                        print!("{}", output::errors_list(&errors, usize::MAX));
+                    }
+                    Format::Json => {
+                        println!("{}", output::json(&serde_json::json!({ "run": record, "errors": errors })));
+                    }
+                }
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!("error: no run {id}");
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+    }
+}

@@ -32,7 +32,7 @@ pub(crate) enum DeltaImport {
         /// The change file, as configured (for locations).
         shown: String,
         /// Positioned after the header, or after the watermark.
-        reader: RecordReader,
+        reader: Box<RecordReader>,
         /// `None` for a change file without even a header (no changes).
         header: Option<Header>,
     },
@@ -65,7 +65,12 @@ pub(crate) fn open(
     let delimiter = settings.config.delimiter.byte();
     let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: true })?;
     let Some(header) = Header::read(&mut reader, &source.shown, &settings.config, true)? else {
-        return Ok(DeltaImport::Reading { settings, shown: source.shown, reader, header: None });
+        return Ok(DeltaImport::Reading {
+            settings,
+            shown: source.shown,
+            reader: Box::new(reader),
+            header: None,
+        });
     };
     match (prefix, previous) {
         // A watermark inside the header (an empty file's) means: from the start.
@@ -79,7 +84,12 @@ pub(crate) fn open(
             "the change file does not start with the part already imported: reading it from the start"
         ),
     }
-    Ok(DeltaImport::Reading { settings, shown: source.shown, reader, header: Some(header) })
+    Ok(DeltaImport::Reading {
+        settings,
+        shown: source.shown,
+        reader: Box::new(reader),
+        header: Some(header),
+    })
 }
 
 impl DeltaImport {

@@ -1,1 +1,822 @@
-//! Tests of the CSV connector.
+//! Tests of the CSV connector: configuration, full import, delta import and
+//! export, each against real files in a temporary folder.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use engine::{
+    Applied, AttrOp, Connector, ConnectorError, ExportChange, ExportOp, ExportResult, ImportEvent,
+    ImportItem, ImportStream, ImportedObject, RefKind,
+};
+use futures::StreamExt;
+use rules::{Value, ValueType};
+
+use crate::ConnectorConfig;
+
+// ---------------------------------------------------------------- helpers
+
+/// Parses a connector config from TOML (the keys after `type = "csv"`).
+fn config(keys: &str) -> ConnectorConfig {
+    toml::from_str(&format!("type = \"csv\"\n{keys}")).unwrap()
+}
+
+const HR: &str = "path = \"hr.csv\"\nobject_type = \"worker\"\nanchor = \"employeeId\"\n";
+
+/// A connector over `dir`, configured by `keys` (added to the HR basics).
+fn connector(dir: &Path, keys: &str) -> Box<dyn Connector> {
+    config(&format!("{HR}{keys}")).build(dir).unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn append(dir: &Path, name: &str, bytes: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(dir.join(name)).unwrap();
+    file.write_all(bytes.as_bytes()).unwrap();
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// What an import stream yielded, in an easily compared form.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Object(ImportedObject),
+    Delete(String),
+    Watermark(String),
+    Bad(String, String),
+}
+
+async fn drain(stream: ImportStream) -> Vec<Got> {
+    stream
+        .map(|item| match item.unwrap() {
+            ImportItem::Event(ImportEvent::Object(object)) => Got::Object(object),
+            ImportItem::Event(ImportEvent::Delete { anchor }) => Got::Delete(anchor),
+            ImportItem::Event(ImportEvent::Watermark(mark)) => Got::Watermark(mark),
+            ImportItem::Event(other) => panic!("unexpected event {other:?}"),
+            ImportItem::Bad(bad) => Got::Bad(bad.location, bad.message),
+        })
+        .collect()
+        .await
+}
+
+async fn full(connector: &dyn Connector) -> Vec<Got> {
+    drain(connector.full_import().await.unwrap()).await
+}
+
+async fn delta(connector: &dyn Connector, mark: Option<&str>) -> Vec<Got> {
+    drain(connector.delta_import(mark).await.unwrap()).await
+}
+
+fn worker(anchor: &str, attributes: &[(&str, Value)]) -> Got {
+    Got::Object(ImportedObject {
+        anchor: anchor.to_owned(),
+        object_type: "worker".to_owned(),
+        dn: None,
+        attributes: attributes.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+    })
+}
+
+fn s(text: &str) -> Value {
+    Value::str(text)
+}
+
+fn list(items: &[&str]) -> Value {
+    Value::list(items.iter().map(|i| Value::str(*i)))
+}
+
+fn objects(got: &[Got]) -> Vec<&ImportedObject> {
+    got.iter()
+        .filter_map(|g| match g {
+            Got::Object(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bad_locations(got: &[Got]) -> Vec<&str> {
+    got.iter()
+        .filter_map(|g| match g {
+            Got::Bad(location, _) => Some(location.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn watermark(got: &[Got]) -> String {
+    match got.last() {
+        Some(Got::Watermark(mark)) => mark.clone(),
+        other => panic!("expected a final watermark, got {other:?}"),
+    }
+}
+
+async fn full_import_error(connector: &dyn Connector) -> ConnectorError {
+    match connector.full_import().await {
+        Err(e) => e,
+        Ok(_) => panic!("expected the full import to fail"),
+    }
+}
+
+fn add(id: u64, attributes: &[(&str, Value)]) -> ExportChange {
+    ExportChange {
+        id,
+        object_type: "worker".to_owned(),
+        anchor: None,
+        dn: None,
+        op: ExportOp::Add {
+            attributes: attributes.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+        },
+    }
+}
+
+fn update(id: u64, anchor: &str, changes: Vec<(&str, AttrOp)>) -> ExportChange {
+    ExportChange {
+        id,
+        object_type: "worker".to_owned(),
+        anchor: Some(anchor.to_owned()),
+        dn: None,
+        op: ExportOp::Update {
+            new_dn: None,
+            changes: changes.into_iter().map(|(n, op)| (n.to_owned(), op)).collect(),
+        },
+    }
+}
+
+fn delete(id: u64, anchor: &str) -> ExportChange {
+    ExportChange {
+        id,
+        object_type: "worker".to_owned(),
+        anchor: Some(anchor.to_owned()),
+        dn: None,
+        op: ExportOp::Delete,
+    }
+}
+
+fn applied(id: u64, anchor: &str) -> ExportResult {
+    ExportResult { id, outcome: Ok(Applied { anchor: Some(anchor.to_owned()) }) }
+}
+
+fn failure(results: &[ExportResult], id: u64) -> (String, String) {
+    let result = results.iter().find(|r| r.id == id).unwrap();
+    match &result.outcome {
+        Err(e) => (e.location.clone(), e.message.clone()),
+        Ok(applied) => panic!("expected change {id} to fail, it applied: {applied:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[test]
+fn config_parses_every_key_and_round_trips() {
+    let parsed = config(&format!(
+        "{HR}delimiter = \";\"\nmulti_valued = {{ groups = \"|\" }}\nreferences = {{ managerId = \"employeeId\" }}\n\
+         columns = [\"employeeId\", \"managerId\", \"groups\"]\nchange_file = \"changes.csv\"\n"
+    ));
+    assert_eq!(parsed.kind(), "csv");
+    let crate::ConnectorConfig::Csv(csv) = &parsed;
+    assert_eq!(csv.delimiter.byte(), b';');
+    assert_eq!(csv.separator("groups"), Some("|"));
+    let again: ConnectorConfig = toml::from_str(&toml::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(again, parsed);
+}
+
+#[test]
+fn config_rejects_a_misspelt_key() {
+    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimeter = \";\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown field `delimeter`"), "{error}");
+}
+
+#[test]
+fn config_rejects_an_unknown_type_and_a_long_delimiter() {
+    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"cvs\"\n{HR}")).unwrap_err().to_string();
+    assert!(error.contains("unknown variant `cvs`"), "{error}");
+    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimiter = \"::\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("expected one ASCII character"), "{error}");
+}
+
+#[test]
+fn build_lists_every_config_problem() {
+    let config = config(&format!(
+        "{HR}references = {{ managerId = \"managerNumber\" }}\nmulti_valued = {{ groups = \"\" }}\ncolumns = [\"displayName\"]\n"
+    ));
+    let error = config.build(Path::new(".")).err().unwrap().message;
+    assert!(error.contains("`references.managerId` = \"managerNumber\": expected \"employeeId\""), "{error}");
+    assert!(error.contains("`multi_valued.groups` is empty"), "{error}");
+    assert!(error.contains("`columns` lacks \"employeeId\""), "{error}");
+}
+
+#[test]
+fn info_declares_columns_multi_values_and_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(
+        dir.path(),
+        "multi_valued = { groups = \";\" }\nreferences = { managerId = \"employeeId\" }\n\
+         columns = [\"employeeId\", \"displayName\", \"managerId\", \"groups\"]\nchange_file = \"c.csv\"\n",
+    );
+    let info = connector.info();
+    assert!(info.delta_import && info.export && !info.has_dn);
+    assert_eq!(info.export_batch_size, 50_000);
+    let worker = info.object_type("worker").unwrap();
+    assert_eq!(worker.anchor_attribute.as_deref(), Some("employeeId"));
+    let names: Vec<&str> = worker.attributes.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["employeeId", "displayName", "managerId", "groups"]);
+    assert!(worker.attributes.iter().all(|a| a.value_type == ValueType::String));
+    assert!(worker.attribute("groups").unwrap().multi_valued);
+    assert_eq!(worker.attribute("managerId").unwrap().reference, Some(RefKind::Anchor));
+    assert_eq!(worker.attribute("displayName").unwrap().reference, None);
+}
+
+#[test]
+fn info_without_columns_declares_only_references_and_multi_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector =
+        connector(dir.path(), "multi_valued = { groups = \";\" }\nreferences = { managerId = \"employeeId\" }\n");
+    let info = connector.info();
+    assert!(!info.delta_import);
+    let names: Vec<&str> = info.object_types[0].attributes.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["groups", "managerId"]);
+}
+
+// ---------------------------------------------------------------- full import
+
+#[tokio::test]
+async fn full_import_reads_bom_quoted_comma_and_embedded_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "\u{FEFF}employeeId,displayName,address,city\r\nE1,\"Doe, Jane\",\"1 Main St\r\nFlat 2\",\r\nE2,Bob,,Oslo\r\n",
+    );
+    let got = full(&*connector(dir.path(), "")).await;
+    assert_eq!(
+        got,
+        [
+            worker(
+                "E1",
+                &[("employeeId", s("E1")), ("displayName", s("Doe, Jane")), ("address", s("1 Main St\r\nFlat 2"))]
+            ),
+            worker("E2", &[("employeeId", s("E2")), ("displayName", s("Bob")), ("city", s("Oslo"))]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_import_uses_the_configured_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId;displayName\nE1;Doe, Jane\nE2;\"a;b\"\n");
+    let got = full(&*connector(dir.path(), "delimiter = \";\"\n")).await;
+    assert_eq!(
+        got,
+        [
+            worker("E1", &[("employeeId", s("E1")), ("displayName", s("Doe, Jane"))]),
+            worker("E2", &[("employeeId", s("E2")), ("displayName", s("a;b"))]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_import_splits_multi_valued_columns_and_drops_empty_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,groups\nE1,a;;b ; c;\nE2,;\nE3,solo\n");
+    let got = full(&*connector(dir.path(), "multi_valued = { groups = \";\" }\n")).await;
+    assert_eq!(
+        got,
+        [
+            worker("E1", &[("employeeId", s("E1")), ("groups", list(&["a", "b ", " c"]))]),
+            worker("E2", &[("employeeId", s("E2"))]),
+            worker("E3", &[("employeeId", s("E3")), ("groups", list(&["solo"]))]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_import_reads_only_declared_columns_when_columns_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,secret,displayName\nE1,x,Ann\n");
+    let got = full(&*connector(dir.path(), "columns = [\"employeeId\", \"displayName\"]\n")).await;
+    assert_eq!(got, [worker("E1", &[("employeeId", s("E1")), ("displayName", s("Ann"))])]);
+}
+
+#[tokio::test]
+async fn full_import_reports_each_bad_row_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"employeeId,displayName,city\n"); // line 1
+    bytes.extend_from_slice(b"E1,Ann,Paris\n"); // line 2
+    bytes.extend_from_slice(b"E2,Bob,Rome,extra,more\n"); // line 3: surplus from column 13
+    bytes.extend_from_slice("E3,Zoë\n".as_bytes()); // line 4: short, end of line is column 7
+    bytes.extend_from_slice(b"E4,\"two\nlines\",Oslo,x\n"); // lines 5-6: surplus on line 6, column 13
+    bytes.extend_from_slice("E5,Dé\u{e9}".as_bytes()); // line 7: invalid byte at column 7
+    bytes.extend_from_slice(b"\xFFx,Nice\n");
+    bytes.extend_from_slice(b",Eve,Lyon\n"); // line 8: empty anchor at column 1
+    bytes.extend_from_slice(b"E1,Dup,Paris\n"); // line 9: duplicate of line 2
+    bytes.extend_from_slice(b"E6,Fay,Bern\n"); // line 10: fine
+    write(dir.path(), "hr.csv", &bytes);
+    let got = full(&*connector(dir.path(), "")).await;
+    let bad: Vec<(&str, &str)> = got
+        .iter()
+        .filter_map(|g| match g {
+            Got::Bad(location, message) => Some((location.as_str(), message.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (
+                "hr.csv:3:13",
+                "expected 3 fields as in the header row, found 5; the first surplus field starts here"
+            ),
+            ("hr.csv:4:7", "expected 3 fields as in the header row, found 2"),
+            (
+                "hr.csv:6:13",
+                "expected 3 fields as in the header row, found 4; the first surplus field starts here"
+            ),
+            ("hr.csv:7:7", "invalid UTF-8 in column \"displayName\": expected UTF-8 text"),
+            ("hr.csv:8:1", "empty anchor: expected a value in column \"employeeId\""),
+            (
+                "hr.csv:9:1",
+                "duplicate anchor \"E1\", already on line 2: expected each value of \"employeeId\" once (the first is kept)"
+            ),
+        ]
+    );
+    let anchors: Vec<&str> = objects(&got).iter().map(|o| o.anchor.as_str()).collect();
+    assert_eq!(anchors, ["E1", "E6"], "bad rows are skipped, the first E1 is kept");
+    assert_eq!(objects(&got)[0].attributes[1], ("displayName".to_owned(), s("Ann")));
+}
+
+#[tokio::test]
+async fn full_import_locates_an_empty_anchor_in_its_own_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "displayName,employeeId\nZoë,\n\"Ann\nLee\",\n");
+    let got = full(&*connector(dir.path(), "")).await;
+    assert_eq!(bad_locations(&got), ["hr.csv:2:5", "hr.csv:4:6"]);
+}
+
+#[tokio::test]
+async fn full_import_reports_an_unterminated_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName\nE1,Ann\nE2,\"Bob\nE3,Cy\n");
+    let got = full(&*connector(dir.path(), "")).await;
+    assert_eq!(objects(&got).len(), 1);
+    assert_eq!(
+        got[1],
+        Got::Bad(
+            "hr.csv:3:4".to_owned(),
+            "unterminated quoted field in column \"displayName\": expected a closing quote".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn full_import_of_a_missing_file_fails_naming_the_path_and_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    let path = dir.path().join("hr.csv");
+    assert!(error.contains(&format!("cannot read {}", path.display())), "{error}");
+    assert!(error.contains("os error 2"), "{error}");
+}
+
+#[tokio::test]
+async fn full_import_without_the_anchor_column_fails_naming_what_it_found() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeID,displayName\nE1,Ann\n");
+    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    assert_eq!(
+        error,
+        "hr.csv:1: expected a column \"employeeId\" (the anchor); found columns: employeeID, displayName"
+    );
+}
+
+#[tokio::test]
+async fn full_import_refuses_duplicate_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,name,name\nE1,a,b\n");
+    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    assert_eq!(
+        error,
+        "hr.csv:1:17: duplicate column \"name\" (also column 2 of the header): expected each column name once"
+    );
+}
+
+#[tokio::test]
+async fn full_import_refuses_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "");
+    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    assert_eq!(error, "hr.csv:1:1: expected a header row naming the columns, found an empty file");
+}
+
+#[tokio::test]
+async fn full_import_resolves_relative_paths_against_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    write(dir.path(), "data/hr.csv", "employeeId\nE1\nE2\n");
+    let connector =
+        config("path = \"data/hr.csv\"\nobject_type = \"worker\"\nanchor = \"employeeId\"\n").build(dir.path()).unwrap();
+    let got = full(&*connector).await;
+    assert_eq!(objects(&got).len(), 2);
+}
+
+#[tokio::test]
+async fn full_import_stops_reading_when_the_engine_drops_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("employeeId\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("E{i}\n"));
+    }
+    write(dir.path(), "hr.csv", text);
+    let connector = connector(dir.path(), "");
+    let mut stream = connector.full_import().await.unwrap();
+    assert!(stream.next().await.is_some());
+    drop(stream); // the reader notices the closed channel and stops
+}
+
+// ---------------------------------------------------------------- delta import
+
+const CHANGES: &str = "change_file = \"changes.csv\"\n";
+
+#[tokio::test]
+async fn delta_import_reports_adds_modifies_deletes_and_unknown_change_types() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "changes.csv",
+        "employeeId,changeType,displayName\nE1,add,Ann\nE2,Modify,Bob\nE3,delete,\nE4,upsert,Dan\n",
+    );
+    let got = delta(&*connector(dir.path(), CHANGES), None).await;
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[0], worker("E1", &[("employeeId", s("E1")), ("displayName", s("Ann"))]));
+    assert_eq!(got[1], worker("E2", &[("employeeId", s("E2")), ("displayName", s("Bob"))]));
+    assert_eq!(got[2], Got::Delete("E3".to_owned()));
+    assert_eq!(
+        got[3],
+        Got::Bad(
+            "changes.csv:5:4".to_owned(),
+            "unknown changeType \"upsert\": expected add, modify or delete".to_owned()
+        )
+    );
+    assert!(watermark(&got).starts_with("v1:"));
+}
+
+#[tokio::test]
+async fn delta_import_resumes_after_appended_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    write(dir.path(), "changes.csv", "\u{FEFF}employeeId,changeType\nE1,add\n");
+    let first = delta(&*connector, None).await;
+    assert_eq!(first.len(), 2);
+    let mark = watermark(&first);
+
+    // Nothing new: nothing reported, the same watermark.
+    let again = delta(&*connector, Some(&mark)).await;
+    assert_eq!(again, [Got::Watermark(mark.clone())]);
+
+    append(dir.path(), "changes.csv", "E2,add\nE3,delete\nE4,bogus\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(next[0], worker("E2", &[("employeeId", s("E2"))]));
+    assert_eq!(next[1], Got::Delete("E3".to_owned()));
+    // Line numbers continue from the consumed part.
+    assert_eq!(bad_locations(&next), ["changes.csv:5:4"]);
+    assert_ne!(watermark(&next), mark);
+    let len = std::fs::metadata(dir.path().join("changes.csv")).unwrap().len();
+    assert!(watermark(&next).starts_with(&format!("v1:{len}:")));
+}
+
+#[tokio::test]
+async fn delta_import_resumes_after_a_last_row_without_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE1,add");
+    let mark = watermark(&delta(&*connector, None).await);
+    append(dir.path(), "changes.csv", "\nE2,delete\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(next[0], Got::Delete("E2".to_owned()));
+    assert_eq!(next.len(), 2);
+}
+
+#[tokio::test]
+async fn delta_import_restarts_on_a_new_change_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE1,add\nE2,add\n");
+    let mark = watermark(&delta(&*connector, None).await);
+    // Rotated: a new, shorter file with different content.
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE9,delete\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(next[0], Got::Delete("E9".to_owned()));
+    assert_eq!(next.len(), 2);
+    // Same length as before but different bytes: also a new file.
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE7,add\nE8,add\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(objects(&next).len(), 2);
+}
+
+#[tokio::test]
+async fn delta_import_without_a_change_file_reports_nothing_and_keeps_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    let mark = "v1:10:00000000000000ff";
+    assert_eq!(delta(&*connector, Some(mark)).await, [Got::Watermark(mark.to_owned())]);
+    assert_eq!(delta(&*connector, None).await, []);
+}
+
+#[tokio::test]
+async fn delta_import_refuses_a_malformed_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    for bad in ["v2:1:0000000000000000", "v1:x:0000000000000000", "v1:1:ff", "junk"] {
+        let error = match connector.delta_import(Some(bad)).await {
+            Err(e) => e.message,
+            Ok(_) => panic!("{bad} was accepted"),
+        };
+        assert!(error.contains(&format!("malformed csv watermark {bad:?}")), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn delta_import_requires_the_change_type_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "changes.csv", "employeeId,change\nE1,add\n");
+    let error = match connector(dir.path(), CHANGES).delta_import(None).await {
+        Err(e) => e.message,
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(
+        error,
+        "changes.csv:1: expected a column \"changeType\" (add, modify or delete); found columns: employeeId, change"
+    );
+}
+
+#[tokio::test]
+async fn full_import_ends_with_the_change_files_watermark_so_delta_sees_only_later_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    write(dir.path(), "hr.csv", "employeeId\nE1\n");
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE1,add\n");
+    let got = full(&*connector).await;
+    assert_eq!(got.len(), 2);
+    let mark = watermark(&got);
+    assert_eq!(delta(&*connector, Some(&mark)).await, [Got::Watermark(mark.clone())]);
+    append(dir.path(), "changes.csv", "E2,add\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(objects(&next).len(), 1);
+    assert_eq!(objects(&next)[0].anchor, "E2");
+}
+
+#[tokio::test]
+async fn full_import_without_a_change_file_yet_lets_delta_read_it_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), CHANGES);
+    write(dir.path(), "hr.csv", "employeeId\nE1\n");
+    let mark = watermark(&full(&*connector).await);
+    write(dir.path(), "changes.csv", "employeeId,changeType\nE2,add\n");
+    let next = delta(&*connector, Some(&mark)).await;
+    assert_eq!(objects(&next)[0].anchor, "E2");
+}
+
+// ---------------------------------------------------------------- export
+
+const OUT: &str = "multi_valued = { groups = \";\" }\n";
+
+#[tokio::test]
+async fn export_adds_updates_and_deletes_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName,groups\nE1,Ann,a;b\nE2,Bob,\n");
+    let connector = connector(dir.path(), OUT);
+    let results = connector
+        .export(vec![
+            add(
+                1,
+                &[
+                    ("employeeId", s("E3")),
+                    ("displayName", s("Cy, Jr.")),
+                    ("title", s("Dev")),
+                    ("groups", list(&["x", "y"])),
+                    ("room", Value::Null),
+                ],
+            ),
+            update(
+                2,
+                "E1",
+                vec![
+                    ("displayName", AttrOp::Replace(s("Annie"))),
+                    ("groups", AttrOp::Add(vec![s("c"), s("b")])),
+                    ("groups", AttrOp::Remove(vec![s("a")])),
+                ],
+            ),
+            delete(3, "E2"),
+            delete(4, "E9"),
+            update(5, "E3", vec![("title", AttrOp::Clear), ("age", AttrOp::Replace(Value::Int(42)))]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(1, "E3"), applied(2, "E1"), applied(3, "E2"), applied(4, "E9"), applied(5, "E3")]);
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups,age,title\nE1,Annie,b;c,,\nE3,\"Cy, Jr.\",x;y,42,\n"
+    );
+    // What export wrote, import reads back.
+    let got = full(&*connector).await;
+    assert_eq!(
+        got[1],
+        worker(
+            "E3",
+            &[("employeeId", s("E3")), ("displayName", s("Cy, Jr.")), ("groups", list(&["x", "y"])), ("age", s("42"))]
+        )
+    );
+}
+
+#[tokio::test]
+async fn export_creates_a_missing_file_with_the_anchor_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), "");
+    let results = connector
+        .export(vec![add(1, &[("zeta", s("z")), ("employeeId", s("E1")), ("alpha", s("a"))])])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(1, "E1")]);
+    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,alpha,zeta\nE1,a,z\n");
+}
+
+#[tokio::test]
+async fn export_of_no_effective_change_does_not_create_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = connector(dir.path(), "").export(vec![delete(1, "E1")]).await.unwrap();
+    assert_eq!(results, [applied(1, "E1")]);
+    assert!(!dir.path().join("hr.csv").exists());
+}
+
+#[tokio::test]
+async fn export_add_of_an_existing_anchor_updates_it_so_a_repeated_batch_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName,city\nE1,Ann,Paris\n");
+    let connector = connector(dir.path(), "");
+    let batch = vec![
+        add(1, &[("employeeId", s("E2")), ("displayName", s("Bob"))]),
+        add(2, &[("employeeId", s("E1")), ("displayName", s("Annie"))]),
+        delete(3, "E1"),
+        add(4, &[("employeeId", s("E1")), ("displayName", s("Ann again"))]),
+    ];
+    let first = connector.export(batch.clone()).await.unwrap();
+    let bytes = read(dir.path(), "hr.csv");
+    assert_eq!(bytes, "employeeId,displayName,city\nE2,Bob,\nE1,Ann again,\n");
+    let second = connector.export(batch).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(read(dir.path(), "hr.csv"), bytes);
+}
+
+#[tokio::test]
+async fn export_upsert_keeps_columns_the_add_does_not_mention() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName,city\nE1,Ann,Paris\n");
+    let connector = connector(dir.path(), "");
+    connector.export(vec![add(1, &[("employeeId", s("E1")), ("displayName", s("Annie"))])]).await.unwrap();
+    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName,city\nE1,Annie,Paris\n");
+}
+
+#[tokio::test]
+async fn export_re_keys_a_row_whose_anchor_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName\nE1,Ann\nE2,Bob\n");
+    let connector = connector(dir.path(), "");
+    let results = connector
+        .export(vec![
+            update(1, "E1", vec![("employeeId", AttrOp::Replace(s("E100")))]),
+            update(2, "E100", vec![("displayName", AttrOp::Replace(s("Annie")))]),
+            update(3, "E1", vec![("displayName", AttrOp::Replace(s("Nobody")))]),
+            update(4, "E2", vec![("employeeId", AttrOp::Replace(s("E100")))]),
+            update(5, "E2", vec![("employeeId", AttrOp::Clear)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results[..2], [applied(1, "E100"), applied(2, "E100")]);
+    assert_eq!(
+        failure(&results, 3),
+        (
+            "hr.csv [employeeId=E1]".to_owned(),
+            "no row has employeeId \"E1\": expected an existing row to update".to_owned()
+        )
+    );
+    assert_eq!(failure(&results, 4).1, "cannot change the anchor to \"E100\": another row has it");
+    assert_eq!(failure(&results, 5).1, "the anchor column \"employeeId\" cannot be emptied");
+    // The row keeps its place.
+    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName\nE100,Annie\nE2,Bob\n");
+}
+
+#[tokio::test]
+async fn export_rejects_bad_changes_one_object_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "employeeId,displayName,groups\nE1,Ann,\n");
+    let connector = connector(dir.path(), &format!("{OUT}columns = [\"employeeId\", \"displayName\", \"groups\"]\n"));
+    let results = connector
+        .export(vec![
+            add(1, &[("displayName", s("No anchor"))]),
+            add(2, &[("employeeId", s("E2")), ("shoeSize", s("44"))]),
+            update(3, "E1", vec![("displayName", AttrOp::Replace(list(&["a", "b"])))]),
+            update(4, "E1", vec![("displayName", AttrOp::Add(vec![s("x")]))]),
+            update(5, "E1", vec![("groups", AttrOp::Replace(list(&["a;b"])))]),
+            update(6, "E1", vec![("displayName", AttrOp::Replace(Value::Ref(7)))]),
+            update(7, "E1", vec![("displayName", AttrOp::Replace(s("Kept")))]),
+            ExportChange { object_type: "group".to_owned(), ..delete(8, "E1") },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        failure(&results, 1),
+        ("hr.csv [change 1]".to_owned(), "an add needs a value for the anchor column \"employeeId\"".to_owned())
+    );
+    assert_eq!(
+        failure(&results, 2),
+        (
+            "hr.csv [employeeId=E2]".to_owned(),
+            "column \"shoeSize\" is not declared in `columns`; expected one of: employeeId, displayName, groups"
+                .to_owned()
+        )
+    );
+    assert!(failure(&results, 3).1.contains("holds one value"));
+    assert!(failure(&results, 4).1.contains("cannot add or remove values of \"displayName\""));
+    assert!(failure(&results, 5).1.contains("contains its separator \";\""));
+    assert!(failure(&results, 6).1.contains("unresolved reference (ref:7)"));
+    assert_eq!(results[6], applied(7, "E1"));
+    assert!(failure(&results, 8).1.contains("object type \"group\""));
+    // Only the good change touched the file; the failed add created no row.
+    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName,groups\nE1,Kept,\n");
+}
+
+#[tokio::test]
+async fn export_with_declared_columns_writes_them_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "displayName,legacy,employeeId\nAnn,old,E1\n");
+    let connector = connector(dir.path(), "columns = [\"employeeId\", \"city\", \"displayName\"]\n");
+    connector.export(vec![add(1, &[("employeeId", s("E2")), ("city", s("Rome"))])]).await.unwrap();
+    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,city,displayName\nE1,,Ann\nE2,Rome,\n");
+}
+
+#[tokio::test]
+async fn export_refuses_a_malformed_file_and_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = "employeeId,displayName\nE1,Ann\nE2\n";
+    write(dir.path(), "hr.csv", original);
+    let error = connector(dir.path(), "").export(vec![delete(1, "E1")]).await.unwrap_err().message;
+    assert!(error.starts_with("cannot export to hr.csv: hr.csv:3:3: expected 2 fields"), "{error}");
+    assert_eq!(read(dir.path(), "hr.csv"), original);
+}
+
+#[tokio::test]
+async fn export_replaces_the_file_atomically_leaving_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", "\u{FEFF}employeeId;displayName\r\nE1;Ann\r\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o640);
+        std::fs::set_permissions(dir.path().join("hr.csv"), mode).unwrap();
+    }
+    let connector = connector(dir.path(), "delimiter = \";\"\n");
+    for i in 0..3 {
+        connector.export(vec![add(i, &[("employeeId", s(&format!("N{i}")))])]).await.unwrap();
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["hr.csv"]);
+    // The byte-order mark and the permissions survive; lines end with \n.
+    assert_eq!(read(dir.path(), "hr.csv"), "\u{FEFF}employeeId;displayName\nE1;Ann\nN0;\nN1;\nN2;\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("hr.csv")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
+}
+
+#[tokio::test]
+async fn export_output_is_byte_for_byte_deterministic() {
+    let batch = || {
+        vec![
+            add(1, &[("employeeId", s("E3")), ("zone", s("z")), ("area", s("a")), ("mid", s("m"))]),
+            add(2, &[("employeeId", s("E4")), ("note", s("line\nbreak \"quoted\""))]),
+            update(3, "E1", vec![("groups", AttrOp::Add(vec![s("g2"), s("g1")]))]),
+        ]
+    };
+    let mut outputs = Vec::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "hr.csv", "employeeId,groups\nE1,\nE2,g\n");
+        connector(dir.path(), OUT).export(batch()).await.unwrap();
+        outputs.push(std::fs::read(dir.path().join("hr.csv")).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        String::from_utf8(outputs.remove(0)).unwrap(),
+        "employeeId,groups,area,mid,note,zone\nE1,g2;g1,,,,\nE2,g,,,,\nE3,,a,m,,z\nE4,,,,\"line\nbreak \"\"quoted\"\"\",\n"
+    );
+}

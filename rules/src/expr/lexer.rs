@@ -110,13 +110,15 @@ impl<'s> Lexer<'s> {
                     Some((_, 'n')) => value.push('\n'),
                     Some((_, 't')) => value.push('\t'),
                     Some((_, 'r')) => value.push('\r'),
-                    Some((escaped_at, other)) => return Err(error(
-                        "bad-escape",
-                        format!(
+                    Some((escaped_at, other)) => {
+                        return Err(error(
+                            "bad-escape",
+                            format!(
                             "unknown escape `\\{other}`: expected one of \\\" \\' \\\\ \\n \\r \\t"
                         ),
-                        at..escaped_at + other.len_utf8(),
-                    )),
+                            at..escaped_at + other.len_utf8(),
+                        ))
+                    }
                 },
                 Some((_, c)) => value.push(c),
             }

@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(eval("ToBase64(Split(\"a,b\", \",\"))"), "YQ==; Yg==");
         assert_eq!(
             eval("ToInt(Split(\"1,2\", \",\")) == Split(\"1,2\", \",\")"),
-            "false"
+            "true"
         );
         assert_eq!(eval("Count(ToInt(Split(\"1,2\", \",\")))"), "2");
         assert_eq!(

@@ -364,4 +364,4 @@ pub fn example_env() -> MapEnv {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -165,3 +165,56 @@ fn arity_text_and_suggestions() {
     assert_eq!(suggest("selectuniquevalues"), Some("SelectUniqueValue"));
     assert_eq!(suggest("Frobnicate"), None);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use crate::functions::functions;
+    use crate::{Expr, MapEnv, Value};
+
+    fn arb_single() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<String>().prop_map(Value::Str),
+            "[a-z0-9 ,=\\\\%-]{0,12}".prop_map(Value::Str),
+            any::<i64>().prop_map(Value::Int),
+            (-30i64..30).prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+            prop::collection::vec(any::<u8>(), 0..20).prop_map(Value::Bytes),
+            any::<u64>().prop_map(Value::Ref),
+            any::<i64>().prop_map(Value::DateTime),
+            (-4_000_000_000_000_000i64..4_000_000_000_000_000).prop_map(Value::DateTime),
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            4 => arb_single(),
+            1 => Just(Value::Null),
+            1 => prop::collection::vec(arb_single(), 1..4).prop_map(Value::List),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Every function, called with arbitrary values of every type
+        /// (through attributes, so nothing is checked at parse time),
+        /// returns a value or an error and never panics.
+        #[test]
+        fn functions_never_panic_on_arbitrary_arguments(
+            index in any::<prop::sample::Index>(),
+            values in prop::collection::vec(arb_value(), 6),
+            taken in prop::option::of(prop::collection::btree_set(arb_single(), 0..4)),
+        ) {
+            let def = &functions()[index.index(functions().len())];
+            let argc = (def.min_args..=def.min_args + 4).find(|&n| def.accepts(n) && n <= 6);
+            let Some(argc) = argc else { return Ok(()) };
+            let names: Vec<String> = (0..argc).map(|i| format!("a{i}")).collect();
+            let src = format!("{}({})", def.name, names.join(", "));
+            let expr = Expr::parse(&src).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+            let mut env = MapEnv::new(names.iter().cloned().zip(values));
+            env.taken = taken;
+            let _ = expr.eval(&env);
+        }
+    }
+}
