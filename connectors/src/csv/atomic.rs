@@ -33,11 +33,18 @@ pub(crate) fn replace(
         )),
         renamed: false,
     };
-    let file = match OpenOptions::new().write(true).create_new(true).open(&temp.path) {
+    let file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp.path)
+    {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Left by an earlier run of a process with our id that crashed.
             fs::remove_file(&temp.path)?;
-            OpenOptions::new().write(true).create_new(true).open(&temp.path)?
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp.path)?
         }
         other => other?,
     };

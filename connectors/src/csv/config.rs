@@ -117,7 +117,8 @@ impl CsvConfig {
             problems.push("`path` is empty: expected the CSV file's path".to_owned());
         }
         if self.object_type.is_empty() {
-            problems.push("`object_type` is empty: expected a type name such as \"worker\"".to_owned());
+            problems
+                .push("`object_type` is empty: expected a type name such as \"worker\"".to_owned());
         }
         if self.anchor.is_empty() {
             problems.push("`anchor` is empty: expected the key column's name".to_owned());
@@ -156,9 +157,12 @@ impl CsvConfig {
             let mut seen = BTreeSet::new();
             for column in columns {
                 if column.is_empty() {
-                    problems.push("`columns` holds an empty name: expected column names".to_owned());
+                    problems
+                        .push("`columns` holds an empty name: expected column names".to_owned());
                 } else if !seen.insert(column.as_str()) {
-                    problems.push(format!("`columns` names {column:?} twice: expected each once"));
+                    problems.push(format!(
+                        "`columns` names {column:?} twice: expected each once"
+                    ));
                 }
             }
             let required = std::iter::once(&self.anchor)

@@ -63,7 +63,12 @@ pub(crate) fn open(
         None => Prefix::Different,
     };
     let delimiter = settings.config.delimiter.byte();
-    let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: true })?;
+    let mut reader = RecordReader::new(
+        file,
+        &source.path,
+        delimiter,
+        Start::Beginning { hash: true },
+    )?;
     let Some(header) = Header::read(&mut reader, &source.shown, &settings.config, true)? else {
         return Ok(DeltaImport::Reading {
             settings,
@@ -75,7 +80,11 @@ pub(crate) fn open(
     match (prefix, previous) {
         // A watermark inside the header (an empty file's) means: from the start.
         (Prefix::Same { hasher, newlines }, Some(mark)) if mark.len >= reader.offset() => {
-            let start = Start::Resume { offset: mark.len, line: newlines + 1, hasher };
+            let start = Start::Resume {
+                offset: mark.len,
+                line: newlines + 1,
+                hasher,
+            };
             reader = RecordReader::new(reader.into_file(), &source.path, delimiter, start)?;
         }
         (Prefix::Same { .. }, _) | (_, None) => {}
@@ -97,10 +106,15 @@ impl DeltaImport {
     pub(crate) fn run(self, sink: &Sink) {
         let outcome = match self {
             DeltaImport::Missing { previous: None } => Ok(()),
-            DeltaImport::Missing { previous: Some(mark) } => {
-                sink.event(ImportEvent::Watermark(mark.to_string()))
-            }
-            DeltaImport::Reading { settings, shown, mut reader, header } => {
+            DeltaImport::Missing {
+                previous: Some(mark),
+            } => sink.event(ImportEvent::Watermark(mark.to_string())),
+            DeltaImport::Reading {
+                settings,
+                shown,
+                mut reader,
+                header,
+            } => {
                 let streamed = match &header {
                     Some(header) => stream_changes(&settings, &shown, &mut reader, header, sink),
                     None => Ok(()),

@@ -21,13 +21,21 @@ pub(crate) fn apply(
     let mut table = Table::load(settings)?;
     let results = batch
         .into_iter()
-        .map(|change| ExportResult { id: change.id, outcome: apply_change(settings, &mut table, change) })
+        .map(|change| ExportResult {
+            id: change.id,
+            outcome: apply_change(settings, &mut table, change),
+        })
         .collect();
     if table.changed() {
         let delimiter = settings.config.delimiter.byte();
-        atomic::replace(&settings.file.path, |out| table.write_to(out, delimiter)).map_err(|e| {
-            ConnectorError::new(format!("cannot write {}: {e}", settings.file.path.display()))
-        })?;
+        atomic::replace(&settings.file.path, |out| table.write_to(out, delimiter)).map_err(
+            |e| {
+                ConnectorError::new(format!(
+                    "cannot write {}: {e}",
+                    settings.file.path.display()
+                ))
+            },
+        )?;
     }
     Ok(results)
 }
@@ -57,36 +65,58 @@ fn apply_change(
     }
     match &change.op {
         ExportOp::Add { attributes } => {
-            let anchor = match attributes.iter().rev().find(|(name, _)| *name == config.anchor) {
-                Some((_, value)) => render(settings, &config.anchor, value).map_err(|m| fail(None, m))?,
+            let anchor = match attributes
+                .iter()
+                .rev()
+                .find(|(name, _)| *name == config.anchor)
+            {
+                Some((_, value)) => {
+                    render(settings, &config.anchor, value).map_err(|m| fail(None, m))?
+                }
                 None => String::new(),
             };
             if anchor.is_empty() {
                 return Err(fail(
                     None,
-                    format!("an add needs a value for the anchor column {:?}", config.anchor),
+                    format!(
+                        "an add needs a value for the anchor column {:?}",
+                        config.anchor
+                    ),
                 ));
             }
             // An existing row is updated: the add was exported before a crash.
             let row = table.row_of(&anchor);
             let mut draft = Draft::new(settings, table, row);
             for (name, value) in attributes {
-                draft.set_value(name, value).map_err(|m| fail(Some(&anchor), m))?;
+                draft
+                    .set_value(name, value)
+                    .map_err(|m| fail(Some(&anchor), m))?;
             }
             let cells = draft.into_cells();
             table.write_row(row, cells);
-            Ok(Applied { anchor: Some(anchor) })
+            Ok(Applied {
+                anchor: Some(anchor),
+            })
         }
-        ExportOp::Update { new_dn: Some(dn), .. } => Err(fail(
+        ExportOp::Update {
+            new_dn: Some(dn), ..
+        } => Err(fail(
             anchor,
             format!("a rename to {dn:?}: a CSV row has no DN; expected attribute changes only"),
         )),
-        ExportOp::Update { new_dn: None, changes } => {
-            let anchor = anchor.ok_or_else(|| fail(None, "an update needs the row's anchor".to_owned()))?;
+        ExportOp::Update {
+            new_dn: None,
+            changes,
+        } => {
+            let anchor =
+                anchor.ok_or_else(|| fail(None, "an update needs the row's anchor".to_owned()))?;
             let row = table.row_of(anchor).ok_or_else(|| {
                 fail(
                     Some(anchor),
-                    format!("no row has {} {anchor:?}: expected an existing row to update", config.anchor),
+                    format!(
+                        "no row has {} {anchor:?}: expected an existing row to update",
+                        config.anchor
+                    ),
                 )
             })?;
             let mut draft = Draft::new(settings, table, Some(row));
@@ -108,13 +138,18 @@ fn apply_change(
             }
             let cells = draft.into_cells();
             table.write_row(Some(row), cells);
-            Ok(Applied { anchor: Some(new_anchor) })
+            Ok(Applied {
+                anchor: Some(new_anchor),
+            })
         }
         ExportOp::Delete => {
-            let anchor = anchor.ok_or_else(|| fail(None, "a delete needs the row's anchor".to_owned()))?;
+            let anchor =
+                anchor.ok_or_else(|| fail(None, "a delete needs the row's anchor".to_owned()))?;
             // Already gone is fine: the delete was exported before a crash.
             table.delete(anchor);
-            Ok(Applied { anchor: Some(anchor.to_owned()) })
+            Ok(Applied {
+                anchor: Some(anchor.to_owned()),
+            })
         }
     }
 }
@@ -130,7 +165,12 @@ struct Draft<'a> {
 
 impl<'a> Draft<'a> {
     fn new(settings: &'a Settings, table: &'a Table, row: Option<usize>) -> Self {
-        Draft { settings, table, row, cells: Vec::new() }
+        Draft {
+            settings,
+            table,
+            row,
+            cells: Vec::new(),
+        }
     }
 
     /// The text a column will hold.

@@ -32,23 +32,36 @@ pub(crate) fn open(settings: Arc<Settings>) -> Result<FullImport, ConnectorError
     let source = &settings.file;
     let file = RecordReader::open_file(&source.path)?;
     let delimiter = settings.config.delimiter.byte();
-    let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: false })?;
-    let header = Header::read(&mut reader, &source.shown, &settings.config, false)?.ok_or_else(|| {
-        ConnectorError::new(format!(
-            "{}:1:1: expected a header row naming the columns, found an empty file",
-            source.shown
-        ))
-    })?;
-    Ok(FullImport { settings, reader, header, change_mark })
+    let mut reader = RecordReader::new(
+        file,
+        &source.path,
+        delimiter,
+        Start::Beginning { hash: false },
+    )?;
+    let header =
+        Header::read(&mut reader, &source.shown, &settings.config, false)?.ok_or_else(|| {
+            ConnectorError::new(format!(
+                "{}:1:1: expected a header row naming the columns, found an empty file",
+                source.shown
+            ))
+        })?;
+    Ok(FullImport {
+        settings,
+        reader,
+        header,
+        change_mark,
+    })
 }
 
 impl FullImport {
     /// Streams every row, then the change file's watermark.
     pub(crate) fn run(mut self, sink: &Sink) {
-        let outcome = self.stream_rows(sink).and_then(|()| match self.change_mark {
-            Some(mark) => sink.event(ImportEvent::Watermark(mark.to_string())),
-            None => Ok(()),
-        });
+        let outcome = self
+            .stream_rows(sink)
+            .and_then(|()| match self.change_mark {
+                Some(mark) => sink.event(ImportEvent::Watermark(mark.to_string())),
+                None => Ok(()),
+            });
         sink.finish(outcome);
     }
 

@@ -53,7 +53,10 @@ pub(crate) struct Source {
 
 impl Source {
     fn new(configured: &Path, base_dir: &Path) -> Self {
-        Source { path: base_dir.join(configured), shown: configured.display().to_string() }
+        Source {
+            path: base_dir.join(configured),
+            shown: configured.display().to_string(),
+        }
     }
 }
 
@@ -78,9 +81,16 @@ impl CsvConnector {
     pub fn new(config: CsvConfig, base_dir: &Path) -> Result<Self, CsvConfigError> {
         config.validate()?;
         let file = Source::new(&config.path, base_dir);
-        let change_file = config.change_file.as_deref().map(|p| Source::new(p, base_dir));
+        let change_file = config
+            .change_file
+            .as_deref()
+            .map(|p| Source::new(p, base_dir));
         Ok(CsvConnector {
-            settings: Arc::new(Settings { config, file, change_file }),
+            settings: Arc::new(Settings {
+                config,
+                file,
+                change_file,
+            }),
             export_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -112,7 +122,10 @@ impl Connector for CsvConnector {
                 name: name.to_owned(),
                 value_type: ValueType::String,
                 multi_valued: config.multi_valued.contains_key(name),
-                reference: config.references.contains_key(name).then_some(RefKind::Anchor),
+                reference: config
+                    .references
+                    .contains_key(name)
+                    .then_some(RefKind::Anchor),
             })
             .collect();
         ConnectorInfo {

@@ -91,7 +91,8 @@ impl RecordReader {
     ) -> Result<Self, ConnectorError> {
         let (offset, line, hasher) = match start {
             Start::Beginning { hash } => {
-                file.seek(SeekFrom::Start(0)).map_err(|e| read_error(path, &e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| read_error(path, &e))?;
                 let mut head = Vec::with_capacity(BOM.len());
                 (&mut file)
                     .take(BOM.len() as u64)
@@ -104,17 +105,28 @@ impl RecordReader {
                     }
                     BOM.len() as u64
                 } else {
-                    file.seek(SeekFrom::Start(0)).map_err(|e| read_error(path, &e))?;
+                    file.seek(SeekFrom::Start(0))
+                        .map_err(|e| read_error(path, &e))?;
                     0
                 };
                 (offset, 1, hasher)
             }
-            Start::Resume { offset, line, hasher } => {
-                file.seek(SeekFrom::Start(offset)).map_err(|e| read_error(path, &e))?;
+            Start::Resume {
+                offset,
+                line,
+                hasher,
+            } => {
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| read_error(path, &e))?;
                 (offset, line, Some(hasher))
             }
         };
-        let tap = Tap { file, kept: Vec::new(), hasher, total: 0 };
+        let tap = Tap {
+            file,
+            kept: Vec::new(),
+            hasher,
+            total: 0,
+        };
         let csv = ::csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -142,10 +154,9 @@ impl RecordReader {
         self.base += used as u64;
         self.used = 0;
 
-        let more = self
-            .csv
-            .read_byte_record(&mut self.record)
-            .map_err(|e| ConnectorError::new(format!("cannot read {}: {e}", self.path.display())))?;
+        let more = self.csv.read_byte_record(&mut self.record).map_err(|e| {
+            ConnectorError::new(format!("cannot read {}: {e}", self.path.display()))
+        })?;
         if !more {
             return Ok(None);
         }
@@ -154,7 +165,10 @@ impl RecordReader {
         let len = usize::try_from(end).unwrap_or(usize::MAX).min(kept.len());
         self.used = len;
         let span = &kept[..len];
-        let blank = span.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let blank = span
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         Ok(Some(Record {
             fields: &self.record,
             raw: &span[blank..],
@@ -179,7 +193,10 @@ impl RecordReader {
     /// the end of the file, where every byte read has been consumed.
     pub(crate) fn watermark(&self) -> Option<Watermark> {
         let tap = self.csv.get_ref();
-        tap.hasher.map(|h| Watermark { len: self.start + tap.total, hash: h.finish() })
+        tap.hasher.map(|h| Watermark {
+            len: self.start + tap.total,
+            hash: h.finish(),
+        })
     }
 
     /// Gives the file back, at an unspecified position.
@@ -208,7 +225,10 @@ impl Record<'_> {
     /// counted in characters of its physical line, both 1-based.
     pub(crate) fn location(&self, shown: &str, offset: usize) -> String {
         let before = &self.raw[..offset.min(self.raw.len())];
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let column = count_chars(&before[line_start..]) + 1;
         format!("{shown}:{}:{column}", self.line + count_newlines(before))
     }
@@ -216,12 +236,19 @@ impl Record<'_> {
     /// The byte offset where field `index` starts, or the record's end when
     /// it has no such field.
     pub(crate) fn field_start(&self, index: usize) -> usize {
-        self.scan().starts.get(index).copied().unwrap_or_else(|| self.end())
+        self.scan()
+            .starts
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| self.end())
     }
 
     /// The index of the field holding byte `offset`.
     pub(crate) fn field_at(&self, offset: usize) -> usize {
-        self.scan().starts.partition_point(|&s| s <= offset).saturating_sub(1)
+        self.scan()
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
     }
 
     /// The byte offset of the end of the record's last line, before its terminator.
@@ -260,7 +287,12 @@ impl Record<'_> {
                 i += 1;
                 loop {
                     match raw[i..].iter().position(|&b| b == b'"') {
-                        None => return Scan { starts, unterminated: Some(open) },
+                        None => {
+                            return Scan {
+                                starts,
+                                unterminated: Some(open),
+                            }
+                        }
                         Some(p) if raw.get(i + p + 1) == Some(&b'"') => i += p + 2,
                         Some(p) => {
                             i += p + 1;
@@ -279,7 +311,10 @@ impl Record<'_> {
                 i += 1;
                 starts.push(i);
             } else {
-                return Scan { starts, unterminated: None };
+                return Scan {
+                    starts,
+                    unterminated: None,
+                };
             }
         }
     }

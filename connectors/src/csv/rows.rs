@@ -58,10 +58,16 @@ impl Header {
             ConnectorError::new(format!("{}: {what}", record.location(shown, offset)))
         };
         if let Some(quote) = record.unterminated_quote() {
-            return Err(fatal(quote, "unterminated quoted column name: expected a closing quote"));
+            return Err(fatal(
+                quote,
+                "unterminated quoted column name: expected a closing quote",
+            ));
         }
         if let Some(bad) = record.first_invalid_utf8() {
-            return Err(fatal(bad, "invalid UTF-8 in the header row: expected UTF-8 text"));
+            return Err(fatal(
+                bad,
+                "invalid UTF-8 in the header row: expected UTF-8 text",
+            ));
         }
         let mut names: Vec<String> = Vec::with_capacity(record.fields.len());
         for (index, field) in record.fields.iter().enumerate() {
@@ -114,13 +120,20 @@ impl Header {
         let ignored: Vec<&str> = names
             .iter()
             .zip(&columns)
-            .filter(|(name, column)| **column == Column::Skip && name.as_str() != CHANGE_TYPE_COLUMN)
+            .filter(|(name, column)| {
+                **column == Column::Skip && name.as_str() != CHANGE_TYPE_COLUMN
+            })
             .map(|(name, _)| name.as_str())
             .collect();
         if !ignored.is_empty() {
             tracing::warn!(file = shown, columns = ?ignored, "ignoring columns not declared in `columns`");
         }
-        Ok(Some(Header { names, anchor, change_type, columns }))
+        Ok(Some(Header {
+            names,
+            anchor,
+            change_type,
+            columns,
+        }))
     }
 
     /// The name of column `index`, for messages.
@@ -146,7 +159,10 @@ impl Header {
         let found = record.fields.len();
         if found != expected {
             let (offset, detail) = if found > expected {
-                (record.field_start(expected), "; the first surplus field starts here")
+                (
+                    record.field_start(expected),
+                    "; the first surplus field starts here",
+                )
             } else {
                 (record.end(), "")
             };
@@ -168,7 +184,10 @@ impl Header {
             let text = std::str::from_utf8(field).map_err(|e| {
                 bad(
                     record.field_start(index) + e.valid_up_to(),
-                    format!("invalid UTF-8 in column {:?}: expected UTF-8 text", self.name(index)),
+                    format!(
+                        "invalid UTF-8 in column {:?}: expected UTF-8 text",
+                        self.name(index)
+                    ),
                 )
             })?;
             cells.push(text.to_owned());
@@ -176,10 +195,16 @@ impl Header {
         if cells[self.anchor].is_empty() {
             return Err(bad(
                 record.field_start(self.anchor),
-                format!("empty anchor: expected a value in column {:?}", self.name(self.anchor)),
+                format!(
+                    "empty anchor: expected a value in column {:?}",
+                    self.name(self.anchor)
+                ),
             ));
         }
-        Ok(Row { cells, line: record.line() })
+        Ok(Row {
+            cells,
+            line: record.line(),
+        })
     }
 
     /// The attributes of a well-formed row, in header order: declared

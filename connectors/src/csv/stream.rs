@@ -76,7 +76,10 @@ async fn next(
         Some(item) => Some((item, Some((rx, task)))),
         None => match task.await {
             Ok(()) => None,
-            Err(e) => Some((Err(ConnectorError::new(format!("csv reader failed: {e}"))), None)),
+            Err(e) => Some((
+                Err(ConnectorError::new(format!("csv reader failed: {e}"))),
+                None,
+            )),
         },
     }
 }

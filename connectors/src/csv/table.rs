@@ -60,7 +60,12 @@ impl Table {
             Err(e) => return Err(super::reader::read_error(&source.path, &e)),
         };
         let delimiter = config.delimiter.byte();
-        let mut reader = RecordReader::new(file, &source.path, delimiter, Start::Beginning { hash: false })?;
+        let mut reader = RecordReader::new(
+            file,
+            &source.path,
+            delimiter,
+            Start::Beginning { hash: false },
+        )?;
         table.bom = reader.has_bom();
         let Some(header) = Header::read(&mut reader, &source.shown, config, false)? else {
             return Ok(table);
@@ -82,7 +87,9 @@ impl Table {
         // The first line of each anchor, for the message about a second one.
         let mut lines: HashMap<String, u64> = HashMap::new();
         while let Some(record) = reader.next_record()? {
-            let row = header.row(&record, &source.shown).map_err(|bad| refuse(bad.to_string()))?;
+            let row = header
+                .row(&record, &source.shown)
+                .map_err(|bad| refuse(bad.to_string()))?;
             let mut cells = vec![String::new(); table.columns.len()];
             for (cell, to) in row.cells.into_iter().zip(&target) {
                 if let Some(slot) = to.and_then(|to| cells.get_mut(to)) {
@@ -126,7 +133,8 @@ impl Table {
 
     /// The text of a cell ("" for a column the row has no cell in).
     pub(crate) fn cell(&self, row: usize, name: &str) -> &str {
-        self.column(name).map_or("", |column| self.cell_at(row, column))
+        self.column(name)
+            .map_or("", |column| self.cell_at(row, column))
     }
 
     fn cell_at(&self, row: usize, column: usize) -> &str {
@@ -204,12 +212,20 @@ impl Table {
             .from_writer(out);
         csv.write_record(order.iter().map(|&c| self.columns[c].as_str()))?;
         for cells in self.rows.iter().flatten() {
-            csv.write_record(order.iter().map(|&c| cells.get(c).map_or("", String::as_str)))?;
+            csv.write_record(
+                order
+                    .iter()
+                    .map(|&c| cells.get(c).map_or("", String::as_str)),
+            )?;
         }
         csv.flush()
     }
 }
 
 fn index(columns: &[String]) -> HashMap<String, usize> {
-    columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect()
 }

@@ -34,7 +34,10 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) {
 
 fn append(dir: &Path, name: &str, bytes: &str) {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().append(true).open(dir.join(name)).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(name))
+        .unwrap();
     file.write_all(bytes.as_bytes()).unwrap();
 }
 
@@ -77,7 +80,10 @@ fn worker(anchor: &str, attributes: &[(&str, Value)]) -> Got {
         anchor: anchor.to_owned(),
         object_type: "worker".to_owned(),
         dn: None,
-        attributes: attributes.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+        attributes: attributes
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect(),
     })
 }
 
@@ -128,7 +134,10 @@ fn add(id: u64, attributes: &[(&str, Value)]) -> ExportChange {
         anchor: None,
         dn: None,
         op: ExportOp::Add {
-            attributes: attributes.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+            attributes: attributes
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect(),
         },
     }
 }
@@ -141,7 +150,10 @@ fn update(id: u64, anchor: &str, changes: Vec<(&str, AttrOp)>) -> ExportChange {
         dn: None,
         op: ExportOp::Update {
             new_dn: None,
-            changes: changes.into_iter().map(|(n, op)| (n.to_owned(), op)).collect(),
+            changes: changes
+                .into_iter()
+                .map(|(n, op)| (n.to_owned(), op))
+                .collect(),
         },
     }
 }
@@ -157,7 +169,12 @@ fn delete(id: u64, anchor: &str) -> ExportChange {
 }
 
 fn applied(id: u64, anchor: &str) -> ExportResult {
-    ExportResult { id, outcome: Ok(Applied { anchor: Some(anchor.to_owned()) }) }
+    ExportResult {
+        id,
+        outcome: Ok(Applied {
+            anchor: Some(anchor.to_owned()),
+        }),
+    }
 }
 
 fn failure(results: &[ExportResult], id: u64) -> (String, String) {
@@ -186,19 +203,23 @@ fn config_parses_every_key_and_round_trips() {
 
 #[test]
 fn config_rejects_a_misspelt_key() {
-    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimeter = \";\"\n"))
-        .unwrap_err()
-        .to_string();
+    let error =
+        toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimeter = \";\"\n"))
+            .unwrap_err()
+            .to_string();
     assert!(error.contains("unknown field `delimeter`"), "{error}");
 }
 
 #[test]
 fn config_rejects_an_unknown_type_and_a_long_delimiter() {
-    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"cvs\"\n{HR}")).unwrap_err().to_string();
-    assert!(error.contains("unknown variant `cvs`"), "{error}");
-    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimiter = \"::\"\n"))
+    let error = toml::from_str::<ConnectorConfig>(&format!("type = \"cvs\"\n{HR}"))
         .unwrap_err()
         .to_string();
+    assert!(error.contains("unknown variant `cvs`"), "{error}");
+    let error =
+        toml::from_str::<ConnectorConfig>(&format!("type = \"csv\"\n{HR}delimiter = \"::\"\n"))
+            .unwrap_err()
+            .to_string();
     assert!(error.contains("expected one ASCII character"), "{error}");
 }
 
@@ -208,7 +229,10 @@ fn build_lists_every_config_problem() {
         "{HR}references = {{ managerId = \"managerNumber\" }}\nmulti_valued = {{ groups = \"\" }}\ncolumns = [\"displayName\"]\n"
     ));
     let error = config.build(Path::new(".")).err().unwrap().message;
-    assert!(error.contains("`references.managerId` = \"managerNumber\": expected \"employeeId\""), "{error}");
+    assert!(
+        error.contains("`references.managerId` = \"managerNumber\": expected \"employeeId\""),
+        "{error}"
+    );
     assert!(error.contains("`multi_valued.groups` is empty"), "{error}");
     assert!(error.contains("`columns` lacks \"employeeId\""), "{error}");
 }
@@ -228,20 +252,32 @@ fn info_declares_columns_multi_values_and_references() {
     assert_eq!(worker.anchor_attribute.as_deref(), Some("employeeId"));
     let names: Vec<&str> = worker.attributes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["employeeId", "displayName", "managerId", "groups"]);
-    assert!(worker.attributes.iter().all(|a| a.value_type == ValueType::String));
+    assert!(worker
+        .attributes
+        .iter()
+        .all(|a| a.value_type == ValueType::String));
     assert!(worker.attribute("groups").unwrap().multi_valued);
-    assert_eq!(worker.attribute("managerId").unwrap().reference, Some(RefKind::Anchor));
+    assert_eq!(
+        worker.attribute("managerId").unwrap().reference,
+        Some(RefKind::Anchor)
+    );
     assert_eq!(worker.attribute("displayName").unwrap().reference, None);
 }
 
 #[test]
 fn info_without_columns_declares_only_references_and_multi_values() {
     let dir = tempfile::tempdir().unwrap();
-    let connector =
-        connector(dir.path(), "multi_valued = { groups = \";\" }\nreferences = { managerId = \"employeeId\" }\n");
+    let connector = connector(
+        dir.path(),
+        "multi_valued = { groups = \";\" }\nreferences = { managerId = \"employeeId\" }\n",
+    );
     let info = connector.info();
     assert!(!info.delta_import);
-    let names: Vec<&str> = info.object_types[0].attributes.iter().map(|a| a.name.as_str()).collect();
+    let names: Vec<&str> = info.object_types[0]
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
     assert_eq!(names, ["groups", "managerId"]);
 }
 
@@ -261,9 +297,20 @@ async fn full_import_reads_bom_quoted_comma_and_embedded_newline() {
         [
             worker(
                 "E1",
-                &[("employeeId", s("E1")), ("displayName", s("Doe, Jane")), ("address", s("1 Main St\r\nFlat 2"))]
+                &[
+                    ("employeeId", s("E1")),
+                    ("displayName", s("Doe, Jane")),
+                    ("address", s("1 Main St\r\nFlat 2"))
+                ]
             ),
-            worker("E2", &[("employeeId", s("E2")), ("displayName", s("Bob")), ("city", s("Oslo"))]),
+            worker(
+                "E2",
+                &[
+                    ("employeeId", s("E2")),
+                    ("displayName", s("Bob")),
+                    ("city", s("Oslo"))
+                ]
+            ),
         ]
     );
 }
@@ -271,12 +318,19 @@ async fn full_import_reads_bom_quoted_comma_and_embedded_newline() {
 #[tokio::test]
 async fn full_import_uses_the_configured_delimiter() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId;displayName\nE1;Doe, Jane\nE2;\"a;b\"\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId;displayName\nE1;Doe, Jane\nE2;\"a;b\"\n",
+    );
     let got = full(&*connector(dir.path(), "delimiter = \";\"\n")).await;
     assert_eq!(
         got,
         [
-            worker("E1", &[("employeeId", s("E1")), ("displayName", s("Doe, Jane"))]),
+            worker(
+                "E1",
+                &[("employeeId", s("E1")), ("displayName", s("Doe, Jane"))]
+            ),
             worker("E2", &[("employeeId", s("E2")), ("displayName", s("a;b"))]),
         ]
     );
@@ -285,14 +339,31 @@ async fn full_import_uses_the_configured_delimiter() {
 #[tokio::test]
 async fn full_import_splits_multi_valued_columns_and_drops_empty_pieces() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,groups\nE1,a;;b ; c;\nE2,;\nE3,solo\n");
-    let got = full(&*connector(dir.path(), "multi_valued = { groups = \";\" }\n")).await;
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,groups\nE1,a;;b ; c;\nE2,;\nE3,solo\n",
+    );
+    let got = full(&*connector(
+        dir.path(),
+        "multi_valued = { groups = \";\" }\n",
+    ))
+    .await;
     assert_eq!(
         got,
         [
-            worker("E1", &[("employeeId", s("E1")), ("groups", list(&["a", "b ", " c"]))]),
+            worker(
+                "E1",
+                &[
+                    ("employeeId", s("E1")),
+                    ("groups", list(&["a", "b ", " c"]))
+                ]
+            ),
             worker("E2", &[("employeeId", s("E2"))]),
-            worker("E3", &[("employeeId", s("E3")), ("groups", list(&["solo"]))]),
+            worker(
+                "E3",
+                &[("employeeId", s("E3")), ("groups", list(&["solo"]))]
+            ),
         ]
     );
 }
@@ -300,9 +371,23 @@ async fn full_import_splits_multi_valued_columns_and_drops_empty_pieces() {
 #[tokio::test]
 async fn full_import_reads_only_declared_columns_when_columns_is_set() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,secret,displayName\nE1,x,Ann\n");
-    let got = full(&*connector(dir.path(), "columns = [\"employeeId\", \"displayName\"]\n")).await;
-    assert_eq!(got, [worker("E1", &[("employeeId", s("E1")), ("displayName", s("Ann"))])]);
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,secret,displayName\nE1,x,Ann\n",
+    );
+    let got = full(&*connector(
+        dir.path(),
+        "columns = [\"employeeId\", \"displayName\"]\n",
+    ))
+    .await;
+    assert_eq!(
+        got,
+        [worker(
+            "E1",
+            &[("employeeId", s("E1")), ("displayName", s("Ann"))]
+        )]
+    );
 }
 
 #[tokio::test]
@@ -349,14 +434,25 @@ async fn full_import_reports_each_bad_row_where_it_is() {
         ]
     );
     let anchors: Vec<&str> = objects(&got).iter().map(|o| o.anchor.as_str()).collect();
-    assert_eq!(anchors, ["E1", "E6"], "bad rows are skipped, the first E1 is kept");
-    assert_eq!(objects(&got)[0].attributes[1], ("displayName".to_owned(), s("Ann")));
+    assert_eq!(
+        anchors,
+        ["E1", "E6"],
+        "bad rows are skipped, the first E1 is kept"
+    );
+    assert_eq!(
+        objects(&got)[0].attributes[1],
+        ("displayName".to_owned(), s("Ann"))
+    );
 }
 
 #[tokio::test]
 async fn full_import_locates_an_empty_anchor_in_its_own_column() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "displayName,employeeId\nZoë,\n\"Ann\nLee\",\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "displayName,employeeId\nZoë,\n\"Ann\nLee\",\n",
+    );
     let got = full(&*connector(dir.path(), "")).await;
     assert_eq!(bad_locations(&got), ["hr.csv:2:5", "hr.csv:4:6"]);
 }
@@ -364,14 +460,19 @@ async fn full_import_locates_an_empty_anchor_in_its_own_column() {
 #[tokio::test]
 async fn full_import_reports_an_unterminated_quote() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName\nE1,Ann\nE2,\"Bob\nE3,Cy\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName\nE1,Ann\nE2,\"Bob\nE3,Cy\n",
+    );
     let got = full(&*connector(dir.path(), "")).await;
     assert_eq!(objects(&got).len(), 1);
     assert_eq!(
         got[1],
         Got::Bad(
             "hr.csv:3:4".to_owned(),
-            "unterminated quoted field in column \"displayName\": expected a closing quote".to_owned()
+            "unterminated quoted field in column \"displayName\": expected a closing quote"
+                .to_owned()
         )
     );
 }
@@ -381,7 +482,10 @@ async fn full_import_of_a_missing_file_fails_naming_the_path_and_os_error() {
     let dir = tempfile::tempdir().unwrap();
     let error = full_import_error(&*connector(dir.path(), "")).await.message;
     let path = dir.path().join("hr.csv");
-    assert!(error.contains(&format!("cannot read {}", path.display())), "{error}");
+    assert!(
+        error.contains(&format!("cannot read {}", path.display())),
+        "{error}"
+    );
     assert!(error.contains("os error 2"), "{error}");
 }
 
@@ -412,7 +516,10 @@ async fn full_import_refuses_an_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "hr.csv", "");
     let error = full_import_error(&*connector(dir.path(), "")).await.message;
-    assert_eq!(error, "hr.csv:1:1: expected a header row naming the columns, found an empty file");
+    assert_eq!(
+        error,
+        "hr.csv:1:1: expected a header row naming the columns, found an empty file"
+    );
 }
 
 #[tokio::test]
@@ -421,7 +528,9 @@ async fn full_import_resolves_relative_paths_against_the_config_folder() {
     std::fs::create_dir(dir.path().join("data")).unwrap();
     write(dir.path(), "data/hr.csv", "employeeId\nE1\nE2\n");
     let connector =
-        config("path = \"data/hr.csv\"\nobject_type = \"worker\"\nanchor = \"employeeId\"\n").build(dir.path()).unwrap();
+        config("path = \"data/hr.csv\"\nobject_type = \"worker\"\nanchor = \"employeeId\"\n")
+            .build(dir.path())
+            .unwrap();
     let got = full(&*connector).await;
     assert_eq!(objects(&got).len(), 2);
 }
@@ -454,8 +563,14 @@ async fn delta_import_reports_adds_modifies_deletes_and_unknown_change_types() {
     );
     let got = delta(&*connector(dir.path(), CHANGES), None).await;
     assert_eq!(got.len(), 5);
-    assert_eq!(got[0], worker("E1", &[("employeeId", s("E1")), ("displayName", s("Ann"))]));
-    assert_eq!(got[1], worker("E2", &[("employeeId", s("E2")), ("displayName", s("Bob"))]));
+    assert_eq!(
+        got[0],
+        worker("E1", &[("employeeId", s("E1")), ("displayName", s("Ann"))])
+    );
+    assert_eq!(
+        got[1],
+        worker("E2", &[("employeeId", s("E2")), ("displayName", s("Bob"))])
+    );
     assert_eq!(got[2], Got::Delete("E3".to_owned()));
     assert_eq!(
         got[3],
@@ -471,7 +586,11 @@ async fn delta_import_reports_adds_modifies_deletes_and_unknown_change_types() {
 async fn delta_import_resumes_after_appended_rows() {
     let dir = tempfile::tempdir().unwrap();
     let connector = connector(dir.path(), CHANGES);
-    write(dir.path(), "changes.csv", "\u{FEFF}employeeId,changeType\nE1,add\n");
+    write(
+        dir.path(),
+        "changes.csv",
+        "\u{FEFF}employeeId,changeType\nE1,add\n",
+    );
     let first = delta(&*connector, None).await;
     assert_eq!(first.len(), 2);
     let mark = watermark(&first);
@@ -487,7 +606,9 @@ async fn delta_import_resumes_after_appended_rows() {
     // Line numbers continue from the consumed part.
     assert_eq!(bad_locations(&next), ["changes.csv:5:4"]);
     assert_ne!(watermark(&next), mark);
-    let len = std::fs::metadata(dir.path().join("changes.csv")).unwrap().len();
+    let len = std::fs::metadata(dir.path().join("changes.csv"))
+        .unwrap()
+        .len();
     assert!(watermark(&next).starts_with(&format!("v1:{len}:")));
 }
 
@@ -507,15 +628,27 @@ async fn delta_import_resumes_after_a_last_row_without_line_break() {
 async fn delta_import_restarts_on_a_new_change_file() {
     let dir = tempfile::tempdir().unwrap();
     let connector = connector(dir.path(), CHANGES);
-    write(dir.path(), "changes.csv", "employeeId,changeType\nE1,add\nE2,add\n");
+    write(
+        dir.path(),
+        "changes.csv",
+        "employeeId,changeType\nE1,add\nE2,add\n",
+    );
     let mark = watermark(&delta(&*connector, None).await);
     // Rotated: a new, shorter file with different content.
-    write(dir.path(), "changes.csv", "employeeId,changeType\nE9,delete\n");
+    write(
+        dir.path(),
+        "changes.csv",
+        "employeeId,changeType\nE9,delete\n",
+    );
     let next = delta(&*connector, Some(&mark)).await;
     assert_eq!(next[0], Got::Delete("E9".to_owned()));
     assert_eq!(next.len(), 2);
     // Same length as before but different bytes: also a new file.
-    write(dir.path(), "changes.csv", "employeeId,changeType\nE7,add\nE8,add\n");
+    write(
+        dir.path(),
+        "changes.csv",
+        "employeeId,changeType\nE7,add\nE8,add\n",
+    );
     let next = delta(&*connector, Some(&mark)).await;
     assert_eq!(objects(&next).len(), 2);
 }
@@ -525,7 +658,10 @@ async fn delta_import_without_a_change_file_reports_nothing_and_keeps_the_waterm
     let dir = tempfile::tempdir().unwrap();
     let connector = connector(dir.path(), CHANGES);
     let mark = "v1:10:00000000000000ff";
-    assert_eq!(delta(&*connector, Some(mark)).await, [Got::Watermark(mark.to_owned())]);
+    assert_eq!(
+        delta(&*connector, Some(mark)).await,
+        [Got::Watermark(mark.to_owned())]
+    );
     assert_eq!(delta(&*connector, None).await, []);
 }
 
@@ -533,12 +669,20 @@ async fn delta_import_without_a_change_file_reports_nothing_and_keeps_the_waterm
 async fn delta_import_refuses_a_malformed_watermark() {
     let dir = tempfile::tempdir().unwrap();
     let connector = connector(dir.path(), CHANGES);
-    for bad in ["v2:1:0000000000000000", "v1:x:0000000000000000", "v1:1:ff", "junk"] {
+    for bad in [
+        "v2:1:0000000000000000",
+        "v1:x:0000000000000000",
+        "v1:1:ff",
+        "junk",
+    ] {
         let error = match connector.delta_import(Some(bad)).await {
             Err(e) => e.message,
             Ok(_) => panic!("{bad} was accepted"),
         };
-        assert!(error.contains(&format!("malformed csv watermark {bad:?}")), "{error}");
+        assert!(
+            error.contains(&format!("malformed csv watermark {bad:?}")),
+            "{error}"
+        );
     }
 }
 
@@ -565,7 +709,10 @@ async fn full_import_ends_with_the_change_files_watermark_so_delta_sees_only_lat
     let got = full(&*connector).await;
     assert_eq!(got.len(), 2);
     let mark = watermark(&got);
-    assert_eq!(delta(&*connector, Some(&mark)).await, [Got::Watermark(mark.clone())]);
+    assert_eq!(
+        delta(&*connector, Some(&mark)).await,
+        [Got::Watermark(mark.clone())]
+    );
     append(dir.path(), "changes.csv", "E2,add\n");
     let next = delta(&*connector, Some(&mark)).await;
     assert_eq!(objects(&next).len(), 1);
@@ -590,7 +737,11 @@ const OUT: &str = "multi_valued = { groups = \";\" }\n";
 #[tokio::test]
 async fn export_adds_updates_and_deletes_rows() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName,groups\nE1,Ann,a;b\nE2,Bob,\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,a;b\nE2,Bob,\n",
+    );
     let connector = connector(dir.path(), OUT);
     let results = connector
         .export(vec![
@@ -615,11 +766,27 @@ async fn export_adds_updates_and_deletes_rows() {
             ),
             delete(3, "E2"),
             delete(4, "E9"),
-            update(5, "E3", vec![("title", AttrOp::Clear), ("age", AttrOp::Replace(Value::Int(42)))]),
+            update(
+                5,
+                "E3",
+                vec![
+                    ("title", AttrOp::Clear),
+                    ("age", AttrOp::Replace(Value::Int(42))),
+                ],
+            ),
         ])
         .await
         .unwrap();
-    assert_eq!(results, [applied(1, "E3"), applied(2, "E1"), applied(3, "E2"), applied(4, "E9"), applied(5, "E3")]);
+    assert_eq!(
+        results,
+        [
+            applied(1, "E3"),
+            applied(2, "E1"),
+            applied(3, "E2"),
+            applied(4, "E9"),
+            applied(5, "E3")
+        ]
+    );
     assert_eq!(
         read(dir.path(), "hr.csv"),
         "employeeId,displayName,groups,age,title\nE1,Annie,b;c,,\nE3,\"Cy, Jr.\",x;y,42,\n"
@@ -630,7 +797,12 @@ async fn export_adds_updates_and_deletes_rows() {
         got[1],
         worker(
             "E3",
-            &[("employeeId", s("E3")), ("displayName", s("Cy, Jr.")), ("groups", list(&["x", "y"])), ("age", s("42"))]
+            &[
+                ("employeeId", s("E3")),
+                ("displayName", s("Cy, Jr.")),
+                ("groups", list(&["x", "y"])),
+                ("age", s("42"))
+            ]
         )
     );
 }
@@ -640,17 +812,26 @@ async fn export_creates_a_missing_file_with_the_anchor_first() {
     let dir = tempfile::tempdir().unwrap();
     let connector = connector(dir.path(), "");
     let results = connector
-        .export(vec![add(1, &[("zeta", s("z")), ("employeeId", s("E1")), ("alpha", s("a"))])])
+        .export(vec![add(
+            1,
+            &[("zeta", s("z")), ("employeeId", s("E1")), ("alpha", s("a"))],
+        )])
         .await
         .unwrap();
     assert_eq!(results, [applied(1, "E1")]);
-    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,alpha,zeta\nE1,a,z\n");
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,alpha,zeta\nE1,a,z\n"
+    );
 }
 
 #[tokio::test]
 async fn export_of_no_effective_change_does_not_create_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let results = connector(dir.path(), "").export(vec![delete(1, "E1")]).await.unwrap();
+    let results = connector(dir.path(), "")
+        .export(vec![delete(1, "E1")])
+        .await
+        .unwrap();
     assert_eq!(results, [applied(1, "E1")]);
     assert!(!dir.path().join("hr.csv").exists());
 }
@@ -658,17 +839,27 @@ async fn export_of_no_effective_change_does_not_create_the_file() {
 #[tokio::test]
 async fn export_add_of_an_existing_anchor_updates_it_so_a_repeated_batch_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName,city\nE1,Ann,Paris\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,city\nE1,Ann,Paris\n",
+    );
     let connector = connector(dir.path(), "");
     let batch = vec![
         add(1, &[("employeeId", s("E2")), ("displayName", s("Bob"))]),
         add(2, &[("employeeId", s("E1")), ("displayName", s("Annie"))]),
         delete(3, "E1"),
-        add(4, &[("employeeId", s("E1")), ("displayName", s("Ann again"))]),
+        add(
+            4,
+            &[("employeeId", s("E1")), ("displayName", s("Ann again"))],
+        ),
     ];
     let first = connector.export(batch.clone()).await.unwrap();
     let bytes = read(dir.path(), "hr.csv");
-    assert_eq!(bytes, "employeeId,displayName,city\nE2,Bob,\nE1,Ann again,\n");
+    assert_eq!(
+        bytes,
+        "employeeId,displayName,city\nE2,Bob,\nE1,Ann again,\n"
+    );
     let second = connector.export(batch).await.unwrap();
     assert_eq!(first, second);
     assert_eq!(read(dir.path(), "hr.csv"), bytes);
@@ -677,21 +868,42 @@ async fn export_add_of_an_existing_anchor_updates_it_so_a_repeated_batch_is_idem
 #[tokio::test]
 async fn export_upsert_keeps_columns_the_add_does_not_mention() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName,city\nE1,Ann,Paris\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,city\nE1,Ann,Paris\n",
+    );
     let connector = connector(dir.path(), "");
-    connector.export(vec![add(1, &[("employeeId", s("E1")), ("displayName", s("Annie"))])]).await.unwrap();
-    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName,city\nE1,Annie,Paris\n");
+    connector
+        .export(vec![add(
+            1,
+            &[("employeeId", s("E1")), ("displayName", s("Annie"))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,city\nE1,Annie,Paris\n"
+    );
 }
 
 #[tokio::test]
 async fn export_re_keys_a_row_whose_anchor_changes() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName\nE1,Ann\nE2,Bob\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName\nE1,Ann\nE2,Bob\n",
+    );
     let connector = connector(dir.path(), "");
     let results = connector
         .export(vec![
             update(1, "E1", vec![("employeeId", AttrOp::Replace(s("E100")))]),
-            update(2, "E100", vec![("displayName", AttrOp::Replace(s("Annie")))]),
+            update(
+                2,
+                "E100",
+                vec![("displayName", AttrOp::Replace(s("Annie")))],
+            ),
             update(3, "E1", vec![("displayName", AttrOp::Replace(s("Nobody")))]),
             update(4, "E2", vec![("employeeId", AttrOp::Replace(s("E100")))]),
             update(5, "E2", vec![("employeeId", AttrOp::Clear)]),
@@ -706,33 +918,63 @@ async fn export_re_keys_a_row_whose_anchor_changes() {
             "no row has employeeId \"E1\": expected an existing row to update".to_owned()
         )
     );
-    assert_eq!(failure(&results, 4).1, "cannot change the anchor to \"E100\": another row has it");
-    assert_eq!(failure(&results, 5).1, "the anchor column \"employeeId\" cannot be emptied");
+    assert_eq!(
+        failure(&results, 4).1,
+        "cannot change the anchor to \"E100\": another row has it"
+    );
+    assert_eq!(
+        failure(&results, 5).1,
+        "the anchor column \"employeeId\" cannot be emptied"
+    );
     // The row keeps its place.
-    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName\nE100,Annie\nE2,Bob\n");
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName\nE100,Annie\nE2,Bob\n"
+    );
 }
 
 #[tokio::test]
 async fn export_rejects_bad_changes_one_object_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,displayName,groups\nE1,Ann,\n");
-    let connector = connector(dir.path(), &format!("{OUT}columns = [\"employeeId\", \"displayName\", \"groups\"]\n"));
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,\n",
+    );
+    let connector = connector(
+        dir.path(),
+        &format!("{OUT}columns = [\"employeeId\", \"displayName\", \"groups\"]\n"),
+    );
     let results = connector
         .export(vec![
             add(1, &[("displayName", s("No anchor"))]),
             add(2, &[("employeeId", s("E2")), ("shoeSize", s("44"))]),
-            update(3, "E1", vec![("displayName", AttrOp::Replace(list(&["a", "b"])))]),
+            update(
+                3,
+                "E1",
+                vec![("displayName", AttrOp::Replace(list(&["a", "b"])))],
+            ),
             update(4, "E1", vec![("displayName", AttrOp::Add(vec![s("x")]))]),
             update(5, "E1", vec![("groups", AttrOp::Replace(list(&["a;b"])))]),
-            update(6, "E1", vec![("displayName", AttrOp::Replace(Value::Ref(7)))]),
+            update(
+                6,
+                "E1",
+                vec![("displayName", AttrOp::Replace(Value::Ref(7)))],
+            ),
             update(7, "E1", vec![("displayName", AttrOp::Replace(s("Kept")))]),
-            ExportChange { object_type: "group".to_owned(), ..delete(8, "E1") },
+            ExportChange {
+                object_type: "group".to_owned(),
+                ..delete(8, "E1")
+            },
         ])
         .await
         .unwrap();
     assert_eq!(
         failure(&results, 1),
-        ("hr.csv [change 1]".to_owned(), "an add needs a value for the anchor column \"employeeId\"".to_owned())
+        (
+            "hr.csv [change 1]".to_owned(),
+            "an add needs a value for the anchor column \"employeeId\"".to_owned()
+        )
     );
     assert_eq!(
         failure(&results, 2),
@@ -743,22 +985,47 @@ async fn export_rejects_bad_changes_one_object_at_a_time() {
         )
     );
     assert!(failure(&results, 3).1.contains("holds one value"));
-    assert!(failure(&results, 4).1.contains("cannot add or remove values of \"displayName\""));
-    assert!(failure(&results, 5).1.contains("contains its separator \";\""));
-    assert!(failure(&results, 6).1.contains("unresolved reference (ref:7)"));
+    assert!(failure(&results, 4)
+        .1
+        .contains("cannot add or remove values of \"displayName\""));
+    assert!(failure(&results, 5)
+        .1
+        .contains("contains its separator \";\""));
+    assert!(failure(&results, 6)
+        .1
+        .contains("unresolved reference (ref:7)"));
     assert_eq!(results[6], applied(7, "E1"));
     assert!(failure(&results, 8).1.contains("object type \"group\""));
     // Only the good change touched the file; the failed add created no row.
-    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,displayName,groups\nE1,Kept,\n");
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Kept,\n"
+    );
 }
 
 #[tokio::test]
 async fn export_with_declared_columns_writes_them_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "displayName,legacy,employeeId\nAnn,old,E1\n");
-    let connector = connector(dir.path(), "columns = [\"employeeId\", \"city\", \"displayName\"]\n");
-    connector.export(vec![add(1, &[("employeeId", s("E2")), ("city", s("Rome"))])]).await.unwrap();
-    assert_eq!(read(dir.path(), "hr.csv"), "employeeId,city,displayName\nE1,,Ann\nE2,Rome,\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "displayName,legacy,employeeId\nAnn,old,E1\n",
+    );
+    let connector = connector(
+        dir.path(),
+        "columns = [\"employeeId\", \"city\", \"displayName\"]\n",
+    );
+    connector
+        .export(vec![add(
+            1,
+            &[("employeeId", s("E2")), ("city", s("Rome"))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,city,displayName\nE1,,Ann\nE2,Rome,\n"
+    );
 }
 
 #[tokio::test]
@@ -766,15 +1033,26 @@ async fn export_refuses_a_malformed_file_and_leaves_it_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let original = "employeeId,displayName\nE1,Ann\nE2\n";
     write(dir.path(), "hr.csv", original);
-    let error = connector(dir.path(), "").export(vec![delete(1, "E1")]).await.unwrap_err().message;
-    assert!(error.starts_with("cannot export to hr.csv: hr.csv:3:3: expected 2 fields"), "{error}");
+    let error = connector(dir.path(), "")
+        .export(vec![delete(1, "E1")])
+        .await
+        .unwrap_err()
+        .message;
+    assert!(
+        error.starts_with("cannot export to hr.csv: hr.csv:3:3: expected 2 fields"),
+        "{error}"
+    );
     assert_eq!(read(dir.path(), "hr.csv"), original);
 }
 
 #[tokio::test]
 async fn export_replaces_the_file_atomically_leaving_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "\u{FEFF}employeeId;displayName\r\nE1;Ann\r\n");
+    write(
+        dir.path(),
+        "hr.csv",
+        "\u{FEFF}employeeId;displayName\r\nE1;Ann\r\n",
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -783,17 +1061,28 @@ async fn export_replaces_the_file_atomically_leaving_no_temporary_file() {
     }
     let connector = connector(dir.path(), "delimiter = \";\"\n");
     for i in 0..3 {
-        connector.export(vec![add(i, &[("employeeId", s(&format!("N{i}")))])]).await.unwrap();
+        connector
+            .export(vec![add(i, &[("employeeId", s(&format!("N{i}")))])])
+            .await
+            .unwrap();
     }
-    let names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["hr.csv"]);
     // The byte-order mark and the permissions survive; lines end with \n.
-    assert_eq!(read(dir.path(), "hr.csv"), "\u{FEFF}employeeId;displayName\nE1;Ann\nN0;\nN1;\nN2;\n");
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "\u{FEFF}employeeId;displayName\nE1;Ann\nN0;\nN1;\nN2;\n"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("hr.csv")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("hr.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o640);
     }
 }
@@ -802,9 +1091,27 @@ async fn export_replaces_the_file_atomically_leaving_no_temporary_file() {
 async fn export_output_is_byte_for_byte_deterministic() {
     let batch = || {
         vec![
-            add(1, &[("employeeId", s("E3")), ("zone", s("z")), ("area", s("a")), ("mid", s("m"))]),
-            add(2, &[("employeeId", s("E4")), ("note", s("line\nbreak \"quoted\""))]),
-            update(3, "E1", vec![("groups", AttrOp::Add(vec![s("g2"), s("g1")]))]),
+            add(
+                1,
+                &[
+                    ("employeeId", s("E3")),
+                    ("zone", s("z")),
+                    ("area", s("a")),
+                    ("mid", s("m")),
+                ],
+            ),
+            add(
+                2,
+                &[
+                    ("employeeId", s("E4")),
+                    ("note", s("line\nbreak \"quoted\"")),
+                ],
+            ),
+            update(
+                3,
+                "E1",
+                vec![("groups", AttrOp::Add(vec![s("g2"), s("g1")]))],
+            ),
         ]
     };
     let mut outputs = Vec::new();

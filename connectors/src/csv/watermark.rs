@@ -47,7 +47,10 @@ pub(crate) struct Watermark {
 impl Watermark {
     /// The watermark of an empty (or missing) change file.
     pub(crate) fn empty() -> Self {
-        Watermark { len: 0, hash: Fnv64::new().finish() }
+        Watermark {
+            len: 0,
+            hash: Fnv64::new().finish(),
+        }
     }
 
     /// Parses the engine's stored string.
@@ -92,7 +95,10 @@ impl Watermark {
             hasher.write(&buf[..n]);
             len += n as u64;
         }
-        Ok(Watermark { len, hash: hasher.finish() })
+        Ok(Watermark {
+            len,
+            hash: hasher.finish(),
+        })
     }
 }
 
