@@ -536,7 +536,7 @@ async fn full_import_resolves_relative_paths_against_the_config_folder() {
 }
 
 #[tokio::test]
-async fn full_import_stops_reading_when_the_engine_drops_the_stream() {
+async fn dropping_a_full_import_stream_midway_stops_the_reader() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("employeeId\n");
     for i in 0..10_000 {
@@ -546,7 +546,9 @@ async fn full_import_stops_reading_when_the_engine_drops_the_stream() {
     let connector = connector(dir.path(), "");
     let mut stream = connector.full_import().await.unwrap();
     assert!(stream.next().await.is_some());
-    drop(stream); // the reader notices the closed channel and stops
+    // The runtime waits for blocking tasks when it shuts down: a reader stuck
+    // on the full channel would hang this test instead of ending it.
+    drop(stream);
 }
 
 // ---------------------------------------------------------------- delta import
