@@ -128,7 +128,9 @@ impl<'de> Deserialize<'de> for RawFlow {
         impl<'de> Visitor<'de> for V {
             type Value = RawFlow;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an expression string or a table { expr = \"...\", initial_only = true }")
+                f.write_str(
+                    "an expression string or a table { expr = \"...\", initial_only = true }",
+                )
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<RawFlow, E> {
                 Ok(RawFlow {
@@ -229,7 +231,11 @@ impl Errors {
             Err(e) => {
                 let at = self.expr_offset(span, text) + e.span.start;
                 let len = e.span.len().max(1);
-                self.push(at..at + len, format!("{what}: {} [{}]", e.message, e.code), None);
+                self.push(
+                    at..at + len,
+                    format!("{what}: {} [{}]", e.message, e.code),
+                    None,
+                );
                 None
             }
         }
@@ -275,7 +281,9 @@ impl Config {
     }
 
     /// Builds every connector and records its schema in the engine config.
-    pub fn build_connectors(&mut self) -> Result<BTreeMap<String, Box<dyn Connector>>, ConfigErrors> {
+    pub fn build_connectors(
+        &mut self,
+    ) -> Result<BTreeMap<String, Box<dyn Connector>>, ConfigErrors> {
         let mut built = BTreeMap::new();
         let mut errors = Errors {
             file: self.shown.as_str().into(),
@@ -302,21 +310,41 @@ impl Config {
     }
 }
 
-fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, source: Arc<String>) -> Config {
+fn compile(
+    raw: RawConfig,
+    errors: &mut Errors,
+    shown: &str,
+    base_dir: PathBuf,
+    source: Arc<String>,
+) -> Config {
     let connector_names: BTreeSet<String> = raw.connectors.keys().cloned().collect();
     let known = |name: &str| connector_names.contains(name);
-    let list_connectors = || connector_names.iter().cloned().collect::<Vec<_>>().join(", ");
+    let list_connectors = || {
+        connector_names
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
 
     let mut rules = Vec::new();
     let mut names = BTreeSet::new();
     for r in raw.rules {
         if !names.insert(r.name.get_ref().clone()) {
-            errors.push(r.name.span(), format!("a rule named '{}' is already defined", r.name.get_ref()), None);
+            errors.push(
+                r.name.span(),
+                format!("a rule named '{}' is already defined", r.name.get_ref()),
+                None,
+            );
         }
         if !known(r.connector.get_ref()) {
             errors.push(
                 r.connector.span(),
-                format!("rule '{}' names connector '{}', which is not configured", r.name.get_ref(), r.connector.get_ref()),
+                format!(
+                    "rule '{}' names connector '{}', which is not configured",
+                    r.name.get_ref(),
+                    r.connector.get_ref()
+                ),
                 Some(format!("configured connectors: {}", list_connectors())),
             );
         }
@@ -324,7 +352,11 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
             "inbound" => Direction::Inbound,
             "outbound" => Direction::Outbound,
             other => {
-                errors.push(r.direction.span(), format!("unknown direction '{other}'; expected \"inbound\" or \"outbound\""), None);
+                errors.push(
+                    r.direction.span(),
+                    format!("unknown direction '{other}'; expected \"inbound\" or \"outbound\""),
+                    None,
+                );
                 continue;
             }
         };
@@ -333,30 +365,58 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
             errors.push(r.name.span(), format!("rule '{rule_name}' is inbound: provision and deprovision belong to outbound rules"), None);
         }
         if direction == Direction::Outbound && (r.project || !r.join.is_empty()) {
-            errors.push(r.name.span(), format!("rule '{rule_name}' is outbound: join and project belong to inbound rules"), None);
+            errors.push(
+                r.name.span(),
+                format!("rule '{rule_name}' is outbound: join and project belong to inbound rules"),
+                None,
+            );
         }
         if direction == Direction::Outbound && r.provision && r.cs_object_type.is_none() {
-            errors.push(r.name.span(), format!("rule '{rule_name}' provisions, so it must name the cs_object_type to create"), None);
+            errors.push(
+                r.name.span(),
+                format!(
+                    "rule '{rule_name}' provisions, so it must name the cs_object_type to create"
+                ),
+                None,
+            );
         }
-        let scope = r
-            .scope
-            .as_ref()
-            .and_then(|s| errors.expr(&s.span(), s.get_ref(), &format!("rule '{rule_name}', scope")));
+        let scope = r.scope.as_ref().and_then(|s| {
+            errors.expr(
+                &s.span(),
+                s.get_ref(),
+                &format!("rule '{rule_name}', scope"),
+            )
+        });
         let join = r
             .join
             .iter()
             .filter_map(|j| {
-                let cs = errors.expr(&j.cs.span(), j.cs.get_ref(), &format!("rule '{rule_name}', join"))?;
-                Some(JoinCriterion { cs, mv: j.mv.clone() })
+                let cs = errors.expr(
+                    &j.cs.span(),
+                    j.cs.get_ref(),
+                    &format!("rule '{rule_name}', join"),
+                )?;
+                Some(JoinCriterion {
+                    cs,
+                    mv: j.mv.clone(),
+                })
             })
             .collect();
         let mut flows = Vec::new();
         for (target, flow) in &r.flows {
             let span = flow.span();
             let f = flow.get_ref();
-            if let Some(expr) = errors.expr(&span, &f.expr, &format!("rule '{rule_name}', flow to '{target}'")) {
+            if let Some(expr) = errors.expr(
+                &span,
+                &f.expr,
+                &format!("rule '{rule_name}', flow to '{target}'"),
+            ) {
                 if f.initial_only && direction == Direction::Inbound {
-                    errors.push(span.clone(), "initial_only applies to outbound flows".to_string(), None);
+                    errors.push(
+                        span.clone(),
+                        "initial_only applies to outbound flows".to_string(),
+                        None,
+                    );
                 }
                 flows.push(Flow {
                     target: target.clone(),
@@ -387,7 +447,11 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
                     disable
                         .iter()
                         .filter_map(|(target, f)| {
-                            let expr = errors.expr(&d.span(), &f.expr, &format!("rule '{rule_name}', disable flow to '{target}'"))?;
+                            let expr = errors.expr(
+                                &d.span(),
+                                &f.expr,
+                                &format!("rule '{rule_name}', disable flow to '{target}'"),
+                            )?;
                             Some(Flow {
                                 target: target.clone(),
                                 expr,
@@ -418,17 +482,29 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
 
     let mut deletion = BTreeMap::new();
     for (mv_type, section) in raw.metaverse {
-        let Some(spec) = section.deletion else { continue };
+        let Some(spec) = section.deletion else {
+            continue;
+        };
         let rule = match spec.get_ref() {
             DeletionSpec::Named(n) if n == "last-source" => DeletionRule::LastSource,
             DeletionSpec::Named(n) if n == "never" => DeletionRule::Never,
             DeletionSpec::Named(n) => {
-                errors.push(spec.span(), format!("unknown deletion rule '{n}'"), Some("use \"last-source\", \"never\" or { source = \"CONNECTOR\" }".into()));
+                errors.push(
+                    spec.span(),
+                    format!("unknown deletion rule '{n}'"),
+                    Some("use \"last-source\", \"never\" or { source = \"CONNECTOR\" }".into()),
+                );
                 continue;
             }
             DeletionSpec::Source { source } => {
                 if !known(source) {
-                    errors.push(spec.span(), format!("deletion rule names connector '{source}', which is not configured"), None);
+                    errors.push(
+                        spec.span(),
+                        format!(
+                            "deletion rule names connector '{source}', which is not configured"
+                        ),
+                        None,
+                    );
                 }
                 DeletionRule::SourceGone(source.clone())
             }
@@ -440,13 +516,21 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
     for (name, profile) in raw.run_profiles {
         let mut steps = Vec::new();
         if profile.steps.is_empty() {
-            errors.push(name.span(), format!("run profile '{}' has no steps", name.get_ref()), None);
+            errors.push(
+                name.span(),
+                format!("run profile '{}' has no steps", name.get_ref()),
+                None,
+            );
         }
         for s in profile.steps {
             if !known(s.connector.get_ref()) {
                 errors.push(
                     s.connector.span(),
-                    format!("run profile '{}' names connector '{}', which is not configured", name.get_ref(), s.connector.get_ref()),
+                    format!(
+                        "run profile '{}' names connector '{}', which is not configured",
+                        name.get_ref(),
+                        s.connector.get_ref()
+                    ),
                     Some(format!("configured connectors: {}", list_connectors())),
                 );
             }
@@ -458,20 +542,29 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
                 None => errors.push(
                     s.step.span(),
                     format!("unknown step '{}'", s.step.get_ref()),
-                    Some("steps are full-import, delta-import, full-sync, delta-sync, export".into()),
+                    Some(
+                        "steps are full-import, delta-import, full-sync, delta-sync, export".into(),
+                    ),
                 ),
             }
         }
         profiles.insert(name.into_inner(), steps);
     }
 
-    let connector_spans = raw.connectors.iter().map(|(n, c)| (n.clone(), c.span())).collect();
+    let connector_spans = raw
+        .connectors
+        .iter()
+        .map(|(n, c)| (n.clone(), c.span()))
+        .collect();
     let store_path = base_dir.join(&raw.store.path);
     Config {
         shown: shown.to_owned(),
         store_path,
         store_options: StoreOptions {
-            cache_bytes: raw.store.cache_mb.map_or(StoreOptions::default().cache_bytes, |mb| mb * 1024 * 1024),
+            cache_bytes: raw
+                .store
+                .cache_mb
+                .map_or(StoreOptions::default().cache_bytes, |mb| mb * 1024 * 1024),
         },
         engine: EngineConfig {
             connectors: BTreeMap::new(),
@@ -479,7 +572,11 @@ fn compile(raw: RawConfig, errors: &mut Errors, shown: &str, base_dir: PathBuf, 
             deletion,
             deletion_threshold: raw.engine.deletion_threshold,
         },
-        connectors: raw.connectors.into_iter().map(|(n, c)| (n, c.into_inner())).collect(),
+        connectors: raw
+            .connectors
+            .into_iter()
+            .map(|(n, c)| (n, c.into_inner()))
+            .collect(),
         connector_spans,
         profiles,
         base_dir,

@@ -43,7 +43,9 @@ impl Diagnostic for ConfigError {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -51,11 +53,18 @@ impl Diagnostic for ConfigError {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let len = self.span.len().max(1).min(self.source_text.len().saturating_sub(self.span.start).max(1));
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(
-            Some("here".into()),
-            SourceSpan::new(self.span.start.into(), len),
-        ))))
+        let len = self.span.len().max(1).min(
+            self.source_text
+                .len()
+                .saturating_sub(self.span.start)
+                .max(1),
+        );
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(
+                Some("here".into()),
+                SourceSpan::new(self.span.start.into(), len),
+            ),
+        )))
     }
 }
 

@@ -22,7 +22,13 @@ use crate::output::Format;
 #[command(name = "mvsync", version, about)]
 struct Cli {
     /// The configuration file.
-    #[arg(short, long, global = true, default_value = "mvsync.toml", env = "MVSYNC_CONFIG")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "mvsync.toml",
+        env = "MVSYNC_CONFIG"
+    )]
     config: PathBuf,
     /// More logging (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -144,7 +150,10 @@ impl From<Outcome> for ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -231,25 +240,52 @@ async fn run(cli: Cli) -> Outcome {
 async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome {
     let step = |connector: String, kind: StepKind| vec![ProfileStep { connector, kind }];
     let (profile, steps, options) = match command {
-        Command::Run { profile, allow_deletes } => {
+        Command::Run {
+            profile,
+            allow_deletes,
+        } => {
             let Some(steps) = config.profiles.get(&profile) else {
                 let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
-                eprintln!("error: no run profile named '{profile}'; configured profiles: {}", known.join(", "));
+                eprintln!(
+                    "error: no run profile named '{profile}'; configured profiles: {}",
+                    known.join(", ")
+                );
                 return Outcome::Failed;
             };
             (Some(profile), steps.clone(), StepOptions { allow_deletes })
         }
         Command::Import { connector, mode } => (
             None,
-            step(connector, if mode.delta { StepKind::DeltaImport } else { StepKind::FullImport }),
+            step(
+                connector,
+                if mode.delta {
+                    StepKind::DeltaImport
+                } else {
+                    StepKind::FullImport
+                },
+            ),
             StepOptions::default(),
         ),
         Command::Sync { connector, mode } => (
             None,
-            step(connector, if mode.delta { StepKind::DeltaSync } else { StepKind::FullSync }),
+            step(
+                connector,
+                if mode.delta {
+                    StepKind::DeltaSync
+                } else {
+                    StepKind::FullSync
+                },
+            ),
             StepOptions::default(),
         ),
-        Command::Export { connector, allow_deletes } => (None, step(connector, StepKind::Export), StepOptions { allow_deletes }),
+        Command::Export {
+            connector,
+            allow_deletes,
+        } => (
+            None,
+            step(connector, StepKind::Export),
+            StepOptions { allow_deletes },
+        ),
         Command::Preview { connector, format } => {
             return match engine.preview(connector.as_deref()) {
                 Ok(changes) => {
@@ -288,10 +324,18 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }
 
-async fn run_steps(engine: &Engine, profile: Option<&str>, steps: &[ProfileStep], options: &StepOptions) -> Outcome {
+async fn run_steps(
+    engine: &Engine,
+    profile: Option<&str>,
+    steps: &[ProfileStep],
+    options: &StepOptions,
+) -> Outcome {
     let mut errors = false;
     for s in steps {
-        match engine.run_step(profile, &s.connector, s.kind, options).await {
+        match engine
+            .run_step(profile, &s.connector, s.kind, options)
+            .await
+        {
             Ok(record) => {
                 println!("{}", output::run_line(&record));
                 if record.status == RunStatus::CompletedWithErrors {
@@ -343,7 +387,11 @@ fn show(engine: &Engine, what: ShowWhat) -> Outcome {
             }
             Err(e) => report(&e),
         },
-        ShowWhat::Cs { connector, anchor, format } => match engine.show_cs(&connector, &anchor) {
+        ShowWhat::Cs {
+            connector,
+            anchor,
+            format,
+        } => match engine.show_cs(&connector, &anchor) {
             Ok(Some(view)) => {
                 print!(
                     "{}",
@@ -355,7 +403,9 @@ fn show(engine: &Engine, what: ShowWhat) -> Outcome {
                 Outcome::Ok
             }
             Ok(None) => {
-                eprintln!("error: connector '{connector}' has no object with anchor or DN '{anchor}'");
+                eprintln!(
+                    "error: connector '{connector}' has no object with anchor or DN '{anchor}'"
+                );
                 Outcome::Failed
             }
             Err(e) => report(&e),
@@ -389,7 +439,10 @@ fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
                         print!("{}", output::errors_list(&errors, usize::MAX));
                     }
                     Format::Json => {
-                        println!("{}", output::json(&serde_json::json!({ "run": record, "errors": errors })));
+                        println!(
+                            "{}",
+                            output::json(&serde_json::json!({ "run": record, "errors": errors }))
+                        );
                     }
                 }
                 Outcome::Ok

@@ -39,12 +39,23 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
     if changes.is_empty() {
         return "no pending exports\n".into();
     }
-    let mut t = table(&["connector", "object", "operation", "attribute", "old", "new"]);
+    let mut t = table(&[
+        "connector",
+        "object",
+        "operation",
+        "attribute",
+        "old",
+        "new",
+    ]);
     for c in changes {
         let mut first = true;
         let mut row = |attr: String, old: String, new: String| {
             let (conn, obj, op) = if first {
-                (c.connector.clone(), c.object.clone(), c.operation.to_string())
+                (
+                    c.connector.clone(),
+                    c.object.clone(),
+                    c.operation.to_string(),
+                )
             } else {
                 (String::new(), String::new(), String::new())
             };
@@ -52,13 +63,21 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
             t.add_row(vec![conn, obj, op, attr, old, new]);
         };
         if let Some(new_dn) = &c.new_dn {
-            row("dn".into(), c.dn.clone().unwrap_or_default(), new_dn.clone());
+            row(
+                "dn".into(),
+                c.dn.clone().unwrap_or_default(),
+                new_dn.clone(),
+            );
         }
         match c.operation {
             "delete" => row(String::new(), String::new(), String::new()),
             _ => {
                 for a in &c.attributes {
-                    let old = if c.operation == "add" { String::new() } else { shown(&a.old) };
+                    let old = if c.operation == "add" {
+                        String::new()
+                    } else {
+                        shown(&a.old)
+                    };
                     row(a.name.clone(), old, shown(&a.new));
                 }
             }
@@ -74,15 +93,35 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
 
 /// A metaverse object with lineage.
 pub fn mv_table(view: &MvView) -> String {
-    let mut t = table(&["attribute", "value", "from", "rule", "other sources (precedence: value)"]);
+    let mut t = table(&[
+        "attribute",
+        "value",
+        "from",
+        "rule",
+        "other sources (precedence: value)",
+    ]);
     for a in &view.attributes {
         let losers: Vec<String> = a
             .offers
             .iter()
             .filter(|o| !o.winner)
-            .map(|o| format!("{}/{} ({}): {}", o.connector, o.rule, o.precedence, shown(&o.value)))
+            .map(|o| {
+                format!(
+                    "{}/{} ({}): {}",
+                    o.connector,
+                    o.rule,
+                    o.precedence,
+                    shown(&o.value)
+                )
+            })
             .collect();
-        t.add_row(vec![a.name.clone(), shown(&a.value), a.connector.clone(), a.rule.clone(), losers.join("\n")]);
+        t.add_row(vec![
+            a.name.clone(),
+            shown(&a.value),
+            a.connector.clone(),
+            a.rule.clone(),
+            losers.join("\n"),
+        ]);
     }
     let mut links = table(&["connector", "object", "link", "state", "pending export"]);
     for l in &view.links {
@@ -94,7 +133,10 @@ pub fn mv_table(view: &MvView) -> String {
             l.pending_export.unwrap_or("").to_string(),
         ]);
     }
-    format!("metaverse object mv:{} ({})\n{t}\n{links}\n", view.id, view.object_type)
+    format!(
+        "metaverse object mv:{} ({})\n{t}\n{links}\n",
+        view.id, view.object_type
+    )
 }
 
 /// A connector-space object.
@@ -107,7 +149,11 @@ pub fn cs_table(view: &CsView) -> String {
         view.anchor.as_deref().unwrap_or("∅"),
         view.dn.as_deref().unwrap_or("∅"),
         view.state,
-        view.link.as_ref().map_or("none (disconnector)".into(), |(mv, kind)| format!("mv:{mv} ({kind})")),
+        view.link
+            .as_ref()
+            .map_or("none (disconnector)".into(), |(mv, kind)| format!(
+                "mv:{mv} ({kind})"
+            )),
     );
     if let Some((code, message)) = &view.error {
         out.push_str(&format!("  error: {code}: {message}\n"));
@@ -123,18 +169,31 @@ pub fn cs_table(view: &CsView) -> String {
     let find = |list: &[(String, serde_json::Value)], n: &str| {
         list.iter()
             .find(|(k, _)| k == n)
-            .map_or(String::new(), |(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .map_or(String::new(), |(_, v)| {
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            })
     };
     for n in names {
-        let pending = view.pending_import.as_ref().map_or(String::new(), |(_, a)| find(a, n));
-        t.add_row(vec![n.clone(), find(&view.hologram, n), pending, find(&view.escrow, n)]);
+        let pending = view
+            .pending_import
+            .as_ref()
+            .map_or(String::new(), |(_, a)| find(a, n));
+        t.add_row(vec![
+            n.clone(),
+            find(&view.hologram, n),
+            pending,
+            find(&view.escrow, n),
+        ]);
     }
     out.push_str(&format!("{t}\n"));
     if let Some((kind, _)) = &view.pending_import {
         out.push_str(&format!("pending import: {kind}\n"));
     }
     if let Some(p) = &view.pending_export {
-        out.push_str(&format!("pending export:\n{}", preview_table(std::slice::from_ref(p))));
+        out.push_str(&format!(
+            "pending export:\n{}",
+            preview_table(std::slice::from_ref(p))
+        ));
     }
     out
 }
@@ -175,7 +234,15 @@ pub fn run_line(record: &RunRecord) -> String {
 
 /// The run history.
 pub fn history_table(runs: &[RunRecord]) -> String {
-    let mut t = table(&["run", "profile", "step", "connector", "started", "status", "counters"]);
+    let mut t = table(&[
+        "run",
+        "profile",
+        "step",
+        "connector",
+        "started",
+        "status",
+        "counters",
+    ]);
     for r in runs {
         t.add_row(vec![
             r.id.to_string(),
@@ -197,7 +264,10 @@ pub fn errors_list(errors: &[RunError], limit: usize) -> String {
         out.push_str(&format!("  {} {}: {}\n", e.code, e.identifier, e.message));
     }
     if errors.len() > limit {
-        out.push_str(&format!("  … and {} more (mvsync history RUN)\n", errors.len() - limit));
+        out.push_str(&format!(
+            "  … and {} more (mvsync history RUN)\n",
+            errors.len() - limit
+        ));
     }
     out
 }

@@ -13,11 +13,17 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let mut cs_objects: BTreeMap<CsKey, CsObject> = BTreeMap::new();
     store.for_each_prefix(&[keys::tag::CS], |k, v| {
-        match (keys::decode_cs_keyed(k), codec::decode::<CsObject>(v, &|| format!("{k:?}"))) {
+        match (
+            keys::decode_cs_keyed(k),
+            codec::decode::<CsObject>(v, &|| format!("{k:?}")),
+        ) {
             (Some(key), Ok(o)) if o.key == key => {
                 cs_objects.insert(key, o);
             }
-            (Some(key), Ok(o)) => problems.push(format!("cs object stored under {key:?} says it is {:?}", o.key)),
+            (Some(key), Ok(o)) => problems.push(format!(
+                "cs object stored under {key:?} says it is {:?}",
+                o.key
+            )),
             (_, Err(e)) => problems.push(e.to_string()),
             (None, _) => problems.push(format!("bad cs key {k:?}")),
         }
@@ -25,7 +31,10 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     })?;
     let mut mv_objects: BTreeMap<MvId, MvObject> = BTreeMap::new();
     store.for_each_prefix(&[keys::tag::MV], |k, v| {
-        match (keys::decode_mv(k), codec::decode::<MvObject>(v, &|| format!("{k:?}"))) {
+        match (
+            keys::decode_mv(k),
+            codec::decode::<MvObject>(v, &|| format!("{k:?}")),
+        ) {
             (Some(id), Ok(o)) if o.id == id => {
                 mv_objects.insert(id, o);
             }
@@ -39,10 +48,14 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     for (key, cs) in &cs_objects {
         if let Some(link) = cs.link {
             match mv_objects.get(&link.mv) {
-                None => problems.push(format!("cs:{} links to missing metaverse object mv:{}", key.id, link.mv)),
-                Some(mv) if !mv.links.contains(key) => {
-                    problems.push(format!("cs:{} links to mv:{}, which does not link back", key.id, link.mv))
-                }
+                None => problems.push(format!(
+                    "cs:{} links to missing metaverse object mv:{}",
+                    key.id, link.mv
+                )),
+                Some(mv) if !mv.links.contains(key) => problems.push(format!(
+                    "cs:{} links to mv:{}, which does not link back",
+                    key.id, link.mv
+                )),
                 _ => {}
             }
         }
@@ -55,9 +68,10 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
             }
             match cs_objects.get(key) {
                 None => problems.push(format!("mv:{id} links to missing cs:{}", key.id)),
-                Some(cs) if cs.link.map(|l| l.mv) != Some(*id) => {
-                    problems.push(format!("mv:{id} links to cs:{}, which does not link back", key.id))
-                }
+                Some(cs) if cs.link.map(|l| l.mv) != Some(*id) => problems.push(format!(
+                    "mv:{id} links to cs:{}, which does not link back",
+                    key.id
+                )),
                 _ => {}
             }
         }
@@ -85,24 +99,38 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
                 _ => None,
             };
             let matches = target.is_some_and(|o| match tag {
-                keys::tag::ANCHOR => o.anchor.as_deref().map(|a| keys::anchor(o.key.conn, a)) == Some(k.to_vec()),
+                keys::tag::ANCHOR => {
+                    o.anchor.as_deref().map(|a| keys::anchor(o.key.conn, a)) == Some(k.to_vec())
+                }
                 _ => o.dn.as_deref().map(|d| keys::dn(o.key.conn, d)) == Some(k.to_vec()),
             });
             if !matches {
-                problems.push(format!("{what} index entry {:?} points at no object holding it", String::from_utf8_lossy(&k[5..])));
+                problems.push(format!(
+                    "{what} index entry {:?} points at no object holding it",
+                    String::from_utf8_lossy(&k[5..])
+                ));
             }
             found.insert(k.to_vec());
             Ok(())
         })?;
         for missing in expected.difference(&found) {
-            problems.push(format!("{what} {:?} has no index entry", String::from_utf8_lossy(&missing[5..])));
+            problems.push(format!(
+                "{what} {:?} has no index entry",
+                String::from_utf8_lossy(&missing[5..])
+            ));
         }
     }
 
     // Queues match flags.
     for (tag, what, has) in [
-        (keys::tag::SYNC_QUEUE, "sync queue", (|o: &CsObject| o.pending_import.is_some()) as fn(&CsObject) -> bool),
-        (keys::tag::EXPORT_QUEUE, "export queue", |o: &CsObject| o.pending_export.is_some()),
+        (
+            keys::tag::SYNC_QUEUE,
+            "sync queue",
+            (|o: &CsObject| o.pending_import.is_some()) as fn(&CsObject) -> bool,
+        ),
+        (keys::tag::EXPORT_QUEUE, "export queue", |o: &CsObject| {
+            o.pending_export.is_some()
+        }),
     ] {
         let mut queued = BTreeSet::new();
         store.for_each_prefix(&[tag], |k, _| {
@@ -110,14 +138,20 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
                 Some(key) if cs_objects.get(&key).is_some_and(has) => {
                     queued.insert(key);
                 }
-                Some(key) => problems.push(format!("{what} holds cs:{}, which has nothing pending", key.id)),
+                Some(key) => problems.push(format!(
+                    "{what} holds cs:{}, which has nothing pending",
+                    key.id
+                )),
                 None => problems.push(format!("bad {what} entry {k:?}")),
             }
             Ok(())
         })?;
         for (key, o) in &cs_objects {
             if has(o) && !queued.contains(key) {
-                problems.push(format!("cs:{} has a pending change but is not in the {what}", key.id));
+                problems.push(format!(
+                    "cs:{} has a pending change but is not in the {what}",
+                    key.id
+                ));
             }
         }
     }
@@ -141,7 +175,9 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
         problems.push(format!("join index entry {k:?} matches no metaverse value"));
     }
     for k in expected_join.difference(&found_join) {
-        problems.push(format!("metaverse value {k:?} is missing from the join index"));
+        problems.push(format!(
+            "metaverse value {k:?} is missing from the join index"
+        ));
     }
     Ok(problems)
 }

@@ -93,7 +93,9 @@ pub struct ImportedObject {
 }
 
 /// A change to one attribute, as a delta import reports it or an export applies it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum AttrOp {
     /// Set the attribute to this value (all values, for a multi-valued attribute).
     Replace(Value),
@@ -153,7 +155,9 @@ pub struct ConnectorError {
 impl ConnectorError {
     /// Builds an error from a message.
     pub fn new(message: impl Into<String>) -> Self {
-        ConnectorError { message: message.into() }
+        ConnectorError {
+            message: message.into(),
+        }
     }
 }
 

@@ -34,7 +34,9 @@ pub fn coerce(value: Value, ty: ValueType, multi: bool) -> Value {
             (ValueType::String, v @ Value::Ref(_)) => v,
             (ValueType::String, Value::Str(s)) => Value::Str(s),
             (ValueType::String, v) => Value::Str(v.to_string()),
-            (ValueType::Integer, Value::Str(s)) => s.trim().parse().map_or(Value::Str(s), Value::Int),
+            (ValueType::Integer, Value::Str(s)) => {
+                s.trim().parse().map_or(Value::Str(s), Value::Int)
+            }
             (ValueType::Integer, Value::Bool(b)) => Value::Int(i64::from(b)),
             (ValueType::Boolean, Value::Str(s)) => match s.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => Value::Bool(true),
@@ -80,7 +82,8 @@ pub fn diff(
         if want.is_null() {
             changes.push((*attr, AttrOp::Clear));
         } else if multi(*attr) && !have.is_null() {
-            let wanted: Vec<(&Value, Value)> = want.items().iter().map(|v| (v, translate(v))).collect();
+            let wanted: Vec<(&Value, Value)> =
+                want.items().iter().map(|v| (v, translate(v))).collect();
             let add: Vec<Value> = wanted
                 .iter()
                 .filter(|(_, t)| !have.items().iter().any(|h| equivalent(h, t)))
@@ -131,10 +134,17 @@ mod tests {
     #[test]
     fn changed_single_value_is_a_replace_and_null_is_a_clear() {
         let known = Attrs::from_pairs(vec![(Sym(1), s("Ann")), (Sym(2), s("x"))]);
-        let desired = BTreeMap::from([(Sym(1), s("Anna")), (Sym(2), Value::Null), (Sym(3), Value::Null)]);
+        let desired = BTreeMap::from([
+            (Sym(1), s("Anna")),
+            (Sym(2), Value::Null),
+            (Sym(3), Value::Null),
+        ]);
         assert_eq!(
             diff(&desired, &known, &no_multi, &same),
-            vec![(Sym(1), AttrOp::Replace(s("Anna"))), (Sym(2), AttrOp::Clear)]
+            vec![
+                (Sym(1), AttrOp::Replace(s("Anna"))),
+                (Sym(2), AttrOp::Clear)
+            ]
         );
     }
 
@@ -150,7 +160,10 @@ mod tests {
         let desired = BTreeMap::from([(Sym(1), Value::list([s("a"), s("c"), s("d")]))]);
         assert_eq!(
             diff(&desired, &known, &|_| true, &same),
-            vec![(Sym(1), AttrOp::Add(vec![s("d")])), (Sym(1), AttrOp::Remove(vec![s("b")]))]
+            vec![
+                (Sym(1), AttrOp::Add(vec![s("d")])),
+                (Sym(1), AttrOp::Remove(vec![s("b")]))
+            ]
         );
     }
 
@@ -167,9 +180,18 @@ mod tests {
 
     #[test]
     fn coerce_renders_scalars_for_string_targets() {
-        assert_eq!(coerce(Value::Bool(true), ValueType::String, false), s("true"));
+        assert_eq!(
+            coerce(Value::Bool(true), ValueType::String, false),
+            s("true")
+        );
         assert_eq!(coerce(s("514"), ValueType::Integer, false), Value::Int(514));
-        assert_eq!(coerce(s("a"), ValueType::String, true), Value::list([s("a")]));
-        assert_eq!(coerce(Value::Ref(3), ValueType::String, false), Value::Ref(3));
+        assert_eq!(
+            coerce(s("a"), ValueType::String, true),
+            Value::list([s("a")])
+        );
+        assert_eq!(
+            coerce(Value::Ref(3), ValueType::String, false),
+            Value::Ref(3)
+        );
     }
 }

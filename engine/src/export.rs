@@ -94,17 +94,25 @@ impl Exporter<'_> {
     /// The pending exports of the connector, summarised.
     pub fn plan(&self) -> Result<Vec<Node>, StoreError> {
         let mut ids = Vec::new();
-        self.store
-            .for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, self.conn), |k, _| {
+        self.store.for_each_prefix(
+            &keys::conn_prefix(keys::tag::EXPORT_QUEUE, self.conn),
+            |k, _| {
                 if let Some(key) = keys::decode_cs_keyed(k) {
                     ids.push(key.id);
                 }
                 Ok(())
-            })?;
+            },
+        )?;
         let txn = self.store.begin();
         let mut nodes = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(cs) = txn.cs(CsKey { conn: self.conn, id })? else { continue };
+            let Some(cs) = txn.cs(CsKey {
+                conn: self.conn,
+                id,
+            })?
+            else {
+                continue;
+            };
             let mut refs = Vec::new();
             let (is_add, is_delete) = match &cs.pending_export {
                 Some(PendingExport::Add { attrs }) => {
@@ -136,7 +144,11 @@ impl Exporter<'_> {
 
     /// Exports everything pending, refusing when it would delete more than
     /// the threshold.
-    pub async fn run(&mut self, connector: &dyn Connector, allow_deletes: Option<usize>) -> Result<(), EngineError> {
+    pub async fn run(
+        &mut self,
+        connector: &dyn Connector,
+        allow_deletes: Option<usize>,
+    ) -> Result<(), EngineError> {
         let nodes = self.plan()?;
         let deletes = nodes.iter().filter(|n| n.is_delete).count();
         let threshold = allow_deletes.unwrap_or(self.model.deletion_threshold);
@@ -153,12 +165,18 @@ impl Exporter<'_> {
             // Second pass: the references of objects added without them.
             let mut second: Vec<u64> = split.into_iter().collect();
             second.sort_unstable();
-            self.export_in_batches(connector, &second, &HashSet::new()).await?;
+            self.export_in_batches(connector, &second, &HashSet::new())
+                .await?;
         }
         Ok(())
     }
 
-    async fn export_in_batches(&mut self, connector: &dyn Connector, order: &[u64], split: &HashSet<u64>) -> Result<(), EngineError> {
+    async fn export_in_batches(
+        &mut self,
+        connector: &dyn Connector,
+        order: &[u64],
+        split: &HashSet<u64>,
+    ) -> Result<(), EngineError> {
         let batch_size = self
             .model
             .conn(self.conn)
@@ -166,10 +184,14 @@ impl Exporter<'_> {
             .max(1);
         for chunk in order.chunks(batch_size) {
             let mut txn = self.store.begin();
-            let mut sent: BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)> = BTreeMap::new();
+            let mut sent: BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)> =
+                BTreeMap::new();
             let mut batch = Vec::with_capacity(chunk.len());
             for id in chunk {
-                let key = CsKey { conn: self.conn, id: *id };
+                let key = CsKey {
+                    conn: self.conn,
+                    id: *id,
+                };
                 let Some(cs) = txn.cs(key)? else { continue };
                 match self.change_for(&txn, &cs, split.contains(id))? {
                     Ok((change, follow_up)) => {
@@ -195,16 +217,24 @@ impl Exporter<'_> {
             };
             let mut answered = HashSet::new();
             for result in results {
-                let Some((cs, change, follow_up)) = sent.get(&result.id) else { continue };
+                let Some((cs, change, follow_up)) = sent.get(&result.id) else {
+                    continue;
+                };
                 answered.insert(result.id);
                 match result.outcome {
-                    Ok(applied) => self.applied(&mut txn, cs, change, applied.anchor, follow_up.clone())?,
+                    Ok(applied) => {
+                        self.applied(&mut txn, cs, change, applied.anchor, follow_up.clone())?
+                    }
                     Err(e) => self.fail(&mut txn, cs, e.message)?,
                 }
             }
             for (id, (cs, _, _)) in &sent {
                 if !answered.contains(id) {
-                    self.fail(&mut txn, cs, "the connector returned no result for this change".into())?;
+                    self.fail(
+                        &mut txn,
+                        cs,
+                        "the connector returned no result for this change".into(),
+                    )?;
                 }
             }
             self.store.commit(txn)?;
@@ -251,9 +281,19 @@ impl Exporter<'_> {
                 let mut out = Vec::new();
                 for (k, op) in changes {
                     let op = match op {
-                        AttrOp::Replace(v) => AttrOp::Replace(translate(txn, self.conn, has_dn, v)?),
-                        AttrOp::Add(vs) => AttrOp::Add(vs.iter().map(|v| translate(txn, self.conn, has_dn, v)).collect::<Result<_, _>>()?),
-                        AttrOp::Remove(vs) => AttrOp::Remove(vs.iter().map(|v| translate(txn, self.conn, has_dn, v)).collect::<Result<_, _>>()?),
+                        AttrOp::Replace(v) => {
+                            AttrOp::Replace(translate(txn, self.conn, has_dn, v)?)
+                        }
+                        AttrOp::Add(vs) => AttrOp::Add(
+                            vs.iter()
+                                .map(|v| translate(txn, self.conn, has_dn, v))
+                                .collect::<Result<_, _>>()?,
+                        ),
+                        AttrOp::Remove(vs) => AttrOp::Remove(
+                            vs.iter()
+                                .map(|v| translate(txn, self.conn, has_dn, v))
+                                .collect::<Result<_, _>>()?,
+                        ),
                         AttrOp::Clear => AttrOp::Clear,
                     };
                     if op_values(&op).into_iter().any(unresolved) {
@@ -336,7 +376,12 @@ impl Exporter<'_> {
         txn.save_cs(Some(before), Some(&cs))
     }
 
-    fn fail(&mut self, txn: &mut Txn<'_>, before: &CsObject, message: String) -> Result<(), StoreError> {
+    fn fail(
+        &mut self,
+        txn: &mut Txn<'_>,
+        before: &CsObject,
+        message: String,
+    ) -> Result<(), StoreError> {
         let mut cs = before.clone();
         cs.error = Some(ObjectError {
             run: self.log.id(),
@@ -348,7 +393,11 @@ impl Exporter<'_> {
             txn,
             RunError {
                 object: Some(cs.key),
-                identifier: cs.anchor.clone().or(cs.dn.clone()).unwrap_or_else(|| format!("cs:{}", cs.key.id)),
+                identifier: cs
+                    .anchor
+                    .clone()
+                    .or(cs.dn.clone())
+                    .unwrap_or_else(|| format!("cs:{}", cs.key.id)),
                 code: "export-error".into(),
                 message,
             },

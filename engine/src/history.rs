@@ -200,7 +200,10 @@ impl RunLog {
         let mut txn = store.begin();
         txn.put_raw(keys::run(record.id), codec::encode(&record)?);
         store.commit(txn)?;
-        Ok(RunLog { record, next_error: 0 })
+        Ok(RunLog {
+            record,
+            next_error: 0,
+        })
     }
 
     /// The run id.
@@ -212,13 +215,21 @@ impl RunLog {
     pub fn error(&mut self, txn: &mut Txn<'_>, error: RunError) -> Result<(), StoreError> {
         tracing::warn!(run = self.record.id, code = %error.code, object = %error.identifier, "{}", error.message);
         self.record.counters.errors += 1;
-        txn.put_raw(keys::run_error(self.record.id, self.next_error), codec::encode(&error)?);
+        txn.put_raw(
+            keys::run_error(self.record.id, self.next_error),
+            codec::encode(&error)?,
+        );
         self.next_error += 1;
         Ok(())
     }
 
     /// Ends the run and persists the final record.
-    pub fn finish(mut self, store: &Store, status: RunStatus, now: i64) -> Result<RunRecord, StoreError> {
+    pub fn finish(
+        mut self,
+        store: &Store,
+        status: RunStatus,
+        now: i64,
+    ) -> Result<RunRecord, StoreError> {
         self.record.status = match status {
             RunStatus::Success if self.record.counters.errors > 0 => RunStatus::CompletedWithErrors,
             other => other,

@@ -10,7 +10,9 @@ use futures::StreamExt;
 use crate::connector::{Connector, ImportEvent, ImportItem, ImportedObject};
 use crate::diff::equivalent;
 use crate::history::{RunError, RunLog};
-use crate::model::{apply_op, Attrs, CsKey, CsObject, CsState, ImportKind, ObjectError, PendingImport, Sym};
+use crate::model::{
+    apply_op, Attrs, CsKey, CsObject, CsState, ImportKind, ObjectError, PendingImport, Sym,
+};
 use crate::setup::Model;
 use crate::store::{keys, Store, StoreError, Txn};
 use crate::EngineError;
@@ -87,7 +89,8 @@ impl<'a> Importer<'a> {
             }
             in_batch += 1;
             if in_batch >= BATCH {
-                self.store.commit(std::mem::replace(&mut txn, self.store.begin()))?;
+                self.store
+                    .commit(std::mem::replace(&mut txn, self.store.begin()))?;
                 in_batch = 0;
             }
         }
@@ -116,10 +119,20 @@ impl<'a> Importer<'a> {
     }
 
     fn intern_attrs(&self, attrs: Vec<(String, rules::Value)>) -> Attrs {
-        Attrs::from_pairs(attrs.into_iter().map(|(n, v)| (self.store.intern(&n), v)).collect())
+        Attrs::from_pairs(
+            attrs
+                .into_iter()
+                .map(|(n, v)| (self.store.intern(&n), v))
+                .collect(),
+        )
     }
 
-    fn find(&self, txn: &Txn<'_>, anchor: &str, dn: Option<&str>) -> Result<Option<CsObject>, StoreError> {
+    fn find(
+        &self,
+        txn: &Txn<'_>,
+        anchor: &str,
+        dn: Option<&str>,
+    ) -> Result<Option<CsObject>, StoreError> {
         if let Some(k) = txn.by_anchor(self.conn, anchor)? {
             return txn.cs(k);
         }
@@ -209,7 +222,9 @@ impl<'a> Importer<'a> {
         cs.object_type = object_type;
         self.confirm(txn, &mut cs, Some(&attrs), o.dn.as_deref())?;
         let (current, current_dn, pending_kind) = match &cs.pending_import {
-            Some(p) if p.kind != ImportKind::Delete => (&p.attrs, p.dn.as_deref().or(cs.dn.as_deref()), Some(p.kind)),
+            Some(p) if p.kind != ImportKind::Delete => {
+                (&p.attrs, p.dn.as_deref().or(cs.dn.as_deref()), Some(p.kind))
+            }
             Some(p) => (&cs.hologram, cs.dn.as_deref(), Some(p.kind)),
             None => (&cs.hologram, cs.dn.as_deref(), None),
         };
@@ -231,7 +246,11 @@ impl<'a> Importer<'a> {
                     ImportKind::Add => self.log.record.counters.import_adds += 1,
                     _ => self.log.record.counters.import_updates += 1,
                 }
-                Some(PendingImport { kind, attrs, dn: o.dn })
+                Some(PendingImport {
+                    kind,
+                    attrs,
+                    dn: o.dn,
+                })
             };
         }
         txn.save_cs(Some(&before), Some(&cs))
@@ -239,23 +258,36 @@ impl<'a> Importer<'a> {
 
     /// Compares what was exported with what the system now reports. `attrs`
     /// is `None` when the object was not seen.
-    fn confirm(&mut self, txn: &mut Txn<'_>, cs: &mut CsObject, attrs: Option<&Attrs>, dn: Option<&str>) -> Result<(), StoreError> {
+    fn confirm(
+        &mut self,
+        txn: &mut Txn<'_>,
+        cs: &mut CsObject,
+        attrs: Option<&Attrs>,
+        dn: Option<&str>,
+    ) -> Result<(), StoreError> {
         let had_escrow = !cs.escrow.is_empty();
         let mut mismatches = Vec::new();
         match attrs {
             None => {
                 if !cs.escrow.deleted {
-                    mismatches.push("the exported object is not in the connected system".to_string());
+                    mismatches
+                        .push("the exported object is not in the connected system".to_string());
                 }
             }
             Some(attrs) => {
                 if cs.escrow.deleted {
-                    mismatches.push("the object was deleted by export but is still present".to_string());
+                    mismatches
+                        .push("the object was deleted by export but is still present".to_string());
                 }
                 for (k, want) in &cs.escrow.attrs {
                     let got = attrs.get(*k).cloned().unwrap_or_default();
                     if !equivalent(want, &got) {
-                        mismatches.push(format!("{}: exported '{}', imported '{}'", self.store.name(*k), want, got));
+                        mismatches.push(format!(
+                            "{}: exported '{}', imported '{}'",
+                            self.store.name(*k),
+                            want,
+                            got
+                        ));
                     }
                 }
                 if let (Some(want), Some(got)) = (&cs.escrow.dn, dn) {
@@ -265,7 +297,12 @@ impl<'a> Importer<'a> {
                 }
             }
         }
-        if attrs.is_some() && matches!(cs.state, CsState::Added | CsState::Provisioned | CsState::Deleted) {
+        if attrs.is_some()
+            && matches!(
+                cs.state,
+                CsState::Added | CsState::Provisioned | CsState::Deleted
+            )
+        {
             cs.state = CsState::Present;
         }
         if !had_escrow {
@@ -339,7 +376,10 @@ impl<'a> Importer<'a> {
         for chunk in unseen.chunks(BATCH) {
             let mut txn = self.store.begin();
             for id in chunk {
-                if let Some(before) = txn.cs(CsKey { conn: self.conn, id: *id })? {
+                if let Some(before) = txn.cs(CsKey {
+                    conn: self.conn,
+                    id: *id,
+                })? {
                     self.stage_delete(&mut txn, before)?;
                 }
             }

@@ -72,16 +72,23 @@ pub fn object_label(cs: &CsObject) -> String {
 }
 
 /// Every pending export of the given connectors, ordered by connector and object.
-pub(crate) fn pending_changes(store: &Store, model: &Model, conns: &[Sym]) -> Result<Vec<PendingChange>, StoreError> {
+pub(crate) fn pending_changes(
+    store: &Store,
+    model: &Model,
+    conns: &[Sym],
+) -> Result<Vec<PendingChange>, StoreError> {
     let mut out = Vec::new();
     let txn = store.begin();
     for conn in conns {
         let has_dn = model.conn(*conn).is_some_and(|c| c.info.has_dn);
         let mut keys_in_queue = Vec::new();
-        store.for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, *conn), |k, _| {
-            keys_in_queue.extend(keys::decode_cs_keyed(k));
-            Ok(())
-        })?;
+        store.for_each_prefix(
+            &keys::conn_prefix(keys::tag::EXPORT_QUEUE, *conn),
+            |k, _| {
+                keys_in_queue.extend(keys::decode_cs_keyed(k));
+                Ok(())
+            },
+        )?;
         for key in keys_in_queue {
             if let Some(cs) = txn.cs(key)? {
                 if let Some(change) = pending_change(store, &txn, has_dn, &cs)? {
@@ -94,8 +101,15 @@ pub(crate) fn pending_changes(store: &Store, model: &Model, conns: &[Sym]) -> Re
     Ok(out)
 }
 
-fn pending_change(store: &Store, txn: &Txn<'_>, has_dn: bool, cs: &CsObject) -> Result<Option<PendingChange>, StoreError> {
-    let Some(pending) = &cs.pending_export else { return Ok(None) };
+fn pending_change(
+    store: &Store,
+    txn: &Txn<'_>,
+    has_dn: bool,
+    cs: &CsObject,
+) -> Result<Option<PendingChange>, StoreError> {
+    let Some(pending) = &cs.pending_export else {
+        return Ok(None);
+    };
     let conn = cs.key.conn;
     let known = cs.known_attrs();
     let mut attributes = Vec::new();
@@ -111,14 +125,25 @@ fn pending_change(store: &Store, txn: &Txn<'_>, has_dn: bool, cs: &CsObject) -> 
                 });
             }
         }
-        PendingExport::Update { new_dn: dn, changes } => {
+        PendingExport::Update {
+            new_dn: dn,
+            changes,
+        } => {
             new_dn = dn.clone();
             let mut after = known.clone();
             for (k, op) in changes {
                 let op = match op {
                     AttrOp::Replace(v) => AttrOp::Replace(translate(txn, conn, has_dn, v)?),
-                    AttrOp::Add(vs) => AttrOp::Add(vs.iter().map(|v| translate(txn, conn, has_dn, v)).collect::<Result<_, _>>()?),
-                    AttrOp::Remove(vs) => AttrOp::Remove(vs.iter().map(|v| translate(txn, conn, has_dn, v)).collect::<Result<_, _>>()?),
+                    AttrOp::Add(vs) => AttrOp::Add(
+                        vs.iter()
+                            .map(|v| translate(txn, conn, has_dn, v))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    AttrOp::Remove(vs) => AttrOp::Remove(
+                        vs.iter()
+                            .map(|v| translate(txn, conn, has_dn, v))
+                            .collect::<Result<_, _>>()?,
+                    ),
                     AttrOp::Clear => AttrOp::Clear,
                 };
                 let old = after.get(*k).cloned().unwrap_or_default();
@@ -211,9 +236,16 @@ pub struct MvView {
     pub links: Vec<LinkView>,
 }
 
-pub(crate) fn mv_view(store: &Store, model: &Model, now: i64, id: MvId) -> Result<Option<MvView>, StoreError> {
+pub(crate) fn mv_view(
+    store: &Store,
+    model: &Model,
+    now: i64,
+    id: MvId,
+) -> Result<Option<MvView>, StoreError> {
     let txn = store.begin();
-    let Some(mv) = txn.mv(id)? else { return Ok(None) };
+    let Some(mv) = txn.mv(id)? else {
+        return Ok(None);
+    };
     let mut linked = Vec::new();
     for k in &mv.links {
         linked.extend(txn.cs(*k)?);
@@ -249,7 +281,9 @@ pub(crate) fn mv_view(store: &Store, model: &Model, now: i64, id: MvId) -> Resul
         .map(|cs| LinkView {
             connector: store.name(cs.key.conn).to_string(),
             object: object_label(cs),
-            kind: cs.link.map_or("none".into(), |l| format!("{:?}", l.kind).to_lowercase()),
+            kind: cs
+                .link
+                .map_or("none".into(), |l| format!("{:?}", l.kind).to_lowercase()),
             state: format!("{:?}", cs.state).to_lowercase(),
             pending_export: cs.pending_export.as_ref().map(PendingExport::kind_name),
         })
@@ -291,7 +325,12 @@ pub struct CsView {
     pub error: Option<(String, String)>,
 }
 
-pub(crate) fn cs_view(store: &Store, model: &Model, conn: Sym, anchor: &str) -> Result<Option<CsView>, StoreError> {
+pub(crate) fn cs_view(
+    store: &Store,
+    model: &Model,
+    conn: Sym,
+    anchor: &str,
+) -> Result<Option<CsView>, StoreError> {
     let txn = store.begin();
     let key = match txn.by_anchor(conn, anchor)? {
         Some(k) => Some(k),
@@ -303,9 +342,13 @@ pub(crate) fn cs_view(store: &Store, model: &Model, conn: Sym, anchor: &str) -> 
                 .map(|id| CsKey { conn, id }),
         },
     };
-    let Some(cs) = key.map(|k| txn.cs(k)).transpose()?.flatten() else { return Ok(None) };
+    let Some(cs) = key.map(|k| txn.cs(k)).transpose()?.flatten() else {
+        return Ok(None);
+    };
     let attrs = |a: &crate::model::Attrs| -> Vec<(String, serde_json::Value)> {
-        a.iter().map(|(k, v)| (store.name(*k).to_string(), value_json(v))).collect()
+        a.iter()
+            .map(|(k, v)| (store.name(*k).to_string(), value_json(v)))
+            .collect()
     };
     let has_dn = model.conn(conn).is_some_and(|c| c.info.has_dn);
     Ok(Some(CsView {
@@ -315,7 +358,9 @@ pub(crate) fn cs_view(store: &Store, model: &Model, conn: Sym, anchor: &str) -> 
         dn: cs.dn.clone(),
         object_type: store.name(cs.object_type).to_string(),
         state: format!("{:?}", cs.state).to_lowercase(),
-        link: cs.link.map(|l| (l.mv, format!("{:?}", l.kind).to_lowercase())),
+        link: cs
+            .link
+            .map(|l| (l.mv, format!("{:?}", l.kind).to_lowercase())),
         hologram: attrs(&cs.hologram),
         pending_import: cs
             .pending_import
@@ -328,6 +373,9 @@ pub(crate) fn cs_view(store: &Store, model: &Model, conn: Sym, anchor: &str) -> 
             .iter()
             .map(|(k, v)| (store.name(*k).to_string(), value_json(v)))
             .collect(),
-        error: cs.error.as_ref().map(|e| (e.code.clone(), e.message.clone())),
+        error: cs
+            .error
+            .as_ref()
+            .map(|e| (e.code.clone(), e.message.clone())),
     }))
 }

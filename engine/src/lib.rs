@@ -7,20 +7,21 @@
 pub mod check;
 pub mod connector;
 pub mod diff;
+mod export;
 pub mod history;
 mod import;
 pub mod inspect;
 pub mod model;
 pub mod setup;
 pub mod store;
-mod export;
 mod sync;
 
 use std::collections::BTreeMap;
 
 pub use connector::{
-    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange, ExportOp, ExportResult,
-    ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError, ObjectTypeSchema, RefKind,
+    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange,
+    ExportOp, ExportResult, ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError,
+    ObjectTypeSchema, RefKind,
 };
 pub use history::{Counters, RunError, RunRecord, RunStatus, StepKind};
 pub use inspect::{CsView, MvView, PendingChange};
@@ -154,12 +155,19 @@ impl Engine {
             what,
         };
         match step {
-            StepKind::DeltaImport if !info.delta_import => return Err(unsupported("delta import (configure a change source)")),
+            StepKind::DeltaImport if !info.delta_import => {
+                return Err(unsupported("delta import (configure a change source)"))
+            }
             StepKind::Export if !info.export => return Err(unsupported("export")),
             _ => {}
         }
         let mut log = RunLog::start(&self.store, profile, step, connector, (self.clock)())?;
-        tracing::info!(run = log.id(), connector, step = step.name(), "step started");
+        tracing::info!(
+            run = log.id(),
+            connector,
+            step = step.name(),
+            "step started"
+        );
         let result = match step {
             StepKind::FullImport | StepKind::DeltaImport => {
                 import::Importer::new(&self.store, &self.model, &mut log, conn)
@@ -190,7 +198,11 @@ impl Engine {
             Err(e) => RunStatus::Failed(e.to_string()),
         };
         let record = log.finish(&self.store, status, (self.clock)())?;
-        tracing::info!(run = record.id, status = record.status.name(), "step finished");
+        tracing::info!(
+            run = record.id,
+            status = record.status.name(),
+            "step finished"
+        );
         result.map(|()| record)
     }
 
@@ -205,7 +217,12 @@ impl Engine {
 
     /// A metaverse object with lineage.
     pub fn show_mv(&self, id: model::MvId) -> Result<Option<MvView>, EngineError> {
-        Ok(inspect::mv_view(&self.store, &self.model, (self.clock)(), id)?)
+        Ok(inspect::mv_view(
+            &self.store,
+            &self.model,
+            (self.clock)(),
+            id,
+        )?)
     }
 
     /// A connector-space object by anchor, DN or `cs:<id>`.

@@ -102,9 +102,13 @@ pub fn apply_op(current: &Value, op: &AttrOp) -> Value {
             }
             Value::list(items)
         }
-        AttrOp::Remove(values) => {
-            Value::list(current.items().iter().filter(|v| !values.contains(v)).cloned())
-        }
+        AttrOp::Remove(values) => Value::list(
+            current
+                .items()
+                .iter()
+                .filter(|v| !values.contains(v))
+                .cloned(),
+        ),
     }
 }
 
@@ -184,7 +188,9 @@ impl PendingExport {
     pub fn kind_name(&self) -> &'static str {
         match self {
             PendingExport::Add { .. } => "add",
-            PendingExport::Update { new_dn: Some(_), .. } => "rename",
+            PendingExport::Update {
+                new_dn: Some(_), ..
+            } => "rename",
             PendingExport::Update { .. } => "update",
             PendingExport::Delete => "delete",
         }

@@ -112,7 +112,9 @@ impl Model {
         let mut outbound = Vec::new();
         for rule in &config.rules {
             let disable_targets = match &rule.deprovision {
-                rules::Deprovision::Disable(flows) => flows.iter().map(|f| store.intern(&f.target)).collect(),
+                rules::Deprovision::Disable(flows) => {
+                    flows.iter().map(|f| store.intern(&f.target)).collect()
+                }
                 _ => Vec::new(),
             };
             let model = RuleModel {
@@ -153,7 +155,10 @@ impl Model {
 
     /// The metaverse attributes join criteria look up: the join index covers them.
     pub fn join_attrs(&self) -> BTreeSet<Sym> {
-        self.inbound.iter().flat_map(|r| r.join_mv.iter().copied()).collect()
+        self.inbound
+            .iter()
+            .flat_map(|r| r.join_mv.iter().copied())
+            .collect()
     }
 
     pub fn conn(&self, sym: Sym) -> Option<&ConnModel> {

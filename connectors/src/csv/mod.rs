@@ -9,6 +9,20 @@
 //!   file; `table`: the file in memory while a batch is applied; `atomic`:
 //!   replacing the file so a crash never leaves half of it.
 //!
+//! What the engine sees:
+//! - An imported object's attributes are the row's columns in file order,
+//!   the anchor column included; empty cells (null) are omitted; with
+//!   `columns` set, only declared columns appear.
+//! - Delta rows (`add`/`modify`) are full objects, like full-import rows; a
+//!   `delete` row yields `ImportEvent::Delete`. The watermark is
+//!   `v1:<bytes consumed>:<FNV-1a 64 of those bytes, 16 hex digits>`; a full
+//!   import ends with the change file's state taken *before* reading the file,
+//!   so changes appended meanwhile are replayed, never skipped.
+//! - Export rewrites the whole file per batch: an add of an existing anchor
+//!   updates that row (columns it does not mention keep their values), a
+//!   delete of a missing row succeeds, rows keep their order, new rows are
+//!   appended, new columns come after the existing ones in sorted order.
+//!
 //! Invariant: every value read is a `Value::Str` (or a list of them); types
 //! are the engine's business.
 

@@ -512,6 +512,17 @@ async fn full_import_refuses_duplicate_column_names() {
 }
 
 #[tokio::test]
+async fn full_import_refuses_a_header_that_is_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", b"employeeId,na\xFFme\nE1,a\n");
+    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    assert_eq!(
+        error,
+        "hr.csv:1:14: invalid UTF-8 in the header row: expected UTF-8 text"
+    );
+}
+
+#[tokio::test]
 async fn full_import_refuses_an_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "hr.csv", "");

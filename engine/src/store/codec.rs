@@ -21,7 +21,10 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decodes a record; `what` names it in the error.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &dyn Fn() -> String) -> Result<T, StoreError> {
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &dyn Fn() -> String,
+) -> Result<T, StoreError> {
     options()
         .deserialize(bytes)
         .map_err(|e| StoreError::Corrupt(format!("cannot decode {}: {e}", what())))

@@ -103,7 +103,10 @@ pub fn cs_keyed(tag: u8, key: CsKey) -> Vec<u8> {
 pub fn decode_cs_keyed(key: &[u8]) -> Option<CsKey> {
     let conn = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?);
     let id = u64::from_be_bytes(key.get(5..13)?.try_into().ok()?);
-    Some(CsKey { conn: Sym(conn), id })
+    Some(CsKey {
+        conn: Sym(conn),
+        id,
+    })
 }
 
 /// A metaverse object.
@@ -210,8 +213,14 @@ mod tests {
 
     #[test]
     fn cs_keys_round_trip_and_sort_by_id() {
-        let a = CsKey { conn: Sym(3), id: 2 };
-        let b = CsKey { conn: Sym(3), id: 256 };
+        let a = CsKey {
+            conn: Sym(3),
+            id: 2,
+        };
+        let b = CsKey {
+            conn: Sym(3),
+            id: 256,
+        };
         assert_eq!(decode_cs_keyed(&cs_keyed(tag::CS, a)), Some(a));
         assert!(cs_keyed(tag::CS, a) < cs_keyed(tag::CS, b));
     }

@@ -14,6 +14,9 @@ use super::StoreError;
 /// One write of a batch: `Some` puts, `None` deletes.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// Key-value pairs returned by a scan.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An ordered key-value store that applies batches atomically.
 pub trait Kv: Send + Sync {
     /// The value under `key`.
@@ -26,7 +29,7 @@ pub trait Kv: Send + Sync {
         from: &[u8],
         exclusive: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Entries, StoreError>;
     /// Applies every write or none.
     fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError>;
     /// Makes applied batches durable.
@@ -62,7 +65,7 @@ impl Kv for SledKv {
         from: &[u8],
         exclusive: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         let start = if from < prefix { prefix } else { from };
         let lower = if exclusive && start == from {
             Bound::Excluded(start)
@@ -126,7 +129,7 @@ impl Kv for MemKv {
         from: &[u8],
         exclusive: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         let start = if from < prefix { prefix } else { from };
         let lower = if exclusive && start == from {
             Bound::Excluded(start.to_vec())

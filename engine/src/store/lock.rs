@@ -71,7 +71,11 @@ mod tests {
         let path = dir.path().join("store.lock");
         let first = StoreLock::acquire(&path, "run 7 (mvsync run hourly, pid 42)").expect("first");
         let err = StoreLock::acquire(&path, "other").expect_err("second must fail");
-        assert!(err.to_string().contains("run 7 (mvsync run hourly, pid 42)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("run 7 (mvsync run hourly, pid 42)"),
+            "{err}"
+        );
         drop(first);
         StoreLock::acquire(&path, "third").expect("free again after drop");
     }

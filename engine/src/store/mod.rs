@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use kv::{Kv, MemKv, SledKv};
+pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
 pub use txn::{Savepoint, Txn};
@@ -132,7 +132,10 @@ impl Store {
         let shown = path.clone().unwrap_or_else(|| PathBuf::from("<memory>"));
         match kv.get(keys::VERSION)? {
             None if kv.is_empty()? => {
-                kv.apply(vec![(keys::VERSION.to_vec(), Some(keys::FORMAT_VERSION.to_be_bytes().to_vec()))])?;
+                kv.apply(vec![(
+                    keys::VERSION.to_vec(),
+                    Some(keys::FORMAT_VERSION.to_be_bytes().to_vec()),
+                )])?;
             }
             None => {
                 return Err(StoreError::Version {
@@ -142,7 +145,9 @@ impl Store {
                 })
             }
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_slice()).ok().map(u32::from_be_bytes);
+                let found = <[u8; 4]>::try_from(v.as_slice())
+                    .ok()
+                    .map(u32::from_be_bytes);
                 if found != Some(keys::FORMAT_VERSION) {
                     return Err(StoreError::Version {
                         path: shown,
@@ -263,11 +268,17 @@ impl Store {
 
     /// The metaverse attributes the join index covers.
     pub fn indexed_attrs(&self) -> BTreeSet<Sym> {
-        self.indexed.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.indexed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn is_indexed(&self, attr: Sym) -> bool {
-        self.indexed.read().unwrap_or_else(|e| e.into_inner()).contains(&attr)
+        self.indexed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&attr)
     }
 
     /// Makes the join index cover exactly `attrs`, rebuilding it from the
@@ -279,25 +290,32 @@ impl Store {
         // Drop every old entry, then re-add from each metaverse object.
         let mut from = vec![keys::tag::JOIN];
         loop {
-            let chunk = self.kv.scan(&[keys::tag::JOIN], &from, from.len() > 1, 10_000)?;
+            let chunk = self
+                .kv
+                .scan(&[keys::tag::JOIN], &from, from.len() > 1, 10_000)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.clone();
-            self.kv.apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
+            self.kv
+                .apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
         }
         *self.indexed.write().unwrap_or_else(|e| e.into_inner()) = attrs.clone();
         let mut from = vec![keys::tag::MV];
         loop {
-            let chunk = self.kv.scan(&[keys::tag::MV], &from, from.len() > 1, 10_000)?;
+            let chunk = self
+                .kv
+                .scan(&[keys::tag::MV], &from, from.len() > 1, 10_000)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.clone();
             let mut txn = self.begin();
             for (k, v) in &chunk {
-                let mv: crate::model::MvObject = codec::decode(v, &|| format!("metaverse object {k:?}"))?;
+                let mv: crate::model::MvObject =
+                    codec::decode(v, &|| format!("metaverse object {k:?}"))?;
                 txn.index_mv(None, Some(&mv));
             }
             self.commit(txn)?;
         }
-        self.kv.apply(vec![(keys::INDEXED.to_vec(), Some(codec::encode(attrs)?))])?;
+        self.kv
+            .apply(vec![(keys::INDEXED.to_vec(), Some(codec::encode(attrs)?))])?;
         Ok(true)
     }
 
@@ -315,7 +333,10 @@ impl Store {
             writes.push((keys::sym(*sym), Some(name.as_bytes().to_vec())));
         }
         let current = *self.counters();
-        let saved = *self.saved_counters.lock().unwrap_or_else(|e| e.into_inner());
+        let saved = *self
+            .saved_counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if current != saved {
             for (name, v) in [
                 (CS_COUNTER, current.next_cs),
@@ -330,11 +351,15 @@ impl Store {
         }
         match self.kv.apply(writes) {
             Ok(()) => {
-                *self.saved_counters.lock().unwrap_or_else(|e| e.into_inner()) = current;
+                *self
+                    .saved_counters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = current;
                 Ok(())
             }
             Err(e) => {
-                self.names_write().requeue(unsaved.into_iter().map(|(s, _)| s));
+                self.names_write()
+                    .requeue(unsaved.into_iter().map(|(s, _)| s));
                 Err(e)
             }
         }
@@ -360,7 +385,9 @@ impl Store {
         let mut exclusive = false;
         loop {
             let chunk = self.kv.scan(prefix, &from, exclusive, 4096)?;
-            let Some((last, _)) = chunk.last() else { return Ok(()) };
+            let Some((last, _)) = chunk.last() else {
+                return Ok(());
+            };
             let next = last.clone();
             for (k, v) in &chunk {
                 f(k, v)?;
@@ -372,7 +399,12 @@ impl Store {
 
     /// Up to `limit` committed keys under `prefix` after `after` (exclusive),
     /// for loops that commit between chunks.
-    pub fn keys_after(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn keys_after(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let (from, exclusive) = match after {
             Some(a) => (a, true),
             None => (prefix, false),
@@ -388,7 +420,10 @@ impl Store {
 
 /// The lock file of the store at `path`.
 pub fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".lock");
     path.with_file_name(name)
 }

@@ -14,8 +14,11 @@ pub struct Txn<'s> {
     store: &'s Store,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Previous overlay entries, newest last, for [`Txn::rollback`].
-    undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    undo: Vec<Undo>,
 }
+
+/// A key and the overlay entry it had before a write (`None`: none).
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
 
 /// A point in a batch that [`Txn::rollback`] returns to.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +42,9 @@ impl<'s> Txn<'s> {
     /// nothing behind.
     pub fn rollback(&mut self, sp: Savepoint) {
         while self.undo.len() > sp.0 {
-            let Some((key, previous)) = self.undo.pop() else { break };
+            let Some((key, previous)) = self.undo.pop() else {
+                break;
+            };
             match previous {
                 Some(v) => self.overlay.insert(key, v),
                 None => self.overlay.remove(&key),
@@ -47,7 +52,7 @@ impl<'s> Txn<'s> {
         }
     }
 
-    pub(super) fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    pub(super) fn into_writes(self) -> Vec<super::kv::Write> {
         self.overlay.into_iter().collect()
     }
 
@@ -108,13 +113,19 @@ impl<'s> Txn<'s> {
             }
             out.insert(k.clone(), v.is_some());
         }
-        Ok(out.into_iter().filter(|(_, live)| *live).map(|(k, _)| k).collect())
+        Ok(out
+            .into_iter()
+            .filter(|(_, live)| *live)
+            .map(|(k, _)| k)
+            .collect())
     }
 
     /// A connector-space object.
     pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
         match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
-            Some(v) => Ok(Some(codec::decode(&v, &|| format!("connector-space object {}", key.id))?)),
+            Some(v) => Ok(Some(codec::decode(&v, &|| {
+                format!("connector-space object {}", key.id)
+            })?)),
             None => Ok(None),
         }
     }
@@ -122,7 +133,9 @@ impl<'s> Txn<'s> {
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
         match self.get_raw(&keys::mv(id))? {
-            Some(v) => Ok(Some(codec::decode(&v, &|| format!("metaverse object {id}"))?)),
+            Some(v) => Ok(Some(codec::decode(&v, &|| {
+                format!("metaverse object {id}")
+            })?)),
             None => Ok(None),
         }
     }
@@ -171,7 +184,11 @@ impl<'s> Txn<'s> {
     /// Writes (or with `None` deletes) a connector-space object, keeping the
     /// anchor and DN indexes and the sync and export queues in step.
     /// Unchanged objects are not rewritten.
-    pub fn save_cs(&mut self, before: Option<&CsObject>, after: Option<&CsObject>) -> Result<(), StoreError> {
+    pub fn save_cs(
+        &mut self,
+        before: Option<&CsObject>,
+        after: Option<&CsObject>,
+    ) -> Result<(), StoreError> {
         if before == after {
             return Ok(());
         }
@@ -200,8 +217,20 @@ impl<'s> Txn<'s> {
                 self.put_raw(keys::dn(conn, d), id.clone());
             }
         }
-        self.flag(keys::tag::SYNC_QUEUE, key, |o| o.pending_import.is_some(), before, after);
-        self.flag(keys::tag::EXPORT_QUEUE, key, |o| o.pending_export.is_some(), before, after);
+        self.flag(
+            keys::tag::SYNC_QUEUE,
+            key,
+            |o| o.pending_import.is_some(),
+            before,
+            after,
+        );
+        self.flag(
+            keys::tag::EXPORT_QUEUE,
+            key,
+            |o| o.pending_export.is_some(),
+            before,
+            after,
+        );
         let k = keys::cs_keyed(keys::tag::CS, key);
         match after {
             Some(obj) => self.put_raw(k, codec::encode(obj)?),
@@ -231,7 +260,11 @@ impl<'s> Txn<'s> {
     }
 
     /// Writes (or deletes) a metaverse object, keeping the join index in step.
-    pub fn save_mv(&mut self, before: Option<&MvObject>, after: Option<&MvObject>) -> Result<(), StoreError> {
+    pub fn save_mv(
+        &mut self,
+        before: Option<&MvObject>,
+        after: Option<&MvObject>,
+    ) -> Result<(), StoreError> {
         if before == after {
             return Ok(());
         }

@@ -30,7 +30,13 @@ pub(crate) struct CsEnv<'a, 't> {
 }
 
 impl<'a, 't> CsEnv<'a, 't> {
-    pub fn new(txn: &'a Txn<'t>, model: &'a Model, cs: &'a CsObject, type_name: &'a str, now: i64) -> Self {
+    pub fn new(
+        txn: &'a Txn<'t>,
+        model: &'a Model,
+        cs: &'a CsObject,
+        type_name: &'a str,
+        now: i64,
+    ) -> Self {
         CsEnv {
             txn,
             model,
@@ -43,7 +49,9 @@ impl<'a, 't> CsEnv<'a, 't> {
     }
 
     fn resolve(&self, kind: RefKind, raw: &Value) -> Result<Option<MvId>, StoreError> {
-        let Some(raw) = raw.as_str() else { return Ok(None) };
+        let Some(raw) = raw.as_str() else {
+            return Ok(None);
+        };
         let conn = self.cs.key.conn;
         let target = match kind {
             RefKind::Anchor => self.txn.by_anchor(conn, raw)?,

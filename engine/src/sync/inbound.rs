@@ -56,10 +56,7 @@ impl Syncer<'_> {
         {
             let env = CsEnv::new(txn, self.model, cs, &type_name, self.now);
             for r in self.model.inbound_for(cs.key.conn, cs.object_type) {
-                let ok = r
-                    .rule
-                    .in_scope(&env)
-                    .map_err(|e| scope_failure(r, e))?;
+                let ok = r.rule.in_scope(&env).map_err(|e| scope_failure(r, e))?;
                 if let Some(e) = env.take_failure() {
                     return Err(e.into());
                 }
@@ -71,7 +68,9 @@ impl Syncer<'_> {
         match cs.link {
             None if !in_scope.is_empty() && cs.state == crate::model::CsState::Present => {
                 if let Some((mv, rule)) = self.find_join(txn, cs, &type_name, &in_scope)? {
-                    let Some(mv_before) = txn.mv(mv)? else { return Ok(()) };
+                    let Some(mv_before) = txn.mv(mv)? else {
+                        return Ok(());
+                    };
                     let mut mv_after = mv_before.clone();
                     self.attach(cs, &mut mv_after, LinkKind::Joined, rule);
                     txn.save_mv(Some(&mv_before), Some(&mv_after))?;
@@ -109,10 +108,14 @@ impl Syncer<'_> {
         let env = CsEnv::new(txn, self.model, cs, type_name, self.now);
         for r in in_scope {
             for (i, criterion) in r.rule.join.iter().enumerate() {
-                let value = criterion
-                    .cs
-                    .eval(&env)
-                    .map_err(|e| Failure::eval(&r.rule.name, &format!("join criterion {}", i + 1), &criterion.cs, e))?;
+                let value = criterion.cs.eval(&env).map_err(|e| {
+                    Failure::eval(
+                        &r.rule.name,
+                        &format!("join criterion {}", i + 1),
+                        &criterion.cs,
+                        e,
+                    )
+                })?;
                 if let Some(e) = env.take_failure() {
                     return Err(e.into());
                 }
@@ -168,17 +171,24 @@ pub(crate) fn contributions(
         let type_name = store.name(cs.object_type);
         let env = CsEnv::new(txn, model, cs, &type_name, now);
         for (order, r) in model.inbound.iter().enumerate() {
-            if r.conn != cs.key.conn || r.mv_type != mv.object_type || r.cs_type.is_some_and(|t| t != cs.object_type) {
+            if r.conn != cs.key.conn
+                || r.mv_type != mv.object_type
+                || r.cs_type.is_some_and(|t| t != cs.object_type)
+            {
                 continue;
             }
             if !r.rule.in_scope(&env).map_err(|e| scope_failure(r, e))? {
                 continue;
             }
             for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
-                let value = flow
-                    .expr
-                    .eval(&env)
-                    .map_err(|e| Failure::eval(&r.rule.name, &format!("flow to '{}'", flow.target), &flow.expr, e))?;
+                let value = flow.expr.eval(&env).map_err(|e| {
+                    Failure::eval(
+                        &r.rule.name,
+                        &format!("flow to '{}'", flow.target),
+                        &flow.expr,
+                        e,
+                    )
+                })?;
                 out.push(Contribution {
                     attr: *target,
                     precedence: r.rule.precedence,

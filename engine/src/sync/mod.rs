@@ -54,7 +54,11 @@ impl Failure {
         let (_, col) = rules::line_col(expr.source(), e.span.start);
         Failure::object(
             "flow-error",
-            format!("rule '{rule}', {place}: {} (at character {col} of `{}`)", e.message, expr.source()),
+            format!(
+                "rule '{rule}', {place}: {} (at character {col} of `{}`)",
+                e.message,
+                expr.source()
+            ),
         )
     }
 }
@@ -70,7 +74,11 @@ pub(crate) struct Syncer<'a> {
 impl Syncer<'_> {
     /// Synchronizes a connector: every object (full) or the sync queue (delta).
     pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), StoreError> {
-        let tag = if full { keys::tag::CS } else { keys::tag::SYNC_QUEUE };
+        let tag = if full {
+            keys::tag::CS
+        } else {
+            keys::tag::SYNC_QUEUE
+        };
         let prefix = keys::conn_prefix(tag, conn);
         let mut after: Option<Vec<u8>> = None;
         loop {
@@ -105,10 +113,20 @@ impl Syncer<'_> {
         }
     }
 
-    fn object_error(&mut self, txn: &mut Txn<'_>, key: CsKey, code: &str, message: String) -> Result<(), StoreError> {
+    fn object_error(
+        &mut self,
+        txn: &mut Txn<'_>,
+        key: CsKey,
+        code: &str,
+        message: String,
+    ) -> Result<(), StoreError> {
         let mut identifier = format!("cs:{}", key.id);
         if let Some(before) = txn.cs(key)? {
-            identifier = before.anchor.clone().or(before.dn.clone()).unwrap_or(identifier);
+            identifier = before
+                .anchor
+                .clone()
+                .or(before.dn.clone())
+                .unwrap_or(identifier);
             let mut cs = before.clone();
             cs.error = Some(ObjectError {
                 run: self.log.id(),
@@ -182,8 +200,18 @@ impl Syncer<'_> {
     }
 
     /// Links `cs` to `mv` on both sides (the caller saves `cs`).
-    fn attach(&mut self, cs: &mut CsObject, mv: &mut MvObject, kind: LinkKind, rule: crate::model::Sym) {
-        cs.link = Some(Link { mv: mv.id, kind, rule });
+    fn attach(
+        &mut self,
+        cs: &mut CsObject,
+        mv: &mut MvObject,
+        kind: LinkKind,
+        rule: crate::model::Sym,
+    ) {
+        cs.link = Some(Link {
+            mv: mv.id,
+            kind,
+            rule,
+        });
         if let Err(i) = mv.links.binary_search(&cs.key) {
             mv.links.insert(i, cs.key);
         }
@@ -216,7 +244,8 @@ impl Syncer<'_> {
             self.log.record.counters.mv_deletes += 1;
             return Ok(());
         }
-        let (contributions, waiting) = inbound::contributions(self.store, self.model, self.now, txn, &mv, &linked)?;
+        let (contributions, waiting) =
+            inbound::contributions(self.store, self.model, self.now, txn, &mv, &linked)?;
         for u in waiting {
             txn.add_waiting(u.conn, &u.raw, mv.id)?;
         }
@@ -231,10 +260,14 @@ impl Syncer<'_> {
     }
 
     fn should_delete(&self, mv: &MvObject, linked: &[CsObject]) -> bool {
-        let mut sources = linked.iter().filter(|o| o.link.is_some_and(|l| l.kind.is_source()));
+        let mut sources = linked
+            .iter()
+            .filter(|o| o.link.is_some_and(|l| l.kind.is_source()));
         match self.model.deletion.get(&mv.object_type) {
             None | Some((DeletionRule::LastSource, _)) => sources.next().is_none(),
-            Some((DeletionRule::SourceGone(_), Some(conn))) => !sources.any(|o| o.key.conn == *conn),
+            Some((DeletionRule::SourceGone(_), Some(conn))) => {
+                !sources.any(|o| o.key.conn == *conn)
+            }
             Some((DeletionRule::SourceGone(_), None)) | Some((DeletionRule::Never, _)) => false,
         }
     }
@@ -291,19 +324,29 @@ impl Syncer<'_> {
                     }
                 }
                 if txn.len() > BATCH * 8 {
-                    self.store.commit(std::mem::replace(&mut txn, self.store.begin()))?;
+                    self.store
+                        .commit(std::mem::replace(&mut txn, self.store.begin()))?;
                 }
             }
             self.store.commit(txn)?;
         }
     }
 
-    fn resolvable(&self, txn: &Txn<'_>, conn: crate::model::Sym, raw: &str) -> Result<bool, StoreError> {
+    fn resolvable(
+        &self,
+        txn: &Txn<'_>,
+        conn: crate::model::Sym,
+        raw: &str,
+    ) -> Result<bool, StoreError> {
         if let Some(target) = outbound::waiting_mv(raw) {
             return Ok(txn.mv(target)?.is_some_and(|m| m.link_in(conn).is_some()));
         }
         let has_dn = self.model.conn(conn).is_some_and(|c| c.info.has_dn);
-        let key = if has_dn { txn.by_dn(conn, raw)? } else { txn.by_anchor(conn, raw)? };
+        let key = if has_dn {
+            txn.by_dn(conn, raw)?
+        } else {
+            txn.by_anchor(conn, raw)?
+        };
         Ok(match key {
             Some(k) => txn.cs(k)?.is_some_and(|o| o.link.is_some()),
             None => false,

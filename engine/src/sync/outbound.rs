@@ -8,7 +8,9 @@ use rules::{Deprovision, Flow, Value};
 
 use super::{Failure, MvEnv, Syncer};
 use crate::diff::{coerce, diff};
-use crate::model::{Attrs, CsKey, CsObject, CsState, Escrow, LinkKind, MvId, MvObject, PendingExport, Sym};
+use crate::model::{
+    Attrs, CsKey, CsObject, CsState, Escrow, LinkKind, MvId, MvObject, PendingExport, Sym,
+};
 use crate::setup::RuleModel;
 use crate::store::{StoreError, Txn};
 
@@ -37,15 +39,29 @@ pub(crate) struct Desired {
 
 /// How a reference to connector-space object `id` is written in `conn`:
 /// its DN where the system has DNs, else its anchor. `None` while unknown.
-pub(crate) fn reference_key(txn: &Txn<'_>, conn: Sym, has_dn: bool, id: u64) -> Result<Option<String>, StoreError> {
-    Ok(txn.cs(CsKey { conn, id })?.and_then(|o| if has_dn { o.dn } else { o.anchor }))
+pub(crate) fn reference_key(
+    txn: &Txn<'_>,
+    conn: Sym,
+    has_dn: bool,
+    id: u64,
+) -> Result<Option<String>, StoreError> {
+    Ok(txn
+        .cs(CsKey { conn, id })?
+        .and_then(|o| if has_dn { o.dn } else { o.anchor }))
 }
 
 /// `value` with references to connector-space objects in `conn` written the
 /// way the connected system writes them (unknown ones stay `Ref`).
-pub(crate) fn translate(txn: &Txn<'_>, conn: Sym, has_dn: bool, value: &Value) -> Result<Value, StoreError> {
+pub(crate) fn translate(
+    txn: &Txn<'_>,
+    conn: Sym,
+    has_dn: bool,
+    value: &Value,
+) -> Result<Value, StoreError> {
     Ok(match value {
-        Value::Ref(id) => reference_key(txn, conn, has_dn, *id)?.map_or(Value::Ref(*id), Value::Str),
+        Value::Ref(id) => {
+            reference_key(txn, conn, has_dn, *id)?.map_or(Value::Ref(*id), Value::Str)
+        }
         Value::List(items) if items.iter().any(|v| matches!(v, Value::Ref(_))) => {
             let mut out = Vec::with_capacity(items.len());
             for v in items {
@@ -60,11 +76,20 @@ pub(crate) fn translate(txn: &Txn<'_>, conn: Sym, has_dn: bool, value: &Value) -
 impl Syncer<'_> {
     /// Brings every connector with outbound rules for `mv`'s type in step
     /// with it. `deleting`: the metaverse object is going away.
-    pub(super) fn outbound(&mut self, txn: &mut Txn<'_>, mv: &mut MvObject, deleting: bool) -> Result<(), Failure> {
+    pub(super) fn outbound(
+        &mut self,
+        txn: &mut Txn<'_>,
+        mv: &mut MvObject,
+        deleting: bool,
+    ) -> Result<(), Failure> {
         for (conn, rules) in self.model.outbound_for(mv.object_type) {
             let mut scoped: Vec<&RuleModel> = Vec::new();
             if !deleting {
-                let env = MvEnv { txn, mv, now: self.now };
+                let env = MvEnv {
+                    txn,
+                    mv,
+                    now: self.now,
+                };
                 for r in &rules {
                     let ok = r.rule.in_scope(&env).map_err(|e| match &r.rule.scope {
                         Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
@@ -78,8 +103,18 @@ impl Syncer<'_> {
             let linked = mv.link_in(conn);
             match (scoped.is_empty(), linked) {
                 (false, Some(k)) => {
-                    let Some(type_name) = self.linked_type(txn, k)? else { continue };
-                    let desired = self.desired(txn, mv, conn, &type_name, scoped.iter().map(|r| (*r, &r.rule.flows[..], &r.targets[..])))?;
+                    let Some(type_name) = self.linked_type(txn, k)? else {
+                        continue;
+                    };
+                    let desired = self.desired(
+                        txn,
+                        mv,
+                        conn,
+                        &type_name,
+                        scoped
+                            .iter()
+                            .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
+                    )?;
                     self.stage(txn, k, &desired)?;
                 }
                 (false, None) => {
@@ -87,10 +122,21 @@ impl Syncer<'_> {
                         let Some(type_name) = r.rule.cs_object_type.clone() else {
                             return Err(Failure::object(
                                 "config",
-                                format!("rule '{}' provisions but names no cs_object_type", r.rule.name),
+                                format!(
+                                    "rule '{}' provisions but names no cs_object_type",
+                                    r.rule.name
+                                ),
                             ));
                         };
-                        let desired = self.desired(txn, mv, conn, &type_name, scoped.iter().map(|r| (*r, &r.rule.flows[..], &r.targets[..])))?;
+                        let desired = self.desired(
+                            txn,
+                            mv,
+                            conn,
+                            &type_name,
+                            scoped
+                                .iter()
+                                .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
+                        )?;
                         self.provision(txn, mv, conn, r, &type_name, &desired)?;
                     }
                 }
@@ -102,7 +148,9 @@ impl Syncer<'_> {
     }
 
     fn linked_type(&self, txn: &Txn<'_>, k: CsKey) -> Result<Option<String>, StoreError> {
-        Ok(txn.cs(k)?.map(|o| self.store.name(o.object_type).to_string()))
+        Ok(txn
+            .cs(k)?
+            .map(|o| self.store.name(o.object_type).to_string()))
     }
 
     /// Evaluates flows (earlier rules win an attribute) into the target's terms.
@@ -117,7 +165,11 @@ impl Syncer<'_> {
         let mut out = Desired::default();
         let mut waiting = Vec::new();
         {
-            let env = MvEnv { txn, mv, now: self.now };
+            let env = MvEnv {
+                txn,
+                mv,
+                now: self.now,
+            };
             for (rule, flows, targets) in flows {
                 for (flow, target) in flows.iter().zip(targets) {
                     if out.attrs.contains_key(target) || out.initial.contains_key(target) {
@@ -126,10 +178,14 @@ impl Syncer<'_> {
                     if *target == self.model.dn_sym && out.dn.is_some() {
                         continue;
                     }
-                    let value = flow
-                        .expr
-                        .eval(&env)
-                        .map_err(|e| Failure::eval(&rule.rule.name, &format!("flow to '{}'", flow.target), &flow.expr, e))?;
+                    let value = flow.expr.eval(&env).map_err(|e| {
+                        Failure::eval(
+                            &rule.rule.name,
+                            &format!("flow to '{}'", flow.target),
+                            &flow.expr,
+                            e,
+                        )
+                    })?;
                     let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
                     if *target == self.model.dn_sym {
                         out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
@@ -154,7 +210,13 @@ impl Syncer<'_> {
     /// Metaverse references → references to the referenced object's
     /// connector-space object in `conn`; those without one yet are dropped
     /// and recorded as waiting.
-    fn to_target_refs(&self, txn: &Txn<'_>, conn: Sym, value: Value, waiting: &mut Vec<MvId>) -> Result<Value, StoreError> {
+    fn to_target_refs(
+        &self,
+        txn: &Txn<'_>,
+        conn: Sym,
+        value: Value,
+        waiting: &mut Vec<MvId>,
+    ) -> Result<Value, StoreError> {
         if !value.items().iter().any(|v| matches!(v, Value::Ref(_))) {
             return Ok(value);
         }
@@ -177,7 +239,9 @@ impl Syncer<'_> {
     /// Stages the pending export that takes `k` from what it is known to
     /// hold to `desired`.
     fn stage(&mut self, txn: &mut Txn<'_>, k: CsKey, desired: &Desired) -> Result<(), Failure> {
-        let Some(before) = txn.cs(k)? else { return Ok(()) };
+        let Some(before) = txn.cs(k)? else {
+            return Ok(());
+        };
         let mut cs = before.clone();
         if cs.state == CsState::Deleted {
             // Deleted by an export, back in scope before any import confirmed
@@ -229,7 +293,8 @@ impl Syncer<'_> {
     /// The attributes of an add: flowed plus initial-only values (the ones
     /// fixed at provisioning win, so they are never regenerated).
     fn add_attrs(&self, cs: &CsObject, desired: &Desired) -> Attrs {
-        let mut pairs: Vec<(Sym, Value)> = desired.attrs.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut pairs: Vec<(Sym, Value)> =
+            desired.attrs.iter().map(|(k, v)| (*k, v.clone())).collect();
         for (k, v) in &desired.initial {
             pairs.push((*k, cs.sticky.get(*k).cloned().unwrap_or_else(|| v.clone())));
         }
@@ -237,9 +302,16 @@ impl Syncer<'_> {
     }
 
     fn provisional_anchor(&self, conn: Sym, cs: &CsObject, attrs: &Attrs) -> Option<String> {
-        let anchor_attr = self.model.conn(conn)?.anchor_attribute(&self.store.name(cs.object_type))?.to_owned();
+        let anchor_attr = self
+            .model
+            .conn(conn)?
+            .anchor_attribute(&self.store.name(cs.object_type))?
+            .to_owned();
         let sym = self.store.lookup(&anchor_attr)?;
-        attrs.get(sym).filter(|v| !v.is_null_or_empty()).map(|v| v.to_string())
+        attrs
+            .get(sym)
+            .filter(|v| !v.is_null_or_empty())
+            .map(|v| v.to_string())
     }
 
     /// Creates a target object for `mv` in `conn`, or adopts the unlinked
@@ -259,7 +331,13 @@ impl Syncer<'_> {
             id: self.store.alloc_cs_id(),
         };
         let mut cs = CsObject::new(key, type_sym, CsState::Provisioned);
-        cs.sticky = Attrs::from_pairs(desired.initial.iter().map(|(k, v)| (*k, v.clone())).collect());
+        cs.sticky = Attrs::from_pairs(
+            desired
+                .initial
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        );
         let attrs = self.add_attrs(&cs, desired);
         let anchor = self.provisional_anchor(conn, &cs, &attrs);
         let existing = match &anchor {
@@ -270,7 +348,9 @@ impl Syncer<'_> {
             },
         };
         if let Some(existing) = existing {
-            let Some(before) = txn.cs(existing)? else { return Ok(()) };
+            let Some(before) = txn.cs(existing)? else {
+                return Ok(());
+            };
             if let Some(link) = before.link {
                 return Err(Failure::object(
                     "provision-conflict",
@@ -312,7 +392,9 @@ impl Syncer<'_> {
         k: CsKey,
         deleting: bool,
     ) -> Result<(), Failure> {
-        let Some(before) = txn.cs(k)? else { return Ok(()) };
+        let Some(before) = txn.cs(k)? else {
+            return Ok(());
+        };
         let action = if rule.rule.skip_out_of_scope_deletions && !deleting {
             &Deprovision::Disconnect
         } else {
@@ -341,7 +423,13 @@ impl Syncer<'_> {
             Deprovision::Disable(flows) => {
                 txn.save_cs(Some(&before), Some(&cs))?;
                 let type_name = self.store.name(cs.object_type).to_string();
-                let desired = self.desired(txn, mv, k.conn, &type_name, std::iter::once((rule, &flows[..], &rule.disable_targets[..])))?;
+                let desired = self.desired(
+                    txn,
+                    mv,
+                    k.conn,
+                    &type_name,
+                    std::iter::once((rule, &flows[..], &rule.disable_targets[..])),
+                )?;
                 self.stage(txn, k, &desired)?;
                 if deleting {
                     let Some(b2) = txn.cs(k)? else { return Ok(()) };
@@ -349,7 +437,8 @@ impl Syncer<'_> {
                     unlink(&mut c2, mv);
                     txn.save_cs(Some(&b2), Some(&c2))?;
                 }
-                self.log.record.counters.deprovisioned += u64::from(before.pending_export != txn.cs(k)?.and_then(|o| o.pending_export));
+                self.log.record.counters.deprovisioned +=
+                    u64::from(before.pending_export != txn.cs(k)?.and_then(|o| o.pending_export));
                 return Ok(());
             }
         }
