@@ -1140,3 +1140,41 @@ async fn export_output_is_byte_for_byte_deterministic() {
         "employeeId,groups,area,mid,note,zone\nE1,g2;g1,,,,\nE2,g,,,,\nE3,,a,m,,z\nE4,,,,\"line\nbreak \"\"quoted\"\"\",\n"
     );
 }
+
+// ---------------------------------------------------------------- locating fields
+
+proptest::proptest! {
+    /// Whatever the fields hold (delimiters, quotes, line breaks, non-ASCII),
+    /// the reader finds each field where the `csv` crate parsed it, so every
+    /// location points into the right field.
+    #[test]
+    fn field_positions_agree_with_the_csv_parser(
+        rows in proptest::collection::vec(
+            proptest::collection::vec("[a,;\"\n\ré ]{0,6}", 1..5), 1..8)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ::csv::WriterBuilder::new().flexible(true).from_path(dir.path().join("f.csv")).unwrap();
+        for row in &rows {
+            writer.write_record(row).unwrap();
+        }
+        writer.flush().unwrap();
+        drop(writer);
+        let path = dir.path().join("f.csv");
+        let file = super::reader::RecordReader::open_file(&path).unwrap();
+        let start = super::reader::Start::Beginning { hash: false };
+        let mut reader = super::reader::RecordReader::new(file, &path, b',', start).unwrap();
+        let mut parsed = Vec::new();
+        while let Some(record) = reader.next_record().unwrap() {
+            let count = record.fields.len();
+            proptest::prop_assert!(record.unterminated_quote().is_none());
+            for index in 0..count {
+                let start = record.field_start(index);
+                proptest::prop_assert!(start <= record.end());
+                proptest::prop_assert_eq!(record.field_at(start), index);
+            }
+            parsed.push(record.fields.iter().map(|f| String::from_utf8(f.to_vec()).unwrap()).collect::<Vec<_>>());
+        }
+        // A row of one empty field is written as `""`, so no row is lost.
+        proptest::prop_assert_eq!(parsed, rows);
+    }
+}

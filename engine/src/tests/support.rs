@@ -1,0 +1,467 @@
+//! Test doubles and builders for the pipeline tests: an in-memory connected
+//! system implementing [`Connector`], small builders for connector schemas
+//! and rules, and a harness that wires them into an [`Engine`] over
+//! [`Store::memory`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use rules::{Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Rule, Value, ValueType};
+
+use crate::model::{apply_op, CsObject, MvObject};
+use crate::store::keys;
+use crate::{
+    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, Engine, EngineConfig, EngineError,
+    ExportChange, ExportOp, ExportResult, ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError,
+    ObjectTypeSchema, RefKind, RunError, RunRecord, StepKind, StepOptions, Store,
+};
+
+// ------------------------------------------------------------ the system
+
+/// What the in-memory system holds and what the test asked it to do.
+#[derive(Default)]
+pub struct SystemState {
+    /// The objects, by anchor. Full import yields them in anchor order.
+    pub objects: BTreeMap<String, ImportedObject>,
+    /// Anchors (or DNs) whose export fails.
+    pub failing: BTreeSet<String>,
+    /// Bad items the next import (full or delta) yields before anything else.
+    pub bad_items: usize,
+    /// Events the next delta import yields (a watermark follows them).
+    pub delta: Vec<ImportEvent>,
+    /// The watermark each delta import was given.
+    pub watermarks_given: Vec<Option<String>>,
+    /// Every change export received, in order.
+    pub exported: Vec<ExportChange>,
+    /// Watermarks handed out so far.
+    generation: u64,
+    /// System-assigned anchors handed out so far.
+    next_guid: u64,
+}
+
+/// An in-memory connected system: a map of objects whose export applies
+/// changes to the map. Anchors come from the type's anchor attribute when
+/// it declares one, else the system assigns `guid-N`.
+pub struct System {
+    pub name: String,
+    pub info: ConnectorInfo,
+    state: Mutex<SystemState>,
+}
+
+impl System {
+    pub fn new(name: &str, info: ConnectorInfo) -> Arc<System> {
+        Arc::new(System {
+            name: name.to_owned(),
+            info,
+            state: Mutex::new(SystemState::default()),
+        })
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, SystemState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts an object with string attributes; `dn` is derived from the
+    /// anchor when the system has DNs.
+    pub fn put(&self, object_type: &str, anchor: &str, attrs: &[(&str, &str)]) {
+        let object = ImportedObject {
+            anchor: anchor.to_owned(),
+            object_type: object_type.to_owned(),
+            dn: self.info.has_dn.then(|| format!("CN={anchor},OU=Test")),
+            attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect(),
+        };
+        self.state().objects.insert(anchor.to_owned(), object);
+    }
+
+    pub fn remove(&self, anchor: &str) {
+        self.state().objects.remove(anchor);
+    }
+
+    /// The value of an attribute of an object, as the system holds it.
+    pub fn attr(&self, anchor: &str, name: &str) -> Option<Value> {
+        let state = self.state();
+        let object = state.objects.get(anchor)?;
+        object.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    /// Sets (or, with `Null`, removes) an attribute behind the engine's back.
+    pub fn set_attr(&self, anchor: &str, name: &str, value: Value) {
+        if let Some(object) = self.state().objects.get_mut(anchor) {
+            set(&mut object.attributes, name, value);
+        }
+    }
+
+    /// The anchor of the object holding `attr = value`.
+    pub fn anchor_where(&self, attr: &str, value: &str) -> Option<String> {
+        let state = self.state();
+        let want = Value::from(value);
+        state
+            .objects
+            .values()
+            .find(|o| o.attributes.iter().any(|(n, v)| n == attr && *v == want))
+            .map(|o| o.anchor.clone())
+    }
+
+    fn anchor_attribute(&self, object_type: &str) -> Option<String> {
+        self.info.object_type(object_type)?.anchor_attribute.clone()
+    }
+
+    fn apply(&self, state: &mut SystemState, change: &ExportChange) -> Result<Applied, String> {
+        let refused = |key: &Option<String>| key.as_ref().is_some_and(|k| state.failing.contains(k));
+        match &change.op {
+            ExportOp::Add { attributes } => {
+                let declared = self.anchor_attribute(&change.object_type).and_then(|a| {
+                    attributes.iter().find(|(n, _)| *n == a).map(|(_, v)| v.to_string())
+                });
+                if refused(&declared) || refused(&change.dn) {
+                    return Err("refused by the test system".into());
+                }
+                let anchor = declared.unwrap_or_else(|| {
+                    state.next_guid += 1;
+                    format!("guid-{}", state.next_guid)
+                });
+                if state.objects.contains_key(&anchor) {
+                    return Err(format!("{anchor} already exists"));
+                }
+                let object = ImportedObject {
+                    anchor: anchor.clone(),
+                    object_type: change.object_type.clone(),
+                    dn: change.dn.clone(),
+                    attributes: attributes.clone(),
+                };
+                state.objects.insert(anchor.clone(), object);
+                Ok(Applied { anchor: Some(anchor) })
+            }
+            ExportOp::Update { new_dn, changes } => {
+                if refused(&change.anchor) || refused(&change.dn) {
+                    return Err("refused by the test system".into());
+                }
+                let anchor = change.anchor.clone().ok_or("an update without an anchor")?;
+                let object = state.objects.get_mut(&anchor).ok_or("no such object")?;
+                for (name, op) in changes {
+                    let current = object.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                    set(&mut object.attributes, name, apply_op(&current.unwrap_or_default(), op));
+                }
+                if new_dn.is_some() {
+                    object.dn = new_dn.clone();
+                }
+                Ok(Applied { anchor: Some(anchor) })
+            }
+            ExportOp::Delete => {
+                if refused(&change.anchor) || refused(&change.dn) {
+                    return Err("refused by the test system".into());
+                }
+                let anchor = change.anchor.clone().ok_or("a delete without an anchor")?;
+                state.objects.remove(&anchor).ok_or("no such object")?;
+                Ok(Applied { anchor: Some(anchor) })
+            }
+        }
+    }
+}
+
+fn set(attributes: &mut Vec<(String, Value)>, name: &str, value: Value) {
+    attributes.retain(|(n, _)| n != name);
+    if !value.is_null() {
+        attributes.push((name.to_owned(), value));
+        attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+}
+
+fn stream(items: Vec<ImportItem>) -> ImportStream {
+    futures::stream::iter(items.into_iter().map(Ok)).boxed()
+}
+
+fn bad_items(state: &mut SystemState) -> Vec<ImportItem> {
+    (0..std::mem::take(&mut state.bad_items))
+        .map(|i| {
+            ImportItem::Bad(ItemError {
+                location: format!("row {}", i + 2),
+                message: "expected 3 columns".into(),
+            })
+        })
+        .collect()
+}
+
+/// The [`Connector`] face of a shared [`System`].
+struct Handle(Arc<System>);
+
+#[async_trait]
+impl Connector for Handle {
+    fn info(&self) -> ConnectorInfo {
+        self.0.info.clone()
+    }
+
+    async fn full_import(&self) -> Result<ImportStream, ConnectorError> {
+        let mut state = self.0.state();
+        let mut items = bad_items(&mut state);
+        items.extend(state.objects.values().cloned().map(|o| ImportItem::Event(ImportEvent::Object(o))));
+        state.generation += 1;
+        items.push(ImportItem::Event(ImportEvent::Watermark(format!("w{}", state.generation))));
+        Ok(stream(items))
+    }
+
+    async fn delta_import(&self, watermark: Option<&str>) -> Result<ImportStream, ConnectorError> {
+        let mut state = self.0.state();
+        state.watermarks_given.push(watermark.map(str::to_owned));
+        let mut items = bad_items(&mut state);
+        items.extend(std::mem::take(&mut state.delta).into_iter().map(ImportItem::Event));
+        state.generation += 1;
+        items.push(ImportItem::Event(ImportEvent::Watermark(format!("w{}", state.generation))));
+        Ok(stream(items))
+    }
+
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError> {
+        let mut state = self.0.state();
+        let mut results = Vec::with_capacity(batch.len());
+        for change in batch {
+            let outcome = self.0.apply(&mut state, &change).map_err(|message| ItemError {
+                location: change.anchor.clone().or(change.dn.clone()).unwrap_or_default(),
+                message,
+            });
+            state.exported.push(change.clone());
+            results.push(ExportResult { id: change.id, outcome });
+        }
+        Ok(results)
+    }
+}
+
+// ------------------------------------------------------------ schemas
+
+/// One object type: its anchor attribute (`None`: the system assigns
+/// anchors) and its reference attributes.
+pub fn object_type(name: &str, anchor: Option<&str>, references: &[(&str, RefKind)]) -> ObjectTypeSchema {
+    ObjectTypeSchema {
+        name: name.to_owned(),
+        anchor_attribute: anchor.map(str::to_owned),
+        attributes: references
+            .iter()
+            .map(|(n, kind)| AttributeSchema {
+                name: (*n).to_owned(),
+                value_type: ValueType::Reference,
+                multi_valued: false,
+                reference: Some(*kind),
+            })
+            .collect(),
+    }
+}
+
+/// A connector that imports (full and delta), exports, and has DNs or not.
+pub fn connector_info(object_type: ObjectTypeSchema, has_dn: bool) -> ConnectorInfo {
+    ConnectorInfo {
+        object_types: vec![object_type],
+        delta_import: true,
+        export: true,
+        has_dn,
+        export_batch_size: 100,
+    }
+}
+
+// ------------------------------------------------------------ rules
+
+pub fn expr(src: &str) -> Expr {
+    Expr::parse(src).unwrap_or_else(|e| panic!("`{src}` does not parse: {e:?}"))
+}
+
+/// A rule under construction.
+pub struct RuleBuilder(Rule);
+
+/// An inbound rule from `connector` to `person`, precedence 100.
+pub fn inbound(name: &str, connector: &str) -> RuleBuilder {
+    RuleBuilder(Rule {
+        name: name.to_owned(),
+        direction: Direction::Inbound,
+        connector: connector.to_owned(),
+        cs_object_type: None,
+        mv_object_type: "person".into(),
+        precedence: 100,
+        scope: None,
+        join: Vec::new(),
+        project: false,
+        flows: Vec::new(),
+        provision: false,
+        deprovision: Deprovision::Delete,
+        skip_out_of_scope_deletions: false,
+    })
+}
+
+/// An outbound rule from `person` to `cs_type` objects of `connector`,
+/// provisioning and deleting on deprovision.
+pub fn outbound(name: &str, connector: &str, cs_type: &str) -> RuleBuilder {
+    let RuleBuilder(mut rule) = inbound(name, connector);
+    rule.direction = Direction::Outbound;
+    rule.cs_object_type = Some(cs_type.to_owned());
+    rule.provision = true;
+    RuleBuilder(rule)
+}
+
+impl RuleBuilder {
+    pub fn precedence(mut self, precedence: i64) -> Self {
+        self.0.precedence = precedence;
+        self
+    }
+
+    pub fn project(mut self) -> Self {
+        self.0.project = true;
+        self
+    }
+
+    pub fn join(mut self, cs: &str, mv: &str) -> Self {
+        self.0.join.push(JoinCriterion {
+            cs: expr(cs),
+            mv: mv.to_owned(),
+        });
+        self
+    }
+
+    pub fn flow(self, target: &str, src: &str) -> Self {
+        self.push_flow(target, src, NullHandling::Yield)
+    }
+
+    /// A flow whose null is authoritative.
+    pub fn flow_null_wins(self, target: &str, src: &str) -> Self {
+        self.push_flow(target, src, NullHandling::Authoritative)
+    }
+
+    fn push_flow(mut self, target: &str, src: &str, nulls: NullHandling) -> Self {
+        self.0.flows.push(Flow {
+            target: target.to_owned(),
+            expr: expr(src),
+            initial_only: false,
+            nulls,
+        });
+        self
+    }
+
+    pub fn build(self) -> Rule {
+        self.0
+    }
+}
+
+// ------------------------------------------------------------ the harness
+
+/// An engine over an in-memory store, wired to in-memory systems.
+pub struct Harness {
+    pub engine: Engine,
+    pub systems: BTreeMap<String, Arc<System>>,
+}
+
+impl Harness {
+    pub fn new(systems: &[&Arc<System>], rules: Vec<RuleBuilder>, deletion_threshold: usize) -> Harness {
+        let config = EngineConfig {
+            connectors: systems.iter().map(|s| (s.name.clone(), s.info.clone())).collect(),
+            rules: rules.into_iter().map(RuleBuilder::build).collect(),
+            deletion: BTreeMap::new(),
+            deletion_threshold,
+        };
+        let connectors = systems
+            .iter()
+            .map(|s| (s.name.clone(), Box::new(Handle(Arc::clone(s))) as Box<dyn Connector>))
+            .collect();
+        let engine = Engine::new(Store::memory(), &config, connectors)
+            .expect("engine")
+            .with_clock(|| 1_700_000_000_000_000);
+        Harness {
+            engine,
+            systems: systems.iter().map(|s| (s.name.clone(), Arc::clone(s))).collect(),
+        }
+    }
+
+    pub fn try_run(&self, connector: &str, step: StepKind, options: &StepOptions) -> Result<RunRecord, EngineError> {
+        futures::executor::block_on(self.engine.run_step(None, connector, step, options))
+    }
+
+    /// Runs a step that must not fail.
+    pub fn run(&self, connector: &str, step: StepKind) -> RunRecord {
+        self.try_run(connector, step, &StepOptions::default())
+            .unwrap_or_else(|e| panic!("{} of {connector} failed: {e}", step.name()))
+    }
+
+    /// Runs several steps in order.
+    pub fn steps(&self, steps: &[(&str, StepKind)]) {
+        for (connector, step) in steps {
+            self.run(connector, *step);
+        }
+    }
+
+    /// The per-object errors of a run.
+    pub fn errors(&self, run: &RunRecord) -> Vec<RunError> {
+        self.engine.run_details(run.id).expect("history").expect("the run is recorded").1
+    }
+
+    fn conn(&self, connector: &str) -> crate::model::Sym {
+        self.engine.store().lookup(connector).expect("a configured connector")
+    }
+
+    /// The connector-space object holding `anchor`, if any.
+    pub fn cs(&self, connector: &str, anchor: &str) -> Option<CsObject> {
+        let txn = self.engine.store().begin();
+        let key = txn.by_anchor(self.conn(connector), anchor).expect("store")?;
+        txn.cs(key).expect("store")
+    }
+
+    /// Every connector-space object of a connector, in id order.
+    pub fn cs_all(&self, connector: &str) -> Vec<CsObject> {
+        let mut out = Vec::new();
+        let prefix = keys::conn_prefix(keys::tag::CS, self.conn(connector));
+        self.engine
+            .store()
+            .for_each_prefix(&prefix, |_, v| {
+                out.push(crate::store::codec::decode(v, &|| "cs".into())?);
+                Ok(())
+            })
+            .expect("store");
+        out
+    }
+
+    /// Every metaverse object, in id order.
+    pub fn mv_all(&self) -> Vec<MvObject> {
+        let mut out = Vec::new();
+        self.engine
+            .store()
+            .for_each_prefix(&[keys::tag::MV], |_, v| {
+                out.push(crate::store::codec::decode(v, &|| "mv".into())?);
+                Ok(())
+            })
+            .expect("store");
+        out
+    }
+
+    /// The metaverse object linked to the object holding `anchor`.
+    pub fn mv_of(&self, connector: &str, anchor: &str) -> MvObject {
+        let cs = self.cs(connector, anchor).unwrap_or_else(|| panic!("no {anchor} in {connector}"));
+        let link = cs.link.unwrap_or_else(|| panic!("{anchor} in {connector} is not linked"));
+        self.engine.store().begin().mv(link.mv).expect("store").expect("linked mv exists")
+    }
+
+    /// A metaverse attribute of the object linked to `anchor`.
+    pub fn mv_attr(&self, connector: &str, anchor: &str, attr: &str) -> Option<Value> {
+        let sym = self.engine.store().lookup(attr)?;
+        self.mv_of(connector, anchor).get(sym).cloned()
+    }
+
+    /// The object of `connector` linked to the same metaverse object as
+    /// `anchor` in `source`.
+    pub fn target_of(&self, source: &str, anchor: &str, connector: &str) -> CsObject {
+        let key = self.mv_of(source, anchor).link_in(self.conn(connector)).expect("a target object");
+        self.engine.store().begin().cs(key).expect("store").expect("linked cs exists")
+    }
+
+    /// The attribute changes of a pending update, by attribute name.
+    pub fn pending_update(&self, cs: &CsObject) -> Vec<(String, AttrOp)> {
+        match &cs.pending_export {
+            Some(crate::model::PendingExport::Update { changes, .. }) => changes
+                .iter()
+                .map(|(k, op)| (self.engine.store().name(*k).to_string(), op.clone()))
+                .collect(),
+            other => panic!("expected a pending update, found {other:?}"),
+        }
+    }
+
+    /// Fails the test if any store invariant is violated.
+    pub fn assert_consistent(&self) {
+        let problems = self.engine.check().expect("check runs");
+        assert!(problems.is_empty(), "store invariants violated:\n{}", problems.join("\n"));
+    }
+}
