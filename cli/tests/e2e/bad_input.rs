@@ -13,9 +13,23 @@ fn import_with_errors(hr_text: &str) -> (Env, Vec<(String, String, String)>) {
     env.ok(&["run", "full"]);
     env.write("data/hr.csv", hr_text);
     let out = env.expect(&["import", "hr"], 3);
-    assert!(stdout(&out).contains("bad-input data/hr.csv:"), "the errors are printed:\n{}", describe(&out));
+    assert!(
+        stdout(&out).contains("bad-input data/hr.csv:"),
+        "the errors are printed:\n{}",
+        describe(&out)
+    );
     let field = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_owned();
-    let errors = env.run_errors(&env.last_run()).iter().map(|e| (field(e, "code"), field(e, "identifier"), field(e, "message"))).collect();
+    let errors = env
+        .run_errors(&env.last_run())
+        .iter()
+        .map(|e| {
+            (
+                field(e, "code"),
+                field(e, "identifier"),
+                field(e, "message"),
+            )
+        })
+        .collect();
     (env, errors)
 }
 
@@ -31,31 +45,47 @@ fn with_line_4(line: &str, rest: &[crate::harness::Worker]) -> String {
 fn malformed_row_is_an_object_error_at_its_line_and_column() {
     let bad = "E9,Bad,Row,,Engineering,Employee,Active,,surplus";
     // E3 is missing and E4 follows the bad row.
-    let (env, errors) = import_with_errors(&with_line_4(bad, &[worker("E4", "Katherine", "Johnson")]));
+    let (env, errors) =
+        import_with_errors(&with_line_4(bad, &[worker("E4", "Katherine", "Johnson")]));
     let column = bad.rfind(',').map_or(0, |i| bad[..i].chars().count() + 2);
     let location = format!("data/hr.csv:4:{column}");
-    let bad_input: Vec<&(String, String, String)> = errors.iter().filter(|e| e.0 == "bad-input").collect();
+    let bad_input: Vec<&(String, String, String)> =
+        errors.iter().filter(|e| e.0 == "bad-input").collect();
     assert_eq!(bad_input.len(), 1, "{errors:?}");
     assert_eq!(bad_input[0].1, location, "{errors:?}");
     assert!(bad_input[0].2.contains("expected 8 fields"), "{errors:?}");
-    assert!(errors.iter().any(|e| e.0 == "deletes-not-staged"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.0 == "deletes-not-staged"),
+        "{errors:?}"
+    );
 
     // Staged objects are intact, the rows around the bad one are read, and
     // nothing was staged as a delete (E3 is not in the file).
     assert_eq!(env.show_cs("hr", "E1")["anchor"], "E1");
     assert_eq!(env.show_cs("hr", "E4")["pending_import"][0], "add");
-    assert_eq!(env.show_cs("hr", "E3")["pending_import"], Value::Null, "no delete staged for E3");
+    assert_eq!(
+        env.show_cs("hr", "E3")["pending_import"],
+        Value::Null,
+        "no delete staged for E3"
+    );
 }
 
 #[test]
 fn duplicate_anchor_is_an_object_error_at_the_second_row() {
     let duplicate = "E2,Grace,Duplicate,,Engineering,Employee,Active,";
     let (_env, errors) = import_with_errors(&with_line_4(duplicate, &staff()[2..]));
-    let bad_input: Vec<&(String, String, String)> = errors.iter().filter(|e| e.0 == "bad-input").collect();
+    let bad_input: Vec<&(String, String, String)> =
+        errors.iter().filter(|e| e.0 == "bad-input").collect();
     assert_eq!(bad_input.len(), 1, "{errors:?}");
     assert_eq!(bad_input[0].1, "data/hr.csv:4:1", "{errors:?}");
-    assert!(bad_input[0].2.contains("duplicate anchor") && bad_input[0].2.contains("\"E2\""), "{errors:?}");
-    assert!(bad_input[0].2.contains("line 3"), "names the first occurrence: {errors:?}");
+    assert!(
+        bad_input[0].2.contains("duplicate anchor") && bad_input[0].2.contains("\"E2\""),
+        "{errors:?}"
+    );
+    assert!(
+        bad_input[0].2.contains("line 3"),
+        "names the first occurrence: {errors:?}"
+    );
 }
 
 #[test]
@@ -64,8 +94,16 @@ fn missing_anchor_column_fails_the_step_naming_file_and_column() {
     env.write("data/hr.csv", "id,firstName,lastName\nE1,Ada,Lovelace\n");
     let out = env.expect(&["import", "hr"], 1);
     let message = flat(&stderr(&out));
-    assert!(message.contains("data/hr.csv"), "names the file: {}", describe(&out));
-    assert!(message.contains("employeeId"), "names the missing column: {}", describe(&out));
+    assert!(
+        message.contains("data/hr.csv"),
+        "names the file: {}",
+        describe(&out)
+    );
+    assert!(
+        message.contains("employeeId"),
+        "names the missing column: {}",
+        describe(&out)
+    );
 }
 
 /// A config error: `validate` and `run` both exit 2 and report the
@@ -77,12 +115,25 @@ fn assert_config_error(config: &str, at: usize, mentions: &[&str]) {
     for args in [&["validate"][..], &["run", "full"]] {
         let out = env.expect(args, 2);
         let message = flat(&stderr(&out));
-        assert!(message.contains(&location), "`mvsync {}` must report {location}\n{}", args.join(" "), describe(&out));
+        assert!(
+            message.contains(&location),
+            "`mvsync {}` must report {location}\n{}",
+            args.join(" "),
+            describe(&out)
+        );
         for m in mentions {
-            assert!(message.contains(m), "`mvsync {}` must mention {m:?}\n{}", args.join(" "), describe(&out));
+            assert!(
+                message.contains(m),
+                "`mvsync {}` must mention {m:?}\n{}",
+                args.join(" "),
+                describe(&out)
+            );
         }
     }
-    assert!(!env.path("state").exists(), "a bad configuration touches no store");
+    assert!(
+        !env.path("state").exists(),
+        "a bad configuration touches no store"
+    );
 }
 
 /// The default configuration with `from` replaced by `to`, and the offset
@@ -91,26 +142,39 @@ fn broken(from: &str, to: &str, marker: &str) -> (String, usize) {
     let good = Setup::default().config();
     assert!(good.contains(from), "the template holds {from:?}");
     let text = good.replacen(from, to, 1);
-    let at = text.find(to).expect("replaced") + to.find(marker).expect("marker inside the replacement");
+    let at =
+        text.find(to).expect("replaced") + to.find(marker).expect("marker inside the replacement");
     (text, at)
 }
 
 #[test]
 fn unknown_connector_in_a_run_profile() {
     let step = r#"{ connector = "app", step = "export" },"#;
-    let (config, at) = broken(step, r#"{ connector = "ldap", step = "export" },"#, r#""ldap""#);
+    let (config, at) = broken(
+        step,
+        r#"{ connector = "ldap", step = "export" },"#,
+        r#""ldap""#,
+    );
     assert_config_error(&config, at, &["ldap"]);
 }
 
 #[test]
 fn toml_syntax_error() {
-    let (config, at) = broken(r#"anchor = "employeeId""#, r#"anchor = = "employeeId""#, r#"= ""#);
+    let (config, at) = broken(
+        r#"anchor = "employeeId""#,
+        r#"anchor = = "employeeId""#,
+        r#"= ""#,
+    );
     assert_config_error(&config, at, &[]);
 }
 
 #[test]
 fn expression_syntax_error_points_at_the_character() {
-    let (config, at) = broken(r#"department = "department""#, r#"department = 'department $ "x"'"#, "$");
+    let (config, at) = broken(
+        r#"department = "department""#,
+        r#"department = 'department $ "x"'"#,
+        "$",
+    );
     assert_config_error(&config, at, &["$"]);
 }
 

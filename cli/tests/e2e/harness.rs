@@ -47,14 +47,22 @@ pub fn stderr(o: &Output) -> String {
 
 /// Everything about a finished command, for assertion messages.
 pub fn describe(o: &Output) -> String {
-    format!("exit code {}\n--- stdout\n{}--- stderr\n{}", code(o), stdout(o), stderr(o))
+    format!(
+        "exit code {}\n--- stdout\n{}--- stderr\n{}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
 }
 
 /// Text with the report's frame (miette wraps long messages inside `│`
 /// borders) removed and whitespace collapsed, so a message can be searched
 /// for whatever the terminal width was.
 pub fn flat(text: &str) -> String {
-    text.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    text.replace(['│', '×'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -77,7 +85,10 @@ impl Env {
     /// An empty folder.
     pub fn empty() -> Env {
         Env {
-            dir: tempfile::Builder::new().prefix("mvsync-e2e-").tempdir().expect("create a temp dir"),
+            dir: tempfile::Builder::new()
+                .prefix("mvsync-e2e-")
+                .tempdir()
+                .expect("create a temp dir"),
         }
     }
 
@@ -129,7 +140,14 @@ impl Env {
     /// Runs `mvsync args` and asserts its exit code.
     pub fn expect(&self, args: &[&str], expected: i32) -> Output {
         let out = self.mvsync(args);
-        assert_eq!(code(&out), expected, "`mvsync {}` in {}:\n{}", args.join(" "), self.root().display(), describe(&out));
+        assert_eq!(
+            code(&out),
+            expected,
+            "`mvsync {}` in {}:\n{}",
+            args.join(" "),
+            self.root().display(),
+            describe(&out)
+        );
         out
     }
 
@@ -142,8 +160,13 @@ impl Env {
     pub fn json(&self, args: &[&str]) -> Value {
         let args: Vec<&str> = args.iter().copied().chain(["--format", "json"]).collect();
         let out = self.ok(&args);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("`mvsync {}` printed invalid JSON ({e}):\n{}", args.join(" "), describe(&out)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`mvsync {}` printed invalid JSON ({e}):\n{}",
+                args.join(" "),
+                describe(&out)
+            )
+        })
     }
 
     /// Every pending export.
@@ -163,7 +186,10 @@ impl Env {
 
     /// The per-object errors of a run.
     pub fn run_errors(&self, run: &Value) -> Vec<Value> {
-        let id = run["id"].as_u64().unwrap_or_else(|| panic!("a run id in {run}")).to_string();
+        let id = run["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("a run id in {run}"))
+            .to_string();
         array(self.json(&["history", &id])["errors"].take())
     }
 
@@ -174,14 +200,20 @@ impl Env {
 
     /// The rows of a CSV file (none when it does not exist).
     pub fn csv_rows(&self, rel: &str) -> Vec<Row> {
-        let Ok(file) = std::fs::File::open(self.path(rel)) else { return Vec::new() };
+        let Ok(file) = std::fs::File::open(self.path(rel)) else {
+            return Vec::new();
+        };
         let mut reader = csv::Reader::from_reader(file);
         let header = reader.headers().expect("a header row").clone();
         reader
             .records()
             .map(|r| {
                 let r = r.unwrap_or_else(|e| panic!("{rel} is not valid CSV: {e}"));
-                header.iter().zip(r.iter()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+                header
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
             })
             .collect()
     }
@@ -194,8 +226,16 @@ impl Env {
     /// The one exported account with this name.
     pub fn app_row(&self, account: &str) -> Row {
         let rows = self.app_rows();
-        let found: Vec<&Row> = rows.iter().filter(|r| r["accountName"] == account).collect();
-        assert_eq!(found.len(), 1, "expected one row for account {account} in {APP_CSV}, found {}: {rows:#?}", found.len());
+        let found: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r["accountName"] == account)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one row for account {account} in {APP_CSV}, found {}: {rows:#?}",
+            found.len()
+        );
         found[0].clone()
     }
 
@@ -216,29 +256,57 @@ fn array(v: Value) -> Vec<Value> {
 pub fn operations(preview: &[Value]) -> Vec<(String, String)> {
     preview
         .iter()
-        .map(|c| (c["object"].as_str().unwrap_or("?").to_owned(), c["operation"].as_str().unwrap_or("?").to_owned()))
+        .map(|c| {
+            (
+                c["object"].as_str().unwrap_or("?").to_owned(),
+                c["operation"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
         .collect()
 }
 
 /// What differs between two versions of a CSV file, keyed by `anchor`:
 /// `(anchor, column, old, new)` for each changed cell, with column `*` and
 /// `present`/`absent` for a row added or removed.
-pub fn changed_cells(before: &[Row], after: &[Row], anchor: &str) -> Vec<(String, String, String, String)> {
-    let index = |rows: &[Row]| -> BTreeMap<String, Row> { rows.iter().map(|r| (r[anchor].clone(), r.clone())).collect() };
+pub fn changed_cells(
+    before: &[Row],
+    after: &[Row],
+    anchor: &str,
+) -> Vec<(String, String, String, String)> {
+    let index = |rows: &[Row]| -> BTreeMap<String, Row> {
+        rows.iter()
+            .map(|r| (r[anchor].clone(), r.clone()))
+            .collect()
+    };
     let (old, new) = (index(before), index(after));
     let mut out = Vec::new();
-    for key in old.keys().chain(new.keys()).collect::<std::collections::BTreeSet<_>>() {
+    for key in old
+        .keys()
+        .chain(new.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         match (old.get(key), new.get(key)) {
             (Some(o), Some(n)) => {
-                for column in o.keys().chain(n.keys()).collect::<std::collections::BTreeSet<_>>() {
-                    let (a, b) = (o.get(column).cloned().unwrap_or_default(), n.get(column).cloned().unwrap_or_default());
+                for column in o
+                    .keys()
+                    .chain(n.keys())
+                    .collect::<std::collections::BTreeSet<_>>()
+                {
+                    let (a, b) = (
+                        o.get(column).cloned().unwrap_or_default(),
+                        n.get(column).cloned().unwrap_or_default(),
+                    );
                     if a != b {
                         out.push((key.clone(), column.clone(), a, b));
                     }
                 }
             }
             (o, _) => {
-                let (a, b) = if o.is_some() { ("present", "absent") } else { ("absent", "present") };
+                let (a, b) = if o.is_some() {
+                    ("present", "absent")
+                } else {
+                    ("absent", "present")
+                };
                 out.push((key.clone(), "*".into(), a.into(), b.into()));
             }
         }
@@ -248,14 +316,25 @@ pub fn changed_cells(before: &[Row], after: &[Row], anchor: &str) -> Vec<(String
 
 /// `changed_cells` entries from string literals.
 pub fn cells(items: &[(&str, &str, &str, &str)]) -> Vec<(String, String, String, String)> {
-    items.iter().map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string())).collect()
+    items
+        .iter()
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+        .collect()
 }
 
 // ------------------------------------------------------------------ HR data
 
 /// The columns of the test HR file.
-pub const HR_COLUMNS: [&str; 8] =
-    ["employeeId", "firstName", "lastName", "email", "department", "workerType", "status", "managerId"];
+pub const HR_COLUMNS: [&str; 8] = [
+    "employeeId",
+    "firstName",
+    "lastName",
+    "email",
+    "department",
+    "workerType",
+    "status",
+    "managerId",
+];
 
 /// One row of the test HR file.
 #[derive(Clone, Debug)]
@@ -318,13 +397,24 @@ impl Worker {
 
     /// The row's cells, in `HR_COLUMNS` order.
     pub fn cells(&self) -> [&str; 8] {
-        [&self.id, &self.first, &self.last, &self.email, &self.department, &self.kind, &self.status, &self.manager]
+        [
+            &self.id,
+            &self.first,
+            &self.last,
+            &self.email,
+            &self.department,
+            &self.kind,
+            &self.status,
+            &self.manager,
+        ]
     }
 }
 
 /// The HR file holding `workers`.
 pub fn hr_csv(workers: &[Worker]) -> String {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     w.write_record(HR_COLUMNS).expect("write header");
     for worker in workers {
         w.write_record(worker.cells()).expect("write row");
@@ -336,20 +426,30 @@ pub fn hr_csv(workers: &[Worker]) -> String {
 pub fn staff() -> Vec<Worker> {
     vec![
         worker("E1", "Ada", "Lovelace").email("ada@example.org"),
-        worker("E2", "Grace", "Hopper").manager("E1").email("grace@example.org"),
-        worker("E3", "Alan", "Turing").manager("E2").department("Research").email("alan@example.org"),
+        worker("E2", "Grace", "Hopper")
+            .manager("E1")
+            .email("grace@example.org"),
+        worker("E3", "Alan", "Turing")
+            .manager("E2")
+            .department("Research")
+            .email("alan@example.org"),
     ]
 }
 
 /// `n` workers in a tree of managers (ten reports each, managers first),
 /// with diacritics, quoted departments, contractors and leavers.
 pub fn many_workers(n: usize) -> Vec<Worker> {
-    const FIRST: [&str; 8] = ["Zoë", "José", "Łukasz", "Anna", "Søren", "Chloé", "Kenji", "Priya"];
-    const LAST: [&str; 9] = ["Ørsted", "García", "Müller", "Peña", "Nielsen", "Dubois", "Tanaka", "Sharma", "Horák"];
+    const FIRST: [&str; 8] = [
+        "Zoë", "José", "Łukasz", "Anna", "Søren", "Chloé", "Kenji", "Priya",
+    ];
+    const LAST: [&str; 9] = [
+        "Ørsted", "García", "Müller", "Peña", "Nielsen", "Dubois", "Tanaka", "Sharma", "Horák",
+    ];
     const DEPARTMENTS: [&str; 3] = ["Engineering", "Sales, EMEA", "Finance"];
     (0..n)
         .map(|i| {
-            let mut w = worker(&format!("E{i:06}"), FIRST[i % 8], LAST[i % 9]).department(DEPARTMENTS[i % 3]);
+            let mut w = worker(&format!("E{i:06}"), FIRST[i % 8], LAST[i % 9])
+                .department(DEPARTMENTS[i % 3]);
             if i > 0 {
                 w = w.manager(&format!("E{:06}", (i - 1) / 10));
             }

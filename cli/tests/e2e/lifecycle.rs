@@ -17,7 +17,10 @@ const ACTIVE_ONLY: Setup = Setup {
 
 /// `staff()` with one worker changed.
 fn staff_with(id: &str, change: impl Fn(Worker) -> Worker) -> Vec<Worker> {
-    staff().into_iter().map(|w| if w.id == id { change(w) } else { w }).collect()
+    staff()
+        .into_iter()
+        .map(|w| if w.id == id { change(w) } else { w })
+        .collect()
 }
 
 /// `staff()` exported by `run full`.
@@ -37,12 +40,17 @@ fn import_and_sync(env: &Env, workers: &[Worker]) {
 
 /// The number of exported rows for an account.
 fn rows_for(env: &Env, account: &str) -> usize {
-    env.app_rows().iter().filter(|r| r["accountName"] == account).count()
+    env.app_rows()
+        .iter()
+        .filter(|r| r["accountName"] == account)
+        .count()
 }
 
 /// The connector-space id of an account: the same object across runs.
 fn app_object(env: &Env, account: &str) -> u64 {
-    env.show_cs("app", account)["id"].as_u64().expect("a connector-space id")
+    env.show_cs("app", account)["id"]
+        .as_u64()
+        .expect("a connector-space id")
 }
 
 #[test]
@@ -52,14 +60,25 @@ fn joiner_is_provisioned_and_exported() {
     let mut workers = staff();
     workers.push(worker("E4", "Katherine", "Johnson").manager("E2"));
     import_and_sync(&env, &workers);
-    assert_eq!(operations(&env.preview()), [("e4".to_owned(), "add".to_owned())]);
+    assert_eq!(
+        operations(&env.preview()),
+        [("e4".to_owned(), "add".to_owned())]
+    );
 
     env.ok(&["run", "full"]);
 
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[("e4", "*", "absent", "present")]));
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[("e4", "*", "absent", "present")])
+    );
     let row = env.app_row("e4");
     assert_eq!(
-        (row["displayName"].as_str(), row["department"].as_str(), row["manager"].as_str(), row["enabled"].as_str()),
+        (
+            row["displayName"].as_str(),
+            row["department"].as_str(),
+            row["manager"].as_str(),
+            row["enabled"].as_str()
+        ),
         ("Katherine Johnson", "Engineering", "e2", "yes")
     );
 }
@@ -71,7 +90,10 @@ fn mover_updates_only_the_changed_attribute() {
     import_and_sync(&env, &staff_with("E3", |w| w.department("Cryptanalysis")));
 
     let preview = env.preview();
-    assert_eq!(operations(&preview), [("e3".to_owned(), "update".to_owned())]);
+    assert_eq!(
+        operations(&preview),
+        [("e3".to_owned(), "update".to_owned())]
+    );
     assert_eq!(
         preview[0]["attributes"],
         json!([{ "name": "department", "op": "set", "old": "Research", "new": "Cryptanalysis" }])
@@ -90,7 +112,10 @@ fn leaver_is_disabled_by_the_configured_flow() {
     let before = env.app_rows();
     env.write_hr(&staff_with("E3", Worker::terminated));
     env.ok(&["run", "full"]);
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[("e3", "enabled", "yes", "no")]));
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[("e3", "enabled", "yes", "no")])
+    );
 }
 
 #[test]
@@ -98,9 +123,15 @@ fn leaver_out_of_scope_is_deleted() {
     let env = exported(&ACTIVE_ONLY);
     let before = env.app_rows();
     import_and_sync(&env, &staff_with("E3", Worker::terminated));
-    assert_eq!(operations(&env.preview()), [("e3".to_owned(), "delete".to_owned())]);
+    assert_eq!(
+        operations(&env.preview()),
+        [("e3".to_owned(), "delete".to_owned())]
+    );
     env.ok(&["run", "full"]);
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[("e3", "*", "present", "absent")]));
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[("e3", "*", "present", "absent")])
+    );
 }
 
 #[test]
@@ -115,8 +146,15 @@ fn rehire_after_termination_reenables_the_same_account() {
     env.write_hr(&staff());
     env.ok(&["run", "full"]);
     assert_eq!(rows_for(&env, "e3"), 1);
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[]));
-    assert_eq!(app_object(&env, "e3"), account, "the rehire reuses the connector-space object");
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[])
+    );
+    assert_eq!(
+        app_object(&env, "e3"),
+        account,
+        "the rehire reuses the connector-space object"
+    );
 }
 
 #[test]
@@ -130,27 +168,51 @@ fn rehire_after_deprovisioning_recreates_one_account() {
     env.write_hr(&staff());
     env.ok(&["run", "full"]);
     assert_eq!(rows_for(&env, "e3"), 1);
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[]));
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[])
+    );
     env.ok(&["check"]);
 }
 
 #[test]
 fn rehire_after_removal_adopts_the_disconnected_account() {
-    let env = exported(&Setup { deprovision: "disconnect", ..Setup::default() });
+    let env = exported(&Setup {
+        deprovision: "disconnect",
+        ..Setup::default()
+    });
     let before = env.app_rows();
     let account = app_object(&env, "e3");
     let without_alan: Vec<Worker> = staff().into_iter().filter(|w| w.id != "E3").collect();
     env.write_hr(&without_alan);
     env.ok(&["run", "full"]);
     assert_eq!(rows_for(&env, "e3"), 1, "disconnect keeps the account");
-    assert_eq!(env.show_cs("app", "e3")["link"], json!(null), "the account is a disconnector");
+    assert_eq!(
+        env.show_cs("app", "e3")["link"],
+        json!(null),
+        "the account is a disconnector"
+    );
 
     env.write_hr(&staff());
     env.ok(&["run", "full"]);
-    assert_eq!(rows_for(&env, "e3"), 1, "the rehire gets the old account, not a second one");
-    assert_eq!(changed_cells(&before, &env.app_rows(), "accountName"), cells(&[]));
+    assert_eq!(
+        rows_for(&env, "e3"),
+        1,
+        "the rehire gets the old account, not a second one"
+    );
+    assert_eq!(
+        changed_cells(&before, &env.app_rows(), "accountName"),
+        cells(&[])
+    );
     let cs = env.show_cs("app", "e3");
-    assert_eq!(cs["id"].as_u64(), Some(account), "the connector-space object is adopted, not recreated");
-    assert!(cs["link"].is_array(), "the adopted account is linked again: {cs}");
+    assert_eq!(
+        cs["id"].as_u64(),
+        Some(account),
+        "the connector-space object is adopted, not recreated"
+    );
+    assert!(
+        cs["link"].is_array(),
+        "the adopted account is linked again: {cs}"
+    );
     env.ok(&["check"]);
 }

@@ -40,18 +40,28 @@ fn qs(env: &Env, args: &[&str], code: i32) -> String {
 
 /// HR drops its change feed (the README's delta step).
 fn deliver_changes(env: &Env) {
-    std::fs::copy(env.path("samples/quickstart/data/hr-changes.csv"), env.path("samples/quickstart/state/hr-changes.csv"))
-        .expect("copy the change feed");
+    std::fs::copy(
+        env.path("samples/quickstart/data/hr-changes.csv"),
+        env.path("samples/quickstart/state/hr-changes.csv"),
+    )
+    .expect("copy the change feed");
 }
 
 #[test]
 fn quickstart_runs_end_to_end() {
     let env = quickstart();
     qs(&env, &["validate"], 0);
-    qs(&env, &["run", "full"], 0);
+    insta::assert_snapshot!("quickstart_run_full_output", qs(&env, &["run", "full"], 0));
     let accounts = env.csv_rows(ACCOUNTS);
-    assert_eq!(accounts.len(), 21, "21 workers in scope (the intern is not)");
-    let e1001 = accounts.iter().find(|r| r["accountName"] == "e1001").expect("José's account");
+    assert_eq!(
+        accounts.len(),
+        21,
+        "21 workers in scope (the intern is not)"
+    );
+    let e1001 = accounts
+        .iter()
+        .find(|r| r["accountName"] == "e1001")
+        .expect("José's account");
     assert_eq!(e1001["displayName"], "Pepe García", "the phone book wins");
     assert_eq!(e1001["manager"], "e1000");
     qs(&env, &["check"], 0);
@@ -60,10 +70,19 @@ fn quickstart_runs_end_to_end() {
     deliver_changes(&env);
     qs(&env, &["run", "delta"], 0);
     let after = env.csv_rows(ACCOUNTS);
-    let account = |name: &str| after.iter().find(|r| r["accountName"] == name).unwrap_or_else(|| panic!("{name} exported"));
+    let account = |name: &str| {
+        after
+            .iter()
+            .find(|r| r["accountName"] == name)
+            .unwrap_or_else(|| panic!("{name} exported"))
+    };
     assert_eq!(after.len(), 22, "the joiner has an account");
     assert_eq!(account("e1022")["displayName"], "Åsa Lindqvist");
-    assert_eq!(account("e1006")["department"], "Marketing", "the mover moved");
+    assert_eq!(
+        account("e1006")["department"],
+        "Marketing",
+        "the mover moved"
+    );
     assert_eq!(account("e1012")["enabled"], "no", "the leaver is disabled");
     qs(&env, &["check"], 0);
 }
@@ -71,15 +90,26 @@ fn quickstart_runs_end_to_end() {
 #[test]
 fn quickstart_previews() {
     let env = quickstart();
-    for step in [["import", "hr"], ["sync", "hr"], ["import", "phonebook"], ["sync", "phonebook"]] {
+    for step in [
+        ["import", "hr"],
+        ["sync", "hr"],
+        ["import", "phonebook"],
+        ["sync", "phonebook"],
+    ] {
         qs(&env, &step, 0);
     }
-    insta::assert_snapshot!("quickstart_initial_preview_table", qs(&env, &["preview", "app"], 0));
+    insta::assert_snapshot!(
+        "quickstart_initial_preview_table",
+        qs(&env, &["preview", "app"], 0)
+    );
 
     qs(&env, &["run", "full"], 0);
     deliver_changes(&env);
     qs(&env, &["import", "hr", "--delta"], 0);
     qs(&env, &["sync", "hr", "--delta"], 0);
     insta::assert_snapshot!("quickstart_delta_preview_table", qs(&env, &["preview"], 0));
-    insta::assert_snapshot!("quickstart_delta_preview_json", qs(&env, &["preview", "--format", "json"], 0));
+    insta::assert_snapshot!(
+        "quickstart_delta_preview_json",
+        qs(&env, &["preview", "--format", "json"], 0)
+    );
 }

@@ -3,7 +3,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{code, describe, flat, many_workers, operations, stderr, stdout, worker, Setup, Worker, APP_CSV};
+use crate::harness::{
+    code, describe, flat, many_workers, operations, stderr, stdout, worker, Setup, Worker, APP_CSV,
+};
 
 fn five() -> Vec<Worker> {
     ["Ada", "Grace", "Alan", "Edsger", "Barbara"]
@@ -15,7 +17,11 @@ fn five() -> Vec<Worker> {
 
 #[test]
 fn deletion_threshold_blocks_an_export_until_allowed() {
-    let env = Setup { threshold: 2, ..Setup::default() }.env(&five());
+    let env = Setup {
+        threshold: 2,
+        ..Setup::default()
+    }
+    .env(&five());
     env.ok(&["run", "full"]);
     let exported = env.bytes(APP_CSV);
     env.write_hr(&five()[..2]);
@@ -23,14 +29,36 @@ fn deletion_threshold_blocks_an_export_until_allowed() {
     let out = env.expect(&["run", "full"], 1);
     let message = flat(&stderr(&out));
     assert!(message.contains("deletion threshold"), "{}", describe(&out));
-    assert!(message.split(|c: char| !c.is_ascii_digit()).any(|n| n == "2"), "names the threshold, 2: {}", describe(&out));
-    assert!(!stdout(&out).contains("full-import app"), "the run stops at the failed export:\n{}", describe(&out));
-    assert_eq!(env.bytes(APP_CSV), exported, "a refused export changes nothing");
+    assert!(
+        message
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|n| n == "2"),
+        "names the threshold, 2: {}",
+        describe(&out)
+    );
+    assert!(
+        !stdout(&out).contains("full-import app"),
+        "the run stops at the failed export:\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        env.bytes(APP_CSV),
+        exported,
+        "a refused export changes nothing"
+    );
     let deletes = ["e3", "e4", "e5"].map(|a| (a.to_owned(), "delete".to_owned()));
-    assert_eq!(operations(&env.preview()), deletes, "the deletes stay pending");
+    assert_eq!(
+        operations(&env.preview()),
+        deletes,
+        "the deletes stay pending"
+    );
 
     env.ok(&["run", "full", "--allow-deletes", "3"]);
-    let left: Vec<String> = env.app_rows().iter().map(|r| r["accountName"].clone()).collect();
+    let left: Vec<String> = env
+        .app_rows()
+        .iter()
+        .map(|r| r["accountName"].clone())
+        .collect();
     assert_eq!(left, ["e1", "e2"]);
     assert_eq!(env.preview(), Vec::<serde_json::Value>::new());
 }
@@ -47,8 +75,14 @@ fn second_writer_fails_at_once_naming_the_holder() {
         let holder = format!("mvsync run full (pid {}", first.id());
         let deadline = Instant::now() + Duration::from_secs(60);
         while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&holder)) {
-            assert!(Instant::now() < deadline, "the first run never took the lock");
-            assert!(first.try_wait().expect("poll").is_none(), "the first run ended before taking the lock");
+            assert!(
+                Instant::now() < deadline,
+                "the first run never took the lock"
+            );
+            assert!(
+                first.try_wait().expect("poll").is_none(),
+                "the first run ended before taking the lock"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
 
@@ -59,14 +93,23 @@ fn second_writer_fails_at_once_naming_the_holder() {
         first.kill().ok();
         first.wait().ok();
         if !first_still_running && code(&second) == 0 {
-            eprintln!("attempt {attempt}: the first run finished before the second started; trying again");
+            eprintln!(
+                "attempt {attempt}: the first run finished before the second started; trying again"
+            );
             continue;
         }
         assert_eq!(code(&second), 1, "{}", describe(&second));
         let message = flat(&stderr(&second));
         assert!(message.contains("in use by"), "{}", describe(&second));
-        assert!(message.contains(&holder), "names the holder `{holder}`: {}", describe(&second));
-        assert!(took < Duration::from_secs(5), "it fails at once, not after {took:?}");
+        assert!(
+            message.contains(&holder),
+            "names the holder `{holder}`: {}",
+            describe(&second)
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "it fails at once, not after {took:?}"
+        );
         return;
     }
     panic!("the first run always finished before a second command could start");
