@@ -213,7 +213,7 @@ impl RunLog {
 
     /// Records a per-object error in `txn`.
     pub fn error(&mut self, txn: &mut Txn<'_>, error: RunError) -> Result<(), StoreError> {
-        tracing::warn!(run = self.record.id, code = %error.code, object = %error.identifier, "{}", error.message);
+        tracing::debug!(run = self.record.id, code = %error.code, object = %error.identifier, "{}", error.message);
         self.record.counters.errors += 1;
         txn.put_raw(
             keys::run_error(self.record.id, self.next_error),

@@ -164,6 +164,8 @@ fn pending_change(
         }
         PendingExport::Delete => {}
     }
+    // Stable by name, whatever order the store interned the names in.
+    attributes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(PendingChange {
         connector: store.name(conn).to_string(),
         object: object_label(cs),
@@ -255,7 +257,7 @@ pub(crate) fn mv_view(
         Err(Failure::Store(e)) => return Err(e),
         Err(Failure::Object { .. }) => Vec::new(),
     };
-    let attributes = mv
+    let mut attributes: Vec<AttributeView> = mv
         .attrs
         .iter()
         .map(|a| AttributeView {
@@ -276,6 +278,7 @@ pub(crate) fn mv_view(
                 .collect(),
         })
         .collect();
+    attributes.sort_by(|a, b| a.name.cmp(&b.name));
     let links = linked
         .iter()
         .map(|cs| LinkView {

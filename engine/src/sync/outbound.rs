@@ -445,6 +445,9 @@ impl Syncer<'_> {
         if cs != before {
             self.log.record.counters.deprovisioned += 1;
         }
+        if cs.pending_export != before.pending_export && cs.pending_export.is_some() {
+            self.log.record.counters.exports_staged += 1;
+        }
         txn.save_cs(Some(&before), Some(&cs))?;
         Ok(())
     }
