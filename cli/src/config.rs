@@ -1,6 +1,12 @@
 //! The TOML configuration: its shape, loading with file positions, a
 //! validation pass that collects every error, and compilation into what the
 //! engine runs.
+//!
+//! Loading checks the file on its own (shape, names, expressions); the
+//! checks against the connectors' schemas and capabilities live in
+//! [`crate::validate`] and run on every load, so an invalid configuration
+//! blocks every command before a store is opened. The positions those checks
+//! point at are kept in [`RuleSpans`] and [`StepSpans`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use connectors::ConnectorConfig;
-use engine::{Connector, DeletionRule, EngineConfig, StepKind, StoreOptions};
+use engine::{Connector, ConnectorInfo, DeletionRule, EngineConfig, StepKind, StoreOptions};
 use rules::{Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Rule};
 use serde::de::{self, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostics::{ConfigError, ConfigErrors};
+use crate::validate::{self, Finding, Severity};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,8 +86,8 @@ struct RawRule {
     name: Spanned<String>,
     direction: Spanned<String>,
     connector: Spanned<String>,
-    mv_object_type: String,
-    cs_object_type: Option<String>,
+    mv_object_type: Spanned<String>,
+    cs_object_type: Option<Spanned<String>>,
     #[serde(default)]
     precedence: i64,
     scope: Option<Spanned<String>>,
@@ -89,19 +96,21 @@ struct RawRule {
     #[serde(default)]
     project: bool,
     #[serde(default)]
-    flows: BTreeMap<String, Spanned<RawFlow>>,
-    #[serde(default)]
-    provision: bool,
+    flows: BTreeMap<Spanned<String>, Spanned<RawFlow>>,
+    provision: Option<Spanned<bool>>,
     deprovision: Option<Spanned<RawDeprovision>>,
     #[serde(default)]
     skip_out_of_scope_deletions: bool,
+    /// Further connectors a generated unique value must be free in.
+    #[serde(default)]
+    unique_in: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJoin {
     cs: Spanned<String>,
-    mv: String,
+    mv: Spanned<String>,
 }
 
 /// A flow: `target = "expr"` or `target = { expr = "...", ... }`.
@@ -180,6 +189,94 @@ pub struct ProfileStep {
     pub kind: StepKind,
 }
 
+/// Where an expression is written: the TOML value holding it and, when the
+/// expression appears in that value verbatim (no TOML escapes changed it),
+/// the file offset of its first character.
+#[derive(Debug, Clone)]
+pub(crate) struct ExprSpan {
+    /// The TOML value (quotes included).
+    pub value: Range<usize>,
+    /// The file offset of the expression text, when it could be located.
+    pub start: Option<usize>,
+    /// The length of the expression text.
+    pub len: usize,
+}
+
+impl ExprSpan {
+    /// Locates `text` inside the TOML value at `value`.
+    pub(crate) fn locate(source: &str, value: &Range<usize>, text: &str) -> ExprSpan {
+        let start = source
+            .get(value.clone())
+            .and_then(|s| s.find(text))
+            .map(|i| value.start + i);
+        ExprSpan {
+            value: value.clone(),
+            start,
+            len: text.len(),
+        }
+    }
+
+    /// The file range of `inner`, a byte range of the expression text; the
+    /// whole value when the expression could not be located.
+    pub fn at(&self, inner: Range<usize>) -> Range<usize> {
+        match self.start {
+            Some(s) => s + inner.start..s + inner.end.max(inner.start + 1),
+            None => self.value.clone(),
+        }
+    }
+
+    /// The file range of the whole expression.
+    pub fn whole(&self) -> Range<usize> {
+        self.at(0..self.len)
+    }
+}
+
+/// Where one flow is written.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowSpans {
+    /// The attribute written.
+    pub target: String,
+    /// The key naming it.
+    pub key: Range<usize>,
+    /// The expression.
+    pub expr: ExprSpan,
+}
+
+/// Where one join criterion is written.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinSpans {
+    /// The metaverse attribute compared.
+    pub mv: String,
+    /// Its value in the file.
+    pub mv_span: Range<usize>,
+    /// The connector-space expression.
+    pub cs: ExprSpan,
+    /// Whether the expression parsed (and so is among the rule's criteria).
+    pub parsed: bool,
+}
+
+/// Where the parts of one rule are written, for messages about it.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleSpans {
+    pub name: Range<usize>,
+    pub direction: Range<usize>,
+    pub mv_type: Range<usize>,
+    pub cs_type: Option<Range<usize>>,
+    pub scope: Option<ExprSpan>,
+    /// Every join criterion written, in order, including those that did not parse.
+    pub joins: Vec<JoinSpans>,
+    /// Every flow written, in order, including those that did not parse.
+    pub flows: Vec<FlowSpans>,
+    pub provision: Option<Range<usize>>,
+    pub deprovision: Option<Range<usize>>,
+}
+
+/// Where one run-profile step is written.
+#[derive(Debug, Clone)]
+pub(crate) struct StepSpans {
+    pub step: Range<usize>,
+}
+
 /// A loaded, validated configuration.
 pub struct Config {
     /// The config file as given on the command line.
@@ -194,10 +291,17 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Connector configurations by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
-    connector_spans: BTreeMap<String, Range<usize>>,
+    pub(crate) connector_spans: BTreeMap<String, Range<usize>>,
     /// Run profiles.
     pub profiles: BTreeMap<String, Vec<ProfileStep>>,
-    source: Arc<String>,
+    /// Where each rule of `engine.rules` is written (parallel to it).
+    pub(crate) rule_spans: Vec<RuleSpans>,
+    /// Where each step of `profiles` is written (parallel to them).
+    pub(crate) step_spans: BTreeMap<String, Vec<StepSpans>>,
+    /// Metaverse types with a rule that could not be compiled (an unknown
+    /// direction): checks that need to see every rule of a type skip them.
+    pub(crate) incomplete_mv_types: BTreeSet<String>,
+    pub(crate) source: Arc<String>,
 }
 
 struct Errors {
@@ -217,26 +321,21 @@ impl Errors {
         });
     }
 
-    /// The file position of an expression inside a TOML value at `span`.
-    fn expr_offset(&self, span: &Range<usize>, expr: &str) -> usize {
-        self.source
-            .get(span.clone())
-            .and_then(|s| s.find(expr))
-            .map_or(span.start, |i| span.start + i)
-    }
-
-    fn expr(&mut self, span: &Range<usize>, text: &str, what: &str) -> Option<Expr> {
+    /// Parses an expression written in the TOML value at `span`, reporting
+    /// a parse error at its character; returns where the expression is.
+    fn expr(&mut self, span: &Range<usize>, text: &str, what: &str) -> (Option<Expr>, ExprSpan) {
+        let located = ExprSpan::locate(&self.source, span, text);
         match Expr::parse(text) {
-            Ok(e) => Some(e),
+            Ok(e) => (Some(e), located),
             Err(e) => {
-                let at = self.expr_offset(span, text) + e.span.start;
+                let at = located.start.unwrap_or(span.start) + e.span.start;
                 let len = e.span.len().max(1);
                 self.push(
                     at..at + len,
                     format!("{what}: {} [{}]", e.message, e.code),
                     None,
                 );
-                None
+                (None, located)
             }
         }
     }
@@ -244,7 +343,26 @@ impl Errors {
 
 impl Config {
     /// Reads, parses and validates `path`; `shown` is how errors name it.
+    /// Fails with every error (warnings are left to `mvsync validate`).
     pub fn load(path: &Path, shown: &str) -> Result<Config, ConfigErrors> {
+        let (config, findings) = Config::load_all(path, shown)?;
+        let errors: Vec<ConfigError> = findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.error)
+            .collect();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors::new(errors))
+        }
+    }
+
+    /// Reads `path` and checks it completely, connectors' schemas and
+    /// capabilities included (offline: `info()` touches no connected
+    /// system): every error and warning, in file order. `Err` only when the
+    /// file cannot be read or is not TOML of the right shape.
+    pub fn load_all(path: &Path, shown: &str) -> Result<(Config, Vec<Finding>), ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::new(vec![ConfigError {
                 file: shown.into(),
@@ -254,6 +372,19 @@ impl Config {
                 help: Some("pass the file with -c/--config".into()),
             }])
         })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Config::from_text(text, shown, base_dir)
+    }
+
+    /// [`Config::load_all`] of a configuration's text.
+    pub(crate) fn from_text(
+        text: String,
+        shown: &str,
+        base_dir: PathBuf,
+    ) -> Result<(Config, Vec<Finding>), ConfigErrors> {
         let source = Arc::new(text);
         let mut errors = Errors {
             file: shown.into(),
@@ -268,16 +399,36 @@ impl Config {
                 return Err(ConfigErrors::new(errors.list));
             }
         };
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let config = compile(raw, &mut errors, shown, base_dir, source);
-        if errors.list.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors::new(errors.list))
+        let infos = config.connector_infos(&mut errors);
+        let mut findings: Vec<Finding> = errors
+            .list
+            .into_iter()
+            .map(|error| Finding {
+                severity: Severity::Error,
+                error,
+            })
+            .collect();
+        findings.extend(validate::check(&config, &infos));
+        findings.sort_by_key(|f| f.error.span.start);
+        Ok((config, findings))
+    }
+
+    /// What each connector that builds says about itself (offline).
+    fn connector_infos(&self, errors: &mut Errors) -> BTreeMap<String, ConnectorInfo> {
+        let mut infos = BTreeMap::new();
+        for (name, cfg) in &self.connectors {
+            match cfg.build(&self.base_dir) {
+                Ok(c) => {
+                    infos.insert(name.clone(), c.info());
+                }
+                Err(e) => {
+                    let span = self.connector_spans.get(name).cloned().unwrap_or(0..0);
+                    errors.push(span, format!("connector '{name}': {}", e.message), None);
+                }
+            }
         }
+        infos
     }
 
     /// Builds every connector and records its schema in the engine config.
@@ -328,12 +479,15 @@ fn compile(
     };
 
     let mut rules = Vec::new();
+    let mut rule_spans = Vec::new();
+    let mut incomplete_mv_types = BTreeSet::new();
     let mut names = BTreeSet::new();
     for r in raw.rules {
-        if !names.insert(r.name.get_ref().clone()) {
+        let rule_name = r.name.get_ref().clone();
+        if !names.insert(rule_name.clone()) {
             errors.push(
                 r.name.span(),
-                format!("a rule named '{}' is already defined", r.name.get_ref()),
+                format!("a rule named '{rule_name}' is already defined"),
                 None,
             );
         }
@@ -341,37 +495,48 @@ fn compile(
             errors.push(
                 r.connector.span(),
                 format!(
-                    "rule '{}' names connector '{}', which is not configured",
-                    r.name.get_ref(),
+                    "rule '{rule_name}' names connector '{}', which is not configured",
                     r.connector.get_ref()
                 ),
                 Some(format!("configured connectors: {}", list_connectors())),
             );
         }
+        for other in &r.unique_in {
+            if !known(other.get_ref()) {
+                errors.push(
+                    other.span(),
+                    format!(
+                        "rule '{rule_name}' checks uniqueness in connector '{}', which is not configured",
+                        other.get_ref()
+                    ),
+                    Some(format!("configured connectors: {}", list_connectors())),
+                );
+            }
+        }
         let direction = match r.direction.get_ref().as_str() {
-            "inbound" => Direction::Inbound,
-            "outbound" => Direction::Outbound,
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
             other => {
                 errors.push(
                     r.direction.span(),
                     format!("unknown direction '{other}'; expected \"inbound\" or \"outbound\""),
                     None,
                 );
-                continue;
+                None
             }
         };
-        let rule_name = r.name.get_ref().clone();
-        if direction == Direction::Inbound && (r.provision || r.deprovision.is_some()) {
+        let provision = r.provision.as_ref().is_some_and(|p| *p.get_ref());
+        if direction == Some(Direction::Inbound) && (provision || r.deprovision.is_some()) {
             errors.push(r.name.span(), format!("rule '{rule_name}' is inbound: provision and deprovision belong to outbound rules"), None);
         }
-        if direction == Direction::Outbound && (r.project || !r.join.is_empty()) {
+        if direction == Some(Direction::Outbound) && (r.project || !r.join.is_empty()) {
             errors.push(
                 r.name.span(),
                 format!("rule '{rule_name}' is outbound: join and project belong to inbound rules"),
                 None,
             );
         }
-        if direction == Direction::Outbound && r.provision && r.cs_object_type.is_none() {
+        if direction == Some(Direction::Outbound) && provision && r.cs_object_type.is_none() {
             errors.push(
                 r.name.span(),
                 format!(
@@ -380,46 +545,64 @@ fn compile(
                 None,
             );
         }
-        let scope = r.scope.as_ref().and_then(|s| {
-            errors.expr(
-                &s.span(),
-                s.get_ref(),
-                &format!("rule '{rule_name}', scope"),
-            )
-        });
-        let join = r
-            .join
-            .iter()
-            .filter_map(|j| {
-                let cs = errors.expr(
-                    &j.cs.span(),
-                    j.cs.get_ref(),
-                    &format!("rule '{rule_name}', join"),
-                )?;
-                Some(JoinCriterion {
+        let (scope, scope_span) = match &r.scope {
+            Some(s) => {
+                let (expr, at) = errors.expr(
+                    &s.span(),
+                    s.get_ref(),
+                    &format!("rule '{rule_name}', scope"),
+                );
+                (expr, Some(at))
+            }
+            None => (None, None),
+        };
+        let mut join = Vec::new();
+        let mut join_spans = Vec::new();
+        for j in &r.join {
+            let (cs, at) = errors.expr(
+                &j.cs.span(),
+                j.cs.get_ref(),
+                &format!("rule '{rule_name}', join"),
+            );
+            join_spans.push(JoinSpans {
+                mv: j.mv.get_ref().clone(),
+                mv_span: j.mv.span(),
+                cs: at,
+                parsed: cs.is_some(),
+            });
+            if let Some(cs) = cs {
+                join.push(JoinCriterion {
                     cs,
-                    mv: j.mv.clone(),
-                })
-            })
-            .collect();
+                    mv: j.mv.get_ref().clone(),
+                });
+            }
+        }
         let mut flows = Vec::new();
+        let mut flow_spans = Vec::new();
         for (target, flow) in &r.flows {
             let span = flow.span();
             let f = flow.get_ref();
-            if let Some(expr) = errors.expr(
+            let target_name = target.get_ref();
+            if f.initial_only && direction == Some(Direction::Inbound) {
+                errors.push(
+                    span.clone(),
+                    "initial_only applies to outbound flows".to_string(),
+                    None,
+                );
+            }
+            let (expr, at) = errors.expr(
                 &span,
                 &f.expr,
-                &format!("rule '{rule_name}', flow to '{target}'"),
-            ) {
-                if f.initial_only && direction == Direction::Inbound {
-                    errors.push(
-                        span.clone(),
-                        "initial_only applies to outbound flows".to_string(),
-                        None,
-                    );
-                }
+                &format!("rule '{rule_name}', flow to '{target_name}'"),
+            );
+            flow_spans.push(FlowSpans {
+                target: target_name.clone(),
+                key: target.span(),
+                expr: at,
+            });
+            if let Some(expr) = expr {
                 flows.push(Flow {
-                    target: target.clone(),
+                    target: target_name.clone(),
                     expr,
                     initial_only: f.initial_only,
                     nulls: if f.null_is_authoritative {
@@ -447,14 +630,14 @@ fn compile(
                     disable
                         .iter()
                         .filter_map(|(target, f)| {
-                            let expr = errors.expr(
+                            let (expr, _) = errors.expr(
                                 &d.span(),
                                 &f.expr,
                                 &format!("rule '{rule_name}', disable flow to '{target}'"),
-                            )?;
+                            );
                             Some(Flow {
                                 target: target.clone(),
-                                expr,
+                                expr: expr?,
                                 initial_only: false,
                                 nulls: NullHandling::Yield,
                             })
@@ -463,20 +646,36 @@ fn compile(
                 ),
             },
         };
+        let Some(direction) = direction else {
+            incomplete_mv_types.insert(r.mv_object_type.into_inner());
+            continue;
+        };
+        rule_spans.push(RuleSpans {
+            name: r.name.span(),
+            direction: r.direction.span(),
+            mv_type: r.mv_object_type.span(),
+            cs_type: r.cs_object_type.as_ref().map(Spanned::span),
+            scope: scope_span,
+            joins: join_spans,
+            flows: flow_spans,
+            provision: r.provision.as_ref().map(Spanned::span),
+            deprovision: r.deprovision.as_ref().map(Spanned::span),
+        });
         rules.push(Rule {
             name: rule_name,
             direction,
             connector: r.connector.into_inner(),
-            cs_object_type: r.cs_object_type,
-            mv_object_type: r.mv_object_type,
+            cs_object_type: r.cs_object_type.map(Spanned::into_inner),
+            mv_object_type: r.mv_object_type.into_inner(),
             precedence: r.precedence,
             scope,
             join,
             project: r.project,
             flows,
-            provision: r.provision,
+            provision,
             deprovision,
             skip_out_of_scope_deletions: r.skip_out_of_scope_deletions,
+            unique_in: r.unique_in.into_iter().map(Spanned::into_inner).collect(),
         });
     }
 
@@ -513,8 +712,10 @@ fn compile(
     }
 
     let mut profiles = BTreeMap::new();
+    let mut step_spans = BTreeMap::new();
     for (name, profile) in raw.run_profiles {
         let mut steps = Vec::new();
+        let mut spans = Vec::new();
         if profile.steps.is_empty() {
             errors.push(
                 name.span(),
@@ -535,19 +736,27 @@ fn compile(
                 );
             }
             match StepKind::parse(s.step.get_ref()) {
-                Some(kind) => steps.push(ProfileStep {
-                    connector: s.connector.into_inner(),
-                    kind,
-                }),
+                Some(kind) => {
+                    spans.push(StepSpans {
+                        step: s.step.span(),
+                    });
+                    steps.push(ProfileStep {
+                        connector: s.connector.into_inner(),
+                        kind,
+                    });
+                }
                 None => errors.push(
                     s.step.span(),
-                    format!("unknown step '{}'", s.step.get_ref()),
-                    Some(
-                        "steps are full-import, delta-import, full-sync, delta-sync, export".into(),
+                    format!(
+                        "run profile '{}': unknown step '{}'; expected full-import, delta-import, full-sync, delta-sync or export",
+                        name.get_ref(),
+                        s.step.get_ref()
                     ),
+                    None,
                 ),
             }
         }
+        step_spans.insert(name.get_ref().clone(), spans);
         profiles.insert(name.into_inner(), steps);
     }
 
@@ -579,6 +788,9 @@ fn compile(
             .collect(),
         connector_spans,
         profiles,
+        rule_spans,
+        step_spans,
+        incomplete_mv_types,
         base_dir,
         source,
     }

@@ -6,6 +6,8 @@
 mod config;
 mod diagnostics;
 mod output;
+mod plan;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,9 +72,23 @@ enum Command {
         allow_deletes: Option<usize>,
     },
     /// List pending exports: what the next export would write (a dry run).
+    /// `preview object CONNECTOR ANCHOR` traces what a sync of one object would do.
+    #[command(args_conflicts_with_subcommands = true)]
     Preview {
+        #[command(subcommand)]
+        what: Option<PreviewWhat>,
         /// Only this connector.
         connector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// What a changed configuration would do, compared with the current
+    /// rules: metaverse and pending-export changes. Writes nothing.
+    Plan {
+        /// The changed configuration (it may differ in rules and flows).
+        #[arg(long, value_name = "NEW.toml")]
+        rules: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -104,6 +120,22 @@ struct Mode {
     /// Only what changed.
     #[arg(long)]
     delta: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PreviewWhat {
+    /// Trace what a sync of one connector-space object would do (MIM's
+    /// sync preview): scoping, join, flows with precedence, and the
+    /// outbound consequences. Writes nothing.
+    Object {
+        /// The connector.
+        connector: String,
+        /// The anchor (or DN, or cs:ID).
+        anchor: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +233,13 @@ fn holder(args: &[String]) -> String {
 
 async fn run(cli: Cli) -> Outcome {
     let shown = cli.config.display().to_string();
+    if let Command::Validate = cli.command {
+        return if validate::command(&cli.config, &shown) {
+            Outcome::Ok
+        } else {
+            Outcome::ConfigError
+        };
+    }
     let mut config = match Config::load(&cli.config, &shown) {
         Ok(c) => c,
         Err(e) => return report_config(e),
@@ -209,15 +248,6 @@ async fn run(cli: Cli) -> Outcome {
         Ok(c) => c,
         Err(e) => return report_config(e),
     };
-    if let Command::Validate = cli.command {
-        println!(
-            "{shown}: valid ({} connectors, {} rules, {} run profiles)",
-            config.connectors.len(),
-            config.engine.rules.len(),
-            config.profiles.len()
-        );
-        return Outcome::Ok;
-    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let store = match Store::open(&config.store_path, &config.store_options, &holder(&args)) {
         Ok(s) => s,
@@ -287,7 +317,21 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             step(connector, StepKind::Export),
             StepOptions { allow_deletes },
         ),
-        Command::Preview { connector, format } => {
+        Command::Preview {
+            what:
+                Some(PreviewWhat::Object {
+                    connector,
+                    anchor,
+                    format,
+                }),
+            ..
+        } => return plan::preview_object(engine, &connector, &anchor, format),
+        Command::Plan { rules, format } => return plan::plan(engine, config, &rules, format),
+        Command::Preview {
+            what: None,
+            connector,
+            format,
+        } => {
             return match engine.preview(connector.as_deref()) {
                 Ok(changes) => {
                     print!(

@@ -77,6 +77,18 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
         }
     }
 
+    // An anchor or DN identifies one object per connector.
+    let mut owners: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for o in cs_objects.values() {
+        let anchor = o.anchor.as_deref().map(|a| (keys::anchor(o.key.conn, a), "anchor", a.to_string()));
+        let dn = o.dn.as_deref().map(|d| (keys::dn(o.key.conn, d), "DN", d.to_string()));
+        for (k, what, value) in anchor.into_iter().chain(dn) {
+            if let Some(other) = owners.insert(k, o.key.id) {
+                problems.push(format!("cs:{} and cs:{other} hold the same {what} {value:?}", o.key.id));
+            }
+        }
+    }
+
     // Anchor and DN indexes.
     let expected_anchor: BTreeSet<Vec<u8>> = cs_objects
         .values()
@@ -178,6 +190,27 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
         problems.push(format!(
             "metaverse value {k:?} is missing from the join index"
         ));
+    }
+
+    // Unique-value index matches the values objects hold.
+    let mut expected_unique = BTreeSet::new();
+    for (conn, attr) in store.unique_tracked() {
+        for o in cs_objects.values().filter(|o| o.key.conn == conn) {
+            for v in o.held_values(attr) {
+                expected_unique.insert(keys::unique(conn, attr, &v, o.key.id));
+            }
+        }
+    }
+    let mut found_unique = BTreeSet::new();
+    store.for_each_prefix(&[keys::tag::UNIQUE], |k, _| {
+        found_unique.insert(k.to_vec());
+        Ok(())
+    })?;
+    for k in found_unique.difference(&expected_unique) {
+        problems.push(format!("unique-value index entry {k:?} matches no object's value"));
+    }
+    for k in expected_unique.difference(&found_unique) {
+        problems.push(format!("a held value {k:?} is missing from the unique-value index"));
     }
     Ok(problems)
 }

@@ -182,17 +182,31 @@ impl Exporter<'_> {
             .conn(self.conn)
             .map_or(500, |c| c.info.export_batch_size)
             .max(1);
-        for chunk in order.chunks(batch_size) {
+        let mut rest = order;
+        while !rest.is_empty() {
             let mut txn = self.store.begin();
             let mut sent: BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)> =
                 BTreeMap::new();
-            let mut batch = Vec::with_capacity(chunk.len());
-            for id in chunk {
+            let mut batch = Vec::with_capacity(batch_size.min(rest.len()));
+            let mut taken = 0;
+            for id in rest {
+                if batch.len() >= batch_size {
+                    break;
+                }
                 let key = CsKey {
                     conn: self.conn,
                     id: *id,
                 };
-                let Some(cs) = txn.cs(key)? else { continue };
+                let Some(cs) = txn.cs(key)? else {
+                    taken += 1;
+                    continue;
+                };
+                if !split.contains(id) && self.refers_to_unkeyed_add(&cs, &sent) {
+                    // It references an add of this batch whose DN or anchor
+                    // only the system's answer tells: send it in the next batch.
+                    break;
+                }
+                taken += 1;
                 match self.change_for(&txn, &cs, split.contains(id))? {
                     Ok((change, follow_up)) => {
                         batch.push(change.clone());
@@ -201,6 +215,7 @@ impl Exporter<'_> {
                     Err(message) => self.fail(&mut txn, &cs, message)?,
                 }
             }
+            rest = &rest[taken..];
             if batch.is_empty() {
                 self.store.commit(txn)?;
                 continue;
@@ -240,6 +255,34 @@ impl Exporter<'_> {
             self.store.commit(txn)?;
         }
         Ok(())
+    }
+
+    /// Whether `cs`'s pending export references an object added in the
+    /// batch being built whose reference key (DN or anchor) is not known
+    /// until the connected system applies the add.
+    fn refers_to_unkeyed_add(
+        &self,
+        cs: &CsObject,
+        sent: &BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)>,
+    ) -> bool {
+        let mut refs = Vec::new();
+        match &cs.pending_export {
+            Some(PendingExport::Add { attrs }) => {
+                attrs.iter().for_each(|(_, v)| value_refs(v, &mut refs))
+            }
+            Some(PendingExport::Update { changes, .. }) => changes
+                .iter()
+                .flat_map(|(_, op)| op_values(op))
+                .for_each(|v| value_refs(v, &mut refs)),
+            Some(PendingExport::Delete) | None => {}
+        }
+        let has_dn = self.has_dn();
+        refs.iter().any(|r| match sent.get(r) {
+            Some((target, change, _)) if matches!(change.op, ExportOp::Add { .. }) => {
+                (if has_dn { &target.dn } else { &target.anchor }).is_none()
+            }
+            _ => false,
+        })
     }
 
     /// The change to send for `cs` (references in the system's terms), and,

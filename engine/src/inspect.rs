@@ -101,7 +101,7 @@ pub(crate) fn pending_changes(
     Ok(out)
 }
 
-fn pending_change(
+pub(crate) fn pending_change(
     store: &Store,
     txn: &Txn<'_>,
     has_dn: bool,
@@ -349,9 +349,12 @@ pub(crate) fn cs_view(
         return Ok(None);
     };
     let attrs = |a: &crate::model::Attrs| -> Vec<(String, serde_json::Value)> {
-        a.iter()
+        let mut out: Vec<_> = a
+            .iter()
             .map(|(k, v)| (store.name(*k).to_string(), value_json(v)))
-            .collect()
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
     };
     let has_dn = model.conn(conn).is_some_and(|c| c.info.has_dn);
     Ok(Some(CsView {

@@ -12,9 +12,11 @@ pub mod history;
 mod import;
 pub mod inspect;
 pub mod model;
+pub mod plan;
 pub mod setup;
 pub mod store;
 mod sync;
+pub mod trace;
 
 use std::collections::BTreeMap;
 
@@ -25,8 +27,10 @@ pub use connector::{
 };
 pub use history::{Counters, RunError, RunRecord, RunStatus, StepKind};
 pub use inspect::{CsView, MvView, PendingChange};
+pub use plan::Plan;
 pub use setup::{DeletionRule, EngineConfig};
 pub use store::{Store, StoreError, StoreOptions};
+pub use trace::Trace;
 
 use history::RunLog;
 use setup::Model;
@@ -104,6 +108,9 @@ impl Engine {
         let model = Model::new(config, &store);
         if store.ensure_join_index(&model.join_attrs())? {
             tracing::info!("join index rebuilt for the configured join criteria");
+        }
+        if store.ensure_unique_index(&model.unique_pairs())? {
+            tracing::info!("unique-value index rebuilt for the configured unique-value flows");
         }
         store.commit(store.begin())?;
         Ok(Engine {

@@ -300,6 +300,32 @@ impl CsObject {
         known
     }
 
+    /// Every value this object holds or will hold for `attr`, lower-cased:
+    /// imported, staged, exported, pending add and sticky. Unique-value
+    /// generation must avoid all of them.
+    pub fn held_values(&self, attr: Sym) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut add = |v: Option<&Value>| {
+            for item in v.map(Value::items).unwrap_or_default() {
+                out.insert(item.to_string().to_lowercase());
+            }
+        };
+        add(self.hologram.get(attr));
+        add(self.sticky.get(attr));
+        if let Some(p) = &self.pending_import {
+            add(p.attrs.get(attr));
+        }
+        if let Some(PendingExport::Add { attrs }) = &self.pending_export {
+            add(attrs.get(attr));
+        }
+        for (k, v) in &self.escrow.attrs {
+            if *k == attr {
+                add(Some(v));
+            }
+        }
+        out
+    }
+
     /// The DN the connected system is known to hold.
     pub fn known_dn(&self) -> Option<&str> {
         self.escrow

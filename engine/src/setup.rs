@@ -49,6 +49,9 @@ pub(crate) struct RuleModel {
     pub join_mv: Vec<Sym>,
     /// Disable-flow target syms, parallel to the `Deprovision::Disable` flows.
     pub disable_targets: Vec<Sym>,
+    /// Outbound: the connectors a generated unique value must be free in
+    /// (the rule's own first).
+    pub unique_conns: Vec<Sym>,
 }
 
 /// A connector with its schema resolved.
@@ -125,6 +128,10 @@ impl Model {
                 targets: rule.flows.iter().map(|f| store.intern(&f.target)).collect(),
                 join_mv: rule.join.iter().map(|j| store.intern(&j.mv)).collect(),
                 disable_targets,
+                unique_conns: std::iter::once(&rule.connector)
+                    .chain(&rule.unique_in)
+                    .map(|c| store.intern(c))
+                    .collect(),
                 rule: rule.clone(),
             };
             match rule.direction {
@@ -170,6 +177,20 @@ impl Model {
         self.inbound
             .iter()
             .filter(move |r| r.conn == conn && r.cs_type.is_none_or(|t| t == cs_type))
+    }
+
+    /// The (connector, attribute) pairs whose values unique-value flows must
+    /// avoid: the unique-value index covers them.
+    pub fn unique_pairs(&self) -> BTreeSet<(Sym, Sym)> {
+        let mut out = BTreeSet::new();
+        for r in &self.outbound {
+            for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
+                if Rule::is_unique_flow(flow) {
+                    out.extend(r.unique_conns.iter().map(|c| (*c, *target)));
+                }
+            }
+        }
+        out
     }
 
     /// Connectors with outbound rules for a metaverse type, each with its rules in order.

@@ -91,6 +91,9 @@ pub struct Rule {
     /// Outbound: an object that leaves scope is disconnected, never deleted
     /// (Entra provisioning's `SkipOutOfScopeDeletions`).
     pub skip_out_of_scope_deletions: bool,
+    /// Outbound: further connectors whose objects must not hold a value that
+    /// `SelectUniqueValue`/`UniqueNumbered` picks (forest-wide uniqueness).
+    pub unique_in: Vec<String>,
 }
 
 impl Rule {
@@ -100,6 +103,12 @@ impl Rule {
             None => Ok(true),
             Some(expr) => Ok(expr.eval(env)?.truthy()),
         }
+    }
+
+    /// Whether a flow generates a unique value (its value is chosen once, at
+    /// provisioning, and never regenerated).
+    pub fn is_unique_flow(flow: &Flow) -> bool {
+        flow.expr.calls("SelectUniqueValue") || flow.expr.calls("UniqueNumbered")
     }
 
     /// Whether the rule applies to connector-space objects of `object_type`.

@@ -5,7 +5,11 @@
 mod bad_input;
 mod crash;
 mod harness;
+mod identity;
 mod lifecycle;
+mod plan;
 mod quickstart;
 mod safety;
 mod sync_rules;
+mod unique;
+mod validate;

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
-use engine::{ConnectorError, ImportEvent, ImportedObject, ItemError};
+use engine::{ConnectorError, ImportEvent, ItemError};
 
 use super::config::CHANGE_TYPE_COLUMN;
 use super::reader::{read_error, RecordReader, Start};
@@ -145,16 +145,18 @@ fn stream_changes(
                 continue;
             }
         };
-        let anchor = row.cells[header.anchor].clone();
         let change = row.cells[change_column].to_ascii_lowercase();
         let event = match change.as_str() {
-            "add" | "modify" => ImportEvent::Object(ImportedObject {
-                anchor,
-                object_type: settings.config.object_type.clone(),
-                dn: None,
-                attributes: header.attributes(row.cells),
-            }),
-            "delete" => ImportEvent::Delete { anchor },
+            "add" | "modify" => match header.object(&record, row, shown, &settings.config) {
+                Ok(object) => ImportEvent::Object(object),
+                Err(bad) => {
+                    sink.bad(bad)?;
+                    continue;
+                }
+            },
+            "delete" => ImportEvent::Delete {
+                anchor: row.cells[header.anchor].clone(),
+            },
             _ => {
                 sink.bad(ItemError {
                     location: record.location(shown, record.field_start(change_column)),

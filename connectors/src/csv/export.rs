@@ -4,11 +4,19 @@
 //!
 //! An add of an anchor already in the file updates that row, so re-exporting
 //! a batch after a crash is harmless; a delete of a missing row succeeds.
+//!
+//! With `dn_column`, an add writes the change's DN, an update with a new DN
+//! rewrites the row's DN (a rename or move: the same row, the same anchor),
+//! and a DN another row holds (compared without case) is refused. With
+//! `object_type_column`, an add writes the change's object type.
 
-use engine::{Applied, AttrOp, ConnectorError, ExportChange, ExportOp, ExportResult, ItemError};
+use engine::{
+    Applied, AttrOp, ConnectorError, ExportChange, ExportOp, ExportResult, ItemError, RefKind,
+};
 use rules::Value;
 
 use super::atomic;
+use super::config::split_values;
 use super::table::Table;
 use super::Settings;
 
@@ -54,13 +62,25 @@ fn apply_change(
         message,
     };
     let anchor = change.anchor.as_deref();
-    if change.object_type != config.object_type {
+    if !config.has_type(&change.object_type) {
+        let expected = match &config.object_type_column {
+            Some(_) => format!(
+                "one of {} (`object_types`)",
+                config
+                    .object_types
+                    .iter()
+                    .map(|t| format!("{t:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!(
+                "{:?}, the only type in this file",
+                config.object_type.as_deref().unwrap_or_default()
+            ),
+        };
         return Err(fail(
             anchor,
-            format!(
-                "object type {:?}: expected {:?}, the only type in this file",
-                change.object_type, config.object_type
-            ),
+            format!("object type {:?}: expected {expected}", change.object_type),
         ));
     }
     match &change.op {
@@ -92,47 +112,77 @@ fn apply_change(
                     .set_value(name, value)
                     .map_err(|m| fail(Some(&anchor), m))?;
             }
+            if let Some(column) = &config.object_type_column {
+                draft.set_identity(column, change.object_type.clone());
+            }
+            if let Some(column) = &config.dn_column {
+                let dn = change.dn.as_deref().unwrap_or_default();
+                if dn.trim().is_empty() {
+                    return Err(fail(
+                        Some(&anchor),
+                        format!("an add needs a DN for the column {column:?}: expected a `dn` flow in the outbound rule"),
+                    ));
+                }
+                check_dn_free(table, row, dn).map_err(|m| fail(Some(&anchor), m))?;
+                draft.set_identity(column, dn.to_owned());
+            }
             let cells = draft.into_cells();
             table.write_row(row, cells);
             Ok(Applied {
                 anchor: Some(anchor),
             })
         }
-        ExportOp::Update {
-            new_dn: Some(dn), ..
-        } => Err(fail(
-            anchor,
-            format!("a rename to {dn:?}: a CSV row has no DN; expected attribute changes only"),
-        )),
-        ExportOp::Update {
-            new_dn: None,
-            changes,
-        } => {
-            let anchor =
-                anchor.ok_or_else(|| fail(None, "an update needs the row's anchor".to_owned()))?;
-            let row = table.row_of(anchor).ok_or_else(|| {
+        ExportOp::Update { new_dn, changes } => {
+            let label = anchor.or(change.dn.as_deref());
+            let (dn_column, new_dn) = match (&config.dn_column, new_dn) {
+                (None, Some(dn)) => {
+                    return Err(fail(
+                        anchor,
+                        format!("a rename to {dn:?}: the rows of this file have no DN (no `dn_column` is configured); expected attribute changes only"),
+                    ))
+                }
+                (column, new_dn) => (column.as_deref(), new_dn.as_deref()),
+            };
+            let row = find_row(table, &change).ok_or_else(|| {
                 fail(
-                    Some(anchor),
-                    format!(
-                        "no row has {} {anchor:?}: expected an existing row to update",
-                        config.anchor
-                    ),
+                    label,
+                    match (anchor, change.dn.as_deref()) {
+                        (None, None) => "an update needs the row's anchor".to_owned(),
+                        (Some(anchor), _) => format!(
+                            "no row has {} {anchor:?}: expected an existing row to update",
+                            config.anchor
+                        ),
+                        (None, Some(dn)) => {
+                            format!("no row has the DN {dn:?}: expected an existing row to update")
+                        }
+                    },
                 )
             })?;
+            let anchor = table.cell(row, &config.anchor).to_owned();
             let mut draft = Draft::new(settings, table, Some(row));
             for (name, op) in changes {
-                draft.apply(name, op).map_err(|m| fail(Some(anchor), m))?;
+                draft.apply(name, op).map_err(|m| fail(Some(&anchor), m))?;
+            }
+            if let (Some(column), Some(dn)) = (dn_column, new_dn) {
+                if dn.trim().is_empty() {
+                    return Err(fail(
+                        Some(&anchor),
+                        format!("a rename to an empty DN: expected a DN for the column {column:?}"),
+                    ));
+                }
+                check_dn_free(table, Some(row), dn).map_err(|m| fail(Some(&anchor), m))?;
+                draft.set_identity(column, dn.to_owned());
             }
             let new_anchor = draft.current(&config.anchor).to_owned();
             if new_anchor.is_empty() {
                 return Err(fail(
-                    Some(anchor),
+                    Some(&anchor),
                     format!("the anchor column {:?} cannot be emptied", config.anchor),
                 ));
             }
             if new_anchor != anchor && table.row_of(&new_anchor).is_some() {
                 return Err(fail(
-                    Some(anchor),
+                    Some(&anchor),
                     format!("cannot change the anchor to {new_anchor:?}: another row has it"),
                 ));
             }
@@ -143,14 +193,41 @@ fn apply_change(
             })
         }
         ExportOp::Delete => {
-            let anchor =
-                anchor.ok_or_else(|| fail(None, "a delete needs the row's anchor".to_owned()))?;
+            if anchor.is_none() && change.dn.is_none() {
+                return Err(fail(None, "a delete needs the row's anchor".to_owned()));
+            }
             // Already gone is fine: the delete was exported before a crash.
-            table.delete(anchor);
+            let found =
+                find_row(table, &change).map(|row| table.cell(row, &config.anchor).to_owned());
+            if let Some(found) = &found {
+                table.delete(found);
+            }
             Ok(Applied {
-                anchor: Some(anchor.to_owned()),
+                anchor: anchor.map(str::to_owned).or(found),
             })
         }
+    }
+}
+
+/// The row a change is about: the one holding its anchor, else (for a file
+/// with DNs) the one holding its DN.
+fn find_row(table: &Table, change: &ExportChange) -> Option<usize> {
+    match &change.anchor {
+        Some(anchor) => table.row_of(anchor),
+        None => change.dn.as_deref().and_then(|dn| table.row_of_dn(dn)),
+    }
+}
+
+/// Refuses a DN that a row other than `row` already holds (compared
+/// without regard to case, as directories do).
+fn check_dn_free(table: &Table, row: Option<usize>, dn: &str) -> Result<(), String> {
+    match table.row_of_dn(dn) {
+        Some(other) if Some(other) != row => Err(format!(
+            "the DN {dn:?} is already held by another row ({}={:?}): expected a DN no other row has",
+            table.anchor_name(),
+            table.anchor_of(other)
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -182,6 +259,17 @@ impl<'a> Draft<'a> {
     }
 
     fn set(&mut self, name: &str, text: String) -> Result<(), String> {
+        let config = &self.settings.config;
+        if config.dn_column.as_deref() == Some(name) {
+            return Err(format!(
+                "column {name:?} holds the row's DN (`dn_column`): expected the DN from a `dn` flow, not an attribute"
+            ));
+        }
+        if config.object_type_column.as_deref() == Some(name) {
+            return Err(format!(
+                "column {name:?} holds the row's object type (`object_type_column`): expected it from the rule's cs_object_type, not an attribute"
+            ));
+        }
         if !text.is_empty() && !self.table.accepts(name) {
             return Err(match &self.settings.config.columns {
                 Some(columns) if !name.is_empty() => format!(
@@ -194,6 +282,12 @@ impl<'a> Draft<'a> {
         self.cells.retain(|(n, _)| n != name);
         self.cells.push((name.to_owned(), text));
         Ok(())
+    }
+
+    /// Sets the DN or object type column, which no attribute may set.
+    fn set_identity(&mut self, name: &str, text: String) {
+        self.cells.retain(|(n, _)| n != name);
+        self.cells.push((name.to_owned(), text));
     }
 
     fn set_value(&mut self, name: &str, value: &Value) -> Result<(), String> {
@@ -213,20 +307,27 @@ impl<'a> Draft<'a> {
                 "cannot add or remove values of {name:?}: it holds one value (it is not in `multi_valued`); expected a replace"
             ));
         };
-        let mut items: Vec<String> = self
-            .current(name)
-            .split(separator)
-            .filter(|item| !item.is_empty())
+        let by_dn = self.settings.config.reference_kind(name) == Some(RefKind::Dn);
+        // DNs are the same whatever their case.
+        let same = |a: &str, b: &str| {
+            if by_dn {
+                a.to_lowercase() == b.to_lowercase()
+            } else {
+                a == b
+            }
+        };
+        let mut items: Vec<String> = split_values(self.current(name), separator, by_dn)
+            .into_iter()
             .map(str::to_owned)
             .collect();
         for value in values.iter().flat_map(Value::items) {
             let text = item_text(self.settings, name, Some(separator), value)?;
             if adding {
-                if !text.is_empty() && !items.contains(&text) {
+                if !text.is_empty() && !items.iter().any(|item| same(item, &text)) {
                     items.push(text);
                 }
             } else {
-                items.retain(|item| *item != text);
+                items.retain(|item| !same(item, &text));
             }
         }
         self.set(name, items.join(separator))
@@ -269,15 +370,20 @@ fn item_text(
     separator: Option<&str>,
     item: &Value,
 ) -> Result<String, String> {
+    let by_dn = settings.config.reference_kind(column) == Some(RefKind::Dn);
     if let Value::Ref(id) = item {
+        let expected = match (&settings.config.dn_column, by_dn) {
+            (Some(dn), true) => format!("the referenced row's DN ({dn:?})"),
+            _ => format!("the referenced row's {:?}", settings.config.anchor),
+        };
         return Err(format!(
-            "{column:?} holds an unresolved reference (ref:{id}): expected the referenced row's {:?}",
-            settings.config.anchor
+            "{column:?} holds an unresolved reference (ref:{id}): expected {expected}"
         ));
     }
     let text = item.to_string();
     match separator {
-        Some(separator) if text.contains(separator) => Err(format!(
+        // In a list of DNs, a separator escaped inside a DN (`CN=a\;b`) is fine.
+        Some(separator) if split_values(&text, separator, by_dn).len() > 1 => Err(format!(
             "value {text:?} of {column:?} contains its separator {separator:?}: it would read back as several values"
         )),
         _ => Ok(text),

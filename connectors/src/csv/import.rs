@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use engine::{ConnectorError, ImportEvent, ImportedObject, ItemError};
+use engine::{ConnectorError, ImportEvent, ItemError};
 
 use super::reader::{RecordReader, Start};
 use super::rows::Header;
@@ -67,10 +67,12 @@ impl FullImport {
 
     fn stream_rows(&mut self, sink: &Sink) -> Result<(), Stop> {
         let shown = self.settings.file.shown.as_str();
-        let object_type = &self.settings.config.object_type;
+        let config = &self.settings.config;
         let anchor_column = self.header.anchor;
-        // First line of each anchor: the first occurrence wins.
+        // First line of each anchor and each DN (DNs compare case-insensitively):
+        // the first occurrence wins.
         let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut seen_dns: HashMap<String, u64> = HashMap::new();
         while let Some(record) = self.reader.next_record()? {
             let row = match self.header.row(&record, shown) {
                 Ok(row) => row,
@@ -90,13 +92,29 @@ impl FullImport {
                 })?;
                 continue;
             }
-            seen.insert(anchor.clone(), row.line);
-            sink.event(ImportEvent::Object(ImportedObject {
-                anchor,
-                object_type: object_type.clone(),
-                dn: None,
-                attributes: self.header.attributes(row.cells),
-            }))?;
+            let line = row.line;
+            let object = match self.header.object(&record, row, shown, config) {
+                Ok(object) => object,
+                Err(bad) => {
+                    sink.bad(bad)?;
+                    continue;
+                }
+            };
+            if let (Some(dn), Some(dn_column)) = (&object.dn, self.header.dn) {
+                let key = dn.to_lowercase();
+                if let Some(first) = seen_dns.get(&key) {
+                    sink.bad(ItemError {
+                        location: record.location(shown, record.field_start(dn_column)),
+                        message: format!(
+                            "duplicate DN {dn:?}, already on line {first}: expected each DN once, compared without regard to case (the first is kept)"
+                        ),
+                    })?;
+                    continue;
+                }
+                seen_dns.insert(key, line);
+            }
+            seen.insert(anchor, line);
+            sink.event(ImportEvent::Object(object))?;
         }
         Ok(())
     }

@@ -22,6 +22,16 @@
 //!   updates that row (columns it does not mention keep their values), a
 //!   delete of a missing row succeeds, rows keep their order, new rows are
 //!   appended, new columns come after the existing ones in sorted order.
+//! - With `dn_column`, the file has DNs (`has_dn`): a row's DN is
+//!   `ImportedObject::dn`, not an attribute; a reference column whose
+//!   target is the DN column (`references = { manager = "dn" }`) is a
+//!   `RefKind::Dn` reference; export writes an add's DN, applies a new DN
+//!   as a rename of the same row, and refuses a DN another row holds
+//!   (DNs compare without regard to case). A list of DNs in a multi-valued
+//!   column splits only at unescaped separators (`CN=a\;b` is one DN).
+//! - With `object_type_column`, each row's type is that column's value, one
+//!   of `object_types` (any other, or none, is a bad row), and every type
+//!   shares the columns and the anchor; export writes a change's type there.
 //!
 //! Invariant: every value read is a `Value::Str` (or a list of them); types
 //! are the engine's business.
@@ -47,7 +57,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use engine::{
     AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange, ExportResult,
-    ImportStream, ObjectTypeSchema, RefKind,
+    ImportStream, ObjectTypeSchema,
 };
 use rules::ValueType;
 
@@ -119,8 +129,13 @@ impl CsvConnector {
 impl Connector for CsvConnector {
     fn info(&self) -> ConnectorInfo {
         let config = &self.settings.config;
+        // The DN and object type columns describe the row; they are not attributes.
         let names: Vec<&str> = match &config.columns {
-            Some(columns) => columns.iter().map(String::as_str).collect(),
+            Some(columns) => columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !config.is_special(c))
+                .collect(),
             None => config
                 .multi_valued
                 .keys()
@@ -130,27 +145,28 @@ impl Connector for CsvConnector {
                 .into_iter()
                 .collect(),
         };
-        let attributes = names
+        let attributes: Vec<AttributeSchema> = names
             .into_iter()
             .map(|name| AttributeSchema {
                 name: name.to_owned(),
                 value_type: ValueType::String,
                 multi_valued: config.multi_valued.contains_key(name),
-                reference: config
-                    .references
-                    .contains_key(name)
-                    .then_some(RefKind::Anchor),
+                reference: config.reference_kind(name),
             })
             .collect();
         ConnectorInfo {
-            object_types: vec![ObjectTypeSchema {
-                name: config.object_type.clone(),
-                anchor_attribute: Some(config.anchor.clone()),
-                attributes,
-            }],
+            object_types: config
+                .types()
+                .into_iter()
+                .map(|name| ObjectTypeSchema {
+                    name: name.to_owned(),
+                    anchor_attribute: Some(config.anchor.clone()),
+                    attributes: attributes.clone(),
+                })
+                .collect(),
             delta_import: config.change_file.is_some(),
             export: true,
-            has_dn: false,
+            has_dn: config.dn_column.is_some(),
             export_batch_size: EXPORT_BATCH_SIZE,
         }
     }

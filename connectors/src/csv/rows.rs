@@ -1,22 +1,25 @@
 //! Turns records into rows: the header's columns, then each row checked
-//! (quoting, field count, UTF-8, anchor) with the file, line and column of
-//! every problem, then converted to attributes.
+//! (quoting, field count, UTF-8, anchor; for an object, its type and DN)
+//! with the file, line and column of every problem, then converted to
+//! attributes.
 
-use engine::{ConnectorError, ItemError};
+use engine::{ConnectorError, ImportedObject, ItemError, RefKind};
 use rules::Value;
 
-use super::config::{CsvConfig, CHANGE_TYPE_COLUMN};
+use super::config::{split_values, CsvConfig, CHANGE_TYPE_COLUMN};
 use super::reader::{Record, RecordReader};
 
 /// What a column contributes to an imported object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Column {
-    /// Nothing: not declared in `columns`, or the change file's `changeType`.
+    /// Nothing: not declared in `columns`, the change file's `changeType`,
+    /// or the DN or object type column (part of the object, not attributes).
     Skip,
     /// One string value.
     Single,
-    /// A list of strings split on this separator.
-    Multi(String),
+    /// A list of strings split on this separator (respecting DN escapes in
+    /// a list of DNs).
+    Multi { separator: String, dn_aware: bool },
 }
 
 /// The header row of a file.
@@ -28,6 +31,10 @@ pub(crate) struct Header {
     pub(crate) anchor: usize,
     /// The `changeType` column's index, in a change file.
     pub(crate) change_type: Option<usize>,
+    /// The `dn_column`'s index, when configured.
+    pub(crate) dn: Option<usize>,
+    /// The `object_type_column`'s index, when configured.
+    pub(crate) object_type: Option<usize>,
     columns: Vec<Column>,
 }
 
@@ -42,9 +49,9 @@ pub(crate) struct Row {
 
 impl Header {
     /// Reads the header row: `None` for a file without one (empty). A header
-    /// that is malformed, repeats a name or lacks the anchor column (or, with
-    /// `change_file`, the `changeType` column) is a fatal error naming the
-    /// file, line and column.
+    /// that is malformed, repeats a name or lacks the anchor column (or a
+    /// configured DN or object type column, or, with `change_file`, the
+    /// `changeType` column) is a fatal error naming the file, line and column.
     pub(crate) fn read(
         reader: &mut RecordReader,
         shown: &str,
@@ -99,6 +106,17 @@ impl Header {
             })
         };
         let anchor = find(&config.anchor, "the anchor")?;
+        let dn = match &config.dn_column {
+            Some(column) => Some(find(column, "each row's DN, `dn_column`")?),
+            None => None,
+        };
+        let object_type = match &config.object_type_column {
+            Some(column) => Some(find(
+                column,
+                "each row's object type, `object_type_column`",
+            )?),
+            None => None,
+        };
         let change_type = if change_file {
             Some(find(CHANGE_TYPE_COLUMN, "add, modify or delete")?)
         } else {
@@ -108,10 +126,17 @@ impl Header {
             .iter()
             .enumerate()
             .map(|(index, name)| {
-                if Some(index) == change_type || !config.is_declared(name) {
+                if Some(index) == change_type
+                    || Some(index) == dn
+                    || Some(index) == object_type
+                    || !config.is_declared(name)
+                {
                     Column::Skip
                 } else if let Some(separator) = config.separator(name) {
-                    Column::Multi(separator.to_owned())
+                    Column::Multi {
+                        separator: separator.to_owned(),
+                        dn_aware: config.reference_kind(name) == Some(RefKind::Dn),
+                    }
                 } else {
                     Column::Single
                 }
@@ -121,7 +146,9 @@ impl Header {
             .iter()
             .zip(&columns)
             .filter(|(name, column)| {
-                **column == Column::Skip && name.as_str() != CHANGE_TYPE_COLUMN
+                **column == Column::Skip
+                    && name.as_str() != CHANGE_TYPE_COLUMN
+                    && !config.is_special(name)
             })
             .map(|(name, _)| name.as_str())
             .collect();
@@ -132,6 +159,8 @@ impl Header {
             names,
             anchor,
             change_type,
+            dn,
+            object_type,
             columns,
         }))
     }
@@ -217,9 +246,12 @@ impl Header {
                 Column::Skip => continue,
                 _ if cell.is_empty() => continue,
                 Column::Single => Value::Str(cell),
-                Column::Multi(separator) => Value::list(
-                    cell.split(separator.as_str())
-                        .filter(|piece| !piece.is_empty())
+                Column::Multi {
+                    separator,
+                    dn_aware,
+                } => Value::list(
+                    split_values(&cell, separator, *dn_aware)
+                        .into_iter()
                         .map(Value::str),
                 ),
             };
@@ -228,5 +260,67 @@ impl Header {
             }
         }
         attributes
+    }
+
+    /// The object a well-formed row describes: its anchor, its type (from
+    /// the object type column, which must hold one of `object_types`, or
+    /// the configured `object_type`), its DN (from the DN column, which
+    /// must not be empty) and its attributes. A bad type or DN is an item
+    /// error at its cell.
+    pub(crate) fn object(
+        &self,
+        record: &Record<'_>,
+        row: Row,
+        shown: &str,
+        config: &CsvConfig,
+    ) -> Result<ImportedObject, ItemError> {
+        let bad = |index: usize, message: String| ItemError {
+            location: record.location(shown, record.field_start(index)),
+            message,
+        };
+        let object_type = match self.object_type {
+            Some(index) => {
+                let cell = row.cells.get(index).map_or("", String::as_str);
+                if !config.has_type(cell) {
+                    let what = if cell.is_empty() {
+                        "empty object type".to_owned()
+                    } else {
+                        format!("unknown object type {cell:?}")
+                    };
+                    return Err(bad(
+                        index,
+                        format!(
+                            "{what}: expected one of {} in column {:?} (`object_types`)",
+                            config.object_types.join(", "),
+                            self.name(index)
+                        ),
+                    ));
+                }
+                cell.to_owned()
+            }
+            None => config.object_type.clone().unwrap_or_default(),
+        };
+        let dn = match self.dn {
+            Some(index) => {
+                let cell = row.cells.get(index).map_or("", String::as_str);
+                if cell.trim().is_empty() {
+                    return Err(bad(
+                        index,
+                        format!(
+                            "empty DN: expected the object's distinguished name in column {:?}",
+                            self.name(index)
+                        ),
+                    ));
+                }
+                Some(cell.to_owned())
+            }
+            None => None,
+        };
+        Ok(ImportedObject {
+            anchor: row.cells[self.anchor].clone(),
+            object_type,
+            dn,
+            attributes: self.attributes(row.cells),
+        })
     }
 }

@@ -1,5 +1,5 @@
 //! The target file in memory while an export batch is applied: its columns,
-//! its rows in file order, and an index from anchor to row.
+//! its rows in file order, and indexes from anchor (and DN) to row.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -24,9 +24,13 @@ pub(crate) struct Table {
     /// Whether `columns` is configured (then no column is ever added).
     declared: bool,
     anchor: usize,
+    /// The DN column, with `dn_column`.
+    dn: Option<usize>,
     /// Rows in file order; `None` once deleted.
     rows: Vec<Option<Vec<String>>>,
     by_anchor: HashMap<String, usize>,
+    /// Lower-cased DN → the first row holding it (DNs compare without case).
+    by_dn: HashMap<String, usize>,
     bom: bool,
     changed: bool,
 }
@@ -39,21 +43,33 @@ impl Table {
         let source = &settings.file;
         let (columns, fixed) = match &config.columns {
             Some(columns) => (columns.clone(), columns.len()),
-            // A new file starts with its anchor column; the rest come sorted.
-            None => (vec![config.anchor.clone()], 1),
+            // A new file starts with its anchor, object type and DN
+            // columns; the rest come sorted.
+            None => {
+                let first: Vec<String> = std::iter::once(&config.anchor)
+                    .chain(&config.object_type_column)
+                    .chain(&config.dn_column)
+                    .cloned()
+                    .collect();
+                let fixed = first.len();
+                (first, fixed)
+            }
         };
         let mut table = Table {
             position: index(&columns),
             anchor: 0,
+            dn: None,
             columns,
             fixed,
             declared: config.columns.is_some(),
             rows: Vec::new(),
             by_anchor: HashMap::new(),
+            by_dn: HashMap::new(),
             bom: false,
             changed: false,
         };
         table.anchor = table.column(&config.anchor).unwrap_or(0);
+        table.dn = config.dn_column.as_deref().and_then(|c| table.column(c));
         let file = match std::fs::File::open(&source.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(table),
@@ -75,6 +91,7 @@ impl Table {
             table.fixed = table.columns.len();
             table.position = index(&table.columns);
             table.anchor = header.anchor;
+            table.dn = header.dn;
         }
         // Where each column of the file goes in the table (nowhere, when undeclared).
         let target: Vec<Option<usize>> = header.names.iter().map(|n| table.column(n)).collect();
@@ -104,7 +121,13 @@ impl Table {
                 )));
             }
             lines.insert(anchor.clone(), row.line);
-            table.by_anchor.insert(anchor, table.rows.len());
+            let index = table.rows.len();
+            table.by_anchor.insert(anchor, index);
+            if let Some(dn) = table.dn.and_then(|c| cells.get(c)) {
+                if !dn.is_empty() {
+                    table.by_dn.entry(dn.to_lowercase()).or_insert(index);
+                }
+            }
             table.rows.push(Some(cells));
         }
         Ok(table)
@@ -131,6 +154,21 @@ impl Table {
         self.by_anchor.get(anchor).copied()
     }
 
+    /// The anchor column's name.
+    pub(crate) fn anchor_name(&self) -> &str {
+        self.columns.get(self.anchor).map_or("", String::as_str)
+    }
+
+    /// The anchor of a row.
+    pub(crate) fn anchor_of(&self, row: usize) -> &str {
+        self.cell_at(row, self.anchor)
+    }
+
+    /// The row holding `dn`, compared without regard to case.
+    pub(crate) fn row_of_dn(&self, dn: &str) -> Option<usize> {
+        self.by_dn.get(&dn.to_lowercase()).copied()
+    }
+
     /// The text of a cell ("" for a column the row has no cell in).
     pub(crate) fn cell(&self, row: usize, name: &str) -> &str {
         self.column(name)
@@ -146,10 +184,14 @@ impl Table {
 
     /// Sets cells of a row (a new row at the end for `None`), adding columns
     /// not seen before (the caller checked [`Table::accepts`]) and re-keying
-    /// the row when its anchor cell changes (the caller checked the new
-    /// anchor is free and not empty). Returns the row.
+    /// the row when its anchor or DN cell changes (the caller checked the
+    /// new anchor and DN are free and the anchor is not empty). Returns the row.
     pub(crate) fn write_row(&mut self, row: Option<usize>, cells: Vec<(String, String)>) -> usize {
         let previous_anchor = row.map(|row| self.cell_at(row, self.anchor).to_owned());
+        let previous_dn = match (row, self.dn) {
+            (Some(row), Some(dn)) => self.cell_at(row, dn).to_owned(),
+            _ => String::new(),
+        };
         let row = match row {
             Some(row) => row,
             None => {
@@ -181,8 +223,25 @@ impl Table {
             }
             self.by_anchor.insert(anchor, row);
         }
+        if let Some(dn_column) = self.dn {
+            let dn = self.cell_at(row, dn_column).to_owned();
+            if dn != previous_dn {
+                self.unindex_dn(&previous_dn, row);
+                if !dn.is_empty() {
+                    self.by_dn.insert(dn.to_lowercase(), row);
+                }
+            }
+        }
         self.changed = true;
         row
+    }
+
+    /// Forgets that `row` holds `dn` (another row holding it stays indexed).
+    fn unindex_dn(&mut self, dn: &str, row: usize) {
+        let key = dn.to_lowercase();
+        if self.by_dn.get(&key) == Some(&row) {
+            self.by_dn.remove(&key);
+        }
     }
 
     /// Deletes the row holding `anchor`; `false` if there is none.
@@ -190,6 +249,10 @@ impl Table {
         let Some(row) = self.by_anchor.remove(anchor) else {
             return false;
         };
+        if let Some(dn_column) = self.dn {
+            let dn = self.cell_at(row, dn_column).to_owned();
+            self.unindex_dn(&dn, row);
+        }
         if let Some(slot) = self.rows.get_mut(row) {
             *slot = None;
         }

@@ -1178,3 +1178,660 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parsed, rows);
     }
 }
+
+// ---------------------------------------------------------------- DNs and object types
+
+/// A directory-like file: users and groups, each with a DN; managers and
+/// members named by DN.
+const DIR: &str = "path = \"corp.csv\"\nanchor = \"id\"\ndn_column = \"dn\"\n\
+    object_type_column = \"objectType\"\nobject_types = [\"user\", \"group\"]\n\
+    multi_valued = { members = \";\" }\nreferences = { manager = \"dn\", members = \"dn\", sponsor = \"id\" }\n";
+
+fn directory(dir: &Path) -> Box<dyn Connector> {
+    config(DIR).build(dir).unwrap()
+}
+
+fn entry(object_type: &str, anchor: &str, dn: &str, attributes: &[(&str, Value)]) -> Got {
+    Got::Object(ImportedObject {
+        anchor: anchor.to_owned(),
+        object_type: object_type.to_owned(),
+        dn: Some(dn.to_owned()),
+        attributes: attributes
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect(),
+    })
+}
+
+fn change(
+    id: u64,
+    object_type: &str,
+    anchor: Option<&str>,
+    dn: Option<&str>,
+    op: ExportOp,
+) -> ExportChange {
+    ExportChange {
+        id,
+        object_type: object_type.to_owned(),
+        anchor: anchor.map(str::to_owned),
+        dn: dn.map(str::to_owned),
+        op,
+    }
+}
+
+fn add_at(id: u64, object_type: &str, dn: &str, attributes: &[(&str, Value)]) -> ExportChange {
+    change(
+        id,
+        object_type,
+        None,
+        Some(dn),
+        ExportOp::Add {
+            attributes: attributes
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect(),
+        },
+    )
+}
+
+fn rename(
+    id: u64,
+    anchor: &str,
+    dn: &str,
+    new_dn: &str,
+    changes: Vec<(&str, AttrOp)>,
+) -> ExportChange {
+    change(
+        id,
+        "user",
+        Some(anchor),
+        Some(dn),
+        ExportOp::Update {
+            new_dn: Some(new_dn.to_owned()),
+            changes: changes
+                .into_iter()
+                .map(|(n, op)| (n.to_owned(), op))
+                .collect(),
+        },
+    )
+}
+
+#[test]
+fn config_with_dns_and_object_types_parses_and_round_trips() {
+    let parsed = config(DIR);
+    let crate::ConnectorConfig::Csv(csv) = &parsed;
+    assert_eq!(csv.dn_column.as_deref(), Some("dn"));
+    assert_eq!(csv.types(), ["user", "group"]);
+    assert_eq!(csv.reference_kind("manager"), Some(RefKind::Dn));
+    assert_eq!(csv.reference_kind("sponsor"), Some(RefKind::Anchor));
+    assert_eq!(csv.reference_kind("title"), None);
+    let again: ConnectorConfig = toml::from_str(&toml::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(again, parsed);
+    assert!(parsed.build(Path::new(".")).is_ok());
+}
+
+#[test]
+fn build_lists_every_dn_and_object_type_problem() {
+    let problems = |keys: &str| config(keys).build(Path::new(".")).err().unwrap().message;
+
+    let error = problems("path = \"f.csv\"\nanchor = \"id\"\n");
+    assert!(error.contains("`object_type` is missing"), "{error}");
+
+    let error = problems(
+        "path = \"f.csv\"\nanchor = \"id\"\nobject_type = \"user\"\nobject_type_column = \"objectType\"\n",
+    );
+    assert!(
+        error.contains("`object_type` and `object_type_column` are both set"),
+        "{error}"
+    );
+    assert!(error.contains("`object_types` is missing"), "{error}");
+
+    let error = problems(
+        "path = \"f.csv\"\nanchor = \"id\"\nobject_type = \"user\"\nobject_types = [\"user\"]\n",
+    );
+    assert!(
+        error.contains("`object_types` is set without `object_type_column`"),
+        "{error}"
+    );
+
+    let error = problems(
+        "path = \"f.csv\"\nanchor = \"id\"\nobject_type_column = \"kind\"\nobject_types = [\"user\", \"user\", \"\"]\n\
+         dn_column = \"id\"\nmulti_valued = { kind = \";\" }\nreferences = { manager = \"dn\", members = \"id\" }\n\
+         columns = [\"id\", \"manager\", \"members\"]\n",
+    );
+    assert!(
+        error.contains("`object_types` names \"user\" twice"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`object_types` holds an empty name"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`dn_column` = \"id\" is the anchor column"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`multi_valued.kind`: the column holds the object type"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`references.manager` = \"dn\": expected \"id\", the anchor column, or \"id\", the `dn_column`"),
+        "{error}"
+    );
+    assert!(error.contains("`columns` lacks \"kind\""), "{error}");
+
+    // Without a DN column, a reference by DN names a column that is not there.
+    let error = problems(
+        "path = \"f.csv\"\nanchor = \"id\"\nobject_type = \"user\"\nreferences = { manager = \"dn\" }\n",
+    );
+    assert!(
+        error.contains("`references.manager` = \"dn\": expected \"id\", the anchor column (a reference names another row by its anchor; with `dn_column` set, by its DN too)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn info_with_dns_lists_each_type_with_dn_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = directory(dir.path()).info();
+    assert!(info.has_dn);
+    let names: Vec<&str> = info.object_types.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["user", "group"]);
+    for t in &info.object_types {
+        assert_eq!(t.anchor_attribute.as_deref(), Some("id"));
+        let attributes: Vec<&str> = t.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(attributes, ["manager", "members", "sponsor"]);
+        assert_eq!(t.attribute("manager").unwrap().reference, Some(RefKind::Dn));
+        assert!(t.attribute("members").unwrap().multi_valued);
+        assert_eq!(t.attribute("members").unwrap().reference, Some(RefKind::Dn));
+        assert_eq!(
+            t.attribute("sponsor").unwrap().reference,
+            Some(RefKind::Anchor)
+        );
+    }
+    // Declared columns: the DN and type columns are not attributes.
+    let connector = config(&format!(
+        "{DIR}columns = [\"id\", \"objectType\", \"dn\", \"displayName\", \"manager\", \"members\", \"sponsor\"]\n"
+    ))
+    .build(dir.path())
+    .unwrap();
+    let info = connector.info();
+    let attributes: Vec<&str> = info.object_types[1]
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(
+        attributes,
+        ["id", "displayName", "manager", "members", "sponsor"]
+    );
+}
+
+#[tokio::test]
+async fn full_import_reads_dns_types_and_lists_of_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn,displayName,manager,members\n\
+         u1,user,\"CN=Ada,OU=Users,DC=corp\",Ada,,\n\
+         u2,user,\"CN=Smith\\, J\\;r,OU=Users,DC=corp\",\"Smith, J;r\",\"CN=Ada,OU=Users,DC=corp\",\n\
+         g1,group,\"CN=Team,OU=Groups,DC=corp\",Team,,\"CN=Ada,OU=Users,DC=corp;CN=Smith\\, J\\;r,OU=Users,DC=corp\"\n",
+    );
+    let got = full(&*directory(dir.path())).await;
+    assert_eq!(
+        got,
+        [
+            entry(
+                "user",
+                "u1",
+                "CN=Ada,OU=Users,DC=corp",
+                &[("id", s("u1")), ("displayName", s("Ada"))]
+            ),
+            entry(
+                "user",
+                "u2",
+                "CN=Smith\\, J\\;r,OU=Users,DC=corp",
+                &[
+                    ("id", s("u2")),
+                    ("displayName", s("Smith, J;r")),
+                    ("manager", s("CN=Ada,OU=Users,DC=corp"))
+                ]
+            ),
+            entry(
+                "group",
+                "g1",
+                "CN=Team,OU=Groups,DC=corp",
+                &[
+                    ("id", s("g1")),
+                    ("displayName", s("Team")),
+                    // The escaped `;` inside a DN does not split the list.
+                    (
+                        "members",
+                        list(&[
+                            "CN=Ada,OU=Users,DC=corp",
+                            "CN=Smith\\, J\\;r,OU=Users,DC=corp"
+                        ])
+                    )
+                ]
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_import_reports_bad_types_empty_and_duplicate_dns_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn\n\
+         u1,user,CN=A\n\
+         u2,,CN=B\n\
+         u3,contact,CN=C\n\
+         u4,user,\n\
+         u5,group,cn=a\n\
+         u6,group,CN=F\n",
+    );
+    let got = full(&*directory(dir.path())).await;
+    let anchors: Vec<&str> = objects(&got).iter().map(|o| o.anchor.as_str()).collect();
+    assert_eq!(anchors, ["u1", "u6"]);
+    let bad: Vec<(&str, &str)> = got
+        .iter()
+        .filter_map(|g| match g {
+            Got::Bad(location, message) => Some((location.as_str(), message.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (
+                "corp.csv:3:4",
+                "empty object type: expected one of user, group in column \"objectType\" (`object_types`)"
+            ),
+            (
+                "corp.csv:4:4",
+                "unknown object type \"contact\": expected one of user, group in column \"objectType\" (`object_types`)"
+            ),
+            (
+                "corp.csv:5:9",
+                "empty DN: expected the object's distinguished name in column \"dn\""
+            ),
+            (
+                "corp.csv:6:10",
+                "duplicate DN \"cn=a\", already on line 2: expected each DN once, compared without regard to case (the first is kept)"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_import_without_the_dn_column_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "corp.csv", "id,objectType\nu1,user\n");
+    let error = full_import_error(&*directory(dir.path())).await.message;
+    assert_eq!(
+        error,
+        "corp.csv:1: expected a column \"dn\" (each row's DN, `dn_column`); found columns: id, objectType"
+    );
+}
+
+#[tokio::test]
+async fn delta_import_reads_dns_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "corp.csv", "id,objectType,dn\n");
+    write(
+        dir.path(),
+        "changes.csv",
+        "changeType,id,objectType,dn,displayName\n\
+         add,u1,user,\"CN=Ada,OU=Users\",Ada\n\
+         modify,g1,,CN=G,\n\
+         delete,u9,,,\n",
+    );
+    let connector = config(&format!("{DIR}change_file = \"changes.csv\"\n"))
+        .build(dir.path())
+        .unwrap();
+    let got = delta(&*connector, None).await;
+    assert_eq!(
+        got[0],
+        entry(
+            "user",
+            "u1",
+            "CN=Ada,OU=Users",
+            &[("id", s("u1")), ("displayName", s("Ada"))]
+        )
+    );
+    assert_eq!(bad_locations(&got), ["changes.csv:3:11"]);
+    assert_eq!(got[2], Got::Delete("u9".to_owned()));
+}
+
+#[tokio::test]
+async fn export_to_a_new_file_writes_anchor_type_and_dn_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![
+            add_at(
+                1,
+                "user",
+                "CN=Ada,OU=Users,DC=corp",
+                &[("id", s("u1")), ("displayName", s("Ada"))],
+            ),
+            add_at(
+                2,
+                "user",
+                "CN=Grace,OU=Users,DC=corp",
+                &[
+                    ("id", s("u2")),
+                    ("displayName", s("Grace")),
+                    ("manager", s("CN=Ada,OU=Users,DC=corp")),
+                ],
+            ),
+            add_at(
+                3,
+                "group",
+                "CN=Team,OU=Groups,DC=corp",
+                &[
+                    ("id", s("g1")),
+                    (
+                        "members",
+                        list(&["CN=Ada,OU=Users,DC=corp", "CN=Grace,OU=Users,DC=corp"]),
+                    ),
+                ],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        [applied(1, "u1"), applied(2, "u2"), applied(3, "g1")]
+    );
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn,displayName,manager,members\n\
+         u1,user,\"CN=Ada,OU=Users,DC=corp\",Ada,,\n\
+         u2,user,\"CN=Grace,OU=Users,DC=corp\",Grace,\"CN=Ada,OU=Users,DC=corp\",\n\
+         g1,group,\"CN=Team,OU=Groups,DC=corp\",,,\"CN=Ada,OU=Users,DC=corp;CN=Grace,OU=Users,DC=corp\"\n"
+    );
+    // What export wrote, import reads back: DN and type as identity, not attributes.
+    let got = full(&*connector).await;
+    assert_eq!(
+        got[1],
+        entry(
+            "user",
+            "u2",
+            "CN=Grace,OU=Users,DC=corp",
+            &[
+                ("id", s("u2")),
+                ("displayName", s("Grace")),
+                ("manager", s("CN=Ada,OU=Users,DC=corp"))
+            ]
+        )
+    );
+}
+
+#[tokio::test]
+async fn export_rename_rewrites_the_same_rows_dn() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn,city\nu1,user,\"CN=Ada,OU=Users\",Austin\nu2,user,\"CN=Bob,OU=Users\",Austin\n",
+    );
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![rename(
+            1,
+            "u1",
+            "CN=Ada,OU=Users",
+            "CN=Ada,OU=Dallas,OU=Users",
+            vec![("city", AttrOp::Replace(s("Dallas")))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(1, "u1")]);
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn,city\nu1,user,\"CN=Ada,OU=Dallas,OU=Users\",Dallas\nu2,user,\"CN=Bob,OU=Users\",Austin\n"
+    );
+    // The old DN is free again; a case-only rename of the same row is allowed.
+    let results = connector
+        .export(vec![
+            rename(2, "u2", "CN=Bob,OU=Users", "CN=Ada,OU=Users", vec![]),
+            rename(
+                3,
+                "u1",
+                "CN=Ada,OU=Dallas,OU=Users",
+                "cn=ada,ou=dallas,ou=users",
+                vec![],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(2, "u2"), applied(3, "u1")]);
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn,city\nu1,user,\"cn=ada,ou=dallas,ou=users\",Dallas\nu2,user,\"CN=Ada,OU=Users\",Austin\n"
+    );
+}
+
+#[tokio::test]
+async fn export_refuses_a_dn_another_row_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = "id,objectType,dn,city\nu1,user,\"CN=Ada,OU=Users\",Austin\nu2,user,\"CN=Bob,OU=Users\",Austin\n";
+    write(dir.path(), "corp.csv", before);
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![
+            rename(
+                1,
+                "u2",
+                "CN=Bob,OU=Users",
+                "cn=ADA,ou=users",
+                vec![("city", AttrOp::Replace(s("Dallas")))],
+            ),
+            add_at(2, "user", "CN=Bob,OU=Users", &[("id", s("u3"))]),
+            add_at(3, "user", " ", &[("id", s("u4"))]),
+            rename(4, "u1", "CN=Ada,OU=Users", "", vec![]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        failure(&results, 1),
+        (
+            "corp.csv [id=u2]".to_owned(),
+            "the DN \"cn=ADA,ou=users\" is already held by another row (id=\"u1\"): expected a DN no other row has".to_owned()
+        )
+    );
+    assert_eq!(
+        failure(&results, 2).1,
+        "the DN \"CN=Bob,OU=Users\" is already held by another row (id=\"u2\"): expected a DN no other row has"
+    );
+    assert_eq!(
+        failure(&results, 3).1,
+        "an add needs a DN for the column \"dn\": expected a `dn` flow in the outbound rule"
+    );
+    assert_eq!(
+        failure(&results, 4).1,
+        "a rename to an empty DN: expected a DN for the column \"dn\""
+    );
+    // A failed change leaves its row as it was, attribute changes included.
+    assert_eq!(read(dir.path(), "corp.csv"), before);
+}
+
+#[tokio::test]
+async fn export_changes_lists_of_dns_one_member_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn,members\ng1,group,CN=G,\"CN=A,OU=U;CN=B\\;x,OU=U;CN=C,OU=U\"\n",
+    );
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![change(
+            1,
+            "group",
+            Some("g1"),
+            Some("CN=G"),
+            ExportOp::Update {
+                new_dn: None,
+                changes: vec![
+                    (
+                        "members".to_owned(),
+                        AttrOp::Add(vec![s("CN=D\\;y,OU=U"), s("cn=a,ou=u")]),
+                    ),
+                    // DNs compare without regard to case.
+                    (
+                        "members".to_owned(),
+                        AttrOp::Remove(vec![s("cn=b\\;X,ou=u")]),
+                    ),
+                ],
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(1, "g1")]);
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn,members\ng1,group,CN=G,\"CN=A,OU=U;CN=C,OU=U;CN=D\\;y,OU=U\"\n"
+    );
+    let got = full(&*connector).await;
+    assert_eq!(
+        objects(&got)[0].attributes,
+        [
+            ("id".to_owned(), s("g1")),
+            (
+                "members".to_owned(),
+                list(&["CN=A,OU=U", "CN=C,OU=U", "CN=D\\;y,OU=U"])
+            )
+        ]
+    );
+}
+
+#[tokio::test]
+async fn export_rejects_wrong_types_identity_columns_and_renames_without_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "corp.csv", "id,objectType,dn\nu1,user,CN=A\n");
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![
+            add_at(1, "contact", "CN=X", &[("id", s("x"))]),
+            add_at(2, "user", "CN=Y", &[("id", s("y")), ("dn", s("CN=Z"))]),
+            change(
+                3,
+                "user",
+                Some("u1"),
+                Some("CN=A"),
+                ExportOp::Update {
+                    new_dn: None,
+                    changes: vec![("objectType".to_owned(), AttrOp::Replace(s("group")))],
+                },
+            ),
+            change(
+                4,
+                "group",
+                Some("u1"),
+                None,
+                ExportOp::Update {
+                    new_dn: None,
+                    changes: vec![("members".to_owned(), AttrOp::Replace(Value::Ref(9)))],
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        failure(&results, 1).1,
+        "object type \"contact\": expected one of \"user\", \"group\" (`object_types`)"
+    );
+    assert_eq!(
+        failure(&results, 2).1,
+        "column \"dn\" holds the row's DN (`dn_column`): expected the DN from a `dn` flow, not an attribute"
+    );
+    assert!(failure(&results, 3)
+        .1
+        .starts_with("column \"objectType\" holds the row's object type"));
+    assert_eq!(
+        failure(&results, 4).1,
+        "\"members\" holds an unresolved reference (ref:9): expected the referenced row's DN (\"dn\")"
+    );
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn\nu1,user,CN=A\n"
+    );
+
+    // A file without DNs cannot rename.
+    let plain = tempfile::tempdir().unwrap();
+    write(plain.path(), "hr.csv", "employeeId\nE1\n");
+    let results = connector_for_rename(plain.path()).await;
+    assert_eq!(
+        failure(&results, 1).1,
+        "a rename to \"CN=E1\": the rows of this file have no DN (no `dn_column` is configured); expected attribute changes only"
+    );
+}
+
+async fn connector_for_rename(dir: &Path) -> Vec<ExportResult> {
+    connector(dir, "")
+        .export(vec![ExportChange {
+            op: ExportOp::Update {
+                new_dn: Some("CN=E1".to_owned()),
+                changes: vec![],
+            },
+            ..update(1, "E1", vec![])
+        }])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn export_finds_a_row_by_dn_when_the_anchor_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn,city\nu1,user,CN=A,Austin\nu2,user,CN=B,Austin\n",
+    );
+    let connector = directory(dir.path());
+    let results = connector
+        .export(vec![
+            change(
+                1,
+                "user",
+                None,
+                Some("cn=a"),
+                ExportOp::Update {
+                    new_dn: None,
+                    changes: vec![("city".to_owned(), AttrOp::Replace(s("Dallas")))],
+                },
+            ),
+            change(2, "user", None, Some("CN=B"), ExportOp::Delete),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results, [applied(1, "u1"), applied(2, "u2")]);
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn,city\nu1,user,CN=A,Dallas\n"
+    );
+}
+
+#[test]
+fn split_values_respects_escapes_only_in_lists_of_dns() {
+    use super::config::split_values;
+    assert_eq!(split_values("a;b;;c", ";", false), ["a", "b", "c"]);
+    assert_eq!(split_values("a\\;b;c", ";", false), ["a\\", "b", "c"]);
+    assert_eq!(split_values("a\\;b;c", ";", true), ["a\\;b", "c"]);
+    assert_eq!(
+        split_values("CN=x\\\\;CN=y", ";", true),
+        ["CN=x\\\\", "CN=y"]
+    );
+    assert_eq!(
+        split_values("CN=é\\é||CN=ü", "||", true),
+        ["CN=é\\é", "CN=ü"]
+    );
+    assert_eq!(split_values("trailing\\", ";", true), ["trailing\\"]);
+    assert!(split_values("", ";", true).is_empty());
+}

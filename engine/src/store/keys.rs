@@ -15,6 +15,7 @@
 //! | `J` | attr sym, len-prefixed value, mv id | empty (join index) |
 //! | `I` | conn sym, cs id | empty (sync queue: objects with a pending import) |
 //! | `E` | conn sym, cs id | empty (export queue: objects with a pending export) |
+//! | `U` | conn sym, attr sym, len-prefixed lower-cased value, cs id | empty (values held, for unique-value generation) |
 //! | `X` | conn sym, len-prefixed raw reference, mv id | empty (references waiting for their target) |
 //! | `W` | conn sym | import watermark |
 //! | `R` | run id | run record |
@@ -29,6 +30,13 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const VERSION: &[u8] = b"V";
 /// Key of the indexed-attribute set.
 pub const INDEXED: &[u8] = b"K";
+/// Key of the set of (connector, attribute) pairs the unique-value index covers.
+pub const UNIQUE_TRACKED: &[u8] = b"Q";
+/// Present while the join index is being rebuilt: a crash mid-rebuild
+/// forces another rebuild on the next open.
+pub const JOIN_REBUILDING: &[u8] = b"K!";
+/// Present while the unique-value index is being rebuilt.
+pub const UNIQUE_REBUILDING: &[u8] = b"Q!";
 
 /// Prefix tags.
 pub mod tag {
@@ -52,6 +60,8 @@ pub mod tag {
     pub const EXPORT_QUEUE: u8 = b'E';
     /// Waiting references.
     pub const WAITING: u8 = b'X';
+    /// Unique-value index.
+    pub const UNIQUE: u8 = b'U';
     /// Watermarks.
     pub const WATERMARK: u8 = b'W';
     /// Runs.
@@ -154,6 +164,21 @@ pub fn join(attr: Sym, value: &[u8], mv: MvId) -> Vec<u8> {
 pub fn decode_join_mv(key: &[u8]) -> Option<MvId> {
     let tail = key.get(key.len().checked_sub(8)?..)?;
     Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// The prefix of unique-index entries for one value of one attribute in one connector.
+pub fn unique_prefix(conn: Sym, attr: Sym, value: &str) -> Vec<u8> {
+    let mut k = conn_prefix(tag::UNIQUE, conn);
+    k.extend_from_slice(&attr.0.to_be_bytes());
+    push_len_prefixed(&mut k, value.to_lowercase().as_bytes());
+    k
+}
+
+/// A unique-index entry: object `id` of `conn` holds `value` in `attr`.
+pub fn unique(conn: Sym, attr: Sym, value: &str, id: u64) -> Vec<u8> {
+    let mut k = unique_prefix(conn, attr, value);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 /// The prefix of waiting-reference entries for one raw reference.

@@ -10,6 +10,7 @@ pub mod keys;
 mod kv;
 mod lock;
 mod names;
+mod overlay;
 mod txn;
 
 use std::collections::BTreeSet;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
+pub use overlay::OverlayKv;
 pub use txn::{Savepoint, Txn};
 
 use crate::model::{MvId, Sym};
@@ -93,14 +95,19 @@ struct Counters {
 
 /// The store.
 pub struct Store {
-    kv: Box<dyn Kv>,
+    kv: Arc<dyn Kv>,
     names: RwLock<Names>,
     counters: Mutex<Counters>,
     saved_counters: Mutex<Counters>,
     indexed: RwLock<BTreeSet<Sym>>,
+    unique: RwLock<BTreeSet<(Sym, Sym)>>,
     path: Option<PathBuf>,
     _lock: Option<StoreLock>,
 }
+
+/// A sym no name has: an index set holding it never matches a configuration,
+/// so the index is rebuilt (after a crash mid-rebuild).
+const UNKNOWN: Sym = Sym(u32::MAX);
 
 const CS_COUNTER: &str = "cs";
 const MV_COUNTER: &str = "mv";
@@ -191,18 +198,43 @@ impl Store {
             next_run: read_counter(RUN_COUNTER)?,
         };
         let indexed = match kv.get(keys::INDEXED)? {
+            _ if kv.get(keys::JOIN_REBUILDING)?.is_some() => BTreeSet::from([UNKNOWN]),
             Some(v) => codec::decode::<BTreeSet<Sym>>(&v, &|| "the indexed-attribute set".into())?,
             None => BTreeSet::new(),
         };
+        let unique = match kv.get(keys::UNIQUE_TRACKED)? {
+            _ if kv.get(keys::UNIQUE_REBUILDING)?.is_some() => BTreeSet::from([(UNKNOWN, UNKNOWN)]),
+            Some(v) => codec::decode::<BTreeSet<(Sym, Sym)>>(&v, &|| "the unique-value attribute set".into())?,
+            None => BTreeSet::new(),
+        };
         Ok(Store {
-            kv,
+            kv: Arc::from(kv),
             names: RwLock::new(names),
             counters: Mutex::new(counters),
             saved_counters: Mutex::new(counters),
             indexed: RwLock::new(indexed),
+            unique: RwLock::new(unique),
             path,
             _lock: None,
         })
+    }
+
+    /// A what-if copy of this store: it reads this store's committed state
+    /// and keeps its own writes in memory ([`OverlayKv`]), so whole sync
+    /// steps can run on it without touching this store. Same names and id
+    /// counters; no lock (it never writes here).
+    pub fn what_if(&self) -> Result<Store, StoreError> {
+        let store = Store::with_kv(Box::new(OverlayKv::new(Arc::clone(&self.kv))), None)?;
+        *store.names_write() = self.names_read().clone();
+        *store.counters() = *self.counters();
+        *store
+            .saved_counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = *self
+            .saved_counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(store)
     }
 
     /// Where the store lives on disk, if it does.
@@ -281,13 +313,70 @@ impl Store {
             .contains(&attr)
     }
 
+    /// The (connector, attribute) pairs the unique-value index covers.
+    pub fn unique_tracked(&self) -> BTreeSet<(Sym, Sym)> {
+        self.unique.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The attributes of `conn` the unique-value index covers.
+    pub(crate) fn unique_attrs(&self, conn: Sym) -> Vec<Sym> {
+        self.unique
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, a)| *a)
+            .collect()
+    }
+
+    /// Makes the unique-value index cover exactly `pairs` of (connector,
+    /// attribute), rebuilding it from the connector spaces when the
+    /// configuration asks for a different set.
+    pub fn ensure_unique_index(&self, pairs: &BTreeSet<(Sym, Sym)>) -> Result<bool, StoreError> {
+        if *self.unique.read().unwrap_or_else(|e| e.into_inner()) == *pairs {
+            return Ok(false);
+        }
+        self.kv.apply(vec![(keys::UNIQUE_REBUILDING.to_vec(), Some(Vec::new()))])?;
+        let mut from = vec![keys::tag::UNIQUE];
+        loop {
+            let chunk = self.kv.scan(&[keys::tag::UNIQUE], &from, from.len() > 1, 10_000)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.clone();
+            self.kv.apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
+        }
+        *self.unique.write().unwrap_or_else(|e| e.into_inner()) = pairs.clone();
+        let conns: BTreeSet<Sym> = pairs.iter().map(|(c, _)| *c).collect();
+        for conn in conns {
+            let prefix = keys::conn_prefix(keys::tag::CS, conn);
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let chunk = self.kv.scan(&prefix, after.as_deref().unwrap_or(&prefix), after.is_some(), 10_000)?;
+                let Some((last, _)) = chunk.last() else { break };
+                after = Some(last.clone());
+                let mut txn = self.begin();
+                for (k, v) in &chunk {
+                    let cs: crate::model::CsObject = codec::decode(v, &|| format!("connector-space object {k:?}"))?;
+                    txn.index_unique(None, Some(&cs));
+                }
+                self.commit(txn)?;
+            }
+        }
+        self.kv.apply(vec![
+            (keys::UNIQUE_TRACKED.to_vec(), Some(codec::encode(pairs)?)),
+            (keys::UNIQUE_REBUILDING.to_vec(), None),
+        ])?;
+        Ok(true)
+    }
+
     /// Makes the join index cover exactly `attrs`, rebuilding it from the
     /// metaverse when the configuration asks for a different set.
     pub fn ensure_join_index(&self, attrs: &BTreeSet<Sym>) -> Result<bool, StoreError> {
         if self.indexed_attrs() == *attrs {
             return Ok(false);
         }
-        // Drop every old entry, then re-add from each metaverse object.
+        // Drop every old entry, then re-add from each metaverse object; the
+        // marker makes a crash in between force another rebuild.
+        self.kv.apply(vec![(keys::JOIN_REBUILDING.to_vec(), Some(Vec::new()))])?;
         let mut from = vec![keys::tag::JOIN];
         loop {
             let chunk = self
@@ -314,8 +403,10 @@ impl Store {
             }
             self.commit(txn)?;
         }
-        self.kv
-            .apply(vec![(keys::INDEXED.to_vec(), Some(codec::encode(attrs)?))])?;
+        self.kv.apply(vec![
+            (keys::INDEXED.to_vec(), Some(codec::encode(attrs)?)),
+            (keys::JOIN_REBUILDING.to_vec(), None),
+        ])?;
         Ok(true)
     }
 

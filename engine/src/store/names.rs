@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::model::Sym;
 
 /// Names in both directions, plus the ones not yet persisted.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Names {
     by_name: HashMap<Arc<str>, Sym>,
     by_sym: Vec<Arc<str>>,

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use rules::{Env, Value};
 
 use crate::connector::RefKind;
-use crate::model::{CsObject, MvId, MvObject, Sym};
+use crate::model::{CsKey, CsObject, MvId, MvObject, Sym};
 use crate::setup::Model;
 use crate::store::{StoreError, Txn};
 
@@ -117,11 +117,39 @@ impl Env for CsEnv<'_, '_> {
     }
 }
 
+/// Where a generated unique value must be free: these connectors' objects
+/// (other than `own`) must not hold it in `attr`.
+pub(crate) struct UniqueCtx<'a> {
+    pub conns: &'a [Sym],
+    pub attr: Sym,
+    pub own: Option<CsKey>,
+}
+
 /// A metaverse object, for scoping filters and export flows.
 pub(crate) struct MvEnv<'a, 't> {
     pub txn: &'a Txn<'t>,
     pub mv: &'a MvObject,
     pub now: i64,
+    /// Set while evaluating a unique-value flow.
+    pub unique: Option<UniqueCtx<'a>>,
+    pub failure: RefCell<Option<StoreError>>,
+}
+
+impl<'a, 't> MvEnv<'a, 't> {
+    pub fn new(txn: &'a Txn<'t>, mv: &'a MvObject, now: i64) -> Self {
+        MvEnv {
+            txn,
+            mv,
+            now,
+            unique: None,
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// Takes the store failure met while evaluating, if any.
+    pub fn take_failure(&self) -> Option<StoreError> {
+        self.failure.borrow_mut().take()
+    }
 }
 
 impl Env for MvEnv<'_, '_> {
@@ -137,7 +165,19 @@ impl Env for MvEnv<'_, '_> {
         self.now
     }
 
-    fn value_in_use(&self, _candidate: &Value) -> Option<bool> {
-        None
+    fn value_in_use(&self, candidate: &Value) -> Option<bool> {
+        let u = self.unique.as_ref()?;
+        let text = candidate.to_string();
+        for conn in u.conns {
+            match self.txn.value_held(*conn, u.attr, &text, u.own) {
+                Ok(false) => {}
+                Ok(true) => return Some(true),
+                Err(e) => {
+                    *self.failure.borrow_mut() = Some(e);
+                    return Some(true);
+                }
+            }
+        }
+        Some(false)
     }
 }

@@ -20,7 +20,7 @@ use crate::setup::{DeletionRule, Model};
 use crate::store::{keys, Store, StoreError, Txn};
 
 pub(crate) use env::{CsEnv, MvEnv};
-pub(crate) use inbound::contributions;
+pub(crate) use inbound::{contributions, winners};
 pub(crate) use outbound::translate;
 
 /// Objects per committed batch.

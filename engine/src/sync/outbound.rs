@@ -85,11 +85,7 @@ impl Syncer<'_> {
         for (conn, rules) in self.model.outbound_for(mv.object_type) {
             let mut scoped: Vec<&RuleModel> = Vec::new();
             if !deleting {
-                let env = MvEnv {
-                    txn,
-                    mv,
-                    now: self.now,
-                };
+                let env = MvEnv::new(txn, mv, self.now);
                 for r in &rules {
                     let ok = r.rule.in_scope(&env).map_err(|e| match &r.rule.scope {
                         Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
@@ -103,14 +99,16 @@ impl Syncer<'_> {
             let linked = mv.link_in(conn);
             match (scoped.is_empty(), linked) {
                 (false, Some(k)) => {
-                    let Some(type_name) = self.linked_type(txn, k)? else {
+                    let Some(own) = txn.cs(k)? else {
                         continue;
                     };
+                    let type_name = self.store.name(own.object_type).to_string();
                     let desired = self.desired(
                         txn,
                         mv,
                         conn,
                         &type_name,
+                        Some(&own),
                         scoped
                             .iter()
                             .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
@@ -133,6 +131,7 @@ impl Syncer<'_> {
                             mv,
                             conn,
                             &type_name,
+                            None,
                             scoped
                                 .iter()
                                 .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
@@ -147,57 +146,70 @@ impl Syncer<'_> {
         Ok(())
     }
 
-    fn linked_type(&self, txn: &Txn<'_>, k: CsKey) -> Result<Option<String>, StoreError> {
-        Ok(txn
-            .cs(k)?
-            .map(|o| self.store.name(o.object_type).to_string()))
-    }
-
-    /// Evaluates flows (earlier rules win an attribute) into the target's terms.
+    /// Evaluates flows (earlier rules win an attribute) into the target's
+    /// terms. `own` is the linked target object, if there is one: its sticky
+    /// values (initial-only and generated unique values) are reused, never
+    /// regenerated, and an object that already exists never gets a unique
+    /// value generated for it.
     fn desired<'r>(
         &mut self,
         txn: &mut Txn<'_>,
         mv: &MvObject,
         conn: Sym,
         type_name: &str,
+        own: Option<&CsObject>,
         flows: impl Iterator<Item = (&'r RuleModel, &'r [Flow], &'r [Sym])>,
     ) -> Result<Desired, Failure> {
         let mut out = Desired::default();
         let mut waiting = Vec::new();
-        {
-            let env = MvEnv {
-                txn,
-                mv,
-                now: self.now,
-            };
-            for (rule, flows, targets) in flows {
-                for (flow, target) in flows.iter().zip(targets) {
-                    if out.attrs.contains_key(target) || out.initial.contains_key(target) {
+        for (rule, flows, targets) in flows {
+            for (flow, target) in flows.iter().zip(targets) {
+                if out.attrs.contains_key(target) || out.initial.contains_key(target) {
+                    continue;
+                }
+                if *target == self.model.dn_sym && out.dn.is_some() {
+                    continue;
+                }
+                let unique = rules::Rule::is_unique_flow(flow);
+                if unique || flow.initial_only {
+                    if let Some(v) = own.and_then(|o| o.sticky.get(*target)) {
+                        out.initial.insert(*target, v.clone());
                         continue;
                     }
-                    if *target == self.model.dn_sym && out.dn.is_some() {
+                    if unique && own.is_some_and(|o| o.state != CsState::Provisioned) {
                         continue;
                     }
-                    let value = flow.expr.eval(&env).map_err(|e| {
-                        Failure::eval(
-                            &rule.rule.name,
-                            &format!("flow to '{}'", flow.target),
-                            &flow.expr,
-                            e,
-                        )
-                    })?;
-                    let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
-                    if *target == self.model.dn_sym {
-                        out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
-                        continue;
-                    }
-                    let (ty, multi) = self.model.target_type(conn, type_name, &flow.target);
-                    let value = coerce(value, ty, multi);
-                    if flow.initial_only {
-                        out.initial.insert(*target, value);
-                    } else {
-                        out.attrs.insert(*target, value);
-                    }
+                }
+                let mut env = MvEnv::new(txn, mv, self.now);
+                if unique {
+                    env.unique = Some(super::env::UniqueCtx {
+                        conns: &rule.unique_conns,
+                        attr: *target,
+                        own: own.map(|o| o.key),
+                    });
+                }
+                let value = flow.expr.eval(&env).map_err(|e| {
+                    Failure::eval(
+                        &rule.rule.name,
+                        &format!("flow to '{}'", flow.target),
+                        &flow.expr,
+                        e,
+                    )
+                })?;
+                if let Some(e) = env.take_failure() {
+                    return Err(e.into());
+                }
+                let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
+                if *target == self.model.dn_sym {
+                    out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
+                    continue;
+                }
+                let (ty, multi) = self.model.target_type(conn, type_name, &flow.target);
+                let value = coerce(value, ty, multi);
+                if flow.initial_only || unique {
+                    out.initial.insert(*target, value);
+                } else {
+                    out.attrs.insert(*target, value);
                 }
             }
         }
@@ -428,6 +440,7 @@ impl Syncer<'_> {
                     mv,
                     k.conn,
                     &type_name,
+                    Some(&cs),
                     std::iter::once((rule, &flows[..], &rule.disable_targets[..])),
                 )?;
                 self.stage(txn, k, &desired)?;

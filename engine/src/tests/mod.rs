@@ -1,1 +1,15 @@
 //! Engine unit tests: see the modules.
+//!
+//! - `store_model`: the store against a `BTreeMap` oracle, with reopens.
+//! - `pipeline`: import, sync and export through `Engine::run_step`.
+//! - `export_order`: the reference order of exports.
+//! - `crash`: a run profile killed at every store batch converges when run again.
+//! - `support`: the in-memory connected system and config builders.
+
+#![allow(clippy::unwrap_used)]
+
+mod crash;
+mod export_order;
+mod pipeline;
+mod store_model;
+mod support;

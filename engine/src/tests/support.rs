@@ -4,18 +4,22 @@
 //! [`Store::memory`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use rules::{Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Rule, Value, ValueType};
+use rules::{
+    Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Rule, Value, ValueType,
+};
 
 use crate::model::{apply_op, CsObject, MvObject};
-use crate::store::keys;
+use crate::store::{keys, Entries, Kv, MemKv, Write};
 use crate::{
-    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, Engine, EngineConfig, EngineError,
-    ExportChange, ExportOp, ExportResult, ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError,
-    ObjectTypeSchema, RefKind, RunError, RunRecord, StepKind, StepOptions, Store,
+    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, Engine,
+    EngineConfig, EngineError, ExportChange, ExportOp, ExportResult, ImportEvent, ImportItem,
+    ImportStream, ImportedObject, ItemError, ObjectTypeSchema, RefKind, RunError, RunRecord,
+    StepKind, StepOptions, Store, StoreError,
 };
 
 // ------------------------------------------------------------ the system
@@ -70,7 +74,10 @@ impl System {
             anchor: anchor.to_owned(),
             object_type: object_type.to_owned(),
             dn: self.info.has_dn.then(|| format!("CN={anchor},OU=Test")),
-            attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+                .collect(),
         };
         self.state().objects.insert(anchor.to_owned(), object);
     }
@@ -83,7 +90,11 @@ impl System {
     pub fn attr(&self, anchor: &str, name: &str) -> Option<Value> {
         let state = self.state();
         let object = state.objects.get(anchor)?;
-        object.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        object
+            .attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// Sets (or, with `Null`, removes) an attribute behind the engine's back.
@@ -109,11 +120,15 @@ impl System {
     }
 
     fn apply(&self, state: &mut SystemState, change: &ExportChange) -> Result<Applied, String> {
-        let refused = |key: &Option<String>| key.as_ref().is_some_and(|k| state.failing.contains(k));
+        let refused =
+            |key: &Option<String>| key.as_ref().is_some_and(|k| state.failing.contains(k));
         match &change.op {
             ExportOp::Add { attributes } => {
                 let declared = self.anchor_attribute(&change.object_type).and_then(|a| {
-                    attributes.iter().find(|(n, _)| *n == a).map(|(_, v)| v.to_string())
+                    attributes
+                        .iter()
+                        .find(|(n, _)| *n == a)
+                        .map(|(_, v)| v.to_string())
                 });
                 if refused(&declared) || refused(&change.dn) {
                     return Err("refused by the test system".into());
@@ -122,7 +137,12 @@ impl System {
                     state.next_guid += 1;
                     format!("guid-{}", state.next_guid)
                 });
-                if state.objects.contains_key(&anchor) {
+                let dn_taken = |o: &ImportedObject| {
+                    o.dn.as_ref()
+                        .zip(change.dn.as_ref())
+                        .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+                };
+                if state.objects.contains_key(&anchor) || state.objects.values().any(dn_taken) {
                     return Err(format!("{anchor} already exists"));
                 }
                 let object = ImportedObject {
@@ -132,7 +152,9 @@ impl System {
                     attributes: attributes.clone(),
                 };
                 state.objects.insert(anchor.clone(), object);
-                Ok(Applied { anchor: Some(anchor) })
+                Ok(Applied {
+                    anchor: Some(anchor),
+                })
             }
             ExportOp::Update { new_dn, changes } => {
                 if refused(&change.anchor) || refused(&change.dn) {
@@ -141,13 +163,23 @@ impl System {
                 let anchor = change.anchor.clone().ok_or("an update without an anchor")?;
                 let object = state.objects.get_mut(&anchor).ok_or("no such object")?;
                 for (name, op) in changes {
-                    let current = object.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-                    set(&mut object.attributes, name, apply_op(&current.unwrap_or_default(), op));
+                    let current = object
+                        .attributes
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone());
+                    set(
+                        &mut object.attributes,
+                        name,
+                        apply_op(&current.unwrap_or_default(), op),
+                    );
                 }
                 if new_dn.is_some() {
                     object.dn = new_dn.clone();
                 }
-                Ok(Applied { anchor: Some(anchor) })
+                Ok(Applied {
+                    anchor: Some(anchor),
+                })
             }
             ExportOp::Delete => {
                 if refused(&change.anchor) || refused(&change.dn) {
@@ -155,7 +187,9 @@ impl System {
                 }
                 let anchor = change.anchor.clone().ok_or("a delete without an anchor")?;
                 state.objects.remove(&anchor).ok_or("no such object")?;
-                Ok(Applied { anchor: Some(anchor) })
+                Ok(Applied {
+                    anchor: Some(anchor),
+                })
             }
         }
     }
@@ -196,9 +230,18 @@ impl Connector for Handle {
     async fn full_import(&self) -> Result<ImportStream, ConnectorError> {
         let mut state = self.0.state();
         let mut items = bad_items(&mut state);
-        items.extend(state.objects.values().cloned().map(|o| ImportItem::Event(ImportEvent::Object(o))));
+        items.extend(
+            state
+                .objects
+                .values()
+                .cloned()
+                .map(|o| ImportItem::Event(ImportEvent::Object(o))),
+        );
         state.generation += 1;
-        items.push(ImportItem::Event(ImportEvent::Watermark(format!("w{}", state.generation))));
+        items.push(ImportItem::Event(ImportEvent::Watermark(format!(
+            "w{}",
+            state.generation
+        ))));
         Ok(stream(items))
     }
 
@@ -206,9 +249,16 @@ impl Connector for Handle {
         let mut state = self.0.state();
         state.watermarks_given.push(watermark.map(str::to_owned));
         let mut items = bad_items(&mut state);
-        items.extend(std::mem::take(&mut state.delta).into_iter().map(ImportItem::Event));
+        items.extend(
+            std::mem::take(&mut state.delta)
+                .into_iter()
+                .map(ImportItem::Event),
+        );
         state.generation += 1;
-        items.push(ImportItem::Event(ImportEvent::Watermark(format!("w{}", state.generation))));
+        items.push(ImportItem::Event(ImportEvent::Watermark(format!(
+            "w{}",
+            state.generation
+        ))));
         Ok(stream(items))
     }
 
@@ -216,12 +266,22 @@ impl Connector for Handle {
         let mut state = self.0.state();
         let mut results = Vec::with_capacity(batch.len());
         for change in batch {
-            let outcome = self.0.apply(&mut state, &change).map_err(|message| ItemError {
-                location: change.anchor.clone().or(change.dn.clone()).unwrap_or_default(),
-                message,
-            });
+            let outcome = self
+                .0
+                .apply(&mut state, &change)
+                .map_err(|message| ItemError {
+                    location: change
+                        .anchor
+                        .clone()
+                        .or(change.dn.clone())
+                        .unwrap_or_default(),
+                    message,
+                });
             state.exported.push(change.clone());
-            results.push(ExportResult { id: change.id, outcome });
+            results.push(ExportResult {
+                id: change.id,
+                outcome,
+            });
         }
         Ok(results)
     }
@@ -231,7 +291,11 @@ impl Connector for Handle {
 
 /// One object type: its anchor attribute (`None`: the system assigns
 /// anchors) and its reference attributes.
-pub fn object_type(name: &str, anchor: Option<&str>, references: &[(&str, RefKind)]) -> ObjectTypeSchema {
+pub fn object_type(
+    name: &str,
+    anchor: Option<&str>,
+    references: &[(&str, RefKind)],
+) -> ObjectTypeSchema {
     ObjectTypeSchema {
         name: name.to_owned(),
         anchor_attribute: anchor.map(str::to_owned),
@@ -283,6 +347,7 @@ pub fn inbound(name: &str, connector: &str) -> RuleBuilder {
         provision: false,
         deprovision: Deprovision::Delete,
         skip_out_of_scope_deletions: false,
+        unique_in: Vec::new(),
     })
 }
 
@@ -344,31 +409,52 @@ impl RuleBuilder {
 /// An engine over an in-memory store, wired to in-memory systems.
 pub struct Harness {
     pub engine: Engine,
-    pub systems: BTreeMap<String, Arc<System>>,
 }
 
 impl Harness {
-    pub fn new(systems: &[&Arc<System>], rules: Vec<RuleBuilder>, deletion_threshold: usize) -> Harness {
+    pub fn new(
+        systems: &[&Arc<System>],
+        rules: Vec<RuleBuilder>,
+        deletion_threshold: usize,
+    ) -> Harness {
+        Harness::on_store(Store::memory(), systems, rules, deletion_threshold).expect("engine")
+    }
+
+    /// An engine over a given store; fails when the store does.
+    pub fn on_store(
+        store: Store,
+        systems: &[&Arc<System>],
+        rules: Vec<RuleBuilder>,
+        deletion_threshold: usize,
+    ) -> Result<Harness, EngineError> {
         let config = EngineConfig {
-            connectors: systems.iter().map(|s| (s.name.clone(), s.info.clone())).collect(),
+            connectors: systems
+                .iter()
+                .map(|s| (s.name.clone(), s.info.clone()))
+                .collect(),
             rules: rules.into_iter().map(RuleBuilder::build).collect(),
             deletion: BTreeMap::new(),
             deletion_threshold,
         };
         let connectors = systems
             .iter()
-            .map(|s| (s.name.clone(), Box::new(Handle(Arc::clone(s))) as Box<dyn Connector>))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    Box::new(Handle(Arc::clone(s))) as Box<dyn Connector>,
+                )
+            })
             .collect();
-        let engine = Engine::new(Store::memory(), &config, connectors)
-            .expect("engine")
-            .with_clock(|| 1_700_000_000_000_000);
-        Harness {
-            engine,
-            systems: systems.iter().map(|s| (s.name.clone(), Arc::clone(s))).collect(),
-        }
+        let engine = Engine::new(store, &config, connectors)?.with_clock(|| 1_700_000_000_000_000);
+        Ok(Harness { engine })
     }
 
-    pub fn try_run(&self, connector: &str, step: StepKind, options: &StepOptions) -> Result<RunRecord, EngineError> {
+    pub fn try_run(
+        &self,
+        connector: &str,
+        step: StepKind,
+        options: &StepOptions,
+    ) -> Result<RunRecord, EngineError> {
         futures::executor::block_on(self.engine.run_step(None, connector, step, options))
     }
 
@@ -387,17 +473,26 @@ impl Harness {
 
     /// The per-object errors of a run.
     pub fn errors(&self, run: &RunRecord) -> Vec<RunError> {
-        self.engine.run_details(run.id).expect("history").expect("the run is recorded").1
+        self.engine
+            .run_details(run.id)
+            .expect("history")
+            .expect("the run is recorded")
+            .1
     }
 
     fn conn(&self, connector: &str) -> crate::model::Sym {
-        self.engine.store().lookup(connector).expect("a configured connector")
+        self.engine
+            .store()
+            .lookup(connector)
+            .expect("a configured connector")
     }
 
     /// The connector-space object holding `anchor`, if any.
     pub fn cs(&self, connector: &str, anchor: &str) -> Option<CsObject> {
         let txn = self.engine.store().begin();
-        let key = txn.by_anchor(self.conn(connector), anchor).expect("store")?;
+        let key = txn
+            .by_anchor(self.conn(connector), anchor)
+            .expect("store")?;
         txn.cs(key).expect("store")
     }
 
@@ -430,9 +525,18 @@ impl Harness {
 
     /// The metaverse object linked to the object holding `anchor`.
     pub fn mv_of(&self, connector: &str, anchor: &str) -> MvObject {
-        let cs = self.cs(connector, anchor).unwrap_or_else(|| panic!("no {anchor} in {connector}"));
-        let link = cs.link.unwrap_or_else(|| panic!("{anchor} in {connector} is not linked"));
-        self.engine.store().begin().mv(link.mv).expect("store").expect("linked mv exists")
+        let cs = self
+            .cs(connector, anchor)
+            .unwrap_or_else(|| panic!("no {anchor} in {connector}"));
+        let link = cs
+            .link
+            .unwrap_or_else(|| panic!("{anchor} in {connector} is not linked"));
+        self.engine
+            .store()
+            .begin()
+            .mv(link.mv)
+            .expect("store")
+            .expect("linked mv exists")
     }
 
     /// A metaverse attribute of the object linked to `anchor`.
@@ -444,8 +548,16 @@ impl Harness {
     /// The object of `connector` linked to the same metaverse object as
     /// `anchor` in `source`.
     pub fn target_of(&self, source: &str, anchor: &str, connector: &str) -> CsObject {
-        let key = self.mv_of(source, anchor).link_in(self.conn(connector)).expect("a target object");
-        self.engine.store().begin().cs(key).expect("store").expect("linked cs exists")
+        let key = self
+            .mv_of(source, anchor)
+            .link_in(self.conn(connector))
+            .expect("a target object");
+        self.engine
+            .store()
+            .begin()
+            .cs(key)
+            .expect("store")
+            .expect("linked cs exists")
     }
 
     /// The attribute changes of a pending update, by attribute name.
@@ -462,6 +574,68 @@ impl Harness {
     /// Fails the test if any store invariant is violated.
     pub fn assert_consistent(&self) {
         let problems = self.engine.check().expect("check runs");
-        assert!(problems.is_empty(), "store invariants violated:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "store invariants violated:\n{}",
+            problems.join("\n")
+        );
+    }
+}
+
+// ------------------------------------------------------------ crashes
+
+/// A key-value store that dies after a number of batches: every later
+/// batch fails without being applied, as if the process had been killed
+/// just before it. Reopening means wrapping the same map again.
+pub struct CrashKv {
+    inner: Arc<MemKv>,
+    batches_left: AtomicUsize,
+    /// Batches applied through this handle.
+    pub applied: Arc<AtomicUsize>,
+}
+
+impl CrashKv {
+    pub fn new(inner: &Arc<MemKv>, batches_left: usize) -> CrashKv {
+        CrashKv {
+            inner: Arc::clone(inner),
+            batches_left: AtomicUsize::new(batches_left),
+            applied: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl Kv for CrashKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        exclusive: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        self.inner.scan(prefix, from, exclusive, limit)
+    }
+
+    fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let alive = self
+            .batches_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !alive {
+            return Err(StoreError::Corrupt("simulated crash".into()));
+        }
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        self.inner.apply(batch)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        self.inner.is_empty()
     }
 }

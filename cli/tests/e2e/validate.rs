@@ -1,0 +1,232 @@
+//! `mvsync validate`, data-driven: `configs/validate/` holds one
+//! configuration per kind of problem. Each file ends with a comment block
+//! pinning the exit code and every `FILE:LINE:COL: message` line (and the
+//! summary) that `validate` prints, in order. A new case costs one file;
+//! `UPDATE_EXPECT=1 cargo test -p mvsync --test e2e validate::` rewrites the
+//! blocks from the actual output (review the diff before committing).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::harness::{describe, stderr, stdout, Env, Setup};
+
+/// The first line of a file's expected block.
+const MARKER: &str = "# --- expected `mvsync validate` output: exit code, then each line (UPDATE_EXPECT=1 rewrites this block)";
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/configs/validate")
+}
+
+/// One configuration and what `validate` must print for it.
+struct Case {
+    name: String,
+    path: PathBuf,
+    text: String,
+    /// `(exit code, lines)`; `None` when the file has no block yet.
+    expected: Option<(i32, Vec<String>)>,
+}
+
+fn cases() -> Vec<Case> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("read configs/validate")
+        .map(|e| e.expect("folder entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read a case");
+            let expected = text.split_once(MARKER).map(|(_, block)| {
+                let mut lines = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("# "))
+                    .map(str::to_owned);
+                let code = lines
+                    .next()
+                    .and_then(|l| l.strip_prefix("exit ").and_then(|c| c.parse().ok()))
+                    .unwrap_or_else(|| panic!("{}: the block starts with `# exit N`", path.display()));
+                (code, lines.collect())
+            });
+            Case {
+                name: path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+                path,
+                text,
+                expected,
+            }
+        })
+        .collect()
+}
+
+/// The lines `validate` printed that name the file: each finding's
+/// headline (without miette's `×`/`⚠` mark) and the summary.
+fn reported(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .chain(stdout(out).lines())
+        .map(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("× ")
+                .or_else(|| l.strip_prefix("⚠ "))
+                .unwrap_or(l)
+                .to_owned()
+        })
+        .filter(|l| l.starts_with("mvsync.toml:"))
+        .collect()
+}
+
+/// `(line, column)` of a finding line, `None` for the summary.
+fn position(line: &str) -> Option<(usize, usize)> {
+    let mut parts = line.strip_prefix("mvsync.toml:")?.splitn(3, ':');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+fn is_warning(line: &str) -> bool {
+    line.contains(": warning: ")
+}
+
+fn rewrite(case: &Case, code: i32, lines: &[String]) {
+    let body = case.text.split_once(MARKER).map_or(case.text.as_str(), |(b, _)| b);
+    let mut text = body.trim_end().to_owned();
+    text.push_str("\n\n");
+    text.push_str(MARKER);
+    text.push_str(&format!("\n# exit {code}\n"));
+    for l in lines {
+        text.push_str(&format!("# {l}\n"));
+    }
+    std::fs::write(&case.path, text).expect("rewrite a case");
+}
+
+#[test]
+fn each_broken_config_reports_exactly_its_problems() {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    let mut kinds = 0;
+    for case in cases() {
+        let env = Env::new(&case.text);
+        let out = env.mvsync(&["validate"]);
+        let code = crate::harness::code(&out);
+        let lines = reported(&out);
+        if update {
+            rewrite(&case, code, &lines);
+            continue;
+        }
+        let Some((want_code, want_lines)) = &case.expected else {
+            failures.push(format!("{}: no expected block; run with UPDATE_EXPECT=1", case.name));
+            continue;
+        };
+        if (code, &lines) != (*want_code, want_lines) {
+            failures.push(format!(
+                "{}: expected exit {want_code} and\n  {}\ngot\n{}",
+                case.name,
+                want_lines.join("\n  "),
+                describe(&out)
+            ));
+        }
+        if code == 2 {
+            kinds += 1;
+            assert!(
+                lines.iter().any(|l| position(l).is_some() && !is_warning(l)),
+                "{}: an invalid configuration reports an error\n{}",
+                case.name,
+                describe(&out)
+            );
+        }
+        let positions: Vec<(usize, usize)> = lines.iter().filter_map(|l| position(l)).collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] <= w[1]),
+            "{}: findings in file order\n{}",
+            case.name,
+            describe(&out)
+        );
+        assert!(
+            !env.path("state").exists(),
+            "{}: validate touches no store",
+            case.name
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(update || kinds >= 10, "one broken configuration per error kind, at least 10: {kinds}");
+}
+
+#[test]
+fn several_errors_are_all_reported_in_file_order() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "many-errors")
+        .expect("configs/validate/many-errors.toml");
+    let out = Env::new(&case.text).expect(&["validate"], 2);
+    let lines = reported(&out);
+    let errors = lines
+        .iter()
+        .filter(|l| position(l).is_some() && !is_warning(l))
+        .count();
+    assert!(errors >= 5, "every error at once:\n{}", describe(&out));
+    assert!(
+        lines.iter().any(|l| is_warning(l)),
+        "warnings beside errors:\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(format!("mvsync.toml: invalid ({errors} errors, 1 warning)").as_str()),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn errors_block_every_command_and_warnings_print_only_under_validate() {
+    for case in cases() {
+        let Some((code, lines)) = &case.expected else {
+            continue;
+        };
+        let env = Env::new(&case.text);
+        if *code == 2 {
+            let out = env.expect(&["check"], 2);
+            assert!(
+                stderr(&out).contains("mvsync.toml:"),
+                "{}: the errors are reported\n{}",
+                case.name,
+                describe(&out)
+            );
+            assert!(
+                !env.path("state").exists(),
+                "{}: an invalid configuration opens no store",
+                case.name
+            );
+        } else if lines.iter().any(|l| is_warning(l)) {
+            let out = env.expect(&["check"], 0);
+            assert!(
+                !stderr(&out).contains("warning"),
+                "{}: warnings only under validate\n{}",
+                case.name,
+                describe(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn quickstart_validates_clean() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/quickstart/mvsync.toml");
+    let config = config.to_string_lossy().into_owned();
+    let env = Env::empty();
+    let out = env.ok(&["-c", &config, "validate"]);
+    assert_eq!(stderr(&out), "", "no warnings\n{}", describe(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{config}: valid (3 connectors, 3 rules, 2 run profiles)\n")
+    );
+}
+
+#[test]
+fn the_test_configuration_validates_clean() {
+    let env = Env::new(&Setup::default().config());
+    let out = env.ok(&["validate"]);
+    assert_eq!(stderr(&out), "", "no warnings\n{}", describe(&out));
+    assert_eq!(
+        stdout(&out),
+        "mvsync.toml: valid (2 connectors, 2 rules, 2 run profiles)\n"
+    );
+}

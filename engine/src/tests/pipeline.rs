@@ -1,0 +1,857 @@
+//! The pipeline through [`Engine::run_step`]: import diffing and
+//! watermarks, join, precedence and recall, provisioning and export with
+//! escrow, the deletion threshold, reference resolution and idempotence.
+//! Connected systems are the in-memory doubles of `support`.
+
+use std::sync::Arc;
+
+use rules::Value;
+
+use super::support::{
+    connector_info, inbound, object_type, outbound, Harness, RuleBuilder, System,
+};
+use crate::history::{Counters, RunStatus};
+use crate::model::{CsState, ImportKind, PendingExport};
+use crate::store::keys;
+use crate::StepKind::{Export, FullImport, FullSync};
+use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepOptions};
+
+// ------------------------------------------------------------ fixtures
+
+/// An HR feed: workers keyed by employeeId, managerId holding the manager's employeeId.
+fn hr() -> Arc<System> {
+    System::new(
+        "hr",
+        connector_info(
+            object_type(
+                "worker",
+                Some("employeeId"),
+                &[("managerId", RefKind::Anchor)],
+            ),
+            false,
+        ),
+    )
+}
+
+/// A directory with DNs and system-assigned anchors; manager holds a DN.
+fn ad() -> Arc<System> {
+    System::new(
+        "ad",
+        connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true),
+    )
+}
+
+/// Graph-like: no DNs, the system assigns anchors on add, manager holds an anchor.
+fn graph() -> Arc<System> {
+    System::new(
+        "graph",
+        connector_info(
+            object_type("user", None, &[("manager", RefKind::Anchor)]),
+            false,
+        ),
+    )
+}
+
+fn hr_in() -> RuleBuilder {
+    inbound("hr-in", "hr")
+        .precedence(10)
+        .project()
+        .join("employeeId", "employeeId")
+        .flow("employeeId", "employeeId")
+        .flow("displayName", "name")
+        .flow("manager", "managerId")
+}
+
+fn ad_out() -> RuleBuilder {
+    outbound("ad-out", "ad", "user")
+        .flow("dn", r#""CN=" + employeeId + ",OU=Users""#)
+        .flow("displayName", "displayName")
+        .flow("employeeID", "employeeId")
+        .flow("manager", "manager")
+}
+
+fn graph_out() -> RuleBuilder {
+    outbound("graph-out", "graph", "user")
+        .flow("employeeId", "employeeId")
+        .flow("manager", "manager")
+}
+
+fn worker(hr: &System, id: &str, name: &str, manager: Option<&str>) {
+    let mut attrs = vec![("employeeId", id), ("name", name)];
+    attrs.extend(manager.map(|m| ("managerId", m)));
+    hr.put("worker", id, &attrs);
+}
+
+/// HR projecting people that are provisioned to AD.
+fn hr_to_ad(deletion_threshold: usize) -> (Harness, Arc<System>, Arc<System>) {
+    let (hr, ad) = (hr(), ad());
+    let h = Harness::new(&[&hr, &ad], vec![hr_in(), ad_out()], deletion_threshold);
+    (h, hr, ad)
+}
+
+/// Import and sync a source, export to a target and confirm by importing it back.
+const ROUND_TRIP: [(&str, StepKind); 5] = [
+    ("hr", FullImport),
+    ("hr", FullSync),
+    ("ad", Export),
+    ("ad", FullImport),
+    ("ad", FullSync),
+];
+
+fn counters(f: impl FnOnce(&mut Counters)) -> Counters {
+    let mut c = Counters::default();
+    f(&mut c);
+    c
+}
+
+fn s(v: &str) -> Value {
+    Value::from(v)
+}
+
+fn pending_kind(h: &Harness, conn: &str, anchor: &str) -> Option<ImportKind> {
+    h.cs(conn, anchor)
+        .expect("object exists")
+        .pending_import
+        .map(|p| p.kind)
+}
+
+fn watermark(h: &Harness, conn: &str) -> Option<String> {
+    let store = h.engine.store();
+    store
+        .begin()
+        .watermark(store.lookup(conn).expect("conn"))
+        .expect("store")
+}
+
+fn error_codes(h: &Harness, run: &crate::RunRecord) -> Vec<String> {
+    h.errors(run).into_iter().map(|e| e.code).collect()
+}
+
+// ------------------------------------------------------------ import
+
+#[test]
+fn full_import_stages_adds_updates_and_deletes_for_unseen_objects() {
+    let hr = hr();
+    let h = Harness::new(&[&hr], vec![], 500);
+    for id in ["E1", "E2", "E3"] {
+        worker(&hr, id, id, None);
+    }
+    let first = h.run("hr", FullImport);
+    assert_eq!(first.counters, counters(|c| c.import_adds = 3));
+    h.run("hr", FullSync);
+
+    worker(&hr, "E2", "renamed", None);
+    hr.remove("E3");
+    worker(&hr, "E4", "E4", None);
+    let second = h.run("hr", FullImport);
+    assert_eq!(
+        second.counters,
+        counters(|c| {
+            c.import_adds = 1;
+            c.import_updates = 1;
+            c.import_deletes = 1;
+        })
+    );
+    assert_eq!(pending_kind(&h, "hr", "E1"), None);
+    assert_eq!(pending_kind(&h, "hr", "E2"), Some(ImportKind::Update));
+    assert_eq!(pending_kind(&h, "hr", "E3"), Some(ImportKind::Delete));
+    assert_eq!(pending_kind(&h, "hr", "E4"), Some(ImportKind::Add));
+    h.assert_consistent();
+
+    h.run("hr", FullSync);
+    assert!(
+        h.cs("hr", "E3").is_none(),
+        "a synced delete removes the object"
+    );
+    assert_eq!(h.cs_all("hr").len(), 3);
+    h.assert_consistent();
+}
+
+#[test]
+fn reimporting_identical_data_stages_nothing() {
+    let hr = hr();
+    let h = Harness::new(&[&hr], vec![], 500);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    h.run("hr", FullImport);
+    // Before sync, the staged adds stay as they are.
+    assert_eq!(h.run("hr", FullImport).counters, Counters::default());
+    h.run("hr", FullSync);
+    assert_eq!(h.run("hr", FullImport).counters, Counters::default());
+    assert!(h.cs_all("hr").iter().all(|o| o.pending_import.is_none()));
+    h.assert_consistent();
+}
+
+#[test]
+fn delta_import_applies_adds_updates_and_deletes_and_stores_the_watermark() {
+    let hr = hr();
+    let h = Harness::new(&[&hr], vec![], 500);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    assert_eq!(watermark(&h, "hr").as_deref(), Some("w1"));
+
+    hr.state().delta = vec![
+        ImportEvent::Object(crate::ImportedObject {
+            anchor: "E3".into(),
+            object_type: "worker".into(),
+            dn: None,
+            attributes: vec![("employeeId".into(), s("E3")), ("name".into(), s("Cy"))],
+        }),
+        ImportEvent::Partial {
+            anchor: "E1".into(),
+            object_type: "worker".into(),
+            dn: None,
+            changes: vec![("name".into(), AttrOp::Replace(s("Anna")))],
+        },
+        ImportEvent::Delete {
+            anchor: "E2".into(),
+        },
+    ];
+    let run = h.run("hr", StepKind::DeltaImport);
+    assert_eq!(
+        run.counters,
+        counters(|c| {
+            c.import_adds = 1;
+            c.import_updates = 1;
+            c.import_deletes = 1;
+        })
+    );
+    assert_eq!(hr.state().watermarks_given, vec![Some("w1".to_string())]);
+    assert_eq!(watermark(&h, "hr").as_deref(), Some("w2"));
+
+    h.run("hr", StepKind::DeltaSync);
+    let e1 = h.cs("hr", "E1").expect("E1");
+    let name = h.engine.store().lookup("name").expect("interned");
+    let id = h.engine.store().lookup("employeeId").expect("interned");
+    assert_eq!(e1.hologram.get(name), Some(&s("Anna")));
+    assert_eq!(
+        e1.hologram.get(id),
+        Some(&s("E1")),
+        "a partial change keeps the other attributes"
+    );
+    assert!(h.cs("hr", "E2").is_none());
+    assert!(h.cs("hr", "E3").is_some());
+    h.assert_consistent();
+}
+
+#[test]
+fn a_bad_item_does_not_advance_the_watermark() {
+    let hr = hr();
+    let h = Harness::new(&[&hr], vec![], 500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+
+    hr.state().bad_items = 1;
+    hr.state().delta = vec![ImportEvent::Delete {
+        anchor: "E1".into(),
+    }];
+    let run = h.run("hr", StepKind::DeltaImport);
+    assert_eq!(run.status, RunStatus::CompletedWithErrors);
+    assert_eq!(error_codes(&h, &run), ["bad-input"]);
+    assert_eq!(
+        run.counters.import_deletes, 1,
+        "the good items are still staged"
+    );
+    assert_eq!(watermark(&h, "hr").as_deref(), Some("w1"));
+
+    // The next delta import reads again from the old watermark.
+    h.run("hr", StepKind::DeltaImport);
+    assert_eq!(
+        hr.state().watermarks_given,
+        vec![Some("w1".to_string()), Some("w1".to_string())]
+    );
+    assert_eq!(watermark(&h, "hr").as_deref(), Some("w3"));
+    h.assert_consistent();
+}
+
+#[test]
+fn full_import_with_a_bad_item_stages_no_deletes() {
+    let hr = hr();
+    let h = Harness::new(&[&hr], vec![], 500);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+
+    hr.remove("E2");
+    hr.state().bad_items = 1;
+    let run = h.run("hr", FullImport);
+    assert_eq!(run.counters.import_deletes, 0);
+    assert_eq!(pending_kind(&h, "hr", "E2"), None);
+    assert_eq!(error_codes(&h, &run), ["bad-input", "deletes-not-staged"]);
+    assert_eq!(watermark(&h, "hr").as_deref(), Some("w1"));
+    h.assert_consistent();
+}
+
+// ------------------------------------------------------------ join
+
+/// HR projects people with an employeeId and a mail; AD objects only join.
+fn join_setup(ad_users: &[(&str, Option<&str>, &str)]) -> Harness {
+    let (hr, ad) = (hr(), ad());
+    for (id, mail) in [
+        ("E1", "ann@x"),
+        ("E2", "bob@x"),
+        ("E3", "team@x"),
+        ("E4", "team@x"),
+    ] {
+        hr.put("worker", id, &[("employeeId", id), ("mail", mail)]);
+    }
+    for (anchor, number, mail) in ad_users {
+        let mut attrs = vec![("mail", *mail)];
+        attrs.extend(number.map(|n| ("employeeNumber", n)));
+        ad.put("user", anchor, &attrs);
+    }
+    let rules = vec![
+        inbound("hr-in", "hr")
+            .project()
+            .flow("employeeId", "employeeId")
+            .flow("mail", "mail"),
+        inbound("ad-in", "ad")
+            .join("employeeNumber", "employeeId")
+            .join("mail", "mail")
+            .flow("account", "mail"),
+    ];
+    let h = Harness::new(&[&hr, &ad], rules, 500);
+    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", FullImport)]);
+    h
+}
+
+#[test]
+fn join_takes_the_first_criterion_with_exactly_one_candidate() {
+    let h = join_setup(&[
+        // employeeNumber says E1, mail says E2: the first criterion wins.
+        ("u1", Some("E1"), "bob@x"),
+        // employeeNumber matches nobody: the mail joins E2.
+        ("u2", Some("E9"), "bob@x"),
+    ]);
+    let run = h.run("ad", FullSync);
+    assert_eq!(
+        run.counters,
+        counters(|c| {
+            c.joins = 2;
+            c.flow_updates = 2;
+        })
+    );
+    assert_eq!(h.mv_of("ad", "u1").id, h.mv_of("hr", "E1").id);
+    assert_eq!(h.mv_of("ad", "u2").id, h.mv_of("hr", "E2").id);
+    assert_eq!(h.mv_attr("hr", "E2", "account"), Some(s("bob@x")));
+    h.assert_consistent();
+}
+
+#[test]
+fn two_candidates_are_an_ambiguous_join_and_nothing_is_joined() {
+    let h = join_setup(&[("u3", None, "team@x")]);
+    let mv_before = h.mv_all();
+    for _ in 0..2 {
+        let run = h.run("ad", FullSync);
+        assert_eq!(
+            run.counters,
+            counters(|c| c.errors = 1),
+            "only the error counts"
+        );
+        assert_eq!(error_codes(&h, &run), ["ambiguous-join"]);
+        let u3 = h.cs("ad", "u3").expect("u3");
+        assert!(u3.link.is_none());
+        let error = u3.error.expect("an error on the object");
+        assert_eq!(error.code, "ambiguous-join");
+        let (e3, e4) = (h.mv_of("hr", "E3").id, h.mv_of("hr", "E4").id);
+        assert!(
+            error.message.contains(&format!("mv:{e3}, mv:{e4}")),
+            "{}",
+            error.message
+        );
+        assert_eq!(h.mv_all(), mv_before, "the metaverse is untouched");
+    }
+    h.assert_consistent();
+}
+
+// ------------------------------------------------------------ precedence
+
+/// HR (precedence 10) and a CRM (precedence 20) both supply displayName;
+/// people are provisioned to AD.
+fn precedence_setup(hr_null_wins: bool) -> (Harness, Arc<System>) {
+    let (hr, ad) = (hr(), ad());
+    let crm = System::new(
+        "crm",
+        connector_info(object_type("contact", Some("id"), &[]), false),
+    );
+    worker(&hr, "E1", "Ann from HR", None);
+    crm.put(
+        "contact",
+        "C1",
+        &[("id", "C1"), ("employeeId", "E1"), ("name", "Ann from CRM")],
+    );
+    let hr_rule = inbound("hr-in", "hr")
+        .precedence(10)
+        .project()
+        .flow("employeeId", "employeeId");
+    let hr_rule = if hr_null_wins {
+        hr_rule.flow_null_wins("displayName", "name")
+    } else {
+        hr_rule.flow("displayName", "name")
+    };
+    let crm_rule = inbound("crm-in", "crm")
+        .precedence(20)
+        .join("employeeId", "employeeId")
+        .flow("employeeId", "employeeId")
+        .flow("displayName", "name");
+    let h = Harness::new(&[&hr, &ad, &crm], vec![crm_rule, hr_rule, ad_out()], 500);
+    h.steps(&[
+        ("hr", FullImport),
+        ("hr", FullSync),
+        ("crm", FullImport),
+        ("crm", FullSync),
+    ]);
+    h.steps(&[("ad", Export), ("ad", FullImport), ("ad", FullSync)]);
+    assert_eq!(
+        h.mv_attr("hr", "E1", "displayName"),
+        Some(s("Ann from HR")),
+        "the lower precedence wins"
+    );
+    assert_eq!(ad.attr("guid-1", "displayName"), Some(s("Ann from HR")));
+    (h, hr)
+}
+
+#[test]
+fn when_the_winning_source_goes_the_next_one_takes_over() {
+    let (h, hr) = precedence_setup(false);
+    hr.remove("E1");
+    h.run("hr", FullImport);
+    let run = h.run("hr", FullSync);
+    assert_eq!(run.counters.disconnects, 1);
+    assert_eq!(
+        run.counters.mv_deletes, 0,
+        "the CRM still sources the person"
+    );
+    assert_eq!(run.counters.exports_staged, 1);
+    assert_eq!(
+        h.mv_attr("crm", "C1", "displayName"),
+        Some(s("Ann from CRM"))
+    );
+    let target = h.target_of("crm", "C1", "ad");
+    assert_eq!(
+        h.pending_update(&target),
+        [(
+            "displayName".to_string(),
+            AttrOp::Replace(s("Ann from CRM"))
+        )]
+    );
+    h.assert_consistent();
+}
+
+#[test]
+fn an_authoritative_null_clears_the_value() {
+    for (null_wins, expected) in [(true, None), (false, Some(s("Ann from CRM")))] {
+        let (h, hr) = precedence_setup(null_wins);
+        hr.set_attr("E1", "name", Value::Null);
+        h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+        assert_eq!(
+            h.mv_attr("hr", "E1", "displayName"),
+            expected,
+            "null wins: {null_wins}"
+        );
+        let target = h.target_of("hr", "E1", "ad");
+        let change = match &expected {
+            None => AttrOp::Clear,
+            Some(v) => AttrOp::Replace(v.clone()),
+        };
+        assert_eq!(
+            h.pending_update(&target),
+            [("displayName".to_string(), change)]
+        );
+        h.assert_consistent();
+    }
+}
+
+// ------------------------------------------------------------ provisioning, export, escrow
+
+#[test]
+fn projection_provisioning_and_export_are_confirmed_by_the_next_import() {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    h.run("hr", FullImport);
+    let sync = h.run("hr", FullSync);
+    assert_eq!(
+        sync.counters,
+        counters(|c| {
+            c.projections = 1;
+            c.flow_updates = 1;
+            c.provisioned = 1;
+            c.exports_staged = 1;
+        })
+    );
+    let target = h.target_of("hr", "E1", "ad");
+    assert_eq!(target.state, CsState::Provisioned);
+    assert_eq!(target.dn.as_deref(), Some("CN=E1,OU=Users"));
+    assert!(matches!(
+        target.pending_export,
+        Some(PendingExport::Add { .. })
+    ));
+
+    let export = h.run("ad", Export);
+    assert_eq!(export.counters, counters(|c| c.export_adds = 1));
+    let target = h.target_of("hr", "E1", "ad");
+    assert_eq!(target.state, CsState::Added);
+    assert_eq!(
+        target.anchor.as_deref(),
+        Some("guid-1"),
+        "export learns the system-assigned anchor"
+    );
+    assert!(target.pending_export.is_none());
+    assert!(!target.escrow.is_empty());
+    assert_eq!(ad.attr("guid-1", "displayName"), Some(s("Ann")));
+
+    let import = h.run("ad", FullImport);
+    assert_eq!(import.counters.confirmed, 1);
+    assert_eq!(import.counters.errors, 0);
+    let target = h.target_of("hr", "E1", "ad");
+    assert!(target.escrow.is_empty());
+    assert_eq!(target.state, CsState::Present);
+    assert!(target.error.is_none());
+
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    assert!(h.engine.preview(None).expect("preview").is_empty());
+    h.assert_consistent();
+}
+
+#[test]
+fn a_reimported_value_that_differs_from_the_escrow_is_reported() {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    ad.set_attr("guid-1", "displayName", s("Ann (renamed by policy)"));
+
+    let import = h.run("ad", FullImport);
+    assert_eq!(import.counters.confirmed, 0);
+    let errors = h.errors(&import);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, "exported-change-not-reimported");
+    assert!(
+        errors[0]
+            .message
+            .contains("displayName: exported 'Ann', imported 'Ann (renamed by policy)'"),
+        "{}",
+        errors[0].message
+    );
+    let target = h.target_of("hr", "E1", "ad");
+    assert_eq!(
+        target.error.map(|e| e.code).as_deref(),
+        Some("exported-change-not-reimported")
+    );
+    assert!(target.escrow.is_empty());
+
+    // The next sync puts the value back.
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 1);
+    let target = h.target_of("hr", "E1", "ad");
+    assert_eq!(
+        h.pending_update(&target),
+        [("displayName".to_string(), AttrOp::Replace(s("Ann")))]
+    );
+    h.assert_consistent();
+}
+
+#[test]
+fn an_export_failure_keeps_the_pending_export_and_records_the_error() {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    ad.state().failing.insert("CN=E2,OU=Users".into());
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+
+    let export = h.run("ad", Export);
+    assert_eq!(export.status, RunStatus::CompletedWithErrors);
+    assert_eq!(
+        export.counters,
+        counters(|c| {
+            c.export_adds = 1;
+            c.errors = 1;
+        })
+    );
+    assert_eq!(error_codes(&h, &export), ["export-error"]);
+    let failed = h.target_of("hr", "E2", "ad");
+    assert_eq!(failed.state, CsState::Provisioned);
+    assert!(matches!(
+        failed.pending_export,
+        Some(PendingExport::Add { .. })
+    ));
+    assert_eq!(
+        failed.error.map(|e| e.code).as_deref(),
+        Some("export-error")
+    );
+    assert_eq!(h.target_of("hr", "E1", "ad").state, CsState::Added);
+    h.assert_consistent();
+
+    ad.state().failing.clear();
+    assert_eq!(
+        h.run("ad", Export).counters,
+        counters(|c| c.export_adds = 1)
+    );
+    assert!(h.engine.preview(Some("ad")).expect("preview").is_empty());
+    assert!(h.target_of("hr", "E2", "ad").error.is_none());
+    h.assert_consistent();
+}
+
+#[test]
+fn the_deletion_threshold_refuses_and_allow_deletes_permits() {
+    let (h, hr, ad) = hr_to_ad(1);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    h.steps(&ROUND_TRIP);
+    assert_eq!(ad.state().objects.len(), 2);
+
+    hr.remove("E1");
+    hr.remove("E2");
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    let pending_deletes = || {
+        h.cs_all("ad")
+            .iter()
+            .filter(|o| o.pending_export == Some(PendingExport::Delete))
+            .count()
+    };
+    assert_eq!(pending_deletes(), 2);
+
+    let err = h
+        .try_run("ad", Export, &StepOptions::default())
+        .expect_err("over the threshold");
+    assert!(
+        matches!(
+            err,
+            EngineError::DeletionThreshold {
+                deletes: 2,
+                threshold: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        h.engine
+            .history()
+            .expect("history")
+            .last()
+            .map(|r| &r.status),
+        Some(RunStatus::Failed(_))
+    ));
+    assert_eq!(ad.state().objects.len(), 2, "nothing was exported");
+    assert!(ad.state().exported.iter().all(|c| c.op != ExportOp::Delete));
+    assert_eq!(pending_deletes(), 2, "the deletes stay pending");
+
+    let allowed = StepOptions {
+        allow_deletes: Some(2),
+    };
+    let run = h.try_run("ad", Export, &allowed).expect("allowed");
+    assert_eq!(run.counters, counters(|c| c.export_deletes = 2));
+    assert!(ad.state().objects.is_empty());
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 2);
+    assert!(h.cs_all("ad").is_empty());
+    h.assert_consistent();
+}
+
+#[test]
+fn a_changed_dn_is_exported_as_a_move_and_confirmed() {
+    let (hr, ad) = (hr(), ad());
+    let rule = outbound("ad-out", "ad", "user")
+        .flow("dn", r#""CN=" + displayName + ",OU=Users""#)
+        .flow("displayName", "displayName");
+    let h = Harness::new(&[&hr, &ad], vec![hr_in(), rule], 500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&ROUND_TRIP);
+
+    worker(&hr, "E1", "Anna", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    let target = h.target_of("hr", "E1", "ad");
+    match &target.pending_export {
+        Some(PendingExport::Update { new_dn, .. }) => {
+            assert_eq!(new_dn.as_deref(), Some("CN=Anna,OU=Users"))
+        }
+        other => panic!("expected a move, found {other:?}"),
+    }
+    let export = h.run("ad", Export);
+    assert_eq!(export.counters, counters(|c| c.export_renames = 1));
+    assert!(
+        ad.state().exported.iter().all(|c| c.op != ExportOp::Delete),
+        "a move, never delete + add"
+    );
+    assert_eq!(
+        ad.state().objects["guid-1"].dn.as_deref(),
+        Some("CN=Anna,OU=Users")
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 1);
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    let target = h.target_of("hr", "E1", "ad");
+    assert_eq!(target.dn.as_deref(), Some("CN=Anna,OU=Users"));
+    assert!(target.error.is_none());
+    h.assert_consistent();
+}
+
+// ------------------------------------------------------------ references
+
+/// A report imported (and synced) before its manager; `target` and its
+/// outbound rule say how the target writes references.
+fn report_before_manager(target: Arc<System>, rule: RuleBuilder) -> Harness {
+    let hr = hr();
+    // E1 sorts first, so it is imported and synced first.
+    worker(&hr, "E1", "Rae Report", Some("E2"));
+    worker(&hr, "E2", "Max Manager", None);
+    let h = Harness::new(&[&hr, &target], vec![hr_in(), rule], 500);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    let manager = h.mv_of("hr", "E2").id;
+    assert_eq!(h.mv_attr("hr", "E1", "manager"), Some(Value::Ref(manager)));
+    let mut waiting = 0;
+    h.engine
+        .store()
+        .for_each_prefix(&[keys::tag::WAITING], |_, _| {
+            waiting += 1;
+            Ok(())
+        })
+        .expect("store");
+    assert_eq!(waiting, 0, "every waiting reference resolved");
+    h
+}
+
+/// The adds the target received, as (anchor or DN, manager value).
+fn exported_adds(target: &System) -> Vec<(String, Option<Value>)> {
+    target
+        .state()
+        .exported
+        .iter()
+        .filter_map(|c| match &c.op {
+            ExportOp::Add { attributes } => Some((
+                c.dn.clone().or(c.anchor.clone()).unwrap_or_default(),
+                attributes
+                    .iter()
+                    .find(|(n, _)| n == "manager")
+                    .map(|(_, v)| v.clone()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_manager_synced_after_its_report_is_resolved_and_exported_first_by_dn() {
+    let ad = ad();
+    let h = report_before_manager(Arc::clone(&ad), ad_out());
+    let run = h.run("ad", Export);
+    assert_eq!(run.counters, counters(|c| c.export_adds = 2));
+    assert_eq!(
+        exported_adds(&ad),
+        [
+            ("CN=E2,OU=Users".to_string(), None),
+            ("CN=E1,OU=Users".to_string(), Some(s("CN=E2,OU=Users")))
+        ]
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_manager_synced_after_its_report_is_resolved_and_exported_first_by_anchor() {
+    let dir = System::new(
+        "dir",
+        connector_info(
+            object_type("account", Some("uid"), &[("manager", RefKind::Anchor)]),
+            false,
+        ),
+    );
+    let rule = outbound("dir-out", "dir", "account")
+        .flow("uid", "employeeId")
+        .flow("manager", "manager");
+    let h = report_before_manager(Arc::clone(&dir), rule);
+    h.run("dir", Export);
+    assert_eq!(
+        exported_adds(&dir),
+        [("E2".to_string(), None), ("E1".to_string(), Some(s("E2")))]
+    );
+    assert_eq!(h.run("dir", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("dir", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_manager_added_in_the_same_batch_gets_its_system_assigned_anchor_before_the_report_refers_to_it(
+) {
+    let graph = graph();
+    let h = report_before_manager(Arc::clone(&graph), graph_out());
+    let run = h.run("graph", Export);
+    assert_eq!(
+        run.counters,
+        counters(|c| c.export_adds = 2),
+        "{:?}",
+        h.errors(&run)
+    );
+    let manager = graph
+        .anchor_where("employeeId", "E2")
+        .expect("manager added");
+    let report = graph
+        .anchor_where("employeeId", "E1")
+        .expect("report added");
+    assert_eq!(graph.attr(&report, "manager"), Some(s(&manager)));
+    assert_eq!(h.run("graph", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("graph", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_reference_cycle_is_added_first_and_its_references_set_in_a_second_pass() {
+    let hr = hr();
+    worker(&hr, "E1", "Ann", Some("E2"));
+    worker(&hr, "E2", "Bob", Some("E1"));
+    let graph = graph();
+    let h = Harness::new(&[&hr, &graph], vec![hr_in(), graph_out()], 500);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    let run = h.run("graph", Export);
+    assert_eq!(
+        run.counters,
+        counters(|c| {
+            c.export_adds = 2;
+            c.export_updates = 2;
+        }),
+        "{:?}",
+        h.errors(&run)
+    );
+    let ops: Vec<&str> = graph
+        .state()
+        .exported
+        .iter()
+        .map(|c| match c.op {
+            ExportOp::Add { .. } => "add",
+            _ => "update",
+        })
+        .collect();
+    assert_eq!(ops, ["add", "add", "update", "update"]);
+    let ann = graph.anchor_where("employeeId", "E1").expect("E1 added");
+    let bob = graph.anchor_where("employeeId", "E2").expect("E2 added");
+    assert_eq!(graph.attr(&ann, "manager"), Some(s(&bob)));
+    assert_eq!(graph.attr(&bob, "manager"), Some(s(&ann)));
+    assert_eq!(h.run("graph", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("graph", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+// ------------------------------------------------------------ idempotence
+
+#[test]
+fn a_second_full_sync_stages_nothing() {
+    let (h, hr, _ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Rae Report", Some("E2"));
+    worker(&hr, "E2", "Max Manager", None);
+    h.run("hr", FullImport);
+    assert!(h.run("hr", FullSync).counters.exports_staged > 0);
+    let again = h.run("hr", FullSync);
+    assert_eq!(
+        again.counters,
+        Counters::default(),
+        "nothing changes before export"
+    );
+    h.steps(&ROUND_TRIP[2..]);
+    assert_eq!(
+        h.run("hr", FullSync).counters,
+        Counters::default(),
+        "nothing changes after export"
+    );
+    assert_eq!(h.run("ad", FullSync).counters, Counters::default());
+    assert!(h.engine.preview(None).expect("preview").is_empty());
+    h.assert_consistent();
+}
