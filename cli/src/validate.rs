@@ -342,7 +342,8 @@ impl<'a> Checker<'a> {
             Some(t) => match info.object_type(t) {
                 Some(schema) => vec![schema],
                 None => {
-                    let offered = quoted_list(info.object_types.iter().map(|t| t.name.as_str()), "or");
+                    let offered =
+                        quoted_list(info.object_types.iter().map(|t| t.name.as_str()), "or");
                     self.error(
                         spans.cs_type.clone().unwrap_or(spans.name.clone()),
                         format!(
@@ -355,7 +356,8 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        let closed = declares && !types.is_empty() && types.iter().all(|t| !t.attributes.is_empty());
+        let closed =
+            declares && !types.is_empty() && types.iter().all(|t| !t.attributes.is_empty());
         Some(View {
             connector,
             info,
@@ -375,8 +377,7 @@ impl<'a> Checker<'a> {
                     self.cs_reads(rule, view, &criterion.cs, &join.cs, "join");
                 }
             }
-            if self.complete(&rule.mv_object_type)
-                && !self.supplies(&rule.mv_object_type, &join.mv)
+            if self.complete(&rule.mv_object_type) && !self.supplies(&rule.mv_object_type, &join.mv)
             {
                 let hint = did_you_mean(&join.mv, self.supplied_names(&rule.mv_object_type));
                 let supplied: Vec<&str> = self.supplied_names(&rule.mv_object_type).collect();
@@ -438,10 +439,17 @@ impl<'a> Checker<'a> {
         }
         for (flow, at) in flows_with_spans(rule, spans) {
             let part = format!("flow to '{}'", flow.target);
-            self.outbound_flow(rule, view, flow, spans.flows_key(&flow.target), at, &part, reads);
+            self.outbound_flow(
+                rule,
+                view,
+                flow,
+                spans.flows_key(&flow.target),
+                at,
+                &part,
+                reads,
+            );
         }
-        if let (Deprovision::Disable(flows), Some(span)) = (&rule.deprovision, &spans.deprovision)
-        {
+        if let (Deprovision::Disable(flows), Some(span)) = (&rule.deprovision, &spans.deprovision) {
             for flow in flows {
                 let key = find_key(&self.config.source, span, &flow.target);
                 let at = ExprSpan::locate(&self.config.source, span, flow.expr.source());
@@ -754,21 +762,31 @@ fn did_you_mean<'s>(name: &str, candidates: impl Iterator<Item = &'s str>) -> St
         .unwrap_or_default()
 }
 
+/// The optimal-string-alignment distance: insertions, deletions,
+/// substitutions and transpositions of neighbours (`nmae` → `name`) cost one.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: the distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// The byte range of the first place `src` reads attribute `name`, bare or
@@ -807,9 +825,7 @@ fn find_attribute(src: &str, name: &str) -> Option<Range<usize>> {
                     return Some(i..end);
                 }
             }
-            '0'..='9' => {
-                while chars.next_if(|(_, d)| d.is_ascii_digit()).is_some() {}
-            }
+            '0'..='9' => while chars.next_if(|(_, d)| d.is_ascii_digit()).is_some() {},
             _ => {}
         }
     }
@@ -832,7 +848,6 @@ fn find_key(source: &str, span: &Range<usize>, name: &str) -> Range<usize> {
     }
     span.start..span.start + 1
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -943,7 +958,9 @@ id = "id"
             Config::from_text(text.to_owned(), "t.toml", PathBuf::from(".")).expect("loads");
         let compile_errors: Vec<&Finding> = findings
             .iter()
-            .filter(|f| !f.error.message.starts_with("rule ") && !f.error.message.starts_with("run "))
+            .filter(|f| {
+                !f.error.message.starts_with("rule ") && !f.error.message.starts_with("run ")
+            })
             .collect();
         assert!(compile_errors.is_empty(), "{compile_errors:?}");
         let infos = BTreeMap::from([("src".to_owned(), worker()), ("dir".to_owned(), dir)]);
@@ -954,7 +971,9 @@ id = "id"
 
     /// The line of `needle` in `text`, 1-based.
     fn line_of(text: &str, needle: &str) -> usize {
-        let at = text.find(needle).unwrap_or_else(|| panic!("{needle:?} in the text"));
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in the text"));
         text[..at].matches('\n').count() + 1
     }
 
@@ -1012,7 +1031,10 @@ when = 'Lower("2024")'"#,
             r#"[run_profiles.p]
 steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "delta-import" } ]"#,
         );
-        let mut dir = info(vec![object_type("user", vec![attr("id", ValueType::String)])]);
+        let mut dir = info(vec![object_type(
+            "user",
+            vec![attr("id", ValueType::String)],
+        )]);
         dir.export = false;
         dir.delta_import = false;
         let found = check_with(&t, dir);
@@ -1022,8 +1044,8 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
             found,
             vec![
                 format!("t.toml:{direction}:13: rule 'dir-out' is outbound, but connector 'dir' cannot export"),
-                format!("t.toml:{steps}:43: run profile 'p': step export on connector 'dir', which cannot export"),
-                format!("t.toml:{steps}:87: run profile 'p': step delta-import on connector 'dir', which cannot import deltas; use full-import"),
+                format!("t.toml:{steps}:39: run profile 'p': step export on connector 'dir', which cannot export"),
+                format!("t.toml:{steps}:79: run profile 'p': step delta-import on connector 'dir', which cannot import deltas; use full-import"),
             ]
         );
     }
@@ -1038,7 +1060,7 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
         assert_eq!(
             found,
             vec![format!(
-                "t.toml:{}:18: warning: rule 'dir-out', flow to 'nmae': reads metaverse attribute 'whatever', which no inbound rule of 'person' flows, so it is always null",
+                "t.toml:{}:15: warning: rule 'dir-out', flow to 'nmae': reads metaverse attribute 'whatever', which no inbound rule of 'person' flows, so it is always null",
                 line_of(&t, "nmae =")
             )],
             "only the metaverse read is known to be wrong"
@@ -1053,7 +1075,10 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
             object_type("user", vec![attr("id", ValueType::String)]),
             object_type(
                 "group",
-                vec![attr("id", ValueType::String), attr("members", ValueType::String)],
+                vec![
+                    attr("id", ValueType::String),
+                    attr("members", ValueType::String),
+                ],
             ),
         ]);
         assert_eq!(
@@ -1068,13 +1093,21 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
     #[test]
     fn dn_is_a_target_only_where_objects_have_dns() {
         let t = text(r#"dn = '"CN=" + name'"#, "");
-        let user = || info(vec![object_type("user", vec![attr("id", ValueType::String)])]);
+        let user = || {
+            info(vec![object_type(
+                "user",
+                vec![attr("id", ValueType::String)],
+            )])
+        };
         let mut with_dns = user();
         with_dns.has_dn = true;
         assert_eq!(check_with(&t, with_dns), Vec::<String>::new());
         let found = check_with(&t, user());
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("flow to 'dn': not an attribute"), "{found:?}");
+        assert!(
+            found[0].contains("flow to 'dn': not an attribute"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -1142,10 +1175,16 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
     #[test]
     fn a_flow_that_does_not_parse_still_supplies_its_target() {
         // Only the parse error: the join on `id` and the reads of `id` are fine.
-        let t = text("", "").replace("id = \"id\"\nname = \"name\"", "id = 'Lower(id'\nname = \"name\"");
+        let t = text("", "").replace(
+            "id = \"id\"\nname = \"name\"",
+            "id = 'Lower(id'\nname = \"name\"",
+        );
         let found = load(&t);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("rule 'src-in', flow to 'id'"), "{found:?}");
+        assert!(
+            found[0].contains("rule 'src-in', flow to 'id'"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -1173,12 +1212,17 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
 
     #[test]
     fn the_anchor_may_come_from_another_outbound_rule_of_the_connector() {
-        let t = text("", "").replace("[rules.flows]\nid = \"id\"\n\n", "[rules.flows]\nname = \"name\"\n\n");
+        let t = text("", "").replace(
+            "[rules.flows]\nid = \"id\"\n\n",
+            "[rules.flows]\nname = \"name\"\n\n",
+        );
         let found = load(&t);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("no outbound rule flows to their anchor 'id'"), "{found:?}");
-        let t = t
-            + r#"
+        assert!(
+            found[0].contains("no outbound rule flows to their anchor 'id'"),
+            "{found:?}"
+        );
+        let t = t + r#"
 [[rules]]
 name = "dir-ids"
 direction = "outbound"
@@ -1210,8 +1254,14 @@ id = "id"
         let src = r#"Join(" name ", Name, name, [name])"#;
         assert_eq!(find_attribute(src, "name"), Some(21..25));
         assert_eq!(find_attribute(src, "Join"), None);
-        assert_eq!(find_attribute("IIF(x, 'it''s', [a b])", "a b"), Some(15..20));
-        assert_eq!(find_attribute(r#""a\"name" + name2 + name"#, "name"), Some(20..24));
+        assert_eq!(
+            find_attribute("IIF(x, 'it''s', [a b])", "a b"),
+            Some(16..21)
+        );
+        assert_eq!(
+            find_attribute(r#""a\"name" + name2 + name"#, "name"),
+            Some(20..24)
+        );
     }
 
     #[test]
@@ -1222,6 +1272,14 @@ id = "id"
             "; did you mean 'firstName'?"
         );
         assert_eq!(did_you_mean("department", names.into_iter()), "");
-        assert_eq!(did_you_mean("ix", names.into_iter()), "; did you mean 'id'?");
+        assert_eq!(
+            did_you_mean("ix", names.into_iter()),
+            "; did you mean 'id'?"
+        );
+        assert_eq!(
+            did_you_mean("lastNmae", names.into_iter()),
+            "; did you mean 'lastName'?",
+            "a transposition is one edit"
+        );
     }
 }

@@ -10,17 +10,26 @@ use crate::connector::AttrOp;
 use crate::model::{Attrs, Sym};
 
 /// Whether two values mean the same thing to a connected system: equal, or
-/// equal in their text form (an exported `512` reimported from a CSV as "512").
+/// equal in their text form (an exported `512` reimported from a CSV as
+/// "512"). Multi-valued attributes are sets: a directory may return members
+/// in another order.
 pub fn equivalent(a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
     }
     let (ai, bi) = (a.items(), b.items());
-    ai.len() == bi.len()
-        && ai
-            .iter()
-            .zip(bi)
-            .all(|(x, y)| x == y || x.to_string() == y.to_string())
+    if ai.len() != bi.len() {
+        return false;
+    }
+    if ai.iter().zip(bi).all(|(x, y)| x == y || x.to_string() == y.to_string()) {
+        return true;
+    }
+    let texts = |items: &[Value]| {
+        let mut t: Vec<String> = items.iter().map(Value::to_string).collect();
+        t.sort_unstable();
+        t
+    };
+    ai.len() > 1 && texts(ai) == texts(bi)
 }
 
 /// Converts a flowed value to the target attribute's type; values that do
@@ -122,6 +131,14 @@ mod tests {
 
     fn same(v: &Value) -> Value {
         v.clone()
+    }
+
+    #[test]
+    fn multi_valued_attributes_compare_as_sets() {
+        let a = Value::list([s("b"), s("a")]);
+        let b = Value::list([s("a"), s("b")]);
+        assert!(equivalent(&a, &b));
+        assert!(!equivalent(&a, &Value::list([s("a"), s("c")])));
     }
 
     #[test]

@@ -21,12 +21,14 @@ pub(crate) struct Node {
     pub id: u64,
     pub is_add: bool,
     pub is_delete: bool,
+    /// A rename or move: objects referring to it by DN must follow it.
+    pub is_rename: bool,
     /// Connector-space ids its values reference.
     pub refs: Vec<u64>,
 }
 
-/// The order to export in: adds before the objects that reference them,
-/// deletes last. Objects in a reference cycle are returned in `split`: they
+/// The order to export in: adds and renames before the objects that
+/// reference them, deletes last. Objects in a reference cycle are returned in `split`: they
 /// are added without their references, which follow in a second pass.
 pub(crate) fn order(nodes: &[Node]) -> (Vec<u64>, HashSet<u64>) {
     let mut graph: DiGraph<u64, ()> = DiGraph::new();
@@ -35,12 +37,13 @@ pub(crate) fn order(nodes: &[Node]) -> (Vec<u64>, HashSet<u64>) {
         index.insert(n.id, graph.add_node(n.id));
     }
     let adds: HashSet<u64> = nodes.iter().filter(|n| n.is_add).map(|n| n.id).collect();
+    let renames: HashSet<u64> = nodes.iter().filter(|n| n.is_rename).map(|n| n.id).collect();
     let mut split = HashSet::new();
     for n in nodes.iter().filter(|n| !n.is_delete) {
         for r in &n.refs {
             if *r == n.id && n.is_add {
                 split.insert(n.id);
-            } else if adds.contains(r) {
+            } else if *r != n.id && (adds.contains(r) || renames.contains(r)) {
                 if let (Some(from), Some(to)) = (index.get(r), index.get(&n.id)) {
                     graph.update_edge(*from, *to, ());
                 }
@@ -114,28 +117,29 @@ impl Exporter<'_> {
                 continue;
             };
             let mut refs = Vec::new();
-            let (is_add, is_delete) = match &cs.pending_export {
+            let (is_add, is_delete, is_rename) = match &cs.pending_export {
                 Some(PendingExport::Add { attrs }) => {
                     for (_, v) in attrs.iter() {
                         value_refs(v, &mut refs);
                     }
-                    (true, false)
+                    (true, false, false)
                 }
-                Some(PendingExport::Update { changes, .. }) => {
+                Some(PendingExport::Update { changes, new_dn }) => {
                     for (_, op) in changes {
                         for v in op_values(op) {
                             value_refs(v, &mut refs);
                         }
                     }
-                    (false, false)
+                    (false, false, new_dn.is_some())
                 }
-                Some(PendingExport::Delete) => (false, true),
+                Some(PendingExport::Delete) => (false, true, false),
                 None => continue,
             };
             nodes.push(Node {
                 id,
                 is_add,
                 is_delete,
+                is_rename,
                 refs,
             });
         }
@@ -278,10 +282,13 @@ impl Exporter<'_> {
         }
         let has_dn = self.has_dn();
         refs.iter().any(|r| match sent.get(r) {
-            Some((target, change, _)) if matches!(change.op, ExportOp::Add { .. }) => {
-                (if has_dn { &target.dn } else { &target.anchor }).is_none()
-            }
-            _ => false,
+            Some((target, change, _)) => match &change.op {
+                ExportOp::Add { .. } => (if has_dn { &target.dn } else { &target.anchor }).is_none(),
+                // A DN reference to an object this batch moves must carry the new DN.
+                ExportOp::Update { new_dn: Some(_), .. } => has_dn,
+                _ => false,
+            },
+            None => false,
         })
     }
 
@@ -392,10 +399,13 @@ impl Exporter<'_> {
                 counters.export_adds += 1;
             }
             ExportOp::Update { new_dn, changes } => {
-                let known = cs.known_attrs();
+                // Each change applies to the result of the previous ones (a
+                // member added and another removed in one update).
+                let mut known = cs.known_attrs();
                 for (n, op) in changes {
                     let sym = self.store.intern(n);
                     let value = apply_op(known.get(sym).unwrap_or(&Value::Null), op);
+                    known.set(sym, value.clone());
                     match cs.escrow.attrs.binary_search_by_key(&sym, |(k, _)| *k) {
                         Ok(i) => cs.escrow.attrs[i].1 = value,
                         Err(i) => cs.escrow.attrs.insert(i, (sym, value)),
@@ -457,6 +467,7 @@ mod tests {
             id,
             is_add: true,
             is_delete: false,
+            is_rename: false,
             refs: refs.to_vec(),
         }
     }
@@ -476,6 +487,7 @@ mod tests {
             id: 0,
             is_add: false,
             is_delete: true,
+            is_rename: false,
             refs: vec![],
         };
         let nodes = vec![del, add(5, &[6]), add(6, &[5]), add(7, &[7])];

@@ -53,8 +53,8 @@ pub struct MvDelta {
     pub object: String,
     /// Its type.
     pub object_type: String,
-    /// `add` (only under the new rules), `update`, or `delete` (only under
-    /// the current rules).
+    /// `add` (only under the new rules), `update` (on both sides, with
+    /// different attributes), or `delete` (only under the current rules).
     pub operation: &'static str,
     /// Its sources (`connector:object`), under the new rules when it exists there.
     pub sources: Vec<String>,
@@ -500,4 +500,132 @@ fn export_delta(
         current_new_dn,
         attributes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::AttributeChange;
+
+    fn s(v: &str) -> Value {
+        Value::from(v)
+    }
+
+    fn change(operation: &'static str, attrs: &[(&str, Value, Value)]) -> PendingChange {
+        PendingChange {
+            connector: "app".into(),
+            object: "e1".into(),
+            object_type: "account".into(),
+            operation,
+            dn: None,
+            new_dn: None,
+            attributes: attrs
+                .iter()
+                .map(|(n, o, v)| AttributeChange {
+                    name: (*n).into(),
+                    op: "set",
+                    old: o.clone(),
+                    new: v.clone(),
+                })
+                .collect(),
+            mv: Some(1),
+        }
+    }
+
+    fn attr(name: &str, old: Value, new: Value) -> PlanAttribute {
+        PlanAttribute {
+            name: name.into(),
+            old,
+            new,
+        }
+    }
+
+    #[test]
+    fn an_export_only_the_new_rules_stage_is_shown_as_it_is() {
+        let new = change("update", &[("displayName", s("Ada"), s("ADA"))]);
+        let d = export_delta("e1", None, Some(&new)).expect("a delta");
+        assert_eq!((d.operation, d.current_operation), ("update", "none"));
+        assert_eq!(d.attributes, [attr("displayName", s("Ada"), s("ADA"))]);
+    }
+
+    #[test]
+    fn the_same_export_on_both_sides_is_no_change() {
+        let c = change("update", &[("department", s("R&D"), s("Sales"))]);
+        assert_eq!(export_delta("e1", Some(&c), Some(&c)), None);
+    }
+
+    #[test]
+    fn differing_exports_compare_what_the_target_ends_up_holding() {
+        // Current rules: a pending department change; new rules: the same
+        // change plus an upper-cased display name.
+        let old = change("update", &[("department", s("R&D"), s("Sales"))]);
+        let new = change(
+            "update",
+            &[
+                ("department", s("R&D"), s("Sales")),
+                ("displayName", s("Ada"), s("ADA")),
+            ],
+        );
+        let d = export_delta("e1", Some(&old), Some(&new)).expect("a delta");
+        assert_eq!((d.operation, d.current_operation), ("update", "update"));
+        assert_eq!(d.attributes, [attr("displayName", s("Ada"), s("ADA"))]);
+        // And the other way round: the new rules drop a pending change.
+        let d = export_delta("e1", Some(&new), Some(&old)).expect("a delta");
+        assert_eq!(d.attributes, [attr("displayName", s("ADA"), s("Ada"))]);
+    }
+
+    #[test]
+    fn a_delete_lists_no_attributes_and_a_rename_shows_its_dn() {
+        let old = change("update", &[("displayName", s("Ada"), s("ADA"))]);
+        let d = export_delta("e1", Some(&old), Some(&change("delete", &[]))).expect("delta");
+        assert_eq!((d.operation, d.current_operation), ("delete", "update"));
+        assert!(d.attributes.is_empty());
+
+        let mut renamed = change("rename", &[]);
+        renamed.new_dn = Some("CN=Ada,OU=New".into());
+        let d = export_delta("e1", None, Some(&renamed)).expect("delta");
+        assert_eq!(d.new_dn.as_deref(), Some("CN=Ada,OU=New"));
+        assert_eq!(d.current_new_dn, None);
+    }
+
+    #[test]
+    fn two_changes_of_one_multi_valued_attribute_are_one_difference() {
+        let new = change(
+            "update",
+            &[
+                (
+                    "member",
+                    Value::list([s("a"), s("b")]),
+                    Value::list([s("a"), s("b"), s("c")]),
+                ),
+                (
+                    "member",
+                    Value::list([s("a"), s("b"), s("c")]),
+                    Value::list([s("a"), s("c")]),
+                ),
+            ],
+        );
+        let d = export_delta("g1", None, Some(&new)).expect("delta");
+        assert_eq!(
+            d.attributes,
+            [attr(
+                "member",
+                Value::list([s("a"), s("b")]),
+                Value::list([s("a"), s("c")])
+            )]
+        );
+    }
+
+    #[test]
+    fn metaverse_attributes_differ_by_value_and_by_presence() {
+        let old = BTreeMap::from([("a".to_owned(), s("1")), ("b".to_owned(), s("2"))]);
+        let new = BTreeMap::from([("a".to_owned(), s("1")), ("c".to_owned(), s("3"))]);
+        assert_eq!(
+            attribute_deltas(&old, &new),
+            [
+                attr("b", s("2"), Value::Null),
+                attr("c", Value::Null, s("3"))
+            ]
+        );
+    }
 }

@@ -714,6 +714,7 @@ impl Tracer<'_> {
                 after,
             });
         }
+        out.sort_by(|a, b| a.connector.cmp(&b.connector));
         Ok(out)
     }
 

@@ -342,7 +342,6 @@ fn report_synced_before_its_manager_exists_gets_the_manager_later_without_a_resy
 }
 
 #[test]
-#[ignore = "engine bug: a waiting reference of a connector with DNs is looked up by DN even when it names its target by anchor (engine/src/sync/mod.rs, Syncer::resolvable)"]
 fn anchor_references_of_a_source_with_dns_resolve_in_the_same_sync() {
     // HR rows carry DNs too, while managers are still named by employeeId.
     let setup = Corp {
@@ -406,7 +405,6 @@ fn references_follow_a_renamed_manager() {
 }
 
 #[test]
-#[ignore = "engine bug: a reference to an object renamed in the same export is written with its old DN (engine/src/export.rs, order and change_for)"]
 fn report_hired_while_the_manager_moves_gets_the_new_dn_in_the_same_run() {
     let env = Corp {
         dn: DN_BY_CITY,
@@ -786,7 +784,6 @@ fn group_membership_change_adds_and_removes_just_those_members() {
 }
 
 #[test]
-#[ignore = "engine bug: the escrow of an update that adds and removes values of one attribute keeps only the last op (engine/src/export.rs, Exporter::applied)"]
 fn adding_and_removing_members_in_one_export_is_confirmed_by_the_next_import() {
     let env = Env::new(&format!("{}{GROUPS}", Corp::default().config()));
     env.write("data/directory.csv", &directory_csv("E1;E2;E3"));

@@ -45,11 +45,15 @@ fn cases() -> Vec<Case> {
                 let code = lines
                     .next()
                     .and_then(|l| l.strip_prefix("exit ").and_then(|c| c.parse().ok()))
-                    .unwrap_or_else(|| panic!("{}: the block starts with `# exit N`", path.display()));
+                    .unwrap_or_else(|| {
+                        panic!("{}: the block starts with `# exit N`", path.display())
+                    });
                 (code, lines.collect())
             });
             Case {
-                name: path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+                name: path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
                 path,
                 text,
                 expected,
@@ -86,7 +90,10 @@ fn is_warning(line: &str) -> bool {
 }
 
 fn rewrite(case: &Case, code: i32, lines: &[String]) {
-    let body = case.text.split_once(MARKER).map_or(case.text.as_str(), |(b, _)| b);
+    let body = case
+        .text
+        .split_once(MARKER)
+        .map_or(case.text.as_str(), |(b, _)| b);
     let mut text = body.trim_end().to_owned();
     text.push_str("\n\n");
     text.push_str(MARKER);
@@ -112,7 +119,10 @@ fn each_broken_config_reports_exactly_its_problems() {
             continue;
         }
         let Some((want_code, want_lines)) = &case.expected else {
-            failures.push(format!("{}: no expected block; run with UPDATE_EXPECT=1", case.name));
+            failures.push(format!(
+                "{}: no expected block; run with UPDATE_EXPECT=1",
+                case.name
+            ));
             continue;
         };
         if (code, &lines) != (*want_code, want_lines) {
@@ -126,7 +136,9 @@ fn each_broken_config_reports_exactly_its_problems() {
         if code == 2 {
             kinds += 1;
             assert!(
-                lines.iter().any(|l| position(l).is_some() && !is_warning(l)),
+                lines
+                    .iter()
+                    .any(|l| position(l).is_some() && !is_warning(l)),
                 "{}: an invalid configuration reports an error\n{}",
                 case.name,
                 describe(&out)
@@ -146,7 +158,10 @@ fn each_broken_config_reports_exactly_its_problems() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(update || kinds >= 10, "one broken configuration per error kind, at least 10: {kinds}");
+    assert!(
+        update || kinds >= 10,
+        "one broken configuration per error kind, at least 10: {kinds}"
+    );
 }
 
 #[test]

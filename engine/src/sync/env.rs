@@ -10,6 +10,24 @@ use crate::model::{CsKey, CsObject, MvId, MvObject, Sym};
 use crate::setup::Model;
 use crate::store::{StoreError, Txn};
 
+/// How a waiting inbound reference is recorded: its kind, then the value as
+/// the connected system wrote it.
+pub(crate) fn waiting_key(kind: RefKind, raw: &str) -> String {
+    match kind {
+        RefKind::Anchor => format!("a:{raw}"),
+        RefKind::Dn => format!("d:{raw}"),
+    }
+}
+
+/// The kind and value of a waiting inbound reference.
+pub(crate) fn parse_waiting_key(key: &str) -> Option<(RefKind, &str)> {
+    if let Some(raw) = key.strip_prefix("a:") {
+        Some((RefKind::Anchor, raw))
+    } else {
+        key.strip_prefix("d:").map(|raw| (RefKind::Dn, raw))
+    }
+}
+
 /// A reference that did not resolve while evaluating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unresolved {
@@ -64,7 +82,7 @@ impl<'a, 't> CsEnv<'a, 't> {
         if mv.is_none() {
             self.unresolved.borrow_mut().push(Unresolved {
                 conn,
-                raw: raw.to_owned(),
+                raw: waiting_key(kind, raw),
             });
         }
         Ok(mv)

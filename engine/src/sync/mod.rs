@@ -341,11 +341,12 @@ impl Syncer<'_> {
         if let Some(target) = outbound::waiting_mv(raw) {
             return Ok(txn.mv(target)?.is_some_and(|m| m.link_in(conn).is_some()));
         }
-        let has_dn = self.model.conn(conn).is_some_and(|c| c.info.has_dn);
-        let key = if has_dn {
-            txn.by_dn(conn, raw)?
-        } else {
-            txn.by_anchor(conn, raw)?
+        let key = match env::parse_waiting_key(raw) {
+            Some((crate::connector::RefKind::Anchor, value)) => txn.by_anchor(conn, value)?,
+            Some((crate::connector::RefKind::Dn, value)) => txn.by_dn(conn, value)?,
+            // An entry this version does not understand: drop it by treating
+            // it as resolvable (its source is recomputed once).
+            None => return Ok(true),
         };
         Ok(match key {
             Some(k) => txn.cs(k)?.is_some_and(|o| o.link.is_some()),

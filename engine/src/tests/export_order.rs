@@ -14,6 +14,7 @@ fn add(id: u64, refs: &[u64]) -> Node {
         id,
         is_add: true,
         is_delete: false,
+        is_rename: false,
         refs: refs.to_vec(),
     }
 }
@@ -50,6 +51,7 @@ fn an_update_that_references_an_add_follows_it_and_is_never_split() {
         id: 1,
         is_add: false,
         is_delete: false,
+        is_rename: false,
         refs: vec![2, 1],
     };
     let (order, split) = order(&[update, add(2, &[])]);
@@ -69,12 +71,19 @@ fn a_chain_hanging_off_a_cycle_follows_the_cycle_unsplit() {
 /// Node ids reachable from each node along "is referenced by" edges
 /// from an add to the non-deleted nodes that reference it.
 fn reachable(nodes: &[Node]) -> HashMap<u64, HashSet<u64>> {
+    // Edges run from an add or a rename to the objects that reference it
+    // (a rename's self-reference imposes no order).
     let adds: HashSet<u64> = nodes.iter().filter(|n| n.is_add).map(|n| n.id).collect();
+    let renames: HashSet<u64> = nodes.iter().filter(|n| n.is_rename).map(|n| n.id).collect();
     let live: Vec<&Node> = nodes.iter().filter(|n| !n.is_delete).collect();
     let mut reach: HashMap<u64, HashSet<u64>> =
         live.iter().map(|n| (n.id, HashSet::new())).collect();
     for n in &live {
-        for r in n.refs.iter().filter(|r| adds.contains(r)) {
+        for r in n
+            .refs
+            .iter()
+            .filter(|r| adds.contains(r) || (renames.contains(r) && **r != n.id))
+        {
             reach.entry(*r).or_default().insert(n.id);
         }
     }
@@ -108,6 +117,7 @@ fn graph() -> impl Strategy<Value = Vec<Node>> {
                     id: id as u64,
                     is_add: kind < 2,
                     is_delete: kind == 3,
+                    is_rename: kind == 2,
                     refs,
                 })
                 .collect()
@@ -141,13 +151,13 @@ proptest! {
         for n in nodes.iter().filter(|n| !n.is_delete) {
             for r in &n.refs {
                 let target = by_id[r];
-                if !target.is_add || target.is_delete || *r == n.id {
+                if !(target.is_add || target.is_rename) || target.is_delete || *r == n.id {
                     continue;
                 }
                 let same_cycle = reach[&n.id].contains(r) && reach[r].contains(&n.id);
                 prop_assert!(
                     position[r] < position[&n.id] || same_cycle,
-                    "{} references add {} but comes first: {:?}", n.id, r, order
+                    "{} references add or rename {} but comes first: {:?}", n.id, r, order
                 );
             }
             let self_add = n.is_add && n.refs.contains(&n.id);
