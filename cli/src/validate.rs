@@ -66,6 +66,12 @@ impl fmt::Display for Finding {
 
 impl std::error::Error for Finding {}
 
+impl Finding {
+    fn has_text(&self) -> bool {
+        !self.error.source_text.is_empty()
+    }
+}
+
 impl Diagnostic for Finding {
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {
@@ -78,12 +84,13 @@ impl Diagnostic for Finding {
         self.error.help()
     }
 
+    // No snippet when there is no text (an unreadable file).
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.error.source_code()
+        self.has_text().then(|| self.error.source_code()).flatten()
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.error.labels()
+        self.has_text().then(|| self.error.labels()).flatten()
     }
 }
 
