@@ -80,11 +80,19 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     // An anchor or DN identifies one object per connector.
     let mut owners: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for o in cs_objects.values() {
-        let anchor = o.anchor.as_deref().map(|a| (keys::anchor(o.key.conn, a), "anchor", a.to_string()));
-        let dn = o.dn.as_deref().map(|d| (keys::dn(o.key.conn, d), "DN", d.to_string()));
+        let anchor = o
+            .anchor
+            .as_deref()
+            .map(|a| (keys::anchor(o.key.conn, a), "anchor", a.to_string()));
+        let dn =
+            o.dn.as_deref()
+                .map(|d| (keys::dn(o.key.conn, d), "DN", d.to_string()));
         for (k, what, value) in anchor.into_iter().chain(dn) {
             if let Some(other) = owners.insert(k, o.key.id) {
-                problems.push(format!("cs:{} and cs:{other} hold the same {what} {value:?}", o.key.id));
+                problems.push(format!(
+                    "cs:{} and cs:{other} hold the same {what} {value:?}",
+                    o.key.id
+                ));
             }
         }
     }
@@ -207,10 +215,14 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
         Ok(())
     })?;
     for k in found_unique.difference(&expected_unique) {
-        problems.push(format!("unique-value index entry {k:?} matches no object's value"));
+        problems.push(format!(
+            "unique-value index entry {k:?} matches no object's value"
+        ));
     }
     for k in expected_unique.difference(&found_unique) {
-        problems.push(format!("a held value {k:?} is missing from the unique-value index"));
+        problems.push(format!(
+            "a held value {k:?} is missing from the unique-value index"
+        ));
     }
     Ok(problems)
 }

@@ -21,7 +21,11 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     if ai.len() != bi.len() {
         return false;
     }
-    if ai.iter().zip(bi).all(|(x, y)| x == y || x.to_string() == y.to_string()) {
+    if ai
+        .iter()
+        .zip(bi)
+        .all(|(x, y)| x == y || x.to_string() == y.to_string())
+    {
         return true;
     }
     let texts = |items: &[Value]| {

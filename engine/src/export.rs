@@ -283,9 +283,13 @@ impl Exporter<'_> {
         let has_dn = self.has_dn();
         refs.iter().any(|r| match sent.get(r) {
             Some((target, change, _)) => match &change.op {
-                ExportOp::Add { .. } => (if has_dn { &target.dn } else { &target.anchor }).is_none(),
+                ExportOp::Add { .. } => {
+                    (if has_dn { &target.dn } else { &target.anchor }).is_none()
+                }
                 // A DN reference to an object this batch moves must carry the new DN.
-                ExportOp::Update { new_dn: Some(_), .. } => has_dn,
+                ExportOp::Update {
+                    new_dn: Some(_), ..
+                } => has_dn,
                 _ => false,
             },
             None => false,

@@ -204,7 +204,9 @@ impl Store {
         };
         let unique = match kv.get(keys::UNIQUE_TRACKED)? {
             _ if kv.get(keys::UNIQUE_REBUILDING)?.is_some() => BTreeSet::from([(UNKNOWN, UNKNOWN)]),
-            Some(v) => codec::decode::<BTreeSet<(Sym, Sym)>>(&v, &|| "the unique-value attribute set".into())?,
+            Some(v) => codec::decode::<BTreeSet<(Sym, Sym)>>(&v, &|| {
+                "the unique-value attribute set".into()
+            })?,
             None => BTreeSet::new(),
         };
         Ok(Store {
@@ -315,7 +317,10 @@ impl Store {
 
     /// The (connector, attribute) pairs the unique-value index covers.
     pub fn unique_tracked(&self) -> BTreeSet<(Sym, Sym)> {
-        self.unique.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.unique
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The attributes of `conn` the unique-value index covers.
@@ -336,13 +341,17 @@ impl Store {
         if *self.unique.read().unwrap_or_else(|e| e.into_inner()) == *pairs {
             return Ok(false);
         }
-        self.kv.apply(vec![(keys::UNIQUE_REBUILDING.to_vec(), Some(Vec::new()))])?;
+        self.kv
+            .apply(vec![(keys::UNIQUE_REBUILDING.to_vec(), Some(Vec::new()))])?;
         let mut from = vec![keys::tag::UNIQUE];
         loop {
-            let chunk = self.kv.scan(&[keys::tag::UNIQUE], &from, from.len() > 1, 10_000)?;
+            let chunk = self
+                .kv
+                .scan(&[keys::tag::UNIQUE], &from, from.len() > 1, 10_000)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.clone();
-            self.kv.apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
+            self.kv
+                .apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
         }
         *self.unique.write().unwrap_or_else(|e| e.into_inner()) = pairs.clone();
         let conns: BTreeSet<Sym> = pairs.iter().map(|(c, _)| *c).collect();
@@ -350,12 +359,18 @@ impl Store {
             let prefix = keys::conn_prefix(keys::tag::CS, conn);
             let mut after: Option<Vec<u8>> = None;
             loop {
-                let chunk = self.kv.scan(&prefix, after.as_deref().unwrap_or(&prefix), after.is_some(), 10_000)?;
+                let chunk = self.kv.scan(
+                    &prefix,
+                    after.as_deref().unwrap_or(&prefix),
+                    after.is_some(),
+                    10_000,
+                )?;
                 let Some((last, _)) = chunk.last() else { break };
                 after = Some(last.clone());
                 let mut txn = self.begin();
                 for (k, v) in &chunk {
-                    let cs: crate::model::CsObject = codec::decode(v, &|| format!("connector-space object {k:?}"))?;
+                    let cs: crate::model::CsObject =
+                        codec::decode(v, &|| format!("connector-space object {k:?}"))?;
                     txn.index_unique(None, Some(&cs));
                 }
                 self.commit(txn)?;
@@ -376,7 +391,8 @@ impl Store {
         }
         // Drop every old entry, then re-add from each metaverse object; the
         // marker makes a crash in between force another rebuild.
-        self.kv.apply(vec![(keys::JOIN_REBUILDING.to_vec(), Some(Vec::new()))])?;
+        self.kv
+            .apply(vec![(keys::JOIN_REBUILDING.to_vec(), Some(Vec::new()))])?;
         let mut from = vec![keys::tag::JOIN];
         loop {
             let chunk = self

@@ -262,7 +262,9 @@ impl<'s> Txn<'s> {
 
     /// Updates the unique-value index entries of one connector-space object.
     pub(super) fn index_unique(&mut self, before: Option<&CsObject>, after: Option<&CsObject>) {
-        let Some(key) = after.or(before).map(|o| o.key) else { return };
+        let Some(key) = after.or(before).map(|o| o.key) else {
+            return;
+        };
         for attr in self.store.unique_attrs(key.conn) {
             let old = before.map(|o| o.held_values(attr)).unwrap_or_default();
             let new = after.map(|o| o.held_values(attr)).unwrap_or_default();
@@ -277,10 +279,19 @@ impl<'s> Txn<'s> {
 
     /// Whether any object of `conn` other than `except` holds `value` in
     /// `attr` (case-insensitively), committed or written by this batch.
-    pub fn value_held(&self, conn: Sym, attr: Sym, value: &str, except: Option<CsKey>) -> Result<bool, StoreError> {
+    pub fn value_held(
+        &self,
+        conn: Sym,
+        attr: Sym,
+        value: &str,
+        except: Option<CsKey>,
+    ) -> Result<bool, StoreError> {
         let prefix = keys::unique_prefix(conn, attr, value);
         Ok(self.keys_with_prefix(&prefix)?.iter().any(|k| {
-            let id = k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            let id = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
             id.is_some() && id != except.filter(|e| e.conn == conn).map(|e| e.id)
         }))
     }
