@@ -17,6 +17,19 @@ pub type Write = (Vec<u8>, Option<Vec<u8>>);
 /// Key-value pairs returned by a scan.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Where a [`Kv::scan`] starts: at `from`, or just after it when
+/// `exclusive`, but never before `prefix`. Every implementation uses it, so
+/// they agree on the bound.
+pub fn scan_start(prefix: &[u8], from: &[u8], exclusive: bool) -> Bound<Vec<u8>> {
+    if from < prefix {
+        Bound::Included(prefix.to_vec())
+    } else if exclusive {
+        Bound::Excluded(from.to_vec())
+    } else {
+        Bound::Included(from.to_vec())
+    }
+}
+
 /// An ordered key-value store that applies batches atomically.
 pub trait Kv: Send + Sync {
     /// The value under `key`.
@@ -66,14 +79,9 @@ impl Kv for SledKv {
         exclusive: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let start = if from < prefix { prefix } else { from };
-        let lower = if exclusive && start == from {
-            Bound::Excluded(start)
-        } else {
-            Bound::Included(start)
-        };
+        let lower = scan_start(prefix, from, exclusive);
         let mut out = Vec::new();
-        for item in self.db.range::<&[u8], _>((lower, Bound::Unbounded)) {
+        for item in self.db.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
@@ -130,12 +138,7 @@ impl Kv for MemKv {
         exclusive: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let start = if from < prefix { prefix } else { from };
-        let lower = if exclusive && start == from {
-            Bound::Excluded(start.to_vec())
-        } else {
-            Bound::Included(start.to_vec())
-        };
+        let lower = scan_start(prefix, from, exclusive);
         Ok(self
             .lock()
             .range((lower, Bound::Unbounded))

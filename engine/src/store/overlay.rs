@@ -63,13 +63,7 @@ impl Kv for OverlayKv {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // The same lower bound as the other implementations.
-        let start = if from < prefix { prefix } else { from };
-        let lower = if exclusive && start == from {
-            Bound::Excluded(start.to_vec())
-        } else {
-            Bound::Included(start.to_vec())
-        };
+        let lower = super::kv::scan_start(prefix, from, exclusive);
         let overlay = self.lock();
         let mut mine = overlay
             .range((lower, Bound::Unbounded))
