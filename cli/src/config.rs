@@ -53,12 +53,16 @@ struct StoreSection {
 struct EngineSection {
     #[serde(default = "default_threshold")]
     deletion_threshold: usize,
+    /// Import and sync, never export.
+    #[serde(default)]
+    staging: bool,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
         EngineSection {
             deletion_threshold: default_threshold(),
+            staging: false,
         }
     }
 }
@@ -780,6 +784,7 @@ fn compile(
             rules,
             deletion,
             deletion_threshold: raw.engine.deletion_threshold,
+            staging: raw.engine.staging,
         },
         connectors: raw
             .connectors

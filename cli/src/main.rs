@@ -386,6 +386,9 @@ async fn run_steps(
         {
             Ok(record) => {
                 println!("{}", output::run_line(&record));
+                if let RunStatus::Skipped(reason) = &record.status {
+                    println!("  {reason}");
+                }
                 if record.status == RunStatus::CompletedWithErrors {
                     errors = true;
                     print_errors(engine, &record);

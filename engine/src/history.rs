@@ -58,6 +58,8 @@ pub enum RunStatus {
     CompletedWithErrors,
     /// The step failed; pending changes are kept for the next run.
     Failed(String),
+    /// The step did not run, for the reason given (staging mode).
+    Skipped(String),
 }
 
 impl RunStatus {
@@ -68,6 +70,7 @@ impl RunStatus {
             RunStatus::Success => "success",
             RunStatus::CompletedWithErrors => "completed-with-errors",
             RunStatus::Failed(_) => "failed",
+            RunStatus::Skipped(_) => "skipped",
         }
     }
 }

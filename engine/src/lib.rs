@@ -95,6 +95,7 @@ pub struct Engine {
     model: Model,
     connectors: BTreeMap<String, Box<dyn Connector>>,
     clock: Clock,
+    staging: bool,
 }
 
 impl Engine {
@@ -118,6 +119,7 @@ impl Engine {
             model,
             connectors,
             clock: system_clock,
+            staging: config.staging,
         })
     }
 
@@ -169,6 +171,14 @@ impl Engine {
             _ => {}
         }
         let mut log = RunLog::start(&self.store, profile, step, connector, (self.clock)())?;
+        if step == StepKind::Export && self.staging {
+            let pending = self.preview(Some(connector))?.len();
+            let reason = format!(
+                "staging mode: nothing was exported; {pending} pending export(s) kept for review"
+            );
+            tracing::info!(run = log.id(), connector, "{reason}");
+            return Ok(log.finish(&self.store, RunStatus::Skipped(reason), (self.clock)())?);
+        }
         tracing::info!(
             run = log.id(),
             connector,

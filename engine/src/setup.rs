@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub deletion: BTreeMap<String, DeletionRule>,
     /// Refuse exports that would delete more objects than this.
     pub deletion_threshold: usize,
+    /// Staging mode: import and sync, never export (pending exports are kept
+    /// for review with preview).
+    pub staging: bool,
 }
 
 /// A rule with its names resolved.

@@ -1,10 +1,11 @@
-//! Safe by default: the deletion threshold, and one writer per store.
+//! Safe by default: the deletion threshold, staging mode, and one writer per store.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    code, describe, flat, many_workers, operations, stderr, stdout, worker, Setup, Worker, APP_CSV,
+    code, describe, flat, many_workers, operations, stderr, stdout, worker, Env, Setup, Worker,
+    APP_CSV,
 };
 
 fn five() -> Vec<Worker> {
@@ -113,4 +114,42 @@ fn second_writer_fails_at_once_naming_the_holder() {
         return;
     }
     panic!("the first run always finished before a second command could start");
+}
+
+#[test]
+fn staging_mode_imports_and_syncs_but_never_exports() {
+    let config = Setup::default()
+        .config()
+        .replace("[engine]\n", "[engine]\nstaging = true\n");
+    let env = Env::new(&config);
+    env.write_hr(&five());
+    // The target system exists and is empty.
+    let empty = "accountName,displayName,department,manager,enabled\n";
+    env.write(APP_CSV, empty);
+    let out = env.ok(&["run", "full"]);
+    assert!(
+        stdout(&out).contains("export app: skipped"),
+        "the export step says it was skipped:\n{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out)
+        .contains("staging mode: nothing was exported; 5 pending export(s) kept for review"));
+    assert_eq!(
+        env.bytes(APP_CSV),
+        empty.as_bytes(),
+        "nothing reaches the connected system"
+    );
+    assert_eq!(env.preview().len(), 5, "the pending adds stay for review");
+    let export_runs: Vec<_> = env
+        .history()
+        .into_iter()
+        .filter(|r| r["step"] == "Export")
+        .collect();
+    assert_eq!(export_runs.len(), 1);
+    assert_eq!(
+        export_runs[0]["status"]["Skipped"]
+            .as_str()
+            .map(|s| s.starts_with("staging mode")),
+        Some(true)
+    );
 }

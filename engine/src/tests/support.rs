@@ -435,6 +435,7 @@ impl Harness {
             rules: rules.into_iter().map(RuleBuilder::build).collect(),
             deletion: BTreeMap::new(),
             deletion_threshold,
+            staging: false,
         };
         let connectors = systems
             .iter()
