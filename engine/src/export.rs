@@ -12,7 +12,7 @@ use crate::history::{RunError, RunLog};
 use crate::model::{apply_op, CsKey, CsObject, CsState, ObjectError, PendingExport, Sym};
 use crate::setup::Model;
 use crate::store::{keys, Store, StoreError, Txn};
-use crate::sync::translate;
+use crate::sync::{translate, translate_op};
 use crate::EngineError;
 
 /// One pending export, summarised for ordering.
@@ -334,22 +334,7 @@ impl Exporter<'_> {
             PendingExport::Update { new_dn, changes } => {
                 let mut out = Vec::new();
                 for (k, op) in changes {
-                    let op = match op {
-                        AttrOp::Replace(v) => {
-                            AttrOp::Replace(translate(txn, self.conn, has_dn, v)?)
-                        }
-                        AttrOp::Add(vs) => AttrOp::Add(
-                            vs.iter()
-                                .map(|v| translate(txn, self.conn, has_dn, v))
-                                .collect::<Result<_, _>>()?,
-                        ),
-                        AttrOp::Remove(vs) => AttrOp::Remove(
-                            vs.iter()
-                                .map(|v| translate(txn, self.conn, has_dn, v))
-                                .collect::<Result<_, _>>()?,
-                        ),
-                        AttrOp::Clear => AttrOp::Clear,
-                    };
+                    let op = translate_op(txn, self.conn, has_dn, op)?;
                     if op_values(&op).into_iter().any(unresolved) {
                         return Ok(Err(format!("'{}' references an object that has no anchor in the connected system yet", name(*k))));
                     }

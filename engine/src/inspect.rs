@@ -8,7 +8,7 @@ use crate::connector::AttrOp;
 use crate::model::{apply_op, CsKey, CsObject, MvId, PendingExport, Sym};
 use crate::setup::Model;
 use crate::store::{keys, Store, StoreError, Txn};
-use crate::sync::{contributions, translate, Failure};
+use crate::sync::{contributions, translate, translate_op, Failure};
 
 /// A value as JSON: strings, numbers, booleans, arrays; bytes as base64 and
 /// date-times as RFC 3339 strings.
@@ -132,20 +132,7 @@ pub(crate) fn pending_change(
             new_dn = dn.clone();
             let mut after = known.clone();
             for (k, op) in changes {
-                let op = match op {
-                    AttrOp::Replace(v) => AttrOp::Replace(translate(txn, conn, has_dn, v)?),
-                    AttrOp::Add(vs) => AttrOp::Add(
-                        vs.iter()
-                            .map(|v| translate(txn, conn, has_dn, v))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    AttrOp::Remove(vs) => AttrOp::Remove(
-                        vs.iter()
-                            .map(|v| translate(txn, conn, has_dn, v))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    AttrOp::Clear => AttrOp::Clear,
-                };
+                let op = translate_op(txn, conn, has_dn, op)?;
                 let old = after.get(*k).cloned().unwrap_or_default();
                 let new = apply_op(&old, &op);
                 after.set(*k, new.clone());

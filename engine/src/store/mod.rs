@@ -334,6 +334,18 @@ impl Store {
             .collect()
     }
 
+    /// Deletes every entry under a one-byte tag, in chunks.
+    fn clear_tag(&self, tag: u8) -> Result<(), StoreError> {
+        loop {
+            let chunk = self.kv.scan(&[tag], &[tag], false, 10_000)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            self.kv
+                .apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
+        }
+    }
+
     /// Makes the unique-value index cover exactly `pairs` of (connector,
     /// attribute), rebuilding it from the connector spaces when the
     /// configuration asks for a different set.
@@ -343,16 +355,7 @@ impl Store {
         }
         self.kv
             .apply(vec![(keys::UNIQUE_REBUILDING.to_vec(), Some(Vec::new()))])?;
-        let mut from = vec![keys::tag::UNIQUE];
-        loop {
-            let chunk = self
-                .kv
-                .scan(&[keys::tag::UNIQUE], &from, from.len() > 1, 10_000)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = last.clone();
-            self.kv
-                .apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
-        }
+        self.clear_tag(keys::tag::UNIQUE)?;
         *self.unique.write().unwrap_or_else(|e| e.into_inner()) = pairs.clone();
         let conns: BTreeSet<Sym> = pairs.iter().map(|(c, _)| *c).collect();
         for conn in conns {
@@ -393,16 +396,7 @@ impl Store {
         // marker makes a crash in between force another rebuild.
         self.kv
             .apply(vec![(keys::JOIN_REBUILDING.to_vec(), Some(Vec::new()))])?;
-        let mut from = vec![keys::tag::JOIN];
-        loop {
-            let chunk = self
-                .kv
-                .scan(&[keys::tag::JOIN], &from, from.len() > 1, 10_000)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = last.clone();
-            self.kv
-                .apply(chunk.into_iter().map(|(k, _)| (k, None)).collect())?;
-        }
+        self.clear_tag(keys::tag::JOIN)?;
         *self.indexed.write().unwrap_or_else(|e| e.into_inner()) = attrs.clone();
         let mut from = vec![keys::tag::MV];
         loop {

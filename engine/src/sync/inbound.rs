@@ -56,7 +56,7 @@ impl Syncer<'_> {
         {
             let env = CsEnv::new(txn, self.model, cs, &type_name, self.now);
             for r in self.model.inbound_for(cs.key.conn, cs.object_type) {
-                let ok = r.rule.in_scope(&env).map_err(|e| scope_failure(r, e))?;
+                let ok = r.rule.in_scope(&env).map_err(|e| Failure::scope(r, e))?;
                 if let Some(e) = env.take_failure() {
                     return Err(e.into());
                 }
@@ -177,7 +177,7 @@ pub(crate) fn contributions(
             {
                 continue;
             }
-            if !r.rule.in_scope(&env).map_err(|e| scope_failure(r, e))? {
+            if !r.rule.in_scope(&env).map_err(|e| Failure::scope(r, e))? {
                 continue;
             }
             for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
@@ -206,11 +206,4 @@ pub(crate) fn contributions(
         waiting.extend(env.unresolved.into_inner());
     }
     Ok((out, waiting))
-}
-
-fn scope_failure(r: &RuleModel, e: rules::EvalError) -> Failure {
-    match &r.rule.scope {
-        Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
-        None => Failure::object("flow-error", e.message),
-    }
 }

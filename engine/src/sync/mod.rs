@@ -21,7 +21,7 @@ use crate::store::{keys, Store, StoreError, Txn};
 
 pub(crate) use env::{CsEnv, MvEnv};
 pub(crate) use inbound::{contributions, winners};
-pub(crate) use outbound::translate;
+pub(crate) use outbound::{translate, translate_op};
 
 /// Objects per committed batch.
 const BATCH: usize = 500;
@@ -46,6 +46,14 @@ impl Failure {
         Failure::Object {
             code,
             message: message.into(),
+        }
+    }
+
+    /// A scoping-filter error of rule `r`.
+    pub fn scope(r: &crate::setup::RuleModel, e: EvalError) -> Failure {
+        match &r.rule.scope {
+            Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
+            None => Failure::object("flow-error", e.message),
         }
     }
 

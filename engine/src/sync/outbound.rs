@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use rules::{Deprovision, Flow, Value};
 
 use super::{Failure, MvEnv, Syncer};
+use crate::connector::AttrOp;
 use crate::diff::{coerce, diff};
 use crate::model::{
     Attrs, CsKey, CsObject, CsState, Escrow, LinkKind, MvId, MvObject, PendingExport, Sym,
@@ -73,6 +74,27 @@ pub(crate) fn translate(
     })
 }
 
+/// An attribute operation with its values in the connected system's terms
+/// (see [`translate`]).
+pub(crate) fn translate_op(
+    txn: &Txn<'_>,
+    conn: Sym,
+    has_dn: bool,
+    op: &AttrOp,
+) -> Result<AttrOp, StoreError> {
+    let all = |vs: &[Value]| {
+        vs.iter()
+            .map(|v| translate(txn, conn, has_dn, v))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match op {
+        AttrOp::Replace(v) => AttrOp::Replace(translate(txn, conn, has_dn, v)?),
+        AttrOp::Add(vs) => AttrOp::Add(all(vs)?),
+        AttrOp::Remove(vs) => AttrOp::Remove(all(vs)?),
+        AttrOp::Clear => AttrOp::Clear,
+    })
+}
+
 impl Syncer<'_> {
     /// Brings every connector with outbound rules for `mv`'s type in step
     /// with it. `deleting`: the metaverse object is going away.
@@ -87,10 +109,7 @@ impl Syncer<'_> {
             if !deleting {
                 let env = MvEnv::new(txn, mv, self.now);
                 for r in &rules {
-                    let ok = r.rule.in_scope(&env).map_err(|e| match &r.rule.scope {
-                        Some(expr) => Failure::eval(&r.rule.name, "scope", expr, e),
-                        None => Failure::object("flow-error", e.message),
-                    })?;
+                    let ok = r.rule.in_scope(&env).map_err(|e| Failure::scope(r, e))?;
                     if ok {
                         scoped.push(r);
                     }
