@@ -220,6 +220,19 @@ pub fn counters(record: &RunRecord) -> String {
     }
 }
 
+/// What a step wrote to the store: `12 keys, 3.4 KB`.
+pub fn written(w: engine::WriteStats) -> String {
+    let bytes = w.bytes as f64;
+    let size = if bytes < 1024.0 {
+        format!("{} B", w.bytes)
+    } else if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KB", bytes / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes / (1024.0 * 1024.0))
+    };
+    format!("{} keys, {size}", w.keys)
+}
+
 /// One line about a finished step.
 pub fn run_line(record: &RunRecord) -> String {
     format!(
@@ -242,6 +255,7 @@ pub fn history_table(runs: &[RunRecord]) -> String {
         "started",
         "status",
         "counters",
+        "written",
     ]);
     for r in runs {
         t.add_row(vec![
@@ -252,6 +266,7 @@ pub fn history_table(runs: &[RunRecord]) -> String {
             time(r.started),
             r.status.name().to_string(),
             counters(r),
+            written(r.written),
         ]);
     }
     format!("{t}\n")

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::model::{CsKey, CsObject, MvId, MvObject};
-use crate::store::{codec, keys, Store, StoreError};
+use crate::store::{keys, Store, StoreError};
 
 /// Checks links (both ways), the anchor, DN and join indexes against the
 /// objects, and the sync and export queues against the objects' flags.
@@ -13,10 +13,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let mut cs_objects: BTreeMap<CsKey, CsObject> = BTreeMap::new();
     store.for_each_prefix(&[keys::tag::CS], |k, v| {
-        match (
-            keys::decode_cs_keyed(k),
-            codec::decode::<CsObject>(v, &|| format!("{k:?}")),
-        ) {
+        match (keys::decode_cs_keyed(k), store.decode_cs(k, v)) {
             (Some(key), Ok(o)) if o.key == key => {
                 cs_objects.insert(key, o);
             }
@@ -31,10 +28,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     })?;
     let mut mv_objects: BTreeMap<MvId, MvObject> = BTreeMap::new();
     store.for_each_prefix(&[keys::tag::MV], |k, v| {
-        match (
-            keys::decode_mv(k),
-            codec::decode::<MvObject>(v, &|| format!("{k:?}")),
-        ) {
+        match (keys::decode_mv(k), store.decode_mv(k, v)) {
             (Some(id), Ok(o)) if o.id == id => {
                 mv_objects.insert(id, o);
             }
@@ -75,6 +69,26 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
                 _ => {}
             }
         }
+    }
+
+    // Every out-of-line list value belongs to a stored object.
+    let mut orphans = 0usize;
+    store.for_each_prefix(&[keys::tag::LARGE_CS], |k, _| {
+        if !keys::decode_cs_keyed(k).is_some_and(|key| cs_objects.contains_key(&key)) {
+            orphans += 1;
+        }
+        Ok(())
+    })?;
+    store.for_each_prefix(&[keys::tag::LARGE_MV], |k, _| {
+        if !keys::decode_mv(k).is_some_and(|id| mv_objects.contains_key(&id)) {
+            orphans += 1;
+        }
+        Ok(())
+    })?;
+    if orphans > 0 {
+        problems.push(format!(
+            "{orphans} out-of-line attribute values belong to no stored object"
+        ));
     }
 
     // An anchor or DN identifies one object per connector.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::CsKey;
-use crate::store::{codec, keys, Store, StoreError, Txn};
+use crate::store::{codec, keys, Store, StoreError, Txn, WriteStats};
 
 /// A step of a run profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +158,8 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// Counters.
     pub counters: Counters,
+    /// What the step wrote to the store (its own run record aside).
+    pub written: WriteStats,
 }
 
 /// A per-object error of a run.
@@ -179,6 +181,7 @@ pub struct RunLog {
     /// The record, updated as the run goes.
     pub record: RunRecord,
     next_error: u32,
+    written_at_start: WriteStats,
 }
 
 impl RunLog {
@@ -199,6 +202,7 @@ impl RunLog {
             finished: None,
             status: RunStatus::InProgress,
             counters: Counters::default(),
+            written: WriteStats::default(),
         };
         let mut txn = store.begin();
         txn.put_raw(keys::run(record.id), codec::encode(&record)?);
@@ -206,6 +210,7 @@ impl RunLog {
         Ok(RunLog {
             record,
             next_error: 0,
+            written_at_start: store.written(),
         })
     }
 
@@ -238,6 +243,7 @@ impl RunLog {
             other => other,
         };
         self.record.finished = Some(now);
+        self.record.written = store.written() - self.written_at_start;
         let mut txn = store.begin();
         txn.put_raw(keys::run(self.record.id), codec::encode(&self.record)?);
         store.commit(txn)?;

@@ -29,7 +29,7 @@ pub use history::{Counters, RunError, RunRecord, RunStatus, StepKind};
 pub use inspect::{CsView, MvView, PendingChange};
 pub use plan::Plan;
 pub use setup::{DeletionRule, EngineConfig};
-pub use store::{Store, StoreError, StoreOptions};
+pub use store::{Store, StoreError, StoreOptions, WriteStats};
 pub use trace::Trace;
 
 use history::RunLog;

@@ -22,7 +22,7 @@ use crate::history::{self, RunLog, StepKind};
 use crate::inspect::{object_label, pending_changes, value_json, PendingChange};
 use crate::model::{CsKey, MvObject, Sym};
 use crate::setup::{EngineConfig, Model};
-use crate::store::{codec, keys, Store, StoreError, Txn};
+use crate::store::{keys, Store, StoreError, Txn};
 use crate::sync::Syncer;
 use crate::{Engine, EngineError};
 
@@ -292,7 +292,7 @@ impl Sides<'_> {
         let mut out = Vec::new();
         let mut created: BTreeMap<String, MvSide> = BTreeMap::new();
         current.for_each_prefix(&[keys::tag::MV], |k, v| {
-            let mv: MvObject = codec::decode(v, &|| format!("metaverse object {k:?}"))?;
+            let mv = current.decode_mv(k, v)?;
             if !exists(mv.id)? {
                 let side = Self::mv_side(current, &ctx, &mv)?;
                 created.insert(self.mv_key(&real, mv.id, &side.sources)?, side);
@@ -329,7 +329,7 @@ impl Sides<'_> {
             Ok(())
         })?;
         proposed.for_each_prefix(&[keys::tag::MV], |k, v| {
-            let mv: MvObject = codec::decode(v, &|| format!("metaverse object {k:?}"))?;
+            let mv = proposed.decode_mv(k, v)?;
             if exists(mv.id)? && ctx.get_raw(&keys::mv(mv.id))?.is_some() {
                 return Ok(()); // compared above
             }

@@ -10,6 +10,8 @@
 //! | `K` | | indexed metaverse attributes |
 //! | `C` | conn sym, cs id | connector-space object |
 //! | `M` | mv id | metaverse object |
+//! | `L` | conn sym, cs id, slot (u8), attr sym, sign (`+`/`-`), value | empty (one value of a large list of a connector-space object; see `large.rs`) |
+//! | `l` | mv id, attr sym, value | empty (one value of a large list of a metaverse object) |
 //! | `A` | conn sym, anchor | cs id |
 //! | `D` | conn sym, lower-cased DN | cs id |
 //! | `J` | attr sym, len-prefixed value, mv id | empty (join index) |
@@ -24,7 +26,7 @@
 use crate::model::{CsKey, MvId, Sym};
 
 /// Format version of the store; bump on any incompatible layout change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version.
 pub const VERSION: &[u8] = b"V";
@@ -48,6 +50,10 @@ pub mod tag {
     pub const CS: u8 = b'C';
     /// Metaverse objects.
     pub const MV: u8 = b'M';
+    /// Values of large lists of connector-space objects.
+    pub const LARGE_CS: u8 = b'L';
+    /// Values of large lists of metaverse objects.
+    pub const LARGE_MV: u8 = b'l';
     /// Anchor index.
     pub const ANCHOR: u8 = b'A';
     /// DN index.
@@ -121,7 +127,12 @@ pub fn decode_cs_keyed(key: &[u8]) -> Option<CsKey> {
 
 /// A metaverse object.
 pub fn mv(id: MvId) -> Vec<u8> {
-    let mut k = with(tag::MV, 8);
+    mv_keyed(tag::MV, id)
+}
+
+/// A key under `tag` for one metaverse object.
+pub fn mv_keyed(tag: u8, id: MvId) -> Vec<u8> {
+    let mut k = with(tag, 8);
     k.extend_from_slice(&id.to_be_bytes());
     k
 }

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod keys;
 mod kv;
+mod large;
 mod lock;
 mod names;
 mod overlay;
@@ -17,13 +18,15 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use serde::{Deserialize, Serialize};
+
 pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
 pub use overlay::OverlayKv;
 pub use txn::{Savepoint, Txn};
 
-use crate::model::{MvId, Sym};
+use crate::model::{CsObject, MvId, MvObject, Sym};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,32 @@ struct Counters {
     next_run: u64,
 }
 
+/// What commits have written through one `Store` handle since it opened.
+#[derive(Debug, Default)]
+struct Written {
+    keys: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+/// Keys and bytes (keys plus values; a delete counts its key) written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteStats {
+    /// Keys written or deleted.
+    pub keys: u64,
+    /// Bytes of the keys and values written.
+    pub bytes: u64,
+}
+
+impl std::ops::Sub for WriteStats {
+    type Output = WriteStats;
+    fn sub(self, earlier: WriteStats) -> WriteStats {
+        WriteStats {
+            keys: self.keys.saturating_sub(earlier.keys),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+}
+
 /// The store.
 pub struct Store {
     kv: Arc<dyn Kv>,
@@ -101,6 +130,8 @@ pub struct Store {
     saved_counters: Mutex<Counters>,
     indexed: RwLock<BTreeSet<Sym>>,
     unique: RwLock<BTreeSet<(Sym, Sym)>>,
+    large_list_threshold: usize,
+    written: Written,
     path: Option<PathBuf>,
     _lock: Option<StoreLock>,
 }
@@ -216,6 +247,8 @@ impl Store {
             saved_counters: Mutex::new(counters),
             indexed: RwLock::new(indexed),
             unique: RwLock::new(unique),
+            large_list_threshold: large::DEFAULT_THRESHOLD,
+            written: Written::default(),
             path,
             _lock: None,
         })
@@ -226,7 +259,8 @@ impl Store {
     /// steps can run on it without touching this store. Same names and id
     /// counters; no lock (it never writes here).
     pub fn what_if(&self) -> Result<Store, StoreError> {
-        let store = Store::with_kv(Box::new(OverlayKv::new(Arc::clone(&self.kv))), None)?;
+        let mut store = Store::with_kv(Box::new(OverlayKv::new(Arc::clone(&self.kv))), None)?;
+        store.large_list_threshold = self.large_list_threshold;
         *store.names_write() = self.names_read().clone();
         *store.counters() = *self.counters();
         *store
@@ -237,6 +271,32 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         Ok(store)
+    }
+
+    /// Lists longer than this are stored out of line, a key per value (see
+    /// `large.rs`); the default suits production, tests lower it.
+    pub fn set_large_list_threshold(&mut self, values: usize) {
+        self.large_list_threshold = values;
+    }
+
+    pub(crate) fn large_list_threshold(&self) -> usize {
+        self.large_list_threshold
+    }
+
+    /// Decodes a committed connector-space record (from a scan of `C`),
+    /// reading its large lists back.
+    pub fn decode_cs(&self, key: &[u8], record: &[u8]) -> Result<CsObject, StoreError> {
+        large::load_cs(record, &|p| self.keys_after(p, None, usize::MAX), &|| {
+            format!("connector-space object {key:?}")
+        })
+    }
+
+    /// Decodes a committed metaverse record (from a scan of `M`), reading
+    /// its large lists back.
+    pub fn decode_mv(&self, key: &[u8], record: &[u8]) -> Result<MvObject, StoreError> {
+        large::load_mv(record, &|p| self.keys_after(p, None, usize::MAX), &|| {
+            format!("metaverse object {key:?}")
+        })
     }
 
     /// Where the store lives on disk, if it does.
@@ -372,8 +432,7 @@ impl Store {
                 after = Some(last.clone());
                 let mut txn = self.begin();
                 for (k, v) in &chunk {
-                    let cs: crate::model::CsObject =
-                        codec::decode(v, &|| format!("connector-space object {k:?}"))?;
+                    let cs = self.decode_cs(k, v)?;
                     txn.index_unique(None, Some(&cs));
                 }
                 self.commit(txn)?;
@@ -407,8 +466,7 @@ impl Store {
             from = last.clone();
             let mut txn = self.begin();
             for (k, v) in &chunk {
-                let mv: crate::model::MvObject =
-                    codec::decode(v, &|| format!("metaverse object {k:?}"))?;
+                let mv = self.decode_mv(k, v)?;
                 txn.index_mv(None, Some(&mv));
             }
             self.commit(txn)?;
@@ -450,8 +508,18 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        let (keys, bytes) = (
+            writes.len() as u64,
+            writes
+                .iter()
+                .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+                .sum::<u64>(),
+        );
         match self.kv.apply(writes) {
             Ok(()) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                self.written.keys.fetch_add(keys, Relaxed);
+                self.written.bytes.fetch_add(bytes, Relaxed);
                 *self
                     .saved_counters
                     .lock()
@@ -463,6 +531,15 @@ impl Store {
                     .requeue(unsaved.into_iter().map(|(s, _)| s));
                 Err(e)
             }
+        }
+    }
+
+    /// What commits through this handle have written since it opened.
+    pub fn written(&self) -> WriteStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriteStats {
+            keys: self.written.keys.load(Relaxed),
+            bytes: self.written.bytes.load(Relaxed),
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rules::Value;
 
-use super::{codec, keys, Store, StoreError};
+use super::{keys, large, Store, StoreError};
 use crate::model::{CsKey, CsObject, MvId, MvObject, Sym};
 
 /// Uncommitted writes over the committed store.
@@ -123,9 +123,11 @@ impl<'s> Txn<'s> {
     /// A connector-space object.
     pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
         match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
-            Some(v) => Ok(Some(codec::decode(&v, &|| {
-                format!("connector-space object {}", key.id)
-            })?)),
+            Some(v) => Ok(Some(large::load_cs(
+                &v,
+                &|p| self.keys_with_prefix(p),
+                &|| format!("connector-space object {}", key.id),
+            )?)),
             None => Ok(None),
         }
     }
@@ -133,9 +135,11 @@ impl<'s> Txn<'s> {
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
         match self.get_raw(&keys::mv(id))? {
-            Some(v) => Ok(Some(codec::decode(&v, &|| {
-                format!("metaverse object {id}")
-            })?)),
+            Some(v) => Ok(Some(large::load_mv(
+                &v,
+                &|p| self.keys_with_prefix(p),
+                &|| format!("metaverse object {id}"),
+            )?)),
             None => Ok(None),
         }
     }
@@ -232,11 +236,8 @@ impl<'s> Txn<'s> {
             before,
             after,
         );
-        let k = keys::cs_keyed(keys::tag::CS, key);
-        match after {
-            Some(obj) => self.put_raw(k, codec::encode(obj)?),
-            None => self.delete_raw(k),
-        }
+        let (record, lists) = large::save_cs(before, after, self.store.large_list_threshold())?;
+        self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
         Ok(())
     }
 
@@ -309,11 +310,18 @@ impl<'s> Txn<'s> {
             return Ok(());
         };
         self.index_mv(before, after);
-        match after {
-            Some(obj) => self.put_raw(keys::mv(id), codec::encode(obj)?),
-            None => self.delete_raw(keys::mv(id)),
-        }
+        let (record, lists) = large::save_mv(before, after, self.store.large_list_threshold())?;
+        self.write_record(keys::mv(id), record, lists);
         Ok(())
+    }
+
+    /// Writes an object's record (or deletes it, with `None`) and the
+    /// out-of-line list values that changed with it.
+    fn write_record(&mut self, key: Vec<u8>, record: Option<Vec<u8>>, lists: Vec<large::KeyWrite>) {
+        for (k, v) in lists {
+            self.write(k, v);
+        }
+        self.write(key, record);
     }
 
     /// Updates the join-index entries of one metaverse object.

@@ -503,8 +503,8 @@ impl Harness {
         let prefix = keys::conn_prefix(keys::tag::CS, self.conn(connector));
         self.engine
             .store()
-            .for_each_prefix(&prefix, |_, v| {
-                out.push(crate::store::codec::decode(v, &|| "cs".into())?);
+            .for_each_prefix(&prefix, |k, v| {
+                out.push(self.engine.store().decode_cs(k, v)?);
                 Ok(())
             })
             .expect("store");
@@ -516,8 +516,8 @@ impl Harness {
         let mut out = Vec::new();
         self.engine
             .store()
-            .for_each_prefix(&[keys::tag::MV], |_, v| {
-                out.push(crate::store::codec::decode(v, &|| "mv".into())?);
+            .for_each_prefix(&[keys::tag::MV], |k, v| {
+                out.push(self.engine.store().decode_mv(k, v)?);
                 Ok(())
             })
             .expect("store");
