@@ -229,14 +229,14 @@ impl<'a> Importer<'a> {
             None => (&cs.hologram, cs.dn.as_deref(), None),
         };
         let dn_changed = o.dn.is_some() && o.dn.as_deref() != current_dn;
-        if *current != attrs || dn_changed || pending_kind == Some(ImportKind::Delete) {
+        if !current.same_as(&attrs) || dn_changed || pending_kind == Some(ImportKind::Delete) {
             let kind = if pending_kind == Some(ImportKind::Add) {
                 ImportKind::Add
             } else {
                 ImportKind::Update
             };
             let back_to_hologram = kind == ImportKind::Update
-                && attrs == cs.hologram
+                && attrs.same_as(&cs.hologram)
                 && (o.dn.is_none() || o.dn == cs.dn);
             cs.pending_import = if back_to_hologram {
                 // The change reverted before sync saw it: nothing to sync.

@@ -72,6 +72,18 @@ impl Attrs {
         self.set(name, apply_op(&current, op));
     }
 
+    /// Whether both hold the same attributes with the same values, taking
+    /// multi-valued attributes as sets (order and repeats do not count).
+    pub fn same_as(&self, other: &Attrs) -> bool {
+        self == other
+            || (self.0.len() == other.0.len()
+                && self
+                    .0
+                    .iter()
+                    .zip(&other.0)
+                    .all(|((ka, a), (kb, b))| ka == kb && same_value(a, b)))
+    }
+
     /// Iterates the attributes.
     pub fn iter(&self) -> impl Iterator<Item = &(Sym, Value)> {
         self.0.iter()
@@ -86,6 +98,21 @@ impl Attrs {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Whether two values are equal, multi-valued ones as sets.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::List(x), Value::List(y)) if a != b => as_set(x) == as_set(y),
+        _ => a == b,
+    }
+}
+
+fn as_set(items: &[Value]) -> Vec<&Value> {
+    let mut refs: Vec<&Value> = items.iter().collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
 }
 
 /// The value an attribute has after `op` is applied to `current`.

@@ -10,6 +10,7 @@
 
 mod crash;
 mod export_order;
+mod large_groups;
 mod pipeline;
 mod store_model;
 mod support;

@@ -367,6 +367,18 @@ impl RuleBuilder {
         self
     }
 
+    /// Limits the rule to connector-space objects of one type.
+    pub fn cs_type(mut self, object_type: &str) -> Self {
+        self.0.cs_object_type = Some(object_type.to_owned());
+        self
+    }
+
+    /// The metaverse object type the rule reads or writes.
+    pub fn mv_type(mut self, object_type: &str) -> Self {
+        self.0.mv_object_type = object_type.to_owned();
+        self
+    }
+
     pub fn project(mut self) -> Self {
         self.0.project = true;
         self
