@@ -800,3 +800,75 @@ fn adding_and_removing_members_in_one_export_is_confirmed_by_the_next_import() {
     );
     assert_eq!(env.show_cs("corp", "g-t1")["error"], Value::Null);
 }
+
+/// Workers `W0000`.. and team `T1` listing `members` (worker numbers).
+fn large_directory_csv(workers: usize, members: &[usize]) -> String {
+    let list: Vec<String> = members.iter().map(|i| format!("W{i:04}")).collect();
+    let list = list.join(";");
+    let mut rows = vec![[
+        "T1".to_owned(),
+        "team".to_owned(),
+        "Everyone".to_owned(),
+        list,
+    ]];
+    rows.extend((0..workers).map(|i| {
+        [
+            format!("W{i:04}"),
+            "worker".to_owned(),
+            format!("Worker {i:04}"),
+            String::new(),
+        ]
+    }));
+    let rows: Vec<[&str; 4]> = rows
+        .iter()
+        .map(|r| r.each_ref().map(String::as_str))
+        .collect();
+    csv_text(["key", "kind", "name", "members"], &rows)
+}
+
+#[test]
+fn a_large_group_changes_one_member_without_rewriting_its_member_list() {
+    // Past the store's out-of-line threshold (256 values), so the list is
+    // kept a key per member.
+    const N: usize = 2_000;
+    let env = Env::new(&format!("{}{GROUPS}", Corp::default().config()));
+    let everyone: Vec<usize> = (0..N).collect();
+    env.write("data/directory.csv", &large_directory_csv(N, &everyone));
+    env.ok(&["run", "groups"]);
+    let dns = |members: &[usize]| -> Vec<String> {
+        sorted(
+            members
+                .iter()
+                .map(|i| user_dn(&format!("Worker {i:04}")))
+                .collect(),
+        )
+    };
+    assert_eq!(
+        sorted(dn_list(&corp_row(&env, "g-t1")["members"])),
+        dns(&everyone)
+    );
+    let list_bytes: usize = dns(&everyone).iter().map(String::len).sum();
+
+    // W0007 leaves the team and a new worker, W2000, joins it.
+    let members: Vec<usize> = (0..=N).filter(|i| *i != 7).collect();
+    env.write("data/directory.csv", &large_directory_csv(N + 1, &members));
+    let runs_before = env.history().len();
+    env.ok(&["run", "groups"]);
+    assert_eq!(
+        sorted(dn_list(&corp_row(&env, "g-t1")["members"])),
+        dns(&members)
+    );
+    let runs = env.history().split_off(runs_before);
+    assert_eq!(runs.len(), 5);
+    for run in &runs {
+        let bytes = run["written"]["bytes"].as_u64().expect("written bytes");
+        assert!(
+            (bytes as usize) < list_bytes / 10,
+            "{} {} wrote {bytes} bytes to the store; the member list is {list_bytes} bytes",
+            run["connector"],
+            run["step"]
+        );
+    }
+    assert_eq!(env.preview(), Vec::<Value>::new());
+    env.ok(&["check"]);
+}
