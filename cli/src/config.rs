@@ -46,6 +46,8 @@ struct StoreSection {
     path: String,
     /// sled page cache, in MiB.
     cache_mb: Option<u64>,
+    /// Lists with more values than this are stored a key per value.
+    large_list_threshold: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,14 +196,14 @@ pub struct ProfileStep {
 }
 
 /// Where an expression is written: the TOML value holding it and, when the
-/// expression appears in that value verbatim (no TOML escapes changed it),
-/// the file offset of its first character.
+/// expression could be found in it, the file offset of each of its bytes
+/// (through TOML escapes, see `toml_string`).
 #[derive(Debug, Clone)]
 pub(crate) struct ExprSpan {
     /// The TOML value (quotes included).
     pub value: Range<usize>,
-    /// The file offset of the expression text, when it could be located.
-    pub start: Option<usize>,
+    /// File offsets of the expression's bytes, plus one past its end.
+    offsets: Option<Vec<usize>>,
     /// The length of the expression text.
     pub len: usize,
 }
@@ -209,13 +211,21 @@ pub(crate) struct ExprSpan {
 impl ExprSpan {
     /// Locates `text` inside the TOML value at `value`.
     pub(crate) fn locate(source: &str, value: &Range<usize>, text: &str) -> ExprSpan {
-        let start = source
+        let offsets = source
             .get(value.clone())
-            .and_then(|s| s.find(text))
-            .map(|i| value.start + i);
+            .and_then(crate::toml_string::decode)
+            .and_then(|(decoded, map)| {
+                let i = decoded.find(text)?;
+                Some(
+                    map[i..=i + text.len()]
+                        .iter()
+                        .map(|o| value.start + o)
+                        .collect(),
+                )
+            });
         ExprSpan {
             value: value.clone(),
-            start,
+            offsets,
             len: text.len(),
         }
     }
@@ -223,8 +233,13 @@ impl ExprSpan {
     /// The file range of `inner`, a byte range of the expression text; the
     /// whole value when the expression could not be located.
     pub fn at(&self, inner: Range<usize>) -> Range<usize> {
-        match self.start {
-            Some(s) => s + inner.start..s + inner.end.max(inner.start + 1),
+        match &self.offsets {
+            Some(map) => {
+                let last = map.len() - 1;
+                let start = map[inner.start.min(last)];
+                let end = map[inner.end.min(last)];
+                start..end.max(start + 1)
+            }
             None => self.value.clone(),
         }
     }
@@ -332,10 +347,8 @@ impl Errors {
         match Expr::parse(text) {
             Ok(e) => (Some(e), located),
             Err(e) => {
-                let at = located.start.unwrap_or(span.start) + e.span.start;
-                let len = e.span.len().max(1);
                 self.push(
-                    at..at + len,
+                    located.at(e.span.clone()),
                     format!("{what}: {} [{}]", e.message, e.code),
                     None,
                 );
@@ -778,6 +791,10 @@ fn compile(
                 .store
                 .cache_mb
                 .map_or(StoreOptions::default().cache_bytes, |mb| mb * 1024 * 1024),
+            large_list_threshold: raw
+                .store
+                .large_list_threshold
+                .unwrap_or(StoreOptions::default().large_list_threshold),
         },
         engine: EngineConfig {
             connectors: BTreeMap::new(),

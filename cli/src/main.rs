@@ -7,6 +7,7 @@ mod config;
 mod diagnostics;
 mod output;
 mod plan;
+mod toml_string;
 mod validate;
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! desired (from the metaverse and the outbound rules) minus what the target
 //! is known to hold (hologram plus escrow). Sync, preview and plan all call it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use rules::{Value, ValueType};
 
@@ -95,17 +95,24 @@ pub fn diff(
         if want.is_null() {
             changes.push((*attr, AttrOp::Clear));
         } else if multi(*attr) && !have.is_null() {
-            let wanted: Vec<(&Value, Value)> =
-                want.items().iter().map(|v| (v, translate(v))).collect();
+            // Values match by their text form, as `equivalent` compares
+            // them; hashed, so a group of 100,000 costs one pass each way.
+            let have_texts: HashSet<String> = have.items().iter().map(Value::to_string).collect();
+            let wanted: Vec<(&Value, String)> = want
+                .items()
+                .iter()
+                .map(|v| (v, translate(v).to_string()))
+                .collect();
+            let want_texts: HashSet<&str> = wanted.iter().map(|(_, t)| t.as_str()).collect();
             let add: Vec<Value> = wanted
                 .iter()
-                .filter(|(_, t)| !have.items().iter().any(|h| equivalent(h, t)))
+                .filter(|(_, t)| !have_texts.contains(t))
                 .map(|(v, _)| (*v).clone())
                 .collect();
             let remove: Vec<Value> = have
                 .items()
                 .iter()
-                .filter(|h| !wanted.iter().any(|(_, t)| equivalent(h, t)))
+                .filter(|h| !want_texts.contains(h.to_string().as_str()))
                 .cloned()
                 .collect();
             if !add.is_empty() {

@@ -4,6 +4,8 @@
 //! Attribute, type, rule and connector names are interned to [`Sym`]s by the
 //! store, so records carry small integers instead of repeated names.
 
+use std::collections::HashSet;
+
 use rules::Value;
 use serde::{Deserialize, Serialize};
 
@@ -122,20 +124,18 @@ pub fn apply_op(current: &Value, op: &AttrOp) -> Value {
         AttrOp::Clear => Value::Null,
         AttrOp::Add(values) => {
             let mut items = current.items().to_vec();
+            let mut held: HashSet<Value> = items.iter().cloned().collect();
             for v in values {
-                if !items.contains(v) {
+                if held.insert(v.clone()) {
                     items.push(v.clone());
                 }
             }
             Value::list(items)
         }
-        AttrOp::Remove(values) => Value::list(
-            current
-                .items()
-                .iter()
-                .filter(|v| !values.contains(v))
-                .cloned(),
-        ),
+        AttrOp::Remove(values) => {
+            let gone: HashSet<&Value> = values.iter().collect();
+            Value::list(current.items().iter().filter(|v| !gone.contains(v)).cloned())
+        }
     }
 }
 

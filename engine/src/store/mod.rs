@@ -79,12 +79,16 @@ impl StoreError {
 pub struct StoreOptions {
     /// sled's page cache in bytes. It does not cap memory, but bounds it.
     pub cache_bytes: u64,
+    /// Multi-valued attributes with more values than this are stored a key
+    /// per value, so changing one value writes one key.
+    pub large_list_threshold: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_bytes: 256 * 1024 * 1024,
+            large_list_threshold: large::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -152,6 +156,7 @@ impl Store {
         let kv = SledKv::open(path, options.cache_bytes)?;
         let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
         store._lock = Some(lock);
+        store.large_list_threshold = options.large_list_threshold;
         Ok(store)
     }
 

@@ -2,7 +2,7 @@
 //! [`Store::commit`]. Typed object access lives here, and so does all index
 //! and queue maintenance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rules::Value;
 
@@ -326,13 +326,13 @@ impl<'s> Txn<'s> {
 
     /// Updates the join-index entries of one metaverse object.
     pub(super) fn index_mv(&mut self, before: Option<&MvObject>, after: Option<&MvObject>) {
-        let entries = |o: Option<&MvObject>| -> Vec<Vec<u8>> {
-            let mut out = Vec::new();
+        let entries = |o: Option<&MvObject>| -> BTreeSet<Vec<u8>> {
+            let mut out = BTreeSet::new();
             if let Some(o) = o {
                 for a in &o.attrs {
                     if self.store.is_indexed(a.name) {
                         for item in a.value.items() {
-                            out.push(keys::join(a.name, item.to_string().as_bytes(), o.id));
+                            out.insert(keys::join(a.name, item.to_string().as_bytes(), o.id));
                         }
                     }
                 }
@@ -341,15 +341,11 @@ impl<'s> Txn<'s> {
         };
         let old = entries(before);
         let new = entries(after);
-        for k in &old {
-            if !new.contains(k) {
-                self.delete_raw(k.clone());
-            }
+        for k in old.difference(&new) {
+            self.delete_raw(k.clone());
         }
-        for k in new {
-            if !old.contains(&k) {
-                self.put_raw(k, Vec::new());
-            }
+        for k in new.difference(&old) {
+            self.put_raw(k.clone(), Vec::new());
         }
     }
 

@@ -597,10 +597,9 @@ fn reindex(store: &Store, oracle: &mut Oracle, syms: &Syms, both: bool) {
 fn open(path: &Path) -> Store {
     let options = StoreOptions {
         cache_bytes: 1 << 20,
+        large_list_threshold: 2,
     };
-    let mut store = Store::open(path, &options, "the model test").expect("open");
-    store.set_large_list_threshold(2);
-    store
+    Store::open(path, &options, "the model test").expect("open")
 }
 
 /// Runs ops until a reopen (true) or the end (false).
