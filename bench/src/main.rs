@@ -148,7 +148,8 @@ impl Bench {
             "connector", "step", "seconds", "keys", "bytes"
         );
         for run in self.runs()?.into_iter().skip(before) {
-            let micros = run["finished"].as_i64().unwrap_or(0) - run["started"].as_i64().unwrap_or(0);
+            let micros =
+                run["finished"].as_i64().unwrap_or(0) - run["started"].as_i64().unwrap_or(0);
             println!(
                 "  {:<8} {:<13} {:>9.2} {:>10} {:>12}",
                 run["connector"].as_str().unwrap_or("?"),
@@ -199,7 +200,8 @@ impl Bench {
 }
 
 fn step_name(step: &Value) -> String {
-    step.as_str().map_or_else(|| step.to_string(), str::to_owned)
+    step.as_str()
+        .map_or_else(|| step.to_string(), str::to_owned)
 }
 
 fn employee(i: usize) -> String {
@@ -362,4 +364,3 @@ steps = [
   { connector = "corp", step = "full-sync" },
 ]
 "#;
-

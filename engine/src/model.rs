@@ -134,7 +134,13 @@ pub fn apply_op(current: &Value, op: &AttrOp) -> Value {
         }
         AttrOp::Remove(values) => {
             let gone: HashSet<&Value> = values.iter().collect();
-            Value::list(current.items().iter().filter(|v| !gone.contains(v)).cloned())
+            Value::list(
+                current
+                    .items()
+                    .iter()
+                    .filter(|v| !gone.contains(v))
+                    .cloned(),
+            )
         }
     }
 }

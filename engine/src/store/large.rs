@@ -2,20 +2,26 @@
 //!
 //! A group of 100,000 members must not cost a 100,000-value rewrite when one
 //! member changes. So a list longer than the store's threshold is not kept in
-//! its object's record: each value is a key of its own under the object
-//! (`L` for connector-space objects, `l` for metaverse objects), the record
-//! keeps an empty placeholder and a mark naming the list, and a save writes
-//! only the values that changed.
+//! its object's record, which keeps an empty placeholder and a mark naming
+//! the list. Under the object (`L` for connector-space objects, `l` for
+//! metaverse objects) the list is stored as
 //!
-//! In a connector-space object the staged copies of a list (the pending
-//! import and the escrow) are stored as a delta against the hologram: one
-//! new member staged on a large group is one `+` key, not a second copy of
-//! the group. Lists inside pending exports are stored whole; they are as
-//! large as the change they describe.
+//! - a *blob* (key `…B`): the whole list, sorted, in one value; and
+//! - *entries* (keys `…+value` and `…-value`, empty values): the values
+//!   added to and removed from the list's *base*.
+//!
+//! The base is the blob when there is one; otherwise, for the copies of a
+//! list a connector-space object stages (pending import, escrow), the
+//! hologram's list, and for any other list nothing. A save writes only the
+//! entries that changed, as long as they stay under an eighth of the list;
+//! past that it writes a fresh blob and drops the entries. So a new large
+//! list costs one write (not a key per value), one member staged on a large
+//! group is one `+` key, and the list is rewritten once per eighth of it
+//! changed, whichever slot it sits in.
 //!
 //! Stored out of line, a list is a set: duplicates collapse and values come
-//! back sorted. Multi-valued attributes are sets in every
-//! system mvsync connects to, and the engine compares them as sets.
+//! back sorted. Multi-valued attributes are sets in every system mvsync
+//! connects to, and the engine compares them as sets.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -68,6 +74,12 @@ impl Slot {
 /// A value in the list (`+`) or, in a delta, removed from the hologram's (`-`).
 const PLUS: u8 = b'+';
 const MINUS: u8 = b'-';
+/// The key suffix of a list's blob.
+const BLOB: u8 = b'B';
+
+/// A list's entries may grow to this share of it (plus one) before the
+/// next save writes a fresh blob instead.
+const ENTRY_SHARE: usize = 8;
 
 /// A connector-space record as stored: the object with its large lists
 /// emptied, and the marks naming them.
@@ -96,8 +108,13 @@ struct MvRecord {
     marks: Vec<Sym>,
 }
 
-/// Reads every key under a prefix (through a batch, or from committed state).
-pub type PrefixReader<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
+/// Reads the store: through a batch, or its committed state.
+pub trait Reader {
+    /// The value under a key.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every key under a prefix, in order.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
+}
 
 /// A key-value write: `None` deletes.
 pub type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
@@ -172,20 +189,14 @@ fn cs_spilled<'o>(
         .collect()
 }
 
-/// The (sign, value) entries a stored list has: the values, or for a delta
-/// slot the difference from the hologram's values.
-fn entries<'v>(items: &'v [Value], base: Option<&'v [Value]>) -> HashSet<(u8, &'v Value)> {
-    match base {
-        None => items.iter().map(|v| (PLUS, v)).collect(),
-        Some(base) => {
-            let have: HashSet<&Value> = items.iter().collect();
-            let had: HashSet<&Value> = base.iter().collect();
-            have.difference(&had)
-                .map(|v| (PLUS, *v))
-                .chain(had.difference(&have).map(|v| (MINUS, *v)))
-                .collect()
-        }
-    }
+/// The entries that take `base` to `items`.
+fn entries(items: &[Value], base: &[Value]) -> HashSet<(u8, Value)> {
+    let have: HashSet<&Value> = items.iter().collect();
+    let had: HashSet<&Value> = base.iter().collect();
+    have.difference(&had)
+        .map(|v| (PLUS, (*v).clone()))
+        .chain(had.difference(&have).map(|v| (MINUS, (*v).clone())))
+        .collect()
 }
 
 fn entry_key(prefix: &[u8], sign: u8, value: &Value) -> Result<Vec<u8>, StoreError> {
@@ -195,27 +206,130 @@ fn entry_key(prefix: &[u8], sign: u8, value: &Value) -> Result<Vec<u8>, StoreErr
     Ok(k)
 }
 
-/// Writes that take one list's entries from `old` to `new`.
-fn diff_entries(
+fn blob_key(prefix: &[u8]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.push(BLOB);
+    k
+}
+
+fn read_blob(reader: &dyn Reader, prefix: &[u8]) -> Result<Option<Vec<Value>>, StoreError> {
+    let key = blob_key(prefix);
+    match reader.get(&key)? {
+        Some(bytes) => Ok(Some(codec::decode(&bytes, &|| {
+            format!("out-of-line list {key:?}")
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// One list as a save sees it: its values, and the values of the base it
+/// is stored against when it has no blob (the hologram's, for a staged copy).
+type ListImage<'a> = Option<(&'a [Value], &'a [Value])>;
+
+/// Writes that take one out-of-line list from `old` to `new` (`None`: not
+/// stored out of line), under `prefix`.
+fn save_list(
+    reader: &dyn Reader,
     prefix: &[u8],
-    old: &HashSet<(u8, &Value)>,
-    new: &HashSet<(u8, &Value)>,
+    old: ListImage<'_>,
+    new: ListImage<'_>,
     writes: &mut Vec<KeyWrite>,
 ) -> Result<(), StoreError> {
-    for (sign, v) in old.difference(new) {
+    let old_blob = match old {
+        Some(_) => read_blob(reader, prefix)?,
+        None => None,
+    };
+    let old_entries = match old {
+        Some((items, reference)) => entries(items, old_blob.as_deref().unwrap_or(reference)),
+        None => HashSet::new(),
+    };
+    // Keep the blob and store the difference while it is small; else a
+    // fresh blob.
+    let (blob, new_entries) = match new {
+        None => (Blob::None, HashSet::new()),
+        Some((items, reference)) => {
+            let limit = items.len() / ENTRY_SHARE + 1;
+            let small = |base: &[Value]| {
+                (items.len().abs_diff(base.len()) <= limit)
+                    .then(|| entries(items, base))
+                    .filter(|e| e.len() <= limit)
+            };
+            match old_blob.as_deref().and_then(small) {
+                Some(e) => (Blob::Keep, e),
+                None => match small(reference) {
+                    Some(e) => (Blob::None, e),
+                    None => (Blob::Fresh(items), HashSet::new()),
+                },
+            }
+        }
+    };
+    match blob {
+        Blob::Fresh(items) => writes.push((
+            blob_key(prefix),
+            Some(codec::encode(&canonical(items.to_vec()))?),
+        )),
+        Blob::None if old_blob.is_some() => writes.push((blob_key(prefix), None)),
+        Blob::None | Blob::Keep => {}
+    }
+    for (sign, v) in old_entries.difference(&new_entries) {
         writes.push((entry_key(prefix, *sign, v)?, None));
     }
-    for (sign, v) in new.difference(old) {
+    for (sign, v) in new_entries.difference(&old_entries) {
         writes.push((entry_key(prefix, *sign, v)?, Some(Vec::new())));
     }
     Ok(())
 }
 
+/// What a save does with a list's blob.
+enum Blob<'a> {
+    /// No blob after the save.
+    None,
+    /// The stored blob stays.
+    Keep,
+    /// A new blob of these values.
+    Fresh(&'a [Value]),
+}
+
+/// Reads one out-of-line list back; `reference` is its base when it has no blob.
+fn load_list(
+    reader: &dyn Reader,
+    prefix: &[u8],
+    reference: &[Value],
+) -> Result<Vec<Value>, StoreError> {
+    let blob = read_blob(reader, prefix)?;
+    let (mut plus, mut minus) = (Vec::new(), HashSet::new());
+    for k in reader.keys_with_prefix(prefix)? {
+        let bad = || StoreError::Corrupt(format!("bad out-of-line value key {k:?}"));
+        let (sign, bytes) = match k.get(prefix.len()..) {
+            Some([BLOB]) => continue,
+            Some([sign, rest @ ..]) => (*sign, rest),
+            _ => return Err(bad()),
+        };
+        let value: Value = codec::decode(bytes, &|| format!("out-of-line value {k:?}"))?;
+        match sign {
+            PLUS => plus.push(value),
+            MINUS => {
+                minus.insert(value);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let base = blob.as_deref().unwrap_or(reference);
+    let mut items: Vec<Value> = base
+        .iter()
+        .filter(|v| !minus.contains(*v))
+        .cloned()
+        .collect();
+    items.extend(plus);
+    Ok(canonical(items))
+}
+
 /// Encodes a connector-space object for the store and lists the
 /// out-of-line writes that take `before` to `after` (`None`: deleted).
-pub fn save_cs<'o>(
-    before: Option<&'o CsObject>,
-    after: Option<&'o CsObject>,
+pub fn save_cs(
+    reader: &dyn Reader,
+    before: Option<&CsObject>,
+    after: Option<&CsObject>,
     threshold: usize,
 ) -> Result<(Option<Vec<u8>>, Vec<KeyWrite>), StoreError> {
     let Some(key) = after.or(before).map(|o| o.key) else {
@@ -229,29 +343,15 @@ pub fn save_cs<'o>(
         cs_spilled(&old_lists, threshold),
         cs_spilled(&new_lists, threshold),
     );
-    let base = |obj: Option<&'o CsObject>, spilled_here: bool, slot: Slot, attr: Sym| {
-        obj.filter(|_| spilled_here && slot.is_delta())
-            .map(|o| hologram_items(o, attr))
-    };
     let mut writes = Vec::new();
     let places: BTreeSet<(Slot, Sym)> = old.keys().chain(new.keys()).copied().collect();
     for (slot, attr) in places {
-        let (o, n) = (old.get(&(slot, attr)), new.get(&(slot, attr)));
-        let (ob, nb) = (
-            base(before, o.is_some(), slot, attr),
-            base(after, n.is_some(), slot, attr),
-        );
-        if o.is_some() && o == n && ob == nb {
+        let o = cs_image(before, &old, slot, attr);
+        let n = cs_image(after, &new, slot, attr);
+        if o.is_some() && o == n {
             continue;
         }
-        let old_entries = o.map(|items| entries(items, ob)).unwrap_or_default();
-        let new_entries = n.map(|items| entries(items, nb)).unwrap_or_default();
-        diff_entries(
-            &cs_list_prefix(key, slot, attr),
-            &old_entries,
-            &new_entries,
-            &mut writes,
-        )?;
+        save_list(reader, &cs_list_prefix(key, slot, attr), o, n, &mut writes)?;
     }
     let record = match after {
         Some(a) => {
@@ -273,6 +373,22 @@ pub fn save_cs<'o>(
         None => None,
     };
     Ok((record, writes))
+}
+
+/// A connector-space list as `save_list` sees it: its values and its
+/// reference (the hologram's list, for a staged copy).
+fn cs_image<'o>(
+    obj: Option<&'o CsObject>,
+    spilled: &BTreeMap<(Slot, Sym), &'o [Value]>,
+    slot: Slot,
+    attr: Sym,
+) -> ListImage<'o> {
+    let items = *spilled.get(&(slot, attr))?;
+    let reference = match obj {
+        Some(o) if slot.is_delta() => hologram_items(o, attr),
+        _ => &[],
+    };
+    Some((items, reference))
 }
 
 /// The hologram values of `attr`, which a delta list is stored against.
@@ -358,53 +474,26 @@ fn cs_stripped(obj: &CsObject, marks: &BTreeSet<(Slot, Sym)>) -> CsObject {
     }
 }
 
-/// Reads the (`+`, `-`) values of one out-of-line list.
-fn read_entries(
-    prefix: &[u8],
-    read: PrefixReader<'_>,
-) -> Result<(Vec<Value>, Vec<Value>), StoreError> {
-    let (mut plus, mut minus) = (Vec::new(), Vec::new());
-    for k in read(prefix)? {
-        let bad = || StoreError::Corrupt(format!("bad out-of-line value key {k:?}"));
-        let (sign, bytes) = match k.get(prefix.len()..) {
-            Some([sign, rest @ ..]) => (*sign, rest),
-            _ => return Err(bad()),
-        };
-        let value: Value = codec::decode(bytes, &|| format!("out-of-line value {k:?}"))?;
-        match sign {
-            PLUS => plus.push(value),
-            MINUS => minus.push(value),
-            _ => return Err(bad()),
-        }
-    }
-    Ok((plus, minus))
-}
-
 /// Decodes a stored connector-space record, reading its large lists back.
 pub fn load_cs(
+    reader: &dyn Reader,
     bytes: &[u8],
-    read: PrefixReader<'_>,
     what: &dyn Fn() -> String,
 ) -> Result<CsObject, StoreError> {
     let CsRecord {
         mut object,
         mut marks,
     } = codec::decode(bytes, what)?;
-    // Holograms first: the deltas are against them.
+    // Holograms first: staged copies without a blob are stored against them.
     marks.sort_by_key(|(slot, _)| *slot != Slot::Hologram);
     for (slot, attr) in marks {
-        let (plus, minus) = read_entries(&cs_list_prefix(object.key, slot, attr), read)?;
-        let items = if slot.is_delta() {
-            let gone: HashSet<&Value> = minus.iter().collect();
-            let base = hologram_items(&object, attr);
-            let mut items: Vec<Value> =
-                base.iter().filter(|v| !gone.contains(v)).cloned().collect();
-            items.extend(plus);
-            items
+        let reference = if slot.is_delta() {
+            hologram_items(&object, attr).to_vec()
         } else {
-            plus
+            Vec::new()
         };
-        fill_cs(&mut object, slot, attr, canonical(items));
+        let items = load_list(reader, &cs_list_prefix(object.key, slot, attr), &reference)?;
+        fill_cs(&mut object, slot, attr, items);
     }
     Ok(object)
 }
@@ -458,6 +547,7 @@ fn fill_cs(obj: &mut CsObject, slot: Slot, attr: Sym, items: Vec<Value>) {
 /// Encodes a metaverse object for the store and lists the out-of-line
 /// writes that take `before` to `after` (`None`: deleted).
 pub fn save_mv(
+    reader: &dyn Reader,
     before: Option<&MvObject>,
     after: Option<&MvObject>,
     threshold: usize,
@@ -469,18 +559,14 @@ pub fn save_mv(
     let mut writes = Vec::new();
     let names: BTreeSet<Sym> = old.keys().chain(new.keys()).copied().collect();
     for attr in names {
-        let (o, n) = (old.get(&attr), new.get(&attr));
+        let (o, n) = (
+            old.get(&attr).map(|items| (*items, &[][..])),
+            new.get(&attr).map(|items| (*items, &[][..])),
+        );
         if o.is_some() && o == n {
             continue;
         }
-        let old_entries = o.map(|items| entries(items, None)).unwrap_or_default();
-        let new_entries = n.map(|items| entries(items, None)).unwrap_or_default();
-        diff_entries(
-            &mv_list_prefix(id, attr),
-            &old_entries,
-            &new_entries,
-            &mut writes,
-        )?;
+        save_list(reader, &mv_list_prefix(id, attr), o, n, &mut writes)?;
     }
     let record = match after {
         Some(a) => {
@@ -537,15 +623,15 @@ fn mv_spilled(obj: Option<&MvObject>, threshold: usize) -> BTreeMap<Sym, &[Value
 
 /// Decodes a stored metaverse record, reading its large lists back.
 pub fn load_mv(
+    reader: &dyn Reader,
     bytes: &[u8],
-    read: PrefixReader<'_>,
     what: &dyn Fn() -> String,
 ) -> Result<MvObject, StoreError> {
     let MvRecord { mut object, marks } = codec::decode(bytes, what)?;
     for attr in marks {
-        let (plus, _) = read_entries(&mv_list_prefix(object.id, attr), read)?;
+        let items = load_list(reader, &mv_list_prefix(object.id, attr), &[])?;
         if let Some(a) = object.attrs.iter_mut().find(|a| a.name == attr) {
-            a.value = Value::list(canonical(plus));
+            a.value = Value::list(items);
         }
     }
     Ok(object)

@@ -291,17 +291,13 @@ impl Store {
     /// Decodes a committed connector-space record (from a scan of `C`),
     /// reading its large lists back.
     pub fn decode_cs(&self, key: &[u8], record: &[u8]) -> Result<CsObject, StoreError> {
-        large::load_cs(record, &|p| self.keys_after(p, None, usize::MAX), &|| {
-            format!("connector-space object {key:?}")
-        })
+        large::load_cs(self, record, &|| format!("connector-space object {key:?}"))
     }
 
     /// Decodes a committed metaverse record (from a scan of `M`), reading
     /// its large lists back.
     pub fn decode_mv(&self, key: &[u8], record: &[u8]) -> Result<MvObject, StoreError> {
-        large::load_mv(record, &|p| self.keys_after(p, None, usize::MAX), &|| {
-            format!("metaverse object {key:?}")
-        })
+        large::load_mv(self, record, &|| format!("metaverse object {key:?}"))
     }
 
     /// Where the store lives on disk, if it does.
@@ -598,6 +594,17 @@ impl Store {
             .into_iter()
             .map(|(k, _)| k)
             .collect())
+    }
+}
+
+/// Committed state, for decoding objects found by a scan.
+impl large::Reader for Store {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(key)
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.keys_after(prefix, None, usize::MAX)
     }
 }
 

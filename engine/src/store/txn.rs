@@ -123,11 +123,9 @@ impl<'s> Txn<'s> {
     /// A connector-space object.
     pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
         match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
-            Some(v) => Ok(Some(large::load_cs(
-                &v,
-                &|p| self.keys_with_prefix(p),
-                &|| format!("connector-space object {}", key.id),
-            )?)),
+            Some(v) => Ok(Some(large::load_cs(self, &v, &|| {
+                format!("connector-space object {}", key.id)
+            })?)),
             None => Ok(None),
         }
     }
@@ -135,11 +133,9 @@ impl<'s> Txn<'s> {
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
         match self.get_raw(&keys::mv(id))? {
-            Some(v) => Ok(Some(large::load_mv(
-                &v,
-                &|p| self.keys_with_prefix(p),
-                &|| format!("metaverse object {id}"),
-            )?)),
+            Some(v) => Ok(Some(large::load_mv(self, &v, &|| {
+                format!("metaverse object {id}")
+            })?)),
             None => Ok(None),
         }
     }
@@ -236,7 +232,8 @@ impl<'s> Txn<'s> {
             before,
             after,
         );
-        let (record, lists) = large::save_cs(before, after, self.store.large_list_threshold())?;
+        let (record, lists) =
+            large::save_cs(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
         Ok(())
     }
@@ -310,7 +307,8 @@ impl<'s> Txn<'s> {
             return Ok(());
         };
         self.index_mv(before, after);
-        let (record, lists) = large::save_mv(before, after, self.store.large_list_threshold())?;
+        let (record, lists) =
+            large::save_mv(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::mv(id), record, lists);
         Ok(())
     }
@@ -369,5 +367,15 @@ impl<'s> Txn<'s> {
     /// Stores the import watermark of a connector.
     pub fn set_watermark(&mut self, conn: Sym, watermark: &str) {
         self.put_raw(keys::watermark(conn), watermark.as_bytes().to_vec());
+    }
+}
+
+impl large::Reader for Txn<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_raw(key)
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        Txn::keys_with_prefix(self, prefix)
     }
 }
