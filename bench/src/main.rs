@@ -10,7 +10,9 @@
 //!   the confirming import and sync.
 //! - `group --members N`: N workers in one team provisioned to a directory
 //!   CSV as users and a group; then one member leaves and a new worker
-//!   joins, and the second cycle shows what one membership change costs.
+//!   joins (a cycle of full syncs), then another member leaves (a cycle of
+//!   delta syncs, which touch only the changed objects): what one
+//!   membership change costs.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -193,8 +195,14 @@ impl Bench {
         let changed: Vec<usize> = (0..=members).filter(|i| *i != 7).collect();
         self.write("data/directory.csv", &directory(members + 1, &changed))?;
         self.profile(
-            "second cycle: W0000007 leaves the group, new worker joins it",
+            "second cycle (full syncs): W0000007 leaves the group, a new worker joins it",
             "cycle",
+        )?;
+        let changed: Vec<usize> = (0..=members).filter(|i| *i != 7 && *i != 8).collect();
+        self.write("data/directory.csv", &directory(members + 1, &changed))?;
+        self.profile(
+            "third cycle (delta syncs): W0000008 leaves the group",
+            "delta",
         )
     }
 }
@@ -354,6 +362,15 @@ id = { expr = '"g-" + Lower(groupId)', initial_only = true }
 dn = '"CN=" + EscapeDN(displayName) + ",OU=Groups,DC=corp,DC=example"'
 displayName = "displayName"
 members = "members"
+
+[run_profiles.delta]
+steps = [
+  { connector = "src", step = "full-import" },
+  { connector = "src", step = "delta-sync" },
+  { connector = "corp", step = "export" },
+  { connector = "corp", step = "full-import" },
+  { connector = "corp", step = "delta-sync" },
+]
 
 [run_profiles.cycle]
 steps = [

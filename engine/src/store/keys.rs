@@ -5,6 +5,7 @@
 //! | tag | key | value |
 //! | --- | --- | --- |
 //! | `V` | | format version (u32) |
+//! | `T` | | large-list threshold (u64), fixed at creation |
 //! | `N` | counter name | next id (u64) |
 //! | `S` | sym (u32) | interned name |
 //! | `K` | | indexed metaverse attributes |
@@ -30,6 +31,8 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version.
 pub const VERSION: &[u8] = b"V";
+/// Key of the large-list threshold, fixed when the store is created.
+pub const LARGE_THRESHOLD: &[u8] = b"T";
 /// Key of the indexed-attribute set.
 pub const INDEXED: &[u8] = b"K";
 /// Key of the set of (connector, attribute) pairs the unique-value index covers.

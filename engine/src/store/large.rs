@@ -235,13 +235,11 @@ fn save_list(
     new: ListImage<'_>,
     writes: &mut Vec<KeyWrite>,
 ) -> Result<(), StoreError> {
-    let old_blob = match old {
-        Some(_) => read_blob(reader, prefix)?,
-        None => None,
-    };
-    let old_entries = match old {
-        Some((items, reference)) => entries(items, old_blob.as_deref().unwrap_or(reference)),
-        None => HashSet::new(),
+    // What is stored now: its blob and its entries, read rather than
+    // recomputed (the entries are few; recomputing them is a pass over the list).
+    let (old_blob, old_entries) = match old {
+        Some(_) => (read_blob(reader, prefix)?, read_entries(reader, prefix)?),
+        None => (None, HashSet::new()),
     };
     // Keep the blob and store the difference while it is small; else a
     // fresh blob.
@@ -290,6 +288,24 @@ enum Blob<'a> {
     Fresh(&'a [Value]),
 }
 
+/// The `+`/`-` entries stored for one list.
+fn read_entries(reader: &dyn Reader, prefix: &[u8]) -> Result<HashSet<(u8, Value)>, StoreError> {
+    let mut out = HashSet::new();
+    for k in reader.keys_with_prefix(prefix)? {
+        let bad = || StoreError::Corrupt(format!("bad out-of-line value key {k:?}"));
+        let (sign, bytes) = match k.get(prefix.len()..) {
+            Some([BLOB]) => continue,
+            Some([sign @ (PLUS | MINUS), rest @ ..]) => (*sign, rest),
+            _ => return Err(bad()),
+        };
+        out.insert((
+            sign,
+            codec::decode(bytes, &|| format!("out-of-line value {k:?}"))?,
+        ));
+    }
+    Ok(out)
+}
+
 /// Reads one out-of-line list back; `reference` is its base when it has no blob.
 fn load_list(
     reader: &dyn Reader,
@@ -298,20 +314,11 @@ fn load_list(
 ) -> Result<Vec<Value>, StoreError> {
     let blob = read_blob(reader, prefix)?;
     let (mut plus, mut minus) = (Vec::new(), HashSet::new());
-    for k in reader.keys_with_prefix(prefix)? {
-        let bad = || StoreError::Corrupt(format!("bad out-of-line value key {k:?}"));
-        let (sign, bytes) = match k.get(prefix.len()..) {
-            Some([BLOB]) => continue,
-            Some([sign, rest @ ..]) => (*sign, rest),
-            _ => return Err(bad()),
-        };
-        let value: Value = codec::decode(bytes, &|| format!("out-of-line value {k:?}"))?;
-        match sign {
-            PLUS => plus.push(value),
-            MINUS => {
-                minus.insert(value);
-            }
-            _ => return Err(bad()),
+    for (sign, value) in read_entries(reader, prefix)? {
+        if sign == PLUS {
+            plus.push(value);
+        } else {
+            minus.insert(value);
         }
     }
     let base = blob.as_deref().unwrap_or(reference);

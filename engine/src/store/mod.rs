@@ -156,7 +156,15 @@ impl Store {
         let kv = SledKv::open(path, options.cache_bytes)?;
         let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
         store._lock = Some(lock);
-        store.large_list_threshold = options.large_list_threshold;
+        if store.kv.get(keys::LARGE_THRESHOLD)?.is_none() {
+            store.set_large_list_threshold(options.large_list_threshold)?;
+        } else if store.large_list_threshold != options.large_list_threshold {
+            tracing::warn!(
+                stored = store.large_list_threshold,
+                configured = options.large_list_threshold,
+                "large_list_threshold is fixed when a store is created; keeping the store's"
+            );
+        }
         Ok(store)
     }
 
@@ -245,6 +253,12 @@ impl Store {
             })?,
             None => BTreeSet::new(),
         };
+        let large_list_threshold = match kv.get(keys::LARGE_THRESHOLD)? {
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(|b| usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX))
+                .map_err(|_| StoreError::Corrupt("bad large-list threshold".into()))?,
+            None => large::DEFAULT_THRESHOLD,
+        };
         Ok(Store {
             kv: Arc::from(kv),
             names: RwLock::new(names),
@@ -252,7 +266,7 @@ impl Store {
             saved_counters: Mutex::new(counters),
             indexed: RwLock::new(indexed),
             unique: RwLock::new(unique),
-            large_list_threshold: large::DEFAULT_THRESHOLD,
+            large_list_threshold,
             written: Written::default(),
             path,
             _lock: None,
@@ -264,8 +278,7 @@ impl Store {
     /// steps can run on it without touching this store. Same names and id
     /// counters; no lock (it never writes here).
     pub fn what_if(&self) -> Result<Store, StoreError> {
-        let mut store = Store::with_kv(Box::new(OverlayKv::new(Arc::clone(&self.kv))), None)?;
-        store.large_list_threshold = self.large_list_threshold;
+        let store = Store::with_kv(Box::new(OverlayKv::new(Arc::clone(&self.kv))), None)?;
         *store.names_write() = self.names_read().clone();
         *store.counters() = *self.counters();
         *store
@@ -278,10 +291,19 @@ impl Store {
         Ok(store)
     }
 
-    /// Lists longer than this are stored out of line, a key per value (see
+    /// Sets how long a list must be to be stored out of line (see
     /// `large.rs`); the default suits production, tests lower it.
-    pub fn set_large_list_threshold(&mut self, values: usize) {
+    ///
+    /// The threshold is part of the store's layout: which lists a record
+    /// marks as out of line depends on it. So it is recorded, and a store
+    /// keeps the threshold it was created with.
+    pub fn set_large_list_threshold(&mut self, values: usize) -> Result<(), StoreError> {
+        self.kv.apply(vec![(
+            keys::LARGE_THRESHOLD.to_vec(),
+            Some((values as u64).to_be_bytes().to_vec()),
+        )])?;
         self.large_list_threshold = values;
+        Ok(())
     }
 
     pub(crate) fn large_list_threshold(&self) -> usize {

@@ -95,7 +95,7 @@ fn setup() -> Setup {
             .flow("member", "member"),
     ];
     let mut store = Store::memory();
-    store.set_large_list_threshold(64);
+    store.set_large_list_threshold(64).expect("store");
     let h = Harness::on_store(store, &[&hr, &ad], rules, 500).expect("engine");
     for i in 0..MEMBERS {
         let id = person_id(i);
