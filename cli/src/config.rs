@@ -213,16 +213,8 @@ impl ExprSpan {
     pub(crate) fn locate(source: &str, value: &Range<usize>, text: &str) -> ExprSpan {
         let offsets = source
             .get(value.clone())
-            .and_then(crate::toml_string::decode)
-            .and_then(|(decoded, map)| {
-                let i = decoded.find(text)?;
-                Some(
-                    map[i..=i + text.len()]
-                        .iter()
-                        .map(|o| value.start + o)
-                        .collect(),
-                )
-            });
+            .and_then(|raw| crate::toml_string::find(raw, text))
+            .map(|map| map.iter().map(|o| value.start + o).collect());
         ExprSpan {
             value: value.clone(),
             offsets,

@@ -81,6 +81,44 @@ pub fn decode(raw: &str) -> Option<(String, Vec<usize>)> {
     Some((text, map))
 }
 
+/// Where `text` is written inside `raw` (a TOML value: a string, or an
+/// inline table or array holding one): the offset in `raw` of each of its
+/// bytes, plus one past its end.
+pub fn find(raw: &str, text: &str) -> Option<Vec<usize>> {
+    let mut from = 0;
+    while let Some(i) = raw[from..].find(['"', '\'']).map(|i| from + i) {
+        let end = literal_end(raw, i)?;
+        if let Some((decoded, map)) = decode(&raw[i..end]) {
+            if let Some(at) = decoded.find(text) {
+                return Some(map[at..=at + text.len()].iter().map(|o| i + o).collect());
+            }
+        }
+        from = end;
+    }
+    None
+}
+
+/// The end of the string literal starting at `start` in `raw`.
+fn literal_end(raw: &str, start: usize) -> Option<usize> {
+    let rest = &raw[start..];
+    let delim = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|d| rest.starts_with(d))?;
+    let basic = delim.starts_with('"');
+    let mut i = start + delim.len();
+    while i < raw.len() {
+        if basic && raw[i..].starts_with('\\') {
+            i += 1 + raw[i + 1..].chars().next()?.len_utf8();
+            continue;
+        }
+        if raw[i..].starts_with(delim) {
+            return Some(i + delim.len());
+        }
+        i += raw[i..].chars().next()?.len_utf8();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +158,17 @@ mod tests {
         let (text, map) = decode(raw).expect("a string");
         assert_eq!(text, "Lower(x)");
         assert_eq!(raw_of(raw, &map, 0, 5), "Lower");
+    }
+
+    #[test]
+    fn text_is_found_inside_an_inline_table() {
+        let raw = r#"{ expr = "Lower(\"x\") + bogus", initial_only = true }"#;
+        let map = find(raw, "bogus").expect("found");
+        assert_eq!(&raw[map[0]..map[5]], "bogus");
+        let raw = r#"{ cs = 'id', mv = "Join(\" \", id)" }"#;
+        let map = find(raw, r#"Join(" ", id)"#).expect("found");
+        assert_eq!(&raw[map[0]..map[13]], r#"Join(\" \", id)"#);
+        assert!(find(raw, "absent").is_none());
     }
 
     #[test]

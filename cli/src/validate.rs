@@ -522,11 +522,27 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            Lookup::Declared(attr) => {
-                if let Some(Ok(value)) = &folded {
-                    self.constant_type(rule, view, part, flow, attr, value, at);
+            Lookup::Declared(attr) => match &folded {
+                Some(Ok(value)) => self.constant_type(rule, view, part, flow, attr, value, at),
+                Some(Err(_)) => {}
+                None => {
+                    let gives = flow.expr.value_type();
+                    if let Some(gives) = gives.filter(|t| !fits(*t, attr.value_type)) {
+                        self.error(
+                            at.whole(),
+                            format!(
+                                "rule '{}', {part}: the expression gives {}, but connector '{}' declares '{}' as {}",
+                                rule.name,
+                                kind_of(gives),
+                                view.connector,
+                                flow.target,
+                                kind_of(attr.value_type)
+                            ),
+                            None,
+                        );
+                    }
                 }
-            }
+            },
         }
     }
 
@@ -736,6 +752,16 @@ fn constant(expr: &Expr) -> Option<Result<Value, EvalError>> {
         return None;
     }
     Some(expr.eval(&MapEnv::default()))
+}
+
+/// Whether a value of type `gives` can reach an attribute of type `declared`:
+/// every type renders as a string, a boolean converts to an integer, and a
+/// string may hold any other type's text (only data can tell).
+fn fits(gives: ValueType, declared: ValueType) -> bool {
+    gives == declared
+        || declared == ValueType::String
+        || gives == ValueType::String
+        || (gives, declared) == (ValueType::Boolean, ValueType::Integer)
 }
 
 fn kind_of(ty: ValueType) -> &'static str {
@@ -1028,6 +1054,46 @@ when = 'Lower("2024")'"#,
                 format!("t.toml:{when}:9: rule 'dir-out', flow to 'when': the constant \"2024\" is a string, but connector 'dir' declares 'when' as a date-time"),
             ],
             "\"512\" and 512 both convert to an integer"
+        );
+    }
+
+    #[test]
+    fn an_expression_whose_type_is_known_must_fit_the_declared_attribute() {
+        let t = text(
+            r#"uac = 'BitOr(ToInt(name), 2)'
+flag = 'StartsWith(name, "A")'
+when = 'Count(name)'
+since = 'DateAdd("d", 1, Now())'
+photo = 'IsPresent(name)'
+enabled = 'name != "x"'
+label = 'Count(name) + 1'
+guess = 'IIF(IsPresent(name), name, 3)'"#,
+            "",
+        );
+        let dir = info(vec![object_type(
+            "user",
+            vec![
+                attr("id", ValueType::String),
+                attr("uac", ValueType::Integer),
+                attr("flag", ValueType::Boolean),
+                attr("when", ValueType::DateTime),
+                attr("since", ValueType::DateTime),
+                attr("photo", ValueType::Binary),
+                attr("enabled", ValueType::Integer),
+                attr("label", ValueType::String),
+                attr("guess", ValueType::Boolean),
+            ],
+        )]);
+        let found = check_with(&t, dir);
+        let when = line_of(&t, "when =");
+        let photo = line_of(&t, "photo =");
+        assert_eq!(
+            found,
+            vec![
+                format!("t.toml:{when}:9: rule 'dir-out', flow to 'when': the expression gives an integer, but connector 'dir' declares 'when' as a date-time"),
+                format!("t.toml:{photo}:10: rule 'dir-out', flow to 'photo': the expression gives a boolean, but connector 'dir' declares 'photo' as binary"),
+            ],
+            "an integer, a boolean, a date-time fit their own types; a boolean fits an integer; anything fits a string; IIF's type depends on data"
         );
     }
 

@@ -28,7 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::functions::{FunctionDef, Prepared};
-use crate::{Env, EvalError, ParseError, Span, Value};
+use crate::{Env, EvalError, ParseError, Span, Value, ValueType};
 
 mod eval;
 mod lexer;
@@ -109,6 +109,16 @@ impl Expr {
             Kind::Literal(value) => Some(value),
             _ => None,
         }
+    }
+
+    /// The type of value the expression gives (each value, when it gives a
+    /// list), where that is known without data: a literal, a comparison or
+    /// logical operator (boolean), `+` (an integer when both sides are, else
+    /// a string) and calls of functions that declare what they return.
+    /// `None` for attributes and for functions that return one of their
+    /// arguments (`IIF`, `Coalesce`, `Item`, ...).
+    pub fn value_type(&self) -> Option<ValueType> {
+        self.root.value_type()
     }
 
     /// Whether the expression calls the named function anywhere (the name
@@ -247,6 +257,24 @@ impl UnaryOp {
 impl Node {
     pub(crate) fn new(kind: Kind, span: Span) -> Node {
         Node { kind, span }
+    }
+
+    fn value_type(&self) -> Option<ValueType> {
+        match &self.kind {
+            Kind::Literal(v) => v.items().first().and_then(Value::value_type),
+            Kind::Attribute(_) => None,
+            Kind::Unary(UnaryOp::Not, _) => Some(ValueType::Boolean),
+            Kind::Unary(UnaryOp::Neg, _) => Some(ValueType::Integer),
+            Kind::Binary(BinaryOp::Add, l, r) => match (l.value_type(), r.value_type()) {
+                (Some(ValueType::Integer), Some(ValueType::Integer)) => Some(ValueType::Integer),
+                (Some(ValueType::Integer), None)
+                | (None, Some(ValueType::Integer))
+                | (None, None) => None,
+                _ => Some(ValueType::String),
+            },
+            Kind::Binary(..) => Some(ValueType::Boolean),
+            Kind::Call(call) => call.def.returns,
+        }
     }
 
     pub(crate) fn precedence(&self) -> u8 {

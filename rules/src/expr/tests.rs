@@ -592,3 +592,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn value_types_are_known_for_literals_operators_and_declared_functions() {
+    use crate::ValueType::{Boolean, DateTime, Integer, String};
+    let ty = |src: &str| Expr::parse(src).expect("parses").value_type();
+    assert_eq!(ty("\"a\""), Some(String));
+    assert_eq!(ty("512"), Some(Integer));
+    assert_eq!(ty("a == b"), Some(Boolean));
+    assert_eq!(ty("!a"), Some(Boolean));
+    assert_eq!(ty("1 + 2"), Some(Integer));
+    assert_eq!(ty("1 + a"), None, "a null `a` makes it the string \"1\"");
+    assert_eq!(ty("\"x\" + a"), Some(String));
+    assert_eq!(ty("Count(a)"), Some(Integer));
+    assert_eq!(ty("Now()"), Some(DateTime));
+    assert_eq!(ty("Lower(a)"), Some(String));
+    assert_eq!(ty("IIF(a, 1, 2)"), None);
+    assert_eq!(ty("a"), None);
+}

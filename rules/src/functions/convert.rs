@@ -7,7 +7,7 @@ use base64::Engine as _;
 
 use super::util::{describe, int_arg, map_items, parse_int};
 use super::{Args, FnError, FunctionDef};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 /// Standard alphabet, padding optional when decoding.
 const LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -17,6 +17,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 pub(super) const TO_STRING: FunctionDef = FunctionDef {
     name: "ToString",
+    returns: Some(ValueType::String),
     signature: "ToString(value)",
     min_args: 1,
     max_args: Some(1),
@@ -45,6 +46,7 @@ fn to_string(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const TO_INT: FunctionDef = FunctionDef {
     name: "ToInt",
+    returns: Some(ValueType::Integer),
     signature: "ToInt(value)",
     min_args: 1,
     max_args: Some(1),
@@ -82,6 +84,7 @@ fn to_int(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const TO_BOOL: FunctionDef = FunctionDef {
     name: "ToBool",
+    returns: Some(ValueType::Boolean),
     signature: "ToBool(value)",
     min_args: 1,
     max_args: Some(1),
@@ -134,6 +137,7 @@ fn to_bool(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const TO_BASE64: FunctionDef = FunctionDef {
     name: "ToBase64",
+    returns: Some(ValueType::String),
     signature: "ToBase64(value)",
     min_args: 1,
     max_args: Some(1),
@@ -163,6 +167,7 @@ fn to_base64(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const FROM_BASE64: FunctionDef = FunctionDef {
     name: "FromBase64",
+    returns: None,
     signature: "FromBase64(value)",
     min_args: 1,
     max_args: Some(1),
@@ -204,6 +209,7 @@ fn from_base64(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const GUID_TO_IMMUTABLE_ID: FunctionDef = FunctionDef {
     name: "GuidToImmutableId",
+    returns: Some(ValueType::String),
     signature: "GuidToImmutableId(guid)",
     min_args: 1,
     max_args: Some(1),
@@ -287,6 +293,7 @@ fn guid_bytes(s: &str) -> Option<[u8; 16]> {
 
 pub(super) const BIT_AND: FunctionDef = FunctionDef {
     name: "BitAnd",
+    returns: Some(ValueType::Integer),
     signature: "BitAnd(a, b)",
     min_args: 2,
     max_args: Some(2),
@@ -309,6 +316,7 @@ fn bit_and(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const BIT_OR: FunctionDef = FunctionDef {
     name: "BitOr",
+    returns: Some(ValueType::Integer),
     signature: "BitOr(a, b)",
     min_args: 2,
     max_args: Some(2),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
 use super::util::{describe, map_items};
 use super::{Args, FnError, FunctionDef, PrepareError, Prepared};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 /// Reads a date-time string in one of the accepted shapes (see the module
 /// documentation) as microseconds since the epoch.
@@ -101,6 +101,7 @@ struct Formats {
 
 pub(super) const FORMAT_DATE_TIME: FunctionDef = FunctionDef {
     name: "FormatDateTime",
+    returns: Some(ValueType::String),
     signature: "FormatDateTime(value, [inputFormat,] outputFormat)",
     min_args: 2,
     max_args: Some(3),
@@ -241,6 +242,7 @@ fn interval_error(found: &Value) -> String {
 
 pub(super) const DATE_ADD: FunctionDef = FunctionDef {
     name: "DateAdd",
+    returns: Some(ValueType::DateTime),
     signature: "DateAdd(interval, number, value)",
     min_args: 3,
     max_args: Some(3),
@@ -317,6 +319,7 @@ fn date_add(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const NOW: FunctionDef = FunctionDef {
     name: "Now",
+    returns: Some(ValueType::DateTime),
     signature: "Now()",
     min_args: 0,
     max_args: Some(0),

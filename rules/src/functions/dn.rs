@@ -5,10 +5,11 @@
 
 use super::util::map_text;
 use super::{Args, FnError, FunctionDef};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 pub(super) const ESCAPE_DN: FunctionDef = FunctionDef {
     name: "EscapeDN",
+    returns: Some(ValueType::String),
     signature: "EscapeDN(value)",
     min_args: 1,
     max_args: Some(1),
@@ -78,6 +79,7 @@ fn first_separator(dn: &str) -> Option<usize> {
 
 pub(super) const PARENT_DN: FunctionDef = FunctionDef {
     name: "ParentDN",
+    returns: Some(ValueType::String),
     signature: "ParentDN(dn)",
     min_args: 1,
     max_args: Some(1),
@@ -116,6 +118,7 @@ fn parent_dn(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const RDN: FunctionDef = FunctionDef {
     name: "RDN",
+    returns: Some(ValueType::String),
     signature: "RDN(dn)",
     min_args: 1,
     max_args: Some(1),

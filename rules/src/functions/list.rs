@@ -3,10 +3,11 @@
 
 use super::util::int_arg;
 use super::{Args, FnError, FunctionDef};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 pub(super) const COUNT: FunctionDef = FunctionDef {
     name: "Count",
+    returns: Some(ValueType::Integer),
     signature: "Count(value)",
     min_args: 1,
     max_args: Some(1),
@@ -29,6 +30,7 @@ fn count(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const ITEM: FunctionDef = FunctionDef {
     name: "Item",
+    returns: None,
     signature: "Item(value, index)",
     min_args: 2,
     max_args: Some(2),
@@ -69,6 +71,7 @@ fn nth(value: Value, position: usize) -> Value {
 
 pub(super) const FIRST: FunctionDef = FunctionDef {
     name: "First",
+    returns: None,
     signature: "First(value)",
     min_args: 1,
     max_args: Some(1),

@@ -2,10 +2,11 @@
 
 use super::{Args, FnError, FunctionDef};
 use crate::expr::ops;
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 pub(super) const COALESCE: FunctionDef = FunctionDef {
     name: "Coalesce",
+    returns: None,
     signature: "Coalesce(value1, value2, ...)",
     min_args: 1,
     max_args: None,
@@ -34,6 +35,7 @@ fn coalesce(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const IIF: FunctionDef = FunctionDef {
     name: "IIF",
+    returns: None,
     signature: "IIF(condition, then, else)",
     min_args: 3,
     max_args: Some(3),
@@ -60,6 +62,7 @@ fn iif(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const SWITCH: FunctionDef = FunctionDef {
     name: "Switch",
+    returns: None,
     signature: "Switch(source, default, key1, value1, key2, value2, ...)",
     min_args: 4,
     max_args: None,
@@ -94,6 +97,7 @@ fn switch(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const IS_PRESENT: FunctionDef = FunctionDef {
     name: "IsPresent",
+    returns: Some(ValueType::Boolean),
     signature: "IsPresent(value)",
     min_args: 1,
     max_args: Some(1),
@@ -117,6 +121,7 @@ fn is_present(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const IS_NULL_OR_EMPTY: FunctionDef = FunctionDef {
     name: "IsNullOrEmpty",
+    returns: Some(ValueType::Boolean),
     signature: "IsNullOrEmpty(value)",
     min_args: 1,
     max_args: Some(1),

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Env, MapEnv, Value};
+use crate::{Env, MapEnv, Value, ValueType};
 
 mod convert;
 mod dates;
@@ -57,6 +57,9 @@ pub type PrepareFn = fn(&[Option<&Value>]) -> Result<Prepared, PrepareError>;
 pub struct FunctionDef {
     /// The canonical name, as printed; calls match it case-insensitively.
     pub name: &'static str,
+    /// The type of value it returns (each value of a list), when that does
+    /// not depend on its arguments; `validate` checks flows with it.
+    pub returns: Option<ValueType>,
     /// The call shape for documentation, e.g. `Left(value, count)`.
     pub signature: &'static str,
     /// The fewest arguments the function accepts.

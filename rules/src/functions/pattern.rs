@@ -11,10 +11,11 @@ use regex::Regex;
 
 use super::util::{map_text, text};
 use super::{Args, FnError, FunctionDef, PrepareError, Prepared};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 pub(super) const REGEX_REPLACE: FunctionDef = FunctionDef {
     name: "RegexReplace",
+    returns: Some(ValueType::String),
     signature: "RegexReplace(value, pattern, replacement)",
     min_args: 3,
     max_args: Some(3),

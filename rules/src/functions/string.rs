@@ -8,10 +8,11 @@ use unicode_normalization::UnicodeNormalization;
 use super::util::{count_arg, int_arg, keep_first_chars, map_text, text};
 use super::{Args, FnError, FunctionDef};
 use crate::expr::ops;
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 pub(super) const JOIN: FunctionDef = FunctionDef {
     name: "Join",
+    returns: Some(ValueType::String),
     signature: "Join(separator, value1, value2, ...)",
     min_args: 2,
     max_args: None,
@@ -57,6 +58,7 @@ fn join(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const LOWER: FunctionDef = FunctionDef {
     name: "Lower",
+    returns: Some(ValueType::String),
     signature: "Lower(value)",
     min_args: 1,
     max_args: Some(1),
@@ -87,6 +89,7 @@ fn lower(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const UPPER: FunctionDef = FunctionDef {
     name: "Upper",
+    returns: Some(ValueType::String),
     signature: "Upper(value)",
     min_args: 1,
     max_args: Some(1),
@@ -114,6 +117,7 @@ fn upper(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const TRIM: FunctionDef = FunctionDef {
     name: "Trim",
+    returns: Some(ValueType::String),
     signature: "Trim(value)",
     min_args: 1,
     max_args: Some(1),
@@ -143,6 +147,7 @@ fn trim(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const LEFT: FunctionDef = FunctionDef {
     name: "Left",
+    returns: Some(ValueType::String),
     signature: "Left(value, count)",
     min_args: 2,
     max_args: Some(2),
@@ -170,6 +175,7 @@ fn left(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const TRUNCATE: FunctionDef = FunctionDef {
     name: "Truncate",
+    returns: Some(ValueType::String),
     signature: "Truncate(value, maxLength)",
     min_args: 2,
     max_args: Some(2),
@@ -193,6 +199,7 @@ fn truncate(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const RIGHT: FunctionDef = FunctionDef {
     name: "Right",
+    returns: Some(ValueType::String),
     signature: "Right(value, count)",
     min_args: 2,
     max_args: Some(2),
@@ -224,6 +231,7 @@ fn right(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const MID: FunctionDef = FunctionDef {
     name: "Mid",
+    returns: Some(ValueType::String),
     signature: "Mid(value, start, length)",
     min_args: 3,
     max_args: Some(3),
@@ -265,6 +273,7 @@ fn mid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const REPLACE: FunctionDef = FunctionDef {
     name: "Replace",
+    returns: Some(ValueType::String),
     signature: "Replace(value, find, replacement)",
     min_args: 3,
     max_args: Some(3),
@@ -300,6 +309,7 @@ fn replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const NORMALIZE_DIACRITICS: FunctionDef = FunctionDef {
     name: "NormalizeDiacritics",
+    returns: Some(ValueType::String),
     signature: "NormalizeDiacritics(value)",
     min_args: 1,
     max_args: Some(1),
@@ -367,6 +377,7 @@ fn strip_diacritics(s: String) -> String {
 
 pub(super) const STRIP_SPACES: FunctionDef = FunctionDef {
     name: "StripSpaces",
+    returns: Some(ValueType::String),
     signature: "StripSpaces(value)",
     min_args: 1,
     max_args: Some(1),
@@ -393,6 +404,7 @@ fn strip_spaces(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> 
 
 pub(super) const SPLIT: FunctionDef = FunctionDef {
     name: "Split",
+    returns: Some(ValueType::String),
     signature: "Split(value, separator)",
     min_args: 2,
     max_args: Some(2),
@@ -434,6 +446,7 @@ fn split(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const CONTAINS: FunctionDef = FunctionDef {
     name: "Contains",
+    returns: Some(ValueType::Boolean),
     signature: "Contains(haystack, needle)",
     min_args: 2,
     max_args: Some(2),
@@ -464,6 +477,7 @@ fn contains(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const STARTS_WITH: FunctionDef = FunctionDef {
     name: "StartsWith",
+    returns: Some(ValueType::Boolean),
     signature: "StartsWith(value, prefix)",
     min_args: 2,
     max_args: Some(2),
@@ -486,6 +500,7 @@ fn starts_with(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const ENDS_WITH: FunctionDef = FunctionDef {
     name: "EndsWith",
+    returns: Some(ValueType::Boolean),
     signature: "EndsWith(value, suffix)",
     min_args: 2,
     max_args: Some(2),
@@ -522,6 +537,7 @@ fn affix_test(args: &Args<'_, '_>, test: fn(&str, &str) -> bool) -> Result<Value
 
 pub(super) const WORD: FunctionDef = FunctionDef {
     name: "Word",
+    returns: Some(ValueType::String),
     signature: "Word(value, number, separators)",
     min_args: 3,
     max_args: Some(3),
@@ -557,6 +573,7 @@ fn word(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 pub(super) const APPEND: FunctionDef = FunctionDef {
     name: "Append",
+    returns: Some(ValueType::String),
     signature: "Append(value, suffix)",
     min_args: 2,
     max_args: Some(2),

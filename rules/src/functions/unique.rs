@@ -8,7 +8,7 @@
 
 use super::util::{count_arg, describe, keep_first_chars};
 use super::{Args, FnError, FunctionDef};
-use crate::{Env, Value};
+use crate::{Env, Value, ValueType};
 
 fn not_outbound(function: &str) -> FnError {
     FnError::new(
@@ -27,6 +27,7 @@ fn is_free(env: &dyn Env, candidate: &Value, function: &str) -> Result<bool, FnE
 
 pub(super) const SELECT_UNIQUE_VALUE: FunctionDef = FunctionDef {
     name: "SelectUniqueValue",
+    returns: Some(ValueType::String),
     signature: "SelectUniqueValue(candidate1, candidate2, ...)",
     min_args: 1,
     max_args: None,
@@ -96,6 +97,7 @@ const MAX_NUMBER: usize = 9999;
 
 pub(super) const UNIQUE_NUMBERED: FunctionDef = FunctionDef {
     name: "UniqueNumbered",
+    returns: Some(ValueType::String),
     signature: "UniqueNumbered(base, maxLength)",
     min_args: 2,
     max_args: Some(2),
