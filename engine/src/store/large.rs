@@ -189,14 +189,42 @@ fn cs_spilled<'o>(
         .collect()
 }
 
-/// The entries that take `base` to `items`.
+/// The entries that take `base` to `items`: a merge of the two sorted,
+/// linear on lists that are already sorted (blobs and lists read back are).
 fn entries(items: &[Value], base: &[Value]) -> HashSet<(u8, Value)> {
-    let have: HashSet<&Value> = items.iter().collect();
-    let had: HashSet<&Value> = base.iter().collect();
-    have.difference(&had)
-        .map(|v| (PLUS, (*v).clone()))
-        .chain(had.difference(&have).map(|v| (MINUS, (*v).clone())))
-        .collect()
+    let (have, had) = (sorted_set(items), sorted_set(base));
+    let mut out = HashSet::new();
+    let (mut i, mut j) = (0, 0);
+    while i < have.len() || j < had.len() {
+        match (have.get(i), had.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a < b => {
+                out.insert((PLUS, (*a).clone()));
+                i += 1;
+            }
+            (Some(a), None) => {
+                out.insert((PLUS, (*a).clone()));
+                i += 1;
+            }
+            (_, Some(b)) => {
+                out.insert((MINUS, (*b).clone()));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// A list's values, sorted, without repeats.
+fn sorted_set(list: &[Value]) -> Vec<&Value> {
+    let mut refs: Vec<&Value> = list.iter().collect();
+    refs.sort(); // adaptive: a sorted run costs one pass
+    refs.dedup();
+    refs
 }
 
 fn entry_key(prefix: &[u8], sign: u8, value: &Value) -> Result<Vec<u8>, StoreError> {
@@ -321,6 +349,11 @@ fn load_list(
             minus.insert(value);
         }
     }
+    // A blob is stored sorted: without entries it is the list.
+    let blob = match blob {
+        Some(b) if plus.is_empty() && minus.is_empty() => return Ok(b),
+        other => other,
+    };
     let base = blob.as_deref().unwrap_or(reference);
     let mut items: Vec<Value> = base
         .iter()
@@ -507,7 +540,7 @@ pub fn load_cs(
 
 /// A list read back as a set: sorted, without duplicates.
 fn canonical(mut items: Vec<Value>) -> Vec<Value> {
-    items.sort_unstable();
+    items.sort(); // adaptive: a blob with a few entries is nearly sorted
     items.dedup();
     items
 }
