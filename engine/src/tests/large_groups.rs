@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use rules::{Value, ValueType};
 
-use super::support::{inbound, outbound, Harness, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::support::{inbound, outbound, CrashKv, Harness, RuleBuilder, System};
 use crate::connector::{AttributeSchema, ConnectorInfo, ObjectTypeSchema};
+use crate::store::{Kv, MemKv};
 use crate::StepKind::{self, DeltaImport, DeltaSync, Export, FullImport, FullSync};
-use crate::{AttrOp, ExportOp, ImportEvent, RefKind, Store};
+use crate::{AttrOp, ExportOp, ImportEvent, RefKind, StepOptions, Store};
 
 /// Members of the test group. The store's out-of-line threshold is lowered
 /// to 64 so the group is far past it while the test stays quick.
@@ -62,15 +65,40 @@ struct Setup {
     ad: Arc<System>,
 }
 
-/// HR (people and one group whose members are employee ids) projected into
-/// the metaverse and provisioned to a directory (members as DNs).
-fn setup() -> Setup {
+/// HR (people and one group whose members are employee ids) and an empty
+/// directory; they outlive every crash.
+fn systems() -> (Arc<System>, Arc<System>) {
     let hr = System::new(
         "hr",
         info(types("worker", Some("employeeId"), RefKind::Anchor), false),
     );
     let ad = System::new("ad", info(types("user", None, RefKind::Dn), true));
-    let rules = vec![
+    for i in 0..MEMBERS {
+        let id = person_id(i);
+        hr.put("worker", &id, &[("employeeId", &id)]);
+    }
+    hr.put("group", "G1", &[("groupId", "G1")]);
+    set_members(&hr, (0..MEMBERS).collect());
+    (hr, ad)
+}
+
+/// Sets the HR group's members (worker numbers).
+fn set_members(hr: &System, members: Vec<usize>) {
+    hr.set_attr(
+        "G1",
+        "member",
+        Value::list(
+            members
+                .into_iter()
+                .map(|i| Value::from(person_id(i).as_str())),
+        ),
+    );
+}
+
+/// People and the group projected into the metaverse and provisioned to
+/// the directory (members as DNs).
+fn rules() -> Vec<RuleBuilder> {
+    vec![
         inbound("hr-people", "hr")
             .cs_type("worker")
             .project()
@@ -93,21 +121,33 @@ fn setup() -> Setup {
             .mv_type("group")
             .flow("dn", r#""CN=" + groupId + ",OU=Groups,DC=example,DC=com""#)
             .flow("member", "member"),
-    ];
+    ]
+}
+
+fn setup() -> Setup {
+    let (hr, ad) = systems();
     let mut store = Store::memory();
     store.set_large_list_threshold(64).expect("store");
-    let h = Harness::on_store(store, &[&hr, &ad], rules, 500).expect("engine");
-    for i in 0..MEMBERS {
-        let id = person_id(i);
-        hr.put("worker", &id, &[("employeeId", &id)]);
-    }
-    hr.put("group", "G1", &[("groupId", "G1")]);
-    hr.set_attr(
-        "G1",
-        "member",
-        Value::list((0..MEMBERS).map(|i| Value::from(person_id(i).as_str()))),
-    );
+    let h = Harness::on_store(store, &[&hr, &ad], rules(), 500).expect("engine");
     Setup { h, hr, ad }
+}
+
+/// Opens the engine on `kv`, to die after `batches` more store batches.
+fn boot(
+    kv: &Arc<MemKv>,
+    batches: usize,
+    hr: &Arc<System>,
+    ad: &Arc<System>,
+) -> Option<(Harness, Arc<AtomicUsize>)> {
+    let fresh = kv.is_empty().ok()?;
+    let crash_kv = CrashKv::new(kv, batches);
+    let applied = Arc::clone(&crash_kv.applied);
+    let mut store = Store::with_kv(Box::new(crash_kv), None).ok()?;
+    if fresh {
+        store.set_large_list_threshold(64).ok()?;
+    }
+    let h = Harness::on_store(store, &[hr, ad], rules(), 500).ok()?;
+    Some((h, applied))
 }
 
 /// The members of the directory's group, as DNs, sorted.
@@ -283,4 +323,52 @@ fn one_member_removed_from_a_large_group_writes_the_change_not_the_list() {
         "a reordered list is the same set"
     );
     h.assert_consistent();
+}
+
+/// Runs the full cycle until a step fails; true when every step succeeded.
+fn try_cycle(h: &Harness) -> bool {
+    FULL_CYCLE
+        .iter()
+        .all(|(conn, step)| h.try_run(conn, *step, &StepOptions::default()).is_ok())
+}
+
+/// Provisions the group, changes its members, and runs the cycle again,
+/// killed before its store batch `crash_at` and then rerun. Returns the
+/// directory's members and how many batches the change's cycle took.
+fn change_with_crash(crash_at: Option<usize>) -> (Vec<String>, usize) {
+    let (hr, ad) = systems();
+    let kv = Arc::new(MemKv::default());
+    let (h, _) = boot(&kv, usize::MAX, &hr, &ad).expect("boot");
+    assert!(try_cycle(&h));
+    drop(h);
+    set_members(&hr, (0..MEMBERS).filter(|i| *i != 17).collect());
+    let mut batches = 0;
+    if let Some(n) = crash_at {
+        if let Some((h, applied)) = boot(&kv, n, &hr, &ad) {
+            try_cycle(&h);
+            batches = applied.load(Ordering::SeqCst);
+        }
+    }
+    let (h, applied) = boot(&kv, usize::MAX, &hr, &ad).expect("reboot");
+    assert!(try_cycle(&h), "the run after the crash completes");
+    if crash_at.is_none() {
+        batches = applied.load(Ordering::SeqCst);
+    }
+    h.assert_consistent();
+    (ad_members(&ad), batches)
+}
+
+#[test]
+fn a_membership_change_killed_at_any_store_batch_converges() {
+    let (expected, batches) = change_with_crash(None);
+    assert_eq!(expected.len(), MEMBERS - 1);
+    assert!(
+        batches > 5,
+        "the cycle commits in several batches: {batches}"
+    );
+    for crash_at in 0..batches {
+        let (members, reached) = change_with_crash(Some(crash_at));
+        assert_eq!(reached, crash_at, "the crash came before batch {crash_at}");
+        assert_eq!(members, expected, "killed before batch {crash_at}");
+    }
 }
