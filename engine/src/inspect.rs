@@ -249,7 +249,7 @@ pub(crate) fn mv_view(
         .iter()
         .map(|a| AttributeView {
             name: store.name(a.name).to_string(),
-            value: a.value.clone(),
+            value: shown_mv_refs(&a.value),
             connector: store.name(a.connector).to_string(),
             rule: store.name(a.rule).to_string(),
             offers: offers
@@ -259,7 +259,7 @@ pub(crate) fn mv_view(
                     connector: store.name(o.connector).to_string(),
                     rule: store.name(o.rule).to_string(),
                     precedence: o.precedence,
-                    value: o.value.clone(),
+                    value: shown_mv_refs(&o.value),
                     winner: o.rule == a.rule && o.connector == a.connector,
                 })
                 .collect(),
@@ -284,6 +284,16 @@ pub(crate) fn mv_view(
         attributes,
         links,
     }))
+}
+
+/// A metaverse value for people: a reference to another metaverse object
+/// shows as `mv:<id>`, the address `mvsync show mv` takes.
+fn shown_mv_refs(v: &Value) -> Value {
+    match v {
+        Value::Ref(id) => Value::Str(format!("mv:{id}")),
+        Value::List(items) => Value::List(items.iter().map(shown_mv_refs).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A connector-space object for people.

@@ -216,3 +216,32 @@ fn rehire_after_removal_adopts_the_disconnected_account() {
     );
     env.ok(&["check"]);
 }
+
+#[test]
+fn show_mv_gives_references_as_the_metaverse_objects_they_name() {
+    let env = Setup::default().env(&staff());
+    let mut workers = staff();
+    workers.push(worker("E4", "Katherine", "Johnson").manager("E2"));
+    env.write_hr(&workers);
+    env.ok(&["run", "full"]);
+    let mv_of = |id: &str| {
+        env.show_cs("hr", id)["link"][0]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{id} is linked"))
+    };
+    let (katherine, manager) = (mv_of("E4"), mv_of("E2"));
+    let view = env.json(&["show", "mv", &katherine.to_string()]);
+    let attribute = view["attributes"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .find(|a| a["name"] == "manager")
+        .cloned()
+        .expect("a manager attribute");
+    let address = format!("mv:{manager}");
+    assert_eq!(attribute["value"], json!(address));
+    assert_eq!(attribute["offers"][0]["value"], json!(address));
+    // The address is the one `show mv` takes.
+    let shown = env.json(&["show", "mv", &manager.to_string()]);
+    assert_eq!(shown["id"], json!(manager));
+}
