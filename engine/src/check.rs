@@ -72,22 +72,36 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     }
 
     // Every out-of-line list value belongs to a stored object.
-    let mut orphans = 0usize;
+    let mut orphans: BTreeSet<String> = BTreeSet::new();
     store.for_each_prefix(&[keys::tag::LARGE_CS], |k, _| {
-        if !keys::decode_cs_keyed(k).is_some_and(|key| cs_objects.contains_key(&key)) {
-            orphans += 1;
+        match keys::decode_cs_keyed(k) {
+            Some(key) if cs_objects.contains_key(&key) => {}
+            Some(key) => {
+                orphans.insert(format!("cs:{}", key.id));
+            }
+            None => {
+                orphans.insert(format!("bad key {k:?}"));
+            }
         }
         Ok(())
     })?;
     store.for_each_prefix(&[keys::tag::LARGE_MV], |k, _| {
-        if !keys::decode_mv(k).is_some_and(|id| mv_objects.contains_key(&id)) {
-            orphans += 1;
+        match keys::decode_mv(k) {
+            Some(id) if mv_objects.contains_key(&id) => {}
+            Some(id) => {
+                orphans.insert(format!("mv:{id}"));
+            }
+            None => {
+                orphans.insert(format!("bad key {k:?}"));
+            }
         }
         Ok(())
     })?;
-    if orphans > 0 {
+    if !orphans.is_empty() {
+        let list: Vec<String> = orphans.into_iter().collect();
         problems.push(format!(
-            "{orphans} out-of-line attribute values belong to no stored object"
+            "out-of-line attribute values of objects that are not stored: {}",
+            list.join(", ")
         ));
     }
 

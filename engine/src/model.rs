@@ -110,9 +110,11 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn as_set(items: &[Value]) -> Vec<&Value> {
+/// A list's values as a set: sorted, without repeats. The sort is the
+/// adaptive one, so a list that is already sorted costs one pass.
+pub(crate) fn as_set(items: &[Value]) -> Vec<&Value> {
     let mut refs: Vec<&Value> = items.iter().collect();
-    refs.sort_unstable();
+    refs.sort();
     refs.dedup();
     refs
 }
@@ -123,14 +125,9 @@ pub fn apply_op(current: &Value, op: &AttrOp) -> Value {
         AttrOp::Replace(v) => v.clone(),
         AttrOp::Clear => Value::Null,
         AttrOp::Add(values) => {
-            let mut items = current.items().to_vec();
-            let mut held: HashSet<Value> = items.iter().cloned().collect();
-            for v in values {
-                if held.insert(v.clone()) {
-                    items.push(v.clone());
-                }
-            }
-            Value::list(items)
+            let mut held: HashSet<&Value> = current.items().iter().collect();
+            let added: Vec<Value> = values.iter().filter(|v| held.insert(*v)).cloned().collect();
+            Value::list(current.items().iter().cloned().chain(added))
         }
         AttrOp::Remove(values) => {
             let gone: HashSet<&Value> = values.iter().collect();

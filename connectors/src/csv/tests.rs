@@ -127,6 +127,13 @@ async fn full_import_error(connector: &dyn Connector) -> ConnectorError {
     }
 }
 
+/// The message of a full import of `hr.csv` holding `bytes`, which must fail.
+async fn hr_import_error(bytes: impl AsRef<[u8]>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hr.csv", bytes);
+    full_import_error(&*connector(dir.path(), "")).await.message
+}
+
 fn add(id: u64, attributes: &[(&str, Value)]) -> ExportChange {
     ExportChange {
         id,
@@ -491,9 +498,7 @@ async fn full_import_of_a_missing_file_fails_naming_the_path_and_os_error() {
 
 #[tokio::test]
 async fn full_import_without_the_anchor_column_fails_naming_what_it_found() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeID,displayName\nE1,Ann\n");
-    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    let error = hr_import_error("employeeID,displayName\nE1,Ann\n").await;
     assert_eq!(
         error,
         "hr.csv:1: expected a column \"employeeId\" (the anchor); found columns: employeeID, displayName"
@@ -502,9 +507,7 @@ async fn full_import_without_the_anchor_column_fails_naming_what_it_found() {
 
 #[tokio::test]
 async fn full_import_refuses_duplicate_column_names() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "employeeId,name,name\nE1,a,b\n");
-    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    let error = hr_import_error("employeeId,name,name\nE1,a,b\n").await;
     assert_eq!(
         error,
         "hr.csv:1:17: duplicate column \"name\" (also column 2 of the header): expected each column name once"
@@ -513,9 +516,7 @@ async fn full_import_refuses_duplicate_column_names() {
 
 #[tokio::test]
 async fn full_import_refuses_a_header_that_is_not_utf8() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", b"employeeId,na\xFFme\nE1,a\n");
-    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    let error = hr_import_error(b"employeeId,na\xFFme\nE1,a\n").await;
     assert_eq!(
         error,
         "hr.csv:1:14: invalid UTF-8 in the header row: expected UTF-8 text"
@@ -524,9 +525,7 @@ async fn full_import_refuses_a_header_that_is_not_utf8() {
 
 #[tokio::test]
 async fn full_import_refuses_an_empty_file() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "hr.csv", "");
-    let error = full_import_error(&*connector(dir.path(), "")).await.message;
+    let error = hr_import_error("").await;
     assert_eq!(
         error,
         "hr.csv:1:1: expected a header row naming the columns, found an empty file"

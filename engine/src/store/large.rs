@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{codec, keys, StoreError};
 use crate::connector::AttrOp;
-use crate::model::{Attrs, CsKey, CsObject, Escrow, MvAttr, MvId, MvObject, PendingExport, Sym};
+use crate::model::{
+    as_set, Attrs, CsKey, CsObject, Escrow, MvAttr, MvId, MvObject, PendingExport, Sym,
+};
 
 /// Lists longer than this are stored out of line, unless the store is told otherwise.
 pub const DEFAULT_THRESHOLD: usize = 256;
@@ -168,6 +170,30 @@ fn add_attr_lists<'o>(out: &mut BTreeMap<(Slot, Sym), &'o [Value]>, slot: Slot, 
     }
 }
 
+/// Whether any list of `obj` is longer than `threshold`: without one,
+/// nothing of it is stored out of line (a staged copy goes out of line only
+/// when its hologram list does).
+fn has_large_list(obj: &CsObject, threshold: usize) -> bool {
+    let attrs_large = |attrs: &Attrs| attrs.iter().any(|(_, v)| v.items().len() > threshold);
+    attrs_large(&obj.hologram)
+        || obj
+            .pending_import
+            .as_ref()
+            .is_some_and(|p| attrs_large(&p.attrs))
+        || match &obj.pending_export {
+            Some(PendingExport::Add { attrs }) => attrs_large(attrs),
+            Some(PendingExport::Update { changes, .. }) => changes
+                .iter()
+                .any(|(_, op)| Slot::of_op(op).is_some_and(|(_, items)| items.len() > threshold)),
+            Some(PendingExport::Delete) | None => false,
+        }
+        || obj
+            .escrow
+            .attrs
+            .iter()
+            .any(|(_, v)| v.items().len() > threshold)
+}
+
 /// The lists of one image stored out of line: a hologram list longer than
 /// the threshold; a delta list whose hologram list is out of line or which
 /// is itself longer; any other list longer than the threshold.
@@ -192,7 +218,7 @@ fn cs_spilled<'o>(
 /// The entries that take `base` to `items`: a merge of the two sorted,
 /// linear on lists that are already sorted (blobs and lists read back are).
 fn entries(items: &[Value], base: &[Value]) -> HashSet<(u8, Value)> {
-    let (have, had) = (sorted_set(items), sorted_set(base));
+    let (have, had) = (as_set(items), as_set(base));
     let mut out = HashSet::new();
     let (mut i, mut j) = (0, 0);
     while i < have.len() || j < had.len() {
@@ -217,14 +243,6 @@ fn entries(items: &[Value], base: &[Value]) -> HashSet<(u8, Value)> {
         }
     }
     out
-}
-
-/// A list's values, sorted, without repeats.
-fn sorted_set(list: &[Value]) -> Vec<&Value> {
-    let mut refs: Vec<&Value> = list.iter().collect();
-    refs.sort(); // adaptive: a sorted run costs one pass
-    refs.dedup();
-    refs
 }
 
 fn entry_key(prefix: &[u8], sign: u8, value: &Value) -> Result<Vec<u8>, StoreError> {
@@ -375,6 +393,18 @@ pub fn save_cs(
     let Some(key) = after.or(before).map(|o| o.key) else {
         return Ok((None, Vec::new()));
     };
+    // The common case, on every save of every object: nothing is large.
+    let large = |o: Option<&CsObject>| o.is_some_and(|o| has_large_list(o, threshold));
+    if !large(before) && !large(after) {
+        let record = match after {
+            Some(a) => Some(codec::encode(&CsRecordRef {
+                object: a,
+                marks: &[],
+            })?),
+            None => None,
+        };
+        return Ok((record, Vec::new()));
+    }
     let (old_lists, new_lists) = (
         before.map(cs_lists).unwrap_or_default(),
         after.map(cs_lists).unwrap_or_default(),
@@ -528,11 +558,11 @@ pub fn load_cs(
     marks.sort_by_key(|(slot, _)| *slot != Slot::Hologram);
     for (slot, attr) in marks {
         let reference = if slot.is_delta() {
-            hologram_items(&object, attr).to_vec()
+            hologram_items(&object, attr)
         } else {
-            Vec::new()
+            &[]
         };
-        let items = load_list(reader, &cs_list_prefix(object.key, slot, attr), &reference)?;
+        let items = load_list(reader, &cs_list_prefix(object.key, slot, attr), reference)?;
         fill_cs(&mut object, slot, attr, items);
     }
     Ok(object)

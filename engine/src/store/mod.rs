@@ -256,7 +256,12 @@ impl Store {
         let large_list_threshold = match kv.get(keys::LARGE_THRESHOLD)? {
             Some(v) => <[u8; 8]>::try_from(v.as_slice())
                 .map(|b| usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX))
-                .map_err(|_| StoreError::Corrupt("bad large-list threshold".into()))?,
+                .map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "the large-list threshold (key T) is {} bytes, expected 8",
+                        v.len()
+                    ))
+                })?,
             None => large::DEFAULT_THRESHOLD,
         };
         Ok(Store {

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use rules::Value;
 
 use super::support::{
-    connector_info, inbound, object_type, outbound, CrashKv, Harness, RuleBuilder, System,
+    connector_info, crashing_store, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder,
+    System,
 };
 use crate::store::MemKv;
 use crate::StepKind::{Export, FullImport, FullSync};
-use crate::{RefKind, StepKind, StepOptions, Store};
+use crate::{RefKind, StepKind};
 
 const PROFILE: [(&str, StepKind); 5] = [
     ("hr", FullImport),
@@ -109,19 +110,8 @@ struct World {
 
 impl World {
     fn new(target: Target) -> World {
-        let hr = System::new(
-            "hr",
-            connector_info(
-                object_type(
-                    "worker",
-                    Some("employeeId"),
-                    &[("managerId", RefKind::Anchor)],
-                ),
-                false,
-            ),
-        );
         World {
-            hr,
+            hr: hr_feed(),
             target: target.system(),
         }
     }
@@ -150,18 +140,14 @@ fn boot(
     world: &World,
     target: Target,
 ) -> Option<(Harness, Arc<std::sync::atomic::AtomicUsize>)> {
-    let crash_kv = CrashKv::new(kv, batches);
-    let applied = Arc::clone(&crash_kv.applied);
-    let store = Store::with_kv(Box::new(crash_kv), None).ok()?;
+    let (store, applied) = crashing_store(kv, batches)?;
     let h = Harness::on_store(store, &[&world.hr, &world.target], target.rules(), 500).ok()?;
     Some((h, applied))
 }
 
 /// Runs the profile until a step fails; true when every step succeeded.
 fn run_profile(h: &Harness) -> bool {
-    PROFILE
-        .iter()
-        .all(|(conn, step)| h.try_run(conn, *step, &StepOptions::default()).is_ok())
+    h.try_steps(&PROFILE)
 }
 
 /// Runs `waves` uninterrupted, except the last, which is killed before its

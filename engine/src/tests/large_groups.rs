@@ -10,11 +10,11 @@ use rules::{Value, ValueType};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::support::{inbound, outbound, CrashKv, Harness, RuleBuilder, System};
+use super::support::{crashing_store, inbound, outbound, Harness, RuleBuilder, System};
 use crate::connector::{AttributeSchema, ConnectorInfo, ObjectTypeSchema};
 use crate::store::{Kv, MemKv};
 use crate::StepKind::{self, DeltaImport, DeltaSync, Export, FullImport, FullSync};
-use crate::{AttrOp, ExportOp, ImportEvent, RefKind, StepOptions, Store};
+use crate::{AttrOp, ExportOp, ImportEvent, RefKind, Store};
 
 /// Members of the test group. The store's out-of-line threshold is lowered
 /// to 64 so the group is far past it while the test stays quick.
@@ -140,9 +140,7 @@ fn boot(
     ad: &Arc<System>,
 ) -> Option<(Harness, Arc<AtomicUsize>)> {
     let fresh = kv.is_empty().ok()?;
-    let crash_kv = CrashKv::new(kv, batches);
-    let applied = Arc::clone(&crash_kv.applied);
-    let mut store = Store::with_kv(Box::new(crash_kv), None).ok()?;
+    let (mut store, applied) = crashing_store(kv, batches)?;
     if fresh {
         store.set_large_list_threshold(64).ok()?;
     }
@@ -325,13 +323,6 @@ fn one_member_removed_from_a_large_group_writes_the_change_not_the_list() {
     h.assert_consistent();
 }
 
-/// Runs the full cycle until a step fails; true when every step succeeded.
-fn try_cycle(h: &Harness) -> bool {
-    FULL_CYCLE
-        .iter()
-        .all(|(conn, step)| h.try_run(conn, *step, &StepOptions::default()).is_ok())
-}
-
 /// Provisions the group, changes its members, and runs the cycle again,
 /// killed before its store batch `crash_at` and then rerun. Returns the
 /// directory's members and how many batches the change's cycle took.
@@ -339,18 +330,21 @@ fn change_with_crash(crash_at: Option<usize>) -> (Vec<String>, usize) {
     let (hr, ad) = systems();
     let kv = Arc::new(MemKv::default());
     let (h, _) = boot(&kv, usize::MAX, &hr, &ad).expect("boot");
-    assert!(try_cycle(&h));
+    assert!(h.try_steps(&FULL_CYCLE));
     drop(h);
     set_members(&hr, (0..MEMBERS).filter(|i| *i != 17).collect());
     let mut batches = 0;
     if let Some(n) = crash_at {
         if let Some((h, applied)) = boot(&kv, n, &hr, &ad) {
-            try_cycle(&h);
+            h.try_steps(&FULL_CYCLE);
             batches = applied.load(Ordering::SeqCst);
         }
     }
     let (h, applied) = boot(&kv, usize::MAX, &hr, &ad).expect("reboot");
-    assert!(try_cycle(&h), "the run after the crash completes");
+    assert!(
+        h.try_steps(&FULL_CYCLE),
+        "the run after the crash completes"
+    );
     if crash_at.is_none() {
         batches = applied.load(Ordering::SeqCst);
     }
@@ -371,4 +365,22 @@ fn a_membership_change_killed_at_any_store_batch_converges() {
         assert_eq!(reached, crash_at, "the crash came before batch {crash_at}");
         assert_eq!(members, expected, "killed before batch {crash_at}");
     }
+}
+
+#[test]
+fn check_names_the_objects_of_stray_out_of_line_values() {
+    let store = Store::memory();
+    let mut txn = store.begin();
+    let gone = crate::model::CsKey {
+        conn: store.intern("ad"),
+        id: 42,
+    };
+    let mut key = crate::store::keys::cs_keyed(crate::store::keys::tag::LARGE_CS, gone);
+    key.extend_from_slice(&[0, 0, 0, 0, 1, b'+', 0]);
+    txn.put_raw(key, Vec::new());
+    store.commit(txn).expect("commit");
+    assert_eq!(
+        crate::check::check(&store).expect("check runs"),
+        ["out-of-line attribute values of objects that are not stored: cs:42"]
+    );
 }

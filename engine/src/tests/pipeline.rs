@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rules::Value;
 
 use super::support::{
-    connector_info, inbound, object_type, outbound, Harness, RuleBuilder, System,
+    connector_info, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder, System,
 };
 use crate::history::{Counters, RunStatus};
 use crate::model::{CsState, ImportKind, PendingExport};
@@ -17,21 +17,6 @@ use crate::StepKind::{Export, FullImport, FullSync};
 use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepOptions};
 
 // ------------------------------------------------------------ fixtures
-
-/// An HR feed: workers keyed by employeeId, managerId holding the manager's employeeId.
-fn hr() -> Arc<System> {
-    System::new(
-        "hr",
-        connector_info(
-            object_type(
-                "worker",
-                Some("employeeId"),
-                &[("managerId", RefKind::Anchor)],
-            ),
-            false,
-        ),
-    )
-}
 
 /// A directory with DNs and system-assigned anchors; manager holds a DN.
 fn ad() -> Arc<System> {
@@ -84,7 +69,7 @@ fn worker(hr: &System, id: &str, name: &str, manager: Option<&str>) {
 
 /// HR projecting people that are provisioned to AD.
 fn hr_to_ad(deletion_threshold: usize) -> (Harness, Arc<System>, Arc<System>) {
-    let (hr, ad) = (hr(), ad());
+    let (hr, ad) = (hr_feed(), ad());
     let h = Harness::new(&[&hr, &ad], vec![hr_in(), ad_out()], deletion_threshold);
     (h, hr, ad)
 }
@@ -131,7 +116,7 @@ fn error_codes(h: &Harness, run: &crate::RunRecord) -> Vec<String> {
 
 #[test]
 fn full_import_stages_adds_updates_and_deletes_for_unseen_objects() {
-    let hr = hr();
+    let hr = hr_feed();
     let h = Harness::new(&[&hr], vec![], 500);
     for id in ["E1", "E2", "E3"] {
         worker(&hr, id, id, None);
@@ -169,7 +154,7 @@ fn full_import_stages_adds_updates_and_deletes_for_unseen_objects() {
 
 #[test]
 fn reimporting_identical_data_stages_nothing() {
-    let hr = hr();
+    let hr = hr_feed();
     let h = Harness::new(&[&hr], vec![], 500);
     worker(&hr, "E1", "Ann", None);
     worker(&hr, "E2", "Bob", None);
@@ -184,7 +169,7 @@ fn reimporting_identical_data_stages_nothing() {
 
 #[test]
 fn delta_import_applies_adds_updates_and_deletes_and_stores_the_watermark() {
-    let hr = hr();
+    let hr = hr_feed();
     let h = Harness::new(&[&hr], vec![], 500);
     worker(&hr, "E1", "Ann", None);
     worker(&hr, "E2", "Bob", None);
@@ -237,7 +222,7 @@ fn delta_import_applies_adds_updates_and_deletes_and_stores_the_watermark() {
 
 #[test]
 fn a_bad_item_does_not_advance_the_watermark() {
-    let hr = hr();
+    let hr = hr_feed();
     let h = Harness::new(&[&hr], vec![], 500);
     worker(&hr, "E1", "Ann", None);
     h.steps(&[("hr", FullImport), ("hr", FullSync)]);
@@ -267,7 +252,7 @@ fn a_bad_item_does_not_advance_the_watermark() {
 
 #[test]
 fn full_import_with_a_bad_item_stages_no_deletes() {
-    let hr = hr();
+    let hr = hr_feed();
     let h = Harness::new(&[&hr], vec![], 500);
     worker(&hr, "E1", "Ann", None);
     worker(&hr, "E2", "Bob", None);
@@ -287,7 +272,7 @@ fn full_import_with_a_bad_item_stages_no_deletes() {
 
 /// HR projects people with an employeeId and a mail; AD objects only join.
 fn join_setup(ad_users: &[(&str, Option<&str>, &str)]) -> Harness {
-    let (hr, ad) = (hr(), ad());
+    let (hr, ad) = (hr_feed(), ad());
     for (id, mail) in [
         ("E1", "ann@x"),
         ("E2", "bob@x"),
@@ -370,7 +355,7 @@ fn two_candidates_are_an_ambiguous_join_and_nothing_is_joined() {
 /// HR (precedence 10) and a CRM (precedence 20) both supply displayName;
 /// people are provisioned to AD.
 fn precedence_setup(hr_null_wins: bool) -> (Harness, Arc<System>) {
-    let (hr, ad) = (hr(), ad());
+    let (hr, ad) = (hr_feed(), ad());
     let crm = System::new(
         "crm",
         connector_info(object_type("contact", Some("id"), &[]), false),
@@ -649,7 +634,7 @@ fn the_deletion_threshold_refuses_and_allow_deletes_permits() {
 
 #[test]
 fn a_changed_dn_is_exported_as_a_move_and_confirmed() {
-    let (hr, ad) = (hr(), ad());
+    let (hr, ad) = (hr_feed(), ad());
     let rule = outbound("ad-out", "ad", "user")
         .flow("dn", r#""CN=" + displayName + ",OU=Users""#)
         .flow("displayName", "displayName");
@@ -689,7 +674,7 @@ fn a_changed_dn_is_exported_as_a_move_and_confirmed() {
 /// A report imported (and synced) before its manager; `target` and its
 /// outbound rule say how the target writes references.
 fn report_before_manager(target: Arc<System>, rule: RuleBuilder) -> Harness {
-    let hr = hr();
+    let hr = hr_feed();
     // E1 sorts first, so it is imported and synced first.
     worker(&hr, "E1", "Rae Report", Some("E2"));
     worker(&hr, "E2", "Max Manager", None);
@@ -795,7 +780,7 @@ fn a_manager_added_in_the_same_batch_gets_its_system_assigned_anchor_before_the_
 
 #[test]
 fn a_reference_cycle_is_added_first_and_its_references_set_in_a_second_pass() {
-    let hr = hr();
+    let hr = hr_feed();
     worker(&hr, "E1", "Ann", Some("E2"));
     worker(&hr, "E2", "Bob", Some("E1"));
     let graph = graph();

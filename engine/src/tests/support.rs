@@ -311,6 +311,21 @@ pub fn object_type(
     }
 }
 
+/// An HR feed: workers keyed by employeeId, managerId holding the manager's employeeId.
+pub fn hr_feed() -> Arc<System> {
+    System::new(
+        "hr",
+        connector_info(
+            object_type(
+                "worker",
+                Some("employeeId"),
+                &[("managerId", RefKind::Anchor)],
+            ),
+            false,
+        ),
+    )
+}
+
 /// A connector that imports (full and delta), exports, and has DNs or not.
 pub fn connector_info(object_type: ObjectTypeSchema, has_dn: bool) -> ConnectorInfo {
     ConnectorInfo {
@@ -484,6 +499,13 @@ impl Harness {
         }
     }
 
+    /// Runs steps until one fails; true when every step succeeded.
+    pub fn try_steps(&self, steps: &[(&str, StepKind)]) -> bool {
+        steps
+            .iter()
+            .all(|(conn, step)| self.try_run(conn, *step, &StepOptions::default()).is_ok())
+    }
+
     /// The per-object errors of a run.
     pub fn errors(&self, run: &RunRecord) -> Vec<RunError> {
         self.engine
@@ -605,6 +627,15 @@ pub struct CrashKv {
     batches_left: AtomicUsize,
     /// Batches applied through this handle.
     pub applied: Arc<AtomicUsize>,
+}
+
+/// A store over `kv` that dies after `batches` more batches, and the count
+/// of batches it applied; `None` when the store cannot even open.
+pub fn crashing_store(kv: &Arc<MemKv>, batches: usize) -> Option<(Store, Arc<AtomicUsize>)> {
+    let crash_kv = CrashKv::new(kv, batches);
+    let applied = Arc::clone(&crash_kv.applied);
+    let store = Store::with_kv(Box::new(crash_kv), None).ok()?;
+    Some((store, applied))
 }
 
 impl CrashKv {
