@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::StoreError;
 
@@ -56,15 +57,46 @@ pub struct SledKv {
     db: sled::Db,
 }
 
+/// How long [`SledKv::open`] waits for sled's own file lock.
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(5);
+
 impl SledKv {
     /// Opens (or creates) the database at `path` with a bounded page cache.
+    ///
+    /// Callers hold the store's writer lock first, so sled's own file lock
+    /// can only be held by a database this process has just dropped: sled
+    /// releases it from a background thread a moment after the drop returns
+    /// (sled issue #1289). Open waits for that, up to a few seconds, and then
+    /// reports the lock error as it stands.
     pub fn open(path: &std::path::Path, cache_bytes: u64) -> Result<SledKv, sled::Error> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()?;
-        Ok(SledKv { db })
+        Self::open_waiting(path, cache_bytes, SLED_LOCK_WAIT)
     }
+
+    fn open_waiting(
+        path: &std::path::Path,
+        cache_bytes: u64,
+        wait: Duration,
+    ) -> Result<SledKv, sled::Error> {
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledKv { db }),
+                Err(e) if is_lock_contention(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether sled refused to open because another handle holds its file lock.
+/// sled reports this only as an I/O error with this text.
+fn is_lock_contention(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
 impl Kv for SledKv {
@@ -165,5 +197,46 @@ impl Kv for MemKv {
 
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.lock().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_waits_for_a_dropped_database_to_release_its_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let held = SledKv::open(&path, 1 << 20).expect("first open");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(held);
+        });
+        let second = SledKv::open_waiting(&path, 1 << 20, Duration::from_secs(10));
+        release.join().expect("release thread");
+        assert!(second.is_ok(), "{:?}", second.err());
+    }
+
+    #[test]
+    fn open_reports_a_lock_that_stays_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let _held = SledKv::open(&path, 1 << 20).expect("first open");
+        let err = SledKv::open_waiting(&path, 1 << 20, Duration::from_millis(50))
+            .err()
+            .expect("refused while held");
+        assert!(is_lock_contention(&err), "{err}");
+    }
+
+    #[test]
+    fn other_open_errors_are_not_taken_for_lock_contention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").expect("write");
+        let err = SledKv::open_waiting(&file.join("db"), 1 << 20, Duration::from_secs(10))
+            .err()
+            .expect("a path under a file cannot be opened");
+        assert!(!is_lock_contention(&err), "{err}");
     }
 }
