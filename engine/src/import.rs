@@ -220,7 +220,16 @@ impl<'a> Importer<'a> {
             cs.anchor = Some(o.anchor.clone());
         }
         cs.object_type = object_type;
+        let settles = self.settles_escrow(&before, object_type, &attrs, o.dn.as_deref());
         self.confirm(txn, &mut cs, Some(&attrs), o.dn.as_deref())?;
+        if settles && cs.error.is_none() {
+            // The system holds exactly what was exported and nothing else
+            // changed, and no inbound rule reads this connector: syncing it
+            // could only copy these values into the hologram, so import does
+            // that here and stages nothing.
+            cs.hologram = attrs;
+            return txn.save_cs(Some(&before), Some(&cs));
+        }
         let (current, current_dn, pending_kind) = match &cs.pending_import {
             Some(p) if p.kind != ImportKind::Delete => {
                 (&p.attrs, p.dn.as_deref().or(cs.dn.as_deref()), Some(p.kind))
@@ -254,6 +263,36 @@ impl<'a> Importer<'a> {
             };
         }
         txn.save_cs(Some(&before), Some(&cs))
+    }
+
+    /// Whether importing `attrs` for `before` only confirms its exported
+    /// changes: nothing staged or in error, the system reports exactly the
+    /// hologram with the escrow laid over it (same type, same DN), and no
+    /// inbound rule of this connector could take a value from it.
+    fn settles_escrow(
+        &self,
+        before: &CsObject,
+        object_type: Sym,
+        attrs: &Attrs,
+        dn: Option<&str>,
+    ) -> bool {
+        before.pending_import.is_none()
+            && before.error.is_none()
+            && !before.escrow.is_empty()
+            && !before.escrow.deleted
+            && before.object_type == object_type
+            && (dn.is_none() || dn == before.dn.as_deref())
+            && before
+                .escrow
+                .dn
+                .as_deref()
+                .is_none_or(|d| Some(d) == before.dn.as_deref())
+            && self
+                .model
+                .inbound_for(self.conn, object_type)
+                .next()
+                .is_none()
+            && attrs.same_as(&before.known_attrs())
     }
 
     /// Compares what was exported with what the system now reports. `attrs`

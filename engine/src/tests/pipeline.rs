@@ -13,7 +13,7 @@ use super::support::{
 use crate::history::{Counters, RunStatus};
 use crate::model::{CsState, ImportKind, PendingExport};
 use crate::store::keys;
-use crate::StepKind::{Export, FullImport, FullSync};
+use crate::StepKind::{DeltaSync, Export, FullImport, FullSync};
 use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepOptions};
 
 // ------------------------------------------------------------ fixtures
@@ -496,6 +496,73 @@ fn projection_provisioning_and_export_are_confirmed_by_the_next_import() {
 
     assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
     assert!(h.engine.preview(None).expect("preview").is_empty());
+    h.assert_consistent();
+}
+
+#[test]
+fn a_confirming_import_settles_the_export_and_leaves_the_sync_nothing_to_do() {
+    let (h, hr, _ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    worker(&hr, "E2", "Bob", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+
+    let import = h.run("ad", FullImport);
+    assert_eq!(
+        import.counters,
+        counters(|c| c.confirmed = 2),
+        "no inbound rule reads ad, so confirming stages nothing"
+    );
+    let target = h.target_of("hr", "E1", "ad");
+    assert!(target.pending_import.is_none());
+    assert!(target.escrow.is_empty());
+    assert_eq!(target.state, CsState::Present);
+    assert_eq!(h.hologram_attr(&target, "displayName"), Some(s("Ann")));
+
+    let sync = h.run("ad", DeltaSync);
+    assert_eq!(sync.counters, Counters::default());
+    assert_eq!(sync.written.keys, 0, "the delta sync has nothing queued");
+    assert_eq!(h.run("ad", FullSync).written.keys, 0);
+    assert!(h.engine.preview(None).expect("preview").is_empty());
+    h.assert_consistent();
+}
+
+#[test]
+fn a_confirming_import_is_synced_when_an_inbound_rule_reads_the_target() {
+    let (hr, ad) = (hr_feed(), ad());
+    let ad_in = inbound("ad-in", "ad")
+        .precedence(20)
+        .join("employeeID", "employeeId")
+        .flow("adName", "displayName");
+    let h = Harness::new(&[&hr, &ad], vec![hr_in(), ad_out(), ad_in], 500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    assert_eq!(h.mv_attr("hr", "E1", "adName"), None);
+
+    let import = h.run("ad", FullImport);
+    assert_eq!(import.counters.confirmed, 1);
+    assert_eq!(import.counters.import_updates, 1);
+    h.run("ad", DeltaSync);
+    assert_eq!(h.mv_attr("hr", "E1", "adName"), Some(s("Ann")));
+    h.assert_consistent();
+}
+
+#[test]
+fn a_confirming_import_with_other_changes_is_staged() {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    ad.set_attr("guid-1", "description", s("set by the directory"));
+
+    let import = h.run("ad", FullImport);
+    assert_eq!(import.counters.confirmed, 1);
+    assert_eq!(import.counters.import_updates, 1);
+    assert_eq!(pending_kind(&h, "ad", "guid-1"), Some(ImportKind::Update));
+    h.run("ad", DeltaSync);
+    let target = h.cs("ad", "guid-1").expect("target");
+    assert_eq!(
+        h.hologram_attr(&target, "description"),
+        Some(s("set by the directory"))
+    );
     h.assert_consistent();
 }
 

@@ -580,6 +580,12 @@ impl Harness {
         self.mv_of(connector, anchor).get(sym).cloned()
     }
 
+    /// A hologram attribute of `cs`, by name.
+    pub fn hologram_attr(&self, cs: &CsObject, attr: &str) -> Option<Value> {
+        let sym = self.engine.store().lookup(attr)?;
+        cs.hologram.get(sym).cloned()
+    }
+
     /// The object of `connector` linked to the same metaverse object as
     /// `anchor` in `source`.
     pub fn target_of(&self, source: &str, anchor: &str, connector: &str) -> CsObject {
