@@ -61,13 +61,14 @@ pub(crate) struct RuleModel {
 #[derive(Debug)]
 pub(crate) struct ConnModel {
     pub info: ConnectorInfo,
-    /// Declared attributes by (object type name, attribute name).
-    attrs: HashMap<(String, String), AttributeSchema>,
+    /// Declared attributes by object type name, then attribute name (looked
+    /// up by `&str` on every attribute read of every flow: no allocation).
+    attrs: HashMap<String, HashMap<String, AttributeSchema>>,
 }
 
 impl ConnModel {
     pub fn attribute(&self, object_type: &str, name: &str) -> Option<&AttributeSchema> {
-        self.attrs.get(&(object_type.to_owned(), name.to_owned()))
+        self.attrs.get(object_type)?.get(name)
     }
 
     pub fn reference_kind(&self, object_type: &str, name: &str) -> Option<RefKind> {
@@ -99,10 +100,12 @@ impl Model {
             .connectors
             .iter()
             .map(|(name, info)| {
-                let mut attrs = HashMap::new();
+                let mut attrs: HashMap<String, HashMap<String, AttributeSchema>> =
+                    HashMap::new();
                 for t in &info.object_types {
+                    let by_name = attrs.entry(t.name.clone()).or_default();
                     for a in &t.attributes {
-                        attrs.insert((t.name.clone(), a.name.clone()), a.clone());
+                        by_name.insert(a.name.clone(), a.clone());
                     }
                 }
                 (
