@@ -243,6 +243,10 @@ pub trait Connector: Send + Sync {
     /// order. A failure of one object is an `Err` outcome for that object;
     /// `Err(ConnectorError)` means nothing in the batch is known to be applied.
     async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError>;
+
+    /// Called when an export run has sent its last batch, or stopped early:
+    /// the connector may drop what it kept between batches.
+    async fn export_finished(&self) {}
 }
 
 impl fmt::Display for RefKind {

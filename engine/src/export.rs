@@ -164,9 +164,21 @@ impl Exporter<'_> {
             });
         }
         let (order, split) = order(&nodes);
-        self.export_in_batches(connector, &order, &split).await?;
+        let result = self.export_passes(connector, &order, split).await;
+        connector.export_finished().await;
+        result
+    }
+
+    /// The batches of `order`, then (second pass) the references of the
+    /// objects in `split`, which were added without them.
+    async fn export_passes(
+        &mut self,
+        connector: &dyn Connector,
+        order: &[u64],
+        split: HashSet<u64>,
+    ) -> Result<(), EngineError> {
+        self.export_in_batches(connector, order, &split).await?;
         if !split.is_empty() {
-            // Second pass: the references of objects added without them.
             let mut second: Vec<u64> = split.into_iter().collect();
             second.sort_unstable();
             self.export_in_batches(connector, &second, &HashSet::new())

@@ -100,8 +100,7 @@ impl Model {
             .connectors
             .iter()
             .map(|(name, info)| {
-                let mut attrs: HashMap<String, HashMap<String, AttributeSchema>> =
-                    HashMap::new();
+                let mut attrs: HashMap<String, HashMap<String, AttributeSchema>> = HashMap::new();
                 for t in &info.object_types {
                     let by_name = attrs.entry(t.name.clone()).or_default();
                     for a in &t.attributes {

@@ -15,18 +15,61 @@ use engine::{
 };
 use rules::Value;
 
+use std::path::Path;
+
 use super::atomic;
 use super::config::split_values;
 use super::table::Table;
 use super::Settings;
 
-/// Applies `batch` in order and rewrites the file if anything changed.
-/// `Err` means the file could not be read or replaced: nothing is applied.
+/// The table an export run keeps between its batches, so that a large file
+/// is parsed once per run instead of once per batch. It is used again only
+/// while the file is still the one it wrote.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    table: Table,
+    stamp: Stamp,
+}
+
+/// What identifies one version of a file: a replacement (a new inode) or an
+/// edit in place (length, modification time) changes it.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (meta.dev(), meta.ino())
+            },
+        })
+    }
+}
+
+/// Applies `batch` in order and rewrites the file if anything changed,
+/// starting from the table `kept` by the previous batch when the file has
+/// not changed since. `Err` means the file could not be read or replaced:
+/// nothing is applied.
 pub(crate) fn apply(
     settings: &Settings,
     batch: Vec<ExportChange>,
-) -> Result<Vec<ExportResult>, ConnectorError> {
-    let mut table = Table::load(settings)?;
+    kept: Option<Kept>,
+) -> Result<(Vec<ExportResult>, Option<Kept>), ConnectorError> {
+    let path = &settings.file.path;
+    let mut table = match kept {
+        Some(kept) if Stamp::of(path).as_ref() == Some(&kept.stamp) => kept.table,
+        _ => Table::load(settings)?,
+    };
     let results = batch
         .into_iter()
         .map(|change| ExportResult {
@@ -45,7 +88,11 @@ pub(crate) fn apply(
             },
         )?;
     }
-    Ok(results)
+    let kept = match (table.written(), Stamp::of(path)) {
+        (true, Some(stamp)) => Some(Kept { table, stamp }),
+        _ => None,
+    };
+    Ok((results, kept))
 }
 
 fn apply_change(

@@ -96,8 +96,9 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub struct CsvConnector {
     settings: Arc<Settings>,
-    /// Exports are read-modify-write of one file: one at a time.
-    export_lock: tokio::sync::Mutex<()>,
+    /// Exports are read-modify-write of one file: one at a time. Holds the
+    /// table an export run keeps between its batches.
+    export_lock: tokio::sync::Mutex<Option<export::Kept>>,
 }
 
 impl CsvConnector {
@@ -115,7 +116,7 @@ impl CsvConnector {
                 file,
                 change_file,
             }),
-            export_lock: tokio::sync::Mutex::new(()),
+            export_lock: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -185,8 +186,16 @@ impl Connector for CsvConnector {
     }
 
     async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError> {
-        let _one_at_a_time = self.export_lock.lock().await;
+        let mut kept = self.export_lock.lock().await;
         let settings = Arc::clone(&self.settings);
-        stream::blocking(move || export::apply(&settings, batch)).await
+        let previous = kept.take();
+        let (results, keep) =
+            stream::blocking(move || export::apply(&settings, batch, previous)).await?;
+        *kept = keep;
+        Ok(results)
+    }
+
+    async fn export_finished(&self) {
+        *self.export_lock.lock().await = None;
     }
 }

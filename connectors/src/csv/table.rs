@@ -33,6 +33,9 @@ pub(crate) struct Table {
     by_dn: HashMap<String, usize>,
     bom: bool,
     changed: bool,
+    /// A DN left the index: with duplicate DNs in the file, loading it again
+    /// could index another row than this table does.
+    dn_unindexed: bool,
 }
 
 impl Table {
@@ -67,6 +70,7 @@ impl Table {
             by_dn: HashMap::new(),
             bom: false,
             changed: false,
+            dn_unindexed: false,
         };
         table.anchor = table.column(&config.anchor).unwrap_or(0);
         table.dn = config.dn_column.as_deref().and_then(|c| table.column(c));
@@ -136,6 +140,14 @@ impl Table {
     /// Whether any row or column changed since loading.
     pub(crate) fn changed(&self) -> bool {
         self.changed
+    }
+
+    /// Marks the table as written to its file, and tells whether it is still
+    /// what loading that file would give: no column was added (the file
+    /// writes added columns sorted) and no DN left the index.
+    pub(crate) fn written(&mut self) -> bool {
+        self.changed = false;
+        self.columns.len() == self.fixed && !self.dn_unindexed
     }
 
     /// The index of a column.
@@ -241,6 +253,7 @@ impl Table {
         let key = dn.to_lowercase();
         if self.by_dn.get(&key) == Some(&row) {
             self.by_dn.remove(&key);
+            self.dn_unindexed = true;
         }
     }
 

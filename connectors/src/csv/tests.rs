@@ -819,6 +819,137 @@ async fn export_adds_updates_and_deletes_rows() {
     );
 }
 
+/// Exports `batches` through one connector, one call each, then ends the run.
+async fn export_run(dir: &Path, keys: &str, batches: Vec<Vec<ExportChange>>) {
+    let connector = connector(dir, keys);
+    for batch in batches {
+        connector.export(batch).await.unwrap();
+    }
+    connector.export_finished().await;
+}
+
+fn many_changes() -> Vec<ExportChange> {
+    let mut changes = Vec::new();
+    for i in 0..12u64 {
+        let groups = list(&[&format!("g{}", i % 3)]);
+        changes.push(add(
+            i,
+            &[("employeeId", s(&format!("N{i}"))), ("groups", groups)],
+        ));
+    }
+    changes.push(update(
+        20,
+        "E1",
+        vec![("displayName", AttrOp::Replace(s("Annie")))],
+    ));
+    changes.push(delete(21, "E2"));
+    changes.push(update(
+        22,
+        "N3",
+        vec![("groups", AttrOp::Add(vec![s("x")]))],
+    ));
+    changes.push(delete(23, "N5"));
+    changes.push(add(
+        24,
+        &[("employeeId", s("N5")), ("displayName", s("back"))],
+    ));
+    changes
+}
+
+#[tokio::test]
+async fn an_export_run_in_many_batches_writes_what_one_batch_writes() {
+    let start = "employeeId,displayName,groups\nE1,Ann,a;b\nE2,Bob,\n";
+    let one = tempfile::tempdir().unwrap();
+    write(one.path(), "hr.csv", start);
+    export_run(one.path(), OUT, vec![many_changes()]).await;
+
+    let many = tempfile::tempdir().unwrap();
+    write(many.path(), "hr.csv", start);
+    let batches = many_changes().chunks(3).map(<[_]>::to_vec).collect();
+    export_run(many.path(), OUT, batches).await;
+
+    assert_eq!(read(many.path(), "hr.csv"), read(one.path(), "hr.csv"));
+}
+
+#[tokio::test]
+async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,\n",
+    );
+    let connector = connector(dir.path(), OUT);
+    connector
+        .export(vec![add(
+            1,
+            &[("employeeId", s("E2")), ("displayName", s("Bob"))],
+        )])
+        .await
+        .unwrap();
+    // Someone else replaces the file with one of the same length.
+    let replaced = read(dir.path(), "hr.csv").replace("Ann", "Amy");
+    write(dir.path(), "hr.csv.new", &replaced);
+    std::fs::rename(dir.path().join("hr.csv.new"), dir.path().join("hr.csv")).unwrap();
+    connector
+        .export(vec![add(
+            2,
+            &[("employeeId", s("E3")), ("displayName", s("Cy"))],
+        )])
+        .await
+        .unwrap();
+    // And then appends a row.
+    append(dir.path(), "hr.csv", "E9,Zed,\n");
+    connector.export(vec![delete(3, "E2")]).await.unwrap();
+    connector.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Amy,\nE3,Cy,\nE9,Zed,\n"
+    );
+}
+
+#[tokio::test]
+async fn a_finished_export_run_keeps_nothing_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,\n",
+    );
+    let connector = connector(dir.path(), OUT);
+    connector
+        .export(vec![add(
+            1,
+            &[("employeeId", s("E2")), ("displayName", s("Bob"))],
+        )])
+        .await
+        .unwrap();
+    connector.export_finished().await;
+    // An edit in place that keeps the length and the modification time:
+    // only reading the file again can see it.
+    let path = dir.path().join("hr.csv");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let edited = read(dir.path(), "hr.csv").replace("Bob", "Bea");
+    std::fs::write(&path, edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    connector
+        .export(vec![add(
+            2,
+            &[("employeeId", s("E3")), ("displayName", s("Cy"))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,\nE2,Bea,\nE3,Cy,\n"
+    );
+}
+
 #[tokio::test]
 async fn export_creates_a_missing_file_with_the_anchor_first() {
     let dir = tempfile::tempdir().unwrap();
