@@ -871,8 +871,8 @@ async fn an_export_run_in_many_batches_writes_what_one_batch_writes() {
     assert_eq!(read(many.path(), "hr.csv"), read(one.path(), "hr.csv"));
 }
 
-#[tokio::test]
-async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch() {
+/// A file holding E1 Ann, and a connector that has just exported E2 Bob.
+async fn ann_then_bob_added() -> (tempfile::TempDir, Box<dyn Connector>) {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -880,24 +880,24 @@ async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch
         "employeeId,displayName,groups\nE1,Ann,\n",
     );
     let connector = connector(dir.path(), OUT);
-    connector
-        .export(vec![add(
-            1,
-            &[("employeeId", s("E2")), ("displayName", s("Bob"))],
-        )])
-        .await
-        .unwrap();
+    let bob = add(1, &[("employeeId", s("E2")), ("displayName", s("Bob"))]);
+    connector.export(vec![bob]).await.unwrap();
+    (dir, connector)
+}
+
+async fn add_cy(connector: &dyn Connector) {
+    let cy = add(2, &[("employeeId", s("E3")), ("displayName", s("Cy"))]);
+    connector.export(vec![cy]).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch() {
+    let (dir, connector) = ann_then_bob_added().await;
     // Someone else replaces the file with one of the same length.
     let replaced = read(dir.path(), "hr.csv").replace("Ann", "Amy");
     write(dir.path(), "hr.csv.new", &replaced);
     std::fs::rename(dir.path().join("hr.csv.new"), dir.path().join("hr.csv")).unwrap();
-    connector
-        .export(vec![add(
-            2,
-            &[("employeeId", s("E3")), ("displayName", s("Cy"))],
-        )])
-        .await
-        .unwrap();
+    add_cy(connector.as_ref()).await;
     // And then appends a row.
     append(dir.path(), "hr.csv", "E9,Zed,\n");
     connector.export(vec![delete(3, "E2")]).await.unwrap();
@@ -910,20 +910,7 @@ async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch
 
 #[tokio::test]
 async fn a_finished_export_run_keeps_nothing_for_the_next() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "hr.csv",
-        "employeeId,displayName,groups\nE1,Ann,\n",
-    );
-    let connector = connector(dir.path(), OUT);
-    connector
-        .export(vec![add(
-            1,
-            &[("employeeId", s("E2")), ("displayName", s("Bob"))],
-        )])
-        .await
-        .unwrap();
+    let (dir, connector) = ann_then_bob_added().await;
     connector.export_finished().await;
     // An edit in place that keeps the length and the modification time:
     // only reading the file again can see it.
@@ -937,13 +924,7 @@ async fn a_finished_export_run_keeps_nothing_for_the_next() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    connector
-        .export(vec![add(
-            2,
-            &[("employeeId", s("E3")), ("displayName", s("Cy"))],
-        )])
-        .await
-        .unwrap();
+    add_cy(connector.as_ref()).await;
     assert_eq!(
         read(dir.path(), "hr.csv"),
         "employeeId,displayName,groups\nE1,Ann,\nE2,Bea,\nE3,Cy,\n"
