@@ -191,14 +191,11 @@ impl Engine {
                     .run(system, step == StepKind::FullImport)
                     .await
             }
-            StepKind::FullSync | StepKind::DeltaSync => sync::Syncer {
-                store: &self.store,
-                model: &self.model,
-                log: &mut log,
-                now: (self.clock)(),
+            StepKind::FullSync | StepKind::DeltaSync => {
+                sync::Syncer::new(&self.store, &self.model, &mut log, (self.clock)())
+                    .run(conn, step == StepKind::FullSync)
+                    .map_err(EngineError::from)
             }
-            .run(conn, step == StepKind::FullSync)
-            .map_err(EngineError::from),
             StepKind::Export => {
                 export::Exporter {
                     store: &self.store,

@@ -195,13 +195,7 @@ fn sync_all(store: &Store, model: &Model, now: i64) -> Result<Vec<PlanError>, St
     for conn in sync_order(store, model) {
         let name = store.name(conn).to_string();
         let mut log = RunLog::start(store, None, StepKind::FullSync, &name, now)?;
-        Syncer {
-            store,
-            model,
-            log: &mut log,
-            now,
-        }
-        .run(conn, true)?;
+        Syncer::new(store, model, &mut log, now).run(conn, true)?;
         if let Some((_, found)) = history::run(store, log.id())? {
             errors.extend(found.into_iter().map(|e| PlanError {
                 connector: name.clone(),

@@ -350,13 +350,7 @@ impl Tracer<'_> {
             self.now,
         )?;
         let mut txn = what_if.begin();
-        Syncer {
-            store: &what_if,
-            model: self.model,
-            log: &mut log,
-            now: self.now,
-        }
-        .sync_object(&mut txn, key)?;
+        Syncer::new(&what_if, self.model, &mut log, self.now).sync_object(&mut txn, key)?;
         what_if.commit(txn)?;
         let error = history::run(&what_if, log.id())?
             .and_then(|(_, errors)| errors.into_iter().next())

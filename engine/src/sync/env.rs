@@ -11,11 +11,12 @@ use crate::setup::Model;
 use crate::store::{StoreError, Txn};
 
 /// How a waiting inbound reference is recorded: its kind, then the value as
-/// the connected system wrote it.
+/// the connected system wrote it (a DN lower-cased: DNs compare without
+/// case, and the object that arrives may write it otherwise).
 pub(crate) fn waiting_key(kind: RefKind, raw: &str) -> String {
     match kind {
         RefKind::Anchor => format!("a:{raw}"),
-        RefKind::Dn => format!("d:{raw}"),
+        RefKind::Dn => format!("d:{}", raw.to_lowercase()),
     }
 }
 

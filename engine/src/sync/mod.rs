@@ -10,12 +10,13 @@ mod env;
 mod inbound;
 mod outbound;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rules::{EvalError, Expr};
 
+use crate::connector::RefKind;
 use crate::history::{RunError, RunLog};
-use crate::model::{CsKey, CsObject, ImportKind, Link, LinkKind, MvId, MvObject, ObjectError};
+use crate::model::{CsKey, CsObject, ImportKind, Link, LinkKind, MvId, MvObject, ObjectError, Sym};
 use crate::setup::{DeletionRule, Model};
 use crate::store::{keys, Store, StoreError, Txn};
 
@@ -71,17 +72,46 @@ impl Failure {
     }
 }
 
+/// Waiting references a delta sync looks up one by one; past this many it
+/// reads every waiting reference once instead (after a large import).
+const ARRIVALS_LIMIT: usize = 4096;
+
+/// Rounds of [`Syncer::resolve_waiting`] in one step, at most.
+const MAX_ROUNDS: usize = 64;
+
 /// Runs sync for one step.
 pub(crate) struct Syncer<'a> {
     pub store: &'a Store,
     pub model: &'a Model,
     pub log: &'a mut RunLog,
     pub now: i64,
+    /// What this step made referable, keyed as the waiting references it
+    /// can resolve are: (connector, waiting key). `None`: not collected, every
+    /// waiting reference is read instead (a full sync, or too many arrivals).
+    /// See [`Syncer::resolve_waiting`].
+    arrivals: Option<BTreeSet<(Sym, String)>>,
+}
+
+impl<'a> Syncer<'a> {
+    pub fn new(store: &'a Store, model: &'a Model, log: &'a mut RunLog, now: i64) -> Self {
+        Syncer {
+            store,
+            model,
+            log,
+            now,
+            arrivals: Some(BTreeSet::new()),
+        }
+    }
 }
 
 impl Syncer<'_> {
     /// Synchronizes a connector: every object (full) or the sync queue (delta).
     pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), StoreError> {
+        if full {
+            // A full sync reads every waiting reference at its end: its cost
+            // is the connector's size already.
+            self.arrivals = None;
+        }
         let tag = if full {
             keys::tag::CS
         } else {
@@ -161,6 +191,7 @@ impl Syncer<'_> {
         let mut cs = before.clone();
         cs.error = None;
         let previous_mv = cs.link.map(|l| l.mv);
+        let imported = cs.pending_import.is_some();
         let mut deleted = false;
         if let Some(p) = cs.pending_import.take() {
             match p.kind {
@@ -185,6 +216,10 @@ impl Syncer<'_> {
             return Ok(());
         }
         self.inbound(txn, &mut cs)?;
+        if imported && cs.link.is_some() {
+            // Its DN (or anchor) may be new: references to it may resolve.
+            self.arrived(&cs);
+        }
         txn.save_cs(Some(&before), Some(&cs))?;
         let current_mv = cs.link.map(|l| l.mv);
         if let Some(old) = previous_mv.filter(|old| Some(*old) != current_mv) {
@@ -222,6 +257,29 @@ impl Syncer<'_> {
         });
         if let Err(i) = mv.links.binary_search(&cs.key) {
             mv.links.insert(i, cs.key);
+        }
+        self.arrived(cs);
+    }
+
+    /// Notes that linked `cs` can now be referred to: by its anchor and DN in
+    /// its connector (inbound references), and its metaverse object as
+    /// having an object there (outbound references).
+    fn arrived(&mut self, cs: &CsObject) {
+        let Some(arrivals) = &mut self.arrivals else {
+            return;
+        };
+        let conn = cs.key.conn;
+        if let Some(anchor) = &cs.anchor {
+            arrivals.insert((conn, env::waiting_key(RefKind::Anchor, anchor)));
+        }
+        if let Some(dn) = &cs.dn {
+            arrivals.insert((conn, env::waiting_key(RefKind::Dn, dn)));
+        }
+        if let Some(link) = cs.link {
+            arrivals.insert((conn, outbound::waiting_marker(link.mv)));
+        }
+        if arrivals.len() > ARRIVALS_LIMIT {
+            self.arrivals = None;
         }
     }
 
@@ -282,22 +340,45 @@ impl Syncer<'_> {
 
     /// Re-visits metaverse objects whose references were waiting for objects
     /// that now exist, until nothing more resolves.
+    ///
+    /// A delta sync looks up only the waiting references that what it linked
+    /// (or renamed) can resolve, so its cost stays that of its changes however
+    /// many references wait for objects that never come. A full sync, or a
+    /// step past [`ARRIVALS_LIMIT`] arrivals, reads every waiting reference
+    /// once (and drops those whose source is gone).
     pub fn resolve_waiting(&mut self) -> Result<(), StoreError> {
-        // A source is re-visited once per step: if its reference still does
-        // not resolve, its entry stays for a later run.
+        // A pass reading every waiting reference finds the same entries again
+        // each round, so there a source is re-visited once per step: if its
+        // reference still does not resolve, its entry stays for a later run.
+        // A round of arrivals finds only entries that new links can resolve;
+        // rounds go on while refreshing sources makes new links, so the cap
+        // is a safety net only (what is left waits for the next full sync).
         let mut visited = std::collections::HashSet::new();
-        loop {
+        for _round in 0..MAX_ROUNDS {
             let mut ready: BTreeMap<MvId, Vec<Vec<u8>>> = BTreeMap::new();
             let txn = self.store.begin();
             let mut stale = Vec::new();
-            for k in txn.keys_with_prefix(&[keys::tag::WAITING])? {
+            let scanning = self.arrivals.is_none();
+            let candidates = match self.arrivals.replace(BTreeSet::new()) {
+                None => txn.keys_with_prefix(&[keys::tag::WAITING])?,
+                Some(arrivals) => {
+                    let mut found = Vec::new();
+                    for (conn, raw) in arrivals {
+                        found.extend(txn.keys_with_prefix(&keys::waiting_prefix(conn, &raw))?);
+                    }
+                    found
+                }
+            };
+            for k in candidates {
                 let Some((conn, raw, source)) = keys::decode_waiting(&k) else {
                     stale.push(k);
                     continue;
                 };
                 if txn.mv(source)?.is_none() {
                     stale.push(k);
-                } else if !visited.contains(&source) && self.resolvable(&txn, conn, &raw)? {
+                } else if !(scanning && visited.contains(&source))
+                    && self.resolvable(&txn, conn, &raw)?
+                {
                     ready.entry(source).or_default().push(k);
                 }
             }
@@ -338,6 +419,10 @@ impl Syncer<'_> {
             }
             self.store.commit(txn)?;
         }
+        tracing::warn!(
+            "waiting references still resolving after {MAX_ROUNDS} rounds; the next full sync resolves the rest"
+        );
+        Ok(())
     }
 
     fn resolvable(

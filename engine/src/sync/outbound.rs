@@ -18,7 +18,7 @@ use crate::store::{StoreError, Txn};
 /// The marker of an outbound reference waiting for metaverse object `id` to
 /// get an object in the target connector. Starts with NUL, which no anchor
 /// or DN does.
-fn waiting_marker(id: MvId) -> String {
+pub(crate) fn waiting_marker(id: MvId) -> String {
     format!("\0mv{id}")
 }
 

@@ -7,13 +7,16 @@ use std::sync::Arc;
 
 use rules::Value;
 
+use std::sync::atomic::Ordering;
+
 use super::support::{
-    connector_info, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder, System,
+    connector_info, counting_store, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder,
+    System,
 };
 use crate::history::{Counters, RunStatus};
 use crate::model::{CsState, ImportKind, PendingExport};
 use crate::store::keys;
-use crate::StepKind::{DeltaSync, Export, FullImport, FullSync};
+use crate::StepKind::{DeltaImport, DeltaSync, Export, FullImport, FullSync};
 use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepOptions};
 
 // ------------------------------------------------------------ fixtures
@@ -759,6 +762,167 @@ fn report_before_manager(target: Arc<System>, rule: RuleBuilder) -> Harness {
         .expect("store");
     assert_eq!(waiting, 0, "every waiting reference resolved");
     h
+}
+
+/// Waiting references in the store.
+fn waiting_count(h: &Harness) -> usize {
+    let mut waiting = 0;
+    h.engine
+        .store()
+        .for_each_prefix(&[keys::tag::WAITING], |_, _| {
+            waiting += 1;
+            Ok(())
+        })
+        .expect("store");
+    waiting
+}
+
+fn delta_worker(hr: &System, id: &str, name: &str, manager: Option<&str>) {
+    let mut attributes = vec![("employeeId".into(), s(id)), ("name".into(), s(name))];
+    attributes.extend(manager.map(|m| ("managerId".into(), s(m))));
+    hr.state()
+        .delta
+        .push(ImportEvent::Object(crate::ImportedObject {
+            anchor: id.into(),
+            object_type: "worker".into(),
+            dn: None,
+            attributes,
+        }));
+}
+
+#[test]
+fn a_delta_sync_resolves_a_reference_when_its_target_arrives() {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Rae Report", Some("E2"));
+    h.steps(&ROUND_TRIP);
+    assert_eq!(h.mv_attr("hr", "E1", "manager"), None);
+    assert_eq!(waiting_count(&h), 1);
+
+    delta_worker(&hr, "E2", "Max Manager", None);
+    h.steps(&[("hr", DeltaImport), ("hr", DeltaSync)]);
+    let manager = h.mv_of("hr", "E2").id;
+    assert_eq!(h.mv_attr("hr", "E1", "manager"), Some(Value::Ref(manager)));
+    assert_eq!(waiting_count(&h), 0);
+    h.run("ad", Export);
+    let e1 = ad.anchor_where("employeeID", "E1").expect("E1 in ad");
+    assert_eq!(ad.attr(&e1, "manager"), Some(s("CN=E2,OU=Users")));
+    h.assert_consistent();
+}
+
+#[test]
+fn a_delta_sync_exports_a_reference_once_its_target_is_provisioned() {
+    let (hr, ad) = (hr_feed(), ad());
+    let rules = vec![
+        hr_in().flow("department", "department"),
+        ad_out().scope(r#"department != "Board""#),
+    ];
+    let h = Harness::new(&[&hr, &ad], rules, 500);
+    hr.put(
+        "worker",
+        "E1",
+        &[
+            ("employeeId", "E1"),
+            ("name", "Rae"),
+            ("managerId", "E2"),
+            ("department", "Sales"),
+        ],
+    );
+    hr.put(
+        "worker",
+        "E2",
+        &[
+            ("employeeId", "E2"),
+            ("name", "Max"),
+            ("department", "Board"),
+        ],
+    );
+    h.steps(&ROUND_TRIP);
+    let e1 = ad.anchor_where("employeeID", "E1").expect("E1 in ad");
+    assert_eq!(ad.attr(&e1, "manager"), None, "E2 has no object in ad yet");
+    assert_eq!(waiting_count(&h), 1);
+
+    hr.state().delta.push(ImportEvent::Partial {
+        anchor: "E2".into(),
+        object_type: "worker".into(),
+        dn: None,
+        changes: vec![("department".into(), AttrOp::Replace(s("Sales")))],
+    });
+    h.steps(&[("hr", DeltaImport), ("hr", DeltaSync), ("ad", Export)]);
+    assert_eq!(ad.attr(&e1, "manager"), Some(s("CN=E2,OU=Users")));
+    assert_eq!(waiting_count(&h), 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_waiting_dn_reference_resolves_whatever_case_the_arriving_object_writes() {
+    let dir = System::new(
+        "dir",
+        connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true),
+    );
+    let rule = inbound("dir-in", "dir")
+        .project()
+        .flow("uid", "uid")
+        .flow("manager", "manager");
+    let h = Harness::new(&[&dir], vec![rule], 500);
+    dir.put("user", "U1", &[("uid", "U1"), ("manager", "cn=u2,ou=test")]);
+    h.steps(&[("dir", FullImport), ("dir", FullSync)]);
+    assert_eq!(waiting_count(&h), 1);
+
+    dir.state()
+        .delta
+        .push(ImportEvent::Object(crate::ImportedObject {
+            anchor: "U2".into(),
+            object_type: "user".into(),
+            dn: Some("CN=U2,OU=Test".into()),
+            attributes: vec![("uid".into(), s("U2"))],
+        }));
+    h.steps(&[("dir", DeltaImport), ("dir", DeltaSync)]);
+    let u2 = h.mv_of("dir", "U2").id;
+    assert_eq!(h.mv_attr("dir", "U1", "manager"), Some(Value::Ref(u2)));
+    assert_eq!(waiting_count(&h), 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_delta_sync_reads_only_the_waiting_references_its_changes_can_resolve() {
+    const DANGLING: usize = 300;
+    let (hr, ad) = (hr_feed(), ad());
+    let (store, reads) = counting_store();
+    let h = Harness::on_store(store, &[&hr, &ad], vec![hr_in(), ad_out()], 500).expect("engine");
+    for i in 0..DANGLING {
+        // Each reports to a manager no feed will ever bring.
+        worker(
+            &hr,
+            &format!("E{i:03}"),
+            "Worker",
+            Some(&format!("GONE{i}")),
+        );
+    }
+    h.steps(&ROUND_TRIP);
+    assert_eq!(waiting_count(&h), DANGLING);
+
+    hr.state().delta.push(ImportEvent::Partial {
+        anchor: "E007".into(),
+        object_type: "worker".into(),
+        dn: None,
+        changes: vec![("name".into(), AttrOp::Replace(s("Renamed")))],
+    });
+    h.run("hr", DeltaImport);
+    reads.store(0, Ordering::SeqCst);
+    let sync = h.run("hr", DeltaSync);
+    let delta_reads = reads.load(Ordering::SeqCst);
+    assert_eq!(sync.counters.flow_updates, 1);
+    assert!(
+        delta_reads < 60,
+        "a one-object delta sync read {delta_reads} times with {DANGLING} references waiting"
+    );
+
+    // A full sync reads every waiting reference: the bound above is not loose.
+    reads.store(0, Ordering::SeqCst);
+    h.run("hr", FullSync);
+    assert!(reads.load(Ordering::SeqCst) > DANGLING);
+    assert_eq!(waiting_count(&h), DANGLING);
+    h.assert_consistent();
 }
 
 /// The adds the target received, as (anchor or DN, manager value).

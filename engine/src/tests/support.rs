@@ -394,6 +394,12 @@ impl RuleBuilder {
         self
     }
 
+    /// The rule's scoping filter.
+    pub fn scope(mut self, src: &str) -> Self {
+        self.0.scope = Some(expr(src));
+        self
+    }
+
     pub fn project(mut self) -> Self {
         self.0.project = true;
         self
@@ -627,12 +633,24 @@ impl Harness {
 
 /// A key-value store that dies after a number of batches: every later
 /// batch fails without being applied, as if the process had been killed
-/// just before it. Reopening means wrapping the same map again.
+/// just before it. Reopening means wrapping the same map again. It also
+/// counts what is read through it.
 pub struct CrashKv {
     inner: Arc<MemKv>,
     batches_left: AtomicUsize,
     /// Batches applied through this handle.
     pub applied: Arc<AtomicUsize>,
+    /// Reads through this handle: one per `get`, one per scan and one per
+    /// entry a scan returns.
+    pub reads: Arc<AtomicUsize>,
+}
+
+/// A store that never crashes, and the count of what is read from it.
+pub fn counting_store() -> (Store, Arc<AtomicUsize>) {
+    let kv = CrashKv::new(&Arc::new(MemKv::default()), usize::MAX);
+    let reads = Arc::clone(&kv.reads);
+    let store = Store::with_kv(Box::new(kv), None).expect("an empty store opens");
+    (store, reads)
 }
 
 /// A store over `kv` that dies after `batches` more batches, and the count
@@ -650,12 +668,14 @@ impl CrashKv {
             inner: Arc::clone(inner),
             batches_left: AtomicUsize::new(batches_left),
             applied: Arc::new(AtomicUsize::new(0)),
+            reads: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
 
 impl Kv for CrashKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key)
     }
 
@@ -666,7 +686,9 @@ impl Kv for CrashKv {
         exclusive: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        self.inner.scan(prefix, from, exclusive, limit)
+        let entries = self.inner.scan(prefix, from, exclusive, limit)?;
+        self.reads.fetch_add(1 + entries.len(), Ordering::SeqCst);
+        Ok(entries)
     }
 
     fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError> {
