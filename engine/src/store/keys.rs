@@ -19,7 +19,7 @@
 //! | `I` | conn sym, cs id | empty (sync queue: objects with a pending import) |
 //! | `E` | conn sym, cs id | empty (export queue: objects with a pending export) |
 //! | `U` | conn sym, attr sym, len-prefixed lower-cased value, cs id | empty (values held, for unique-value generation) |
-//! | `X` | conn sym, len-prefixed raw reference, mv id | empty (references waiting for their target) |
+//! | `X` | conn sym, len-prefixed waiting key (`a:`anchor, `d:`lower-cased DN, or NUL `mv`id for an outbound reference), mv id | empty (references waiting for their target) |
 //! | `W` | conn sym | import watermark |
 //! | `R` | run id | run record |
 //! | `r` | run id, seq (u32) | per-object error of a run |
