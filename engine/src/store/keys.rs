@@ -9,6 +9,7 @@
 //! | `N` | counter name | next id (u64) |
 //! | `S` | sym (u32) | interned name |
 //! | `K` | | indexed metaverse attributes |
+//! | `P` | | present while a sync step's pass over waiting references is unfinished |
 //! | `C` | conn sym, cs id | connector-space object |
 //! | `M` | mv id | metaverse object |
 //! | `L` | conn sym, cs id, slot (u8), attr sym, sign (`+`/`-`), value | empty (one value of a large list of a connector-space object; see `large.rs`) |
@@ -42,6 +43,11 @@ pub const UNIQUE_TRACKED: &[u8] = b"Q";
 pub const JOIN_REBUILDING: &[u8] = b"K!";
 /// Present while the unique-value index is being rebuilt.
 pub const UNIQUE_REBUILDING: &[u8] = b"Q!";
+/// Present from a sync step's first write until its pass over waiting
+/// references completes: a step killed in between leaves it, and the next
+/// sync step reads every waiting reference (what the killed step linked
+/// is known to no one else).
+pub const WAITING_PASS: &[u8] = b"P";
 
 /// Prefix tags.
 pub mod tag {

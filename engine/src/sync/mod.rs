@@ -90,6 +90,9 @@ pub(crate) struct Syncer<'a> {
     /// waiting reference is read instead (a full sync, or too many arrivals).
     /// See [`Syncer::resolve_waiting`].
     arrivals: Option<BTreeSet<(Sym, String)>>,
+    /// Whether [`keys::WAITING_PASS`] is in the store (put by this step, or
+    /// left by a step that was killed).
+    pass_pending: bool,
 }
 
 impl<'a> Syncer<'a> {
@@ -100,6 +103,7 @@ impl<'a> Syncer<'a> {
             log,
             now,
             arrivals: Some(BTreeSet::new()),
+            pass_pending: false,
         }
     }
 }
@@ -107,9 +111,11 @@ impl<'a> Syncer<'a> {
 impl Syncer<'_> {
     /// Synchronizes a connector: every object (full) or the sync queue (delta).
     pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), StoreError> {
-        if full {
+        self.pass_pending = self.store.begin().get_raw(keys::WAITING_PASS)?.is_some();
+        if full || self.pass_pending {
             // A full sync reads every waiting reference at its end: its cost
-            // is the connector's size already.
+            // is the connector's size already. So does the step after one
+            // that was killed before its pass: its arrivals are lost.
             self.arrivals = None;
         }
         let tag = if full {
@@ -128,6 +134,10 @@ impl Syncer<'_> {
                 if let Some(key) = keys::decode_cs_keyed(k) {
                     self.sync_object(&mut txn, key)?;
                 }
+            }
+            if !self.pass_pending && !txn.is_empty() {
+                txn.put_raw(keys::WAITING_PASS.to_vec(), Vec::new());
+                self.pass_pending = true;
             }
             self.store.commit(txn)?;
             tracing::debug!(objects = chunk.len(), "sync batch committed");
@@ -347,6 +357,17 @@ impl Syncer<'_> {
     /// step past [`ARRIVALS_LIMIT`] arrivals, reads every waiting reference
     /// once (and drops those whose source is gone).
     pub fn resolve_waiting(&mut self) -> Result<(), StoreError> {
+        self.resolve_rounds()?;
+        if self.pass_pending {
+            let mut txn = self.store.begin();
+            txn.delete_raw(keys::WAITING_PASS.to_vec());
+            self.store.commit(txn)?;
+            self.pass_pending = false;
+        }
+        Ok(())
+    }
+
+    fn resolve_rounds(&mut self) -> Result<(), StoreError> {
         // A pass reading every waiting reference finds the same entries again
         // each round, so there a source is re-visited once per step: if its
         // reference still does not resolve, its entry stays for a later run.

@@ -10,12 +10,12 @@ use rules::Value;
 use std::sync::atomic::Ordering;
 
 use super::support::{
-    connector_info, counting_store, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder,
-    System,
+    connector_info, counting_store, crashing_store, hr_feed, inbound, object_type, outbound,
+    Harness, RuleBuilder, System,
 };
 use crate::history::{Counters, RunStatus};
 use crate::model::{CsState, ImportKind, PendingExport};
-use crate::store::keys;
+use crate::store::{keys, MemKv};
 use crate::StepKind::{DeltaImport, DeltaSync, Export, FullImport, FullSync};
 use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepOptions};
 
@@ -881,6 +881,50 @@ fn a_waiting_dn_reference_resolves_whatever_case_the_arriving_object_writes() {
     assert_eq!(h.mv_attr("dir", "U1", "manager"), Some(Value::Ref(u2)));
     assert_eq!(waiting_count(&h), 0);
     h.assert_consistent();
+}
+
+#[test]
+fn a_delta_sync_killed_before_its_waiting_pass_ends_is_finished_by_the_next_sync() {
+    let (hr, ad) = (hr_feed(), ad());
+    let boot = |kv: &Arc<MemKv>, batches: usize| {
+        let (store, _) = crashing_store(kv, batches)?;
+        Harness::on_store(store, &[&hr, &ad], vec![hr_in(), ad_out()], 500).ok()
+    };
+    let mut interrupted = 0;
+    for budget in 0..12 {
+        *hr.state() = Default::default();
+        *ad.state() = Default::default();
+        let kv = Arc::new(MemKv::default());
+        let h = boot(&kv, usize::MAX).expect("engine");
+        worker(&hr, "E1", "Rae", Some("E2"));
+        h.steps(&ROUND_TRIP);
+        delta_worker(&hr, "E2", "Max", None);
+        h.run("hr", DeltaImport);
+        drop(h);
+
+        let killed = boot(&kv, budget).is_none_or(|h| !h.try_steps(&[("hr", DeltaSync)]));
+        let h = boot(&kv, usize::MAX).expect("engine");
+        if killed
+            && h.mv_attr("hr", "E1", "manager").is_none()
+            && h.cs("hr", "E2").is_some_and(|c| c.pending_import.is_none())
+        {
+            // E2 was synced, the pass that resolves E1's reference was not.
+            interrupted += 1;
+        }
+        h.run("hr", DeltaSync);
+        let manager = h.mv_of("hr", "E2").id;
+        assert_eq!(
+            h.mv_attr("hr", "E1", "manager"),
+            Some(Value::Ref(manager)),
+            "killed after {budget} batches"
+        );
+        assert_eq!(waiting_count(&h), 0, "killed after {budget} batches");
+        h.assert_consistent();
+    }
+    assert!(
+        interrupted > 0,
+        "some kill fell between the object batch and the pass"
+    );
 }
 
 #[test]
