@@ -975,6 +975,18 @@ id = "id"
         }
     }
 
+    /// A directory of `user` objects: an `id` anchor and `attributes`.
+    fn users(attributes: Vec<AttributeSchema>) -> ConnectorInfo {
+        let mut all = vec![attr("id", ValueType::String)];
+        all.extend(attributes);
+        info(vec![object_type("user", all)])
+    }
+
+    /// A directory of `user` objects with attributes of these types.
+    fn typed_users(attributes: &[(&str, ValueType)]) -> ConnectorInfo {
+        users(attributes.iter().map(|(n, t)| attr(n, *t)).collect())
+    }
+
     fn worker() -> ConnectorInfo {
         info(vec![object_type(
             "worker",
@@ -1031,17 +1043,13 @@ flag = 'IIF(true, "maybe", "no")'
 when = 'Lower("2024")'"#,
             "",
         );
-        let dir = info(vec![object_type(
-            "user",
-            vec![
-                attr("id", ValueType::String),
-                attr("uac", ValueType::Integer),
-                attr("code", ValueType::Integer),
-                attr("count", ValueType::Integer),
-                attr("flag", ValueType::Boolean),
-                attr("when", ValueType::DateTime),
-            ],
-        )]);
+        let dir = typed_users(&[
+            ("uac", ValueType::Integer),
+            ("code", ValueType::Integer),
+            ("count", ValueType::Integer),
+            ("flag", ValueType::Boolean),
+            ("when", ValueType::DateTime),
+        ]);
         let found = check_with(&t, dir);
         let uac = line_of(&t, "uac =");
         let flag = line_of(&t, "flag =");
@@ -1070,20 +1078,16 @@ label = 'Count(name) + 1'
 guess = 'IIF(IsPresent(name), name, 3)'"#,
             "",
         );
-        let dir = info(vec![object_type(
-            "user",
-            vec![
-                attr("id", ValueType::String),
-                attr("uac", ValueType::Integer),
-                attr("flag", ValueType::Boolean),
-                attr("when", ValueType::DateTime),
-                attr("since", ValueType::DateTime),
-                attr("photo", ValueType::Binary),
-                attr("enabled", ValueType::Integer),
-                attr("label", ValueType::String),
-                attr("guess", ValueType::Boolean),
-            ],
-        )]);
+        let dir = typed_users(&[
+            ("uac", ValueType::Integer),
+            ("flag", ValueType::Boolean),
+            ("when", ValueType::DateTime),
+            ("since", ValueType::DateTime),
+            ("photo", ValueType::Binary),
+            ("enabled", ValueType::Integer),
+            ("label", ValueType::String),
+            ("guess", ValueType::Boolean),
+        ]);
         let found = check_with(&t, dir);
         let when = line_of(&t, "when =");
         let photo = line_of(&t, "photo =");
@@ -1104,10 +1108,7 @@ guess = 'IIF(IsPresent(name), name, 3)'"#,
             r#"[run_profiles.p]
 steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "delta-import" } ]"#,
         );
-        let mut dir = info(vec![object_type(
-            "user",
-            vec![attr("id", ValueType::String)],
-        )]);
+        let mut dir = users(Vec::new());
         dir.export = false;
         dir.delta_import = false;
         let found = check_with(&t, dir);
@@ -1166,12 +1167,7 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
     #[test]
     fn dn_is_a_target_only_where_objects_have_dns() {
         let t = text(r#"dn = '"CN=" + name'"#, "");
-        let user = || {
-            info(vec![object_type(
-                "user",
-                vec![attr("id", ValueType::String)],
-            )])
-        };
+        let user = || users(Vec::new());
         let mut with_dns = user();
         with_dns.has_dn = true;
         assert_eq!(check_with(&t, with_dns), Vec::<String>::new());
@@ -1193,15 +1189,11 @@ steps = [ { connector = "dir", step = "export" }, { connector = "dir", step = "d
             reference: Some(RefKind::Anchor),
             ..attr(name, ValueType::String)
         };
-        let dir = info(vec![object_type(
-            "user",
-            vec![
-                attr("id", ValueType::String),
-                reference("manager"),
-                reference("sponsor"),
-                reference("owner"),
-            ],
-        )]);
+        let dir = users(vec![
+            reference("manager"),
+            reference("sponsor"),
+            reference("owner"),
+        ]);
         let found = check_with(&t, dir);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(

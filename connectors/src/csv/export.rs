@@ -10,12 +10,12 @@
 //! and a DN another row holds (compared without case) is refused. With
 //! `object_type_column`, an add writes the change's object type.
 
+use std::path::Path;
+
 use engine::{
     Applied, AttrOp, ConnectorError, ExportChange, ExportOp, ExportResult, ItemError, RefKind,
 };
 use rules::Value;
-
-use std::path::Path;
 
 use super::atomic;
 use super::config::split_values;
@@ -79,17 +79,12 @@ pub(crate) fn apply(
         .collect();
     if table.changed() {
         let delimiter = settings.config.delimiter.byte();
-        atomic::replace(&settings.file.path, |out| table.write_to(out, delimiter)).map_err(
-            |e| {
-                ConnectorError::new(format!(
-                    "cannot write {}: {e}",
-                    settings.file.path.display()
-                ))
-            },
-        )?;
+        atomic::replace(path, |out| table.write_to(out, delimiter))
+            .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
+        table.mark_written();
     }
-    let kept = match (table.written(), Stamp::of(path)) {
-        (true, Some(stamp)) => Some(Kept { table, stamp }),
+    let kept = match Stamp::of(path) {
+        Some(stamp) if table.reloads_as_itself() => Some(Kept { table, stamp }),
         _ => None,
     };
     Ok((results, kept))

@@ -142,11 +142,15 @@ impl Table {
         self.changed
     }
 
-    /// Marks the table as written to its file, and tells whether it is still
-    /// what loading that file would give: no column was added (the file
-    /// writes added columns sorted) and no DN left the index.
-    pub(crate) fn written(&mut self) -> bool {
+    /// Marks the table as written to its file: nothing changed since.
+    pub(crate) fn mark_written(&mut self) {
         self.changed = false;
+    }
+
+    /// Whether loading the file this table was written to gives this table
+    /// again: no column was added (the file writes added columns sorted)
+    /// and no DN left the index.
+    pub(crate) fn reloads_as_itself(&self) -> bool {
         self.columns.len() == self.fixed && !self.dn_unindexed
     }
 

@@ -77,6 +77,9 @@ fn hr_to_ad(deletion_threshold: usize) -> (Harness, Arc<System>, Arc<System>) {
     (h, hr, ad)
 }
 
+/// Import and sync a source, then export to a target (not yet confirmed).
+const PROVISIONED: [(&str, StepKind); 3] = [("hr", FullImport), ("hr", FullSync), ("ad", Export)];
+
 /// Import and sync a source, export to a target and confirm by importing it back.
 const ROUND_TRIP: [(&str, StepKind); 5] = [
     ("hr", FullImport),
@@ -507,7 +510,7 @@ fn a_confirming_import_settles_the_export_and_leaves_the_sync_nothing_to_do() {
     let (h, hr, _ad) = hr_to_ad(500);
     worker(&hr, "E1", "Ann", None);
     worker(&hr, "E2", "Bob", None);
-    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    h.steps(&PROVISIONED);
 
     let import = h.run("ad", FullImport);
     assert_eq!(
@@ -538,7 +541,7 @@ fn a_confirming_import_is_synced_when_an_inbound_rule_reads_the_target() {
         .flow("adName", "displayName");
     let h = Harness::new(&[&hr, &ad], vec![hr_in(), ad_out(), ad_in], 500);
     worker(&hr, "E1", "Ann", None);
-    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    h.steps(&PROVISIONED);
     assert_eq!(h.mv_attr("hr", "E1", "adName"), None);
 
     let import = h.run("ad", FullImport);
@@ -553,7 +556,7 @@ fn a_confirming_import_is_synced_when_an_inbound_rule_reads_the_target() {
 fn a_confirming_import_with_other_changes_is_staged() {
     let (h, hr, ad) = hr_to_ad(500);
     worker(&hr, "E1", "Ann", None);
-    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    h.steps(&PROVISIONED);
     ad.set_attr("guid-1", "description", s("set by the directory"));
 
     let import = h.run("ad", FullImport);
@@ -573,7 +576,7 @@ fn a_confirming_import_with_other_changes_is_staged() {
 fn a_reimported_value_that_differs_from_the_escrow_is_reported() {
     let (h, hr, ad) = hr_to_ad(500);
     worker(&hr, "E1", "Ann", None);
-    h.steps(&[("hr", FullImport), ("hr", FullSync), ("ad", Export)]);
+    h.steps(&PROVISIONED);
     ad.set_attr("guid-1", "displayName", s("Ann (renamed by policy)"));
 
     let import = h.run("ad", FullImport);
