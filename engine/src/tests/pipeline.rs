@@ -89,6 +89,14 @@ const ROUND_TRIP: [(&str, StepKind); 5] = [
     ("ad", FullSync),
 ];
 
+/// E1 Ann provisioned from HR and exported to AD (`guid-1`), not yet confirmed.
+fn ann_exported_to_ad() -> (Harness, Arc<System>) {
+    let (h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Ann", None);
+    h.steps(&PROVISIONED);
+    (h, ad)
+}
+
 fn counters(f: impl FnOnce(&mut Counters)) -> Counters {
     let mut c = Counters::default();
     f(&mut c);
@@ -554,9 +562,7 @@ fn a_confirming_import_is_synced_when_an_inbound_rule_reads_the_target() {
 
 #[test]
 fn a_confirming_import_with_other_changes_is_staged() {
-    let (h, hr, ad) = hr_to_ad(500);
-    worker(&hr, "E1", "Ann", None);
-    h.steps(&PROVISIONED);
+    let (h, ad) = ann_exported_to_ad();
     ad.set_attr("guid-1", "description", s("set by the directory"));
 
     let import = h.run("ad", FullImport);
@@ -574,9 +580,7 @@ fn a_confirming_import_with_other_changes_is_staged() {
 
 #[test]
 fn a_reimported_value_that_differs_from_the_escrow_is_reported() {
-    let (h, hr, ad) = hr_to_ad(500);
-    worker(&hr, "E1", "Ann", None);
-    h.steps(&PROVISIONED);
+    let (h, ad) = ann_exported_to_ad();
     ad.set_attr("guid-1", "displayName", s("Ann (renamed by policy)"));
 
     let import = h.run("ad", FullImport);
