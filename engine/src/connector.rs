@@ -29,6 +29,16 @@ pub struct ConnectorInfo {
 }
 
 impl ConnectorInfo {
+    /// Whether the connected system assigns the anchor of objects of this
+    /// type (AD objectGUID, Graph id): adds of those are recorded as in
+    /// flight before they are sent.
+    pub fn assigns_anchor(&self, object_type: &str) -> bool {
+        self.object_type(object_type)
+            .is_some_and(|t| t.anchor_attribute.is_none())
+    }
+}
+
+impl ConnectorInfo {
     /// The schema of one object type, if the connector declares it.
     pub fn object_type(&self, name: &str) -> Option<&ObjectTypeSchema> {
         self.object_types.iter().find(|t| t.name == name)
@@ -144,20 +154,57 @@ pub struct ItemError {
 }
 
 /// A failure of the connected system or of its configuration: the step fails
-/// and every pending change is kept for the next run.
+/// and every pending change is kept for the next run. Its message must never
+/// hold a secret (connectors keep secrets in `Secret`, whose `Display` is a
+/// redaction).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ConnectorError {
     /// What failed, naming the system, file or server.
     pub message: String,
+    /// What kind of failure, so the engine and the operator know what to do.
+    pub kind: ConnectorErrorKind,
+}
+
+/// The kinds of [`ConnectorError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorErrorKind {
+    /// The system is down, busy or the connection dropped: try again later.
+    Unavailable,
+    /// The credentials were refused.
+    Authentication,
+    /// The delta watermark is one the system no longer honours (an expired
+    /// Graph delta token, an invalid DirSync cookie, a forgotten USN): only
+    /// a full import can resume.
+    WatermarkExpired,
+    /// The connector's configuration is wrong for this system.
+    Configuration,
+    /// Anything else.
+    Other,
 }
 
 impl ConnectorError {
     /// Builds an error from a message.
     pub fn new(message: impl Into<String>) -> Self {
+        ConnectorError::of(ConnectorErrorKind::Other, message)
+    }
+
+    /// Builds an error of a kind.
+    pub fn of(kind: ConnectorErrorKind, message: impl Into<String>) -> Self {
         ConnectorError {
             message: message.into(),
+            kind,
         }
+    }
+
+    /// The system is down, busy or the connection dropped.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ConnectorError::of(ConnectorErrorKind::Unavailable, message)
+    }
+
+    /// The delta watermark is no longer honoured; a full import is needed.
+    pub fn watermark_expired(message: impl Into<String>) -> Self {
+        ConnectorError::of(ConnectorErrorKind::WatermarkExpired, message)
     }
 }
 
@@ -215,7 +262,107 @@ pub struct ExportResult {
     /// The [`ExportChange::id`] it answers.
     pub id: u64,
     /// Applied (with the object's anchor, which an add learns here) or failed.
-    pub outcome: Result<Applied, ItemError>,
+    pub outcome: Result<Applied, ExportFailure>,
+}
+
+/// What came of one `export` call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportReport {
+    /// One result per change whose outcome is known, in any order.
+    pub results: Vec<ExportResult>,
+    /// Set when the batch stopped part-way (a non-transactional system whose
+    /// connection dropped after some operations): the changes without a
+    /// result are of unknown outcome. The engine keeps them pending (an add
+    /// of a system-assigned anchor stays in flight and is looked up before it
+    /// is sent again) and fails the step after recording the results.
+    pub interrupted: Option<ConnectorError>,
+}
+
+impl ExportReport {
+    /// A report of a batch that ran to its end.
+    pub fn complete(results: Vec<ExportResult>) -> ExportReport {
+        ExportReport {
+            results,
+            interrupted: None,
+        }
+    }
+}
+
+/// Why one exported change failed: what the engine should do with it, and
+/// the system's own code for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExportFailure {
+    /// What to do about it.
+    pub kind: FailureKind,
+    /// The connected system's own code (`LDAP 68 entryAlreadyExists`,
+    /// `Request_ResourceNotFound`, `SQLSTATE 23505`), when it gave one.
+    pub code: Option<String>,
+    /// What went wrong, in words.
+    pub message: String,
+    /// For [`FailureKind::AlreadyExists`], the existing object's anchor when
+    /// the system told it.
+    pub existing_anchor: Option<String>,
+}
+
+impl ExportFailure {
+    /// A failure of a kind with a message and no system code.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> ExportFailure {
+        ExportFailure {
+            kind,
+            code: None,
+            message: message.into(),
+            existing_anchor: None,
+        }
+    }
+
+    /// Adds the system's own code.
+    pub fn with_code(mut self, code: impl Into<String>) -> ExportFailure {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+/// The kinds of [`ExportFailure`], each handled its own way by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureKind {
+    /// Transient (busy, timeout, throttled): retried with backoff within the
+    /// run, then kept pending for the next run.
+    Retryable,
+    /// An add of an object that already exists: the engine joins the
+    /// connector-space object to it (adopts it) and lets the next import and
+    /// sync bring it in step, instead of creating a second one.
+    AlreadyExists,
+    /// The object is not in the system: a delete is taken as done; any other
+    /// change is an error until an import shows the object gone.
+    NotFound,
+    /// The system's policy refused the change (permissions, constraints,
+    /// password rules).
+    RejectedByPolicy,
+    /// Anything else that will fail again as it stands.
+    Permanent,
+}
+
+impl FailureKind {
+    /// The error code the engine records for a failure of this kind.
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureKind::Retryable => "export-retryable",
+            FailureKind::AlreadyExists => "export-already-exists",
+            FailureKind::NotFound => "export-not-found",
+            FailureKind::RejectedByPolicy => "export-rejected",
+            FailureKind::Permanent => "export-error",
+        }
+    }
+}
+
+/// What a health check found: the system was reached, the credentials
+/// accepted and the schema read, and nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckReport {
+    /// What was checked, one line each (`reached ldaps://dc1:636`,
+    /// `bound as CN=svc`, `schema: 2 object types, 31 attributes`).
+    pub checks: Vec<String>,
 }
 
 /// A successfully applied change.
@@ -239,10 +386,27 @@ pub trait Connector: Send + Sync {
     /// the connector defines it). Ends with a `Watermark` when there is one.
     async fn delta_import(&self, watermark: Option<&str>) -> Result<ImportStream, ConnectorError>;
 
-    /// Applies a batch of changes, returning one result per change, in any
-    /// order. A failure of one object is an `Err` outcome for that object;
-    /// `Err(ConnectorError)` means nothing in the batch is known to be applied.
-    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError>;
+    /// Applies a batch of changes, returning one result per change whose
+    /// outcome is known, in any order. A failure of one object is an `Err`
+    /// outcome for that object; a batch cut short reports what it applied
+    /// with [`ExportReport::interrupted`] set. `Err(ConnectorError)` means no
+    /// change's outcome is known (the same as an interrupted, empty report).
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<ExportReport, ConnectorError>;
+
+    /// Looks for the object an add of unknown outcome may have created (the
+    /// process died between sending the add and recording its answer, or
+    /// the batch was interrupted), by a stable key of the change (its DN,
+    /// or a unique attribute such as `userPrincipalName`). `Some(anchor)`
+    /// when the object exists: the engine records the add as applied
+    /// instead of sending it again. Connectors whose systems assign the
+    /// anchor must implement it; the default finds nothing.
+    async fn find_added(&self, _change: &ExportChange) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// Reaches the system, authenticates and reads the schema, changing
+    /// nothing (`mvsync test-connection`).
+    async fn check(&self) -> Result<CheckReport, ConnectorError>;
 
     /// Called when an export run has sent its last batch, or stopped early:
     /// the connector may drop what it kept between batches.

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rules::Value;
 
-use crate::connector::{AttrOp, Connector, ExportChange, ExportOp};
+use crate::connector::{
+    AttrOp, Connector, ExportChange, ExportFailure, ExportOp, ExportReport, FailureKind,
+};
 use crate::history::{RunError, RunLog};
 use crate::model::{apply_op, CsKey, CsObject, CsState, ObjectError, PendingExport, Sym};
 use crate::setup::Model;
@@ -201,12 +203,12 @@ impl Exporter<'_> {
         let mut rest = order;
         while !rest.is_empty() {
             let mut txn = self.store.begin();
-            let mut sent: BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)> =
-                BTreeMap::new();
-            let mut batch = Vec::with_capacity(batch_size.min(rest.len()));
+            let mut sent: BTreeMap<u64, Sent> = BTreeMap::new();
+            // The export order within the batch (`sent` is keyed by id).
+            let mut sequence = Vec::new();
             let mut taken = 0;
             for id in rest {
-                if batch.len() >= batch_size {
+                if sent.len() >= batch_size {
                     break;
                 }
                 let key = CsKey {
@@ -225,62 +227,244 @@ impl Exporter<'_> {
                 taken += 1;
                 match self.change_for(&txn, &cs, split.contains(id))? {
                     Ok((change, follow_up)) => {
-                        batch.push(change.clone());
-                        sent.insert(*id, (cs, change, follow_up));
+                        sequence.push(*id);
+                        sent.insert(
+                            *id,
+                            Sent {
+                                cs,
+                                change,
+                                follow_up,
+                            },
+                        );
                     }
-                    Err(message) => self.fail(&mut txn, &cs, message)?,
+                    Err(message) => self.fail(
+                        &mut txn,
+                        &cs,
+                        &ExportFailure::new(FailureKind::Permanent, message),
+                    )?,
                 }
             }
             rest = &rest[taken..];
-            if batch.is_empty() {
+            self.recover_in_flight(connector, &mut txn, &mut sent)
+                .await?;
+            if sent.is_empty() {
                 self.store.commit(txn)?;
                 continue;
             }
-            let results = match connector.export(batch).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.store.commit(txn)?;
-                    return Err(EngineError::Connector {
-                        connector: self.store.name(self.conn).to_string(),
-                        source: e,
-                    });
-                }
-            };
-            let mut answered = HashSet::new();
-            for result in results {
-                let Some((cs, change, follow_up)) = sent.get(&result.id) else {
-                    continue;
-                };
-                answered.insert(result.id);
-                match result.outcome {
-                    Ok(applied) => {
-                        self.applied(&mut txn, cs, change, applied.anchor, follow_up.clone())?
-                    }
-                    Err(e) => self.fail(&mut txn, cs, e.message)?,
-                }
-            }
-            for (id, (cs, _, _)) in &sent {
-                if !answered.contains(id) {
-                    self.fail(
-                        &mut txn,
-                        cs,
-                        "the connector returned no result for this change".into(),
-                    )?;
-                }
-            }
+            self.mark_in_flight(&mut txn, &mut sent)?;
+            self.store
+                .commit(std::mem::replace(&mut txn, self.store.begin()))?;
+            let interrupted = self.send(connector, &mut txn, &sequence, &mut sent).await?;
             self.store.commit(txn)?;
+            if let Some(e) = interrupted {
+                let connector_name = self.store.name(self.conn).to_string();
+                let message = format!(
+                    "the export stopped part-way; {} change(s) of the batch have no known outcome and stay pending: {}",
+                    sent.len(),
+                    e.message
+                );
+                return Err(EngineError::Connector {
+                    connector: connector_name,
+                    source: crate::ConnectorError::of(e.kind, message),
+                });
+            }
         }
         Ok(())
+    }
+
+    /// Adds of a system-assigned anchor whose last attempt has no recorded
+    /// answer: asks the connector whether the object exists, and records the
+    /// add as applied when it does instead of sending it again.
+    async fn recover_in_flight(
+        &mut self,
+        connector: &dyn Connector,
+        txn: &mut Txn<'_>,
+        sent: &mut BTreeMap<u64, Sent>,
+    ) -> Result<(), EngineError> {
+        let in_flight: Vec<u64> = sent
+            .iter()
+            .filter(|(_, s)| {
+                s.cs.state == CsState::InFlight && matches!(s.change.op, ExportOp::Add { .. })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in in_flight {
+            let found = connector.find_added(&sent[&id].change).await.map_err(|e| {
+                EngineError::Connector {
+                    connector: self.store.name(self.conn).to_string(),
+                    source: e,
+                }
+            })?;
+            if let Some(anchor) = found {
+                tracing::info!(connector = %self.store.name(self.conn), anchor, "an add of unknown outcome had been applied; recording it instead of sending it again");
+                if let Some(s) = sent.remove(&id) {
+                    self.applied(txn, &s.cs, &s.change, Some(anchor), s.follow_up)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the intent of every add whose anchor the system assigns, in
+    /// its own commit before the batch is sent: a crash before the answer is
+    /// recorded leaves the object in flight, and the next export looks it up
+    /// instead of creating it twice.
+    fn mark_in_flight(
+        &self,
+        txn: &mut Txn<'_>,
+        sent: &mut BTreeMap<u64, Sent>,
+    ) -> Result<(), StoreError> {
+        let Some(conn) = self.model.conn(self.conn) else {
+            return Ok(());
+        };
+        for s in sent.values_mut() {
+            if matches!(s.change.op, ExportOp::Add { .. })
+                && s.cs.state == CsState::Provisioned
+                && conn.info.assigns_anchor(&s.change.object_type)
+            {
+                let mut marked = s.cs.clone();
+                marked.state = CsState::InFlight;
+                txn.save_cs(Some(&s.cs), Some(&marked))?;
+                s.cs = marked;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `sent` and records every answer; retryable failures are sent
+    /// again under the engine's retry policy. What is left in `sent`
+    /// afterwards has no known outcome; `Some` when the batch was cut short.
+    async fn send(
+        &mut self,
+        connector: &dyn Connector,
+        txn: &mut Txn<'_>,
+        sequence: &[u64],
+        sent: &mut BTreeMap<u64, Sent>,
+    ) -> Result<Option<crate::ConnectorError>, StoreError> {
+        let policy = self.model.retry;
+        let mut attempt = 1;
+        loop {
+            let batch: Vec<ExportChange> = sequence
+                .iter()
+                .filter_map(|id| sent.get(id))
+                .map(|s| s.change.clone())
+                .collect();
+            let report = match connector.export(batch).await {
+                Ok(r) => r,
+                Err(e) => ExportReport {
+                    results: Vec::new(),
+                    interrupted: Some(e),
+                },
+            };
+            let mut retry = BTreeMap::new();
+            for result in report.results {
+                let Some(s) = sent.remove(&result.id) else {
+                    continue;
+                };
+                match result.outcome {
+                    Ok(applied) => {
+                        self.applied(txn, &s.cs, &s.change, applied.anchor, s.follow_up)?
+                    }
+                    Err(f) if f.kind == FailureKind::Retryable && attempt < policy.attempts => {
+                        retry.insert(result.id, (s, f));
+                    }
+                    Err(f) => self.failed(txn, &s, f, attempt)?,
+                }
+            }
+            if let Some(e) = report.interrupted {
+                // Retries wait for the next run too: their outcome is known
+                // (not applied), so they are failures, not unknowns.
+                for (_, (s, f)) in retry {
+                    self.failed(txn, &s, f, attempt)?;
+                }
+                return Ok(Some(e));
+            }
+            for s in std::mem::take(sent).into_values() {
+                self.fail(
+                    txn,
+                    &s.cs,
+                    &ExportFailure::new(
+                        FailureKind::Permanent,
+                        "the connector returned no result for this change",
+                    ),
+                )?;
+            }
+            if retry.is_empty() {
+                return Ok(None);
+            }
+            let wait = policy.delay(attempt);
+            tracing::warn!(
+                connector = %self.store.name(self.conn),
+                "{} change(s) failed with a retryable error (attempt {attempt} of {}); retrying in {} ms",
+                retry.len(),
+                policy.attempts,
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            sent.extend(retry.into_iter().map(|(id, (s, _))| (id, s)));
+        }
+    }
+
+    /// Records a failed change by its kind: an add that found the object
+    /// already there joins it; a delete of an object that is not there is
+    /// done; anything else is an error on the object, kept pending.
+    fn failed(
+        &mut self,
+        txn: &mut Txn<'_>,
+        s: &Sent,
+        failure: ExportFailure,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        match (failure.kind, &s.change.op) {
+            (FailureKind::AlreadyExists, ExportOp::Add { .. }) => self.adopt(txn, &s.cs, failure),
+            (FailureKind::NotFound, ExportOp::Delete) => {
+                self.applied(txn, &s.cs, &s.change, None, None)
+            }
+            (FailureKind::Retryable, _) => {
+                let mut f = failure;
+                f.message = format!(
+                    "{} (gave up after {attempts} attempt(s); kept pending for the next run)",
+                    f.message
+                );
+                self.fail(txn, &s.cs, &f)
+            }
+            _ => self.fail(txn, &s.cs, &failure),
+        }
+    }
+
+    /// An add found the object already in the system: the connector-space
+    /// object becomes that object (with its anchor, when the system told
+    /// it), the add is dropped, and the next import brings in what it holds
+    /// so that sync stages only the differences.
+    fn adopt(
+        &mut self,
+        txn: &mut Txn<'_>,
+        before: &CsObject,
+        failure: ExportFailure,
+    ) -> Result<(), StoreError> {
+        let mut cs = before.clone();
+        cs.state = CsState::Present;
+        cs.pending_export = None;
+        cs.error = None;
+        if failure.existing_anchor.is_some() {
+            cs.anchor = failure.existing_anchor.clone();
+        }
+        tracing::info!(
+            connector = %self.store.name(self.conn),
+            object = %identifier(&cs),
+            code = failure.code.as_deref().unwrap_or(""),
+            "the object to add already exists; joined it: {}",
+            failure.message
+        );
+        self.log.record.counters.export_adopted += 1;
+        txn.save_cs(Some(before), Some(&cs))
     }
 
     /// Whether `cs`'s pending export references an object added in the
     /// batch being built whose reference key (DN or anchor) is not known
     /// until the connected system applies the add.
-    fn refers_to_unkeyed_add(
-        &self,
-        cs: &CsObject,
-        sent: &BTreeMap<u64, (CsObject, ExportChange, Option<PendingExport>)>,
-    ) -> bool {
+    fn refers_to_unkeyed_add(&self, cs: &CsObject, sent: &BTreeMap<u64, Sent>) -> bool {
         let mut refs = Vec::new();
         match &cs.pending_export {
             Some(PendingExport::Add { attrs }) => {
@@ -294,7 +478,9 @@ impl Exporter<'_> {
         }
         let has_dn = self.has_dn();
         refs.iter().any(|r| match sent.get(r) {
-            Some((target, change, _)) => match &change.op {
+            Some(Sent {
+                cs: target, change, ..
+            }) => match &change.op {
                 ExportOp::Add { .. } => {
                     (if has_dn { &target.dn } else { &target.anchor }).is_none()
                 }
@@ -434,29 +620,50 @@ impl Exporter<'_> {
         &mut self,
         txn: &mut Txn<'_>,
         before: &CsObject,
-        message: String,
+        failure: &ExportFailure,
     ) -> Result<(), StoreError> {
         let mut cs = before.clone();
+        if cs.state == CsState::InFlight {
+            // The system answered: the add was not applied.
+            cs.state = CsState::Provisioned;
+        }
+        let code = failure.kind.code().to_string();
         cs.error = Some(ObjectError {
             run: self.log.id(),
-            code: "export-error".into(),
-            message: message.clone(),
+            code: code.clone(),
+            message: failure.message.clone(),
+            system_code: failure.code.clone(),
         });
         txn.save_cs(Some(before), Some(&cs))?;
         self.log.error(
             txn,
             RunError {
                 object: Some(cs.key),
-                identifier: cs
-                    .anchor
-                    .clone()
-                    .or(cs.dn.clone())
-                    .unwrap_or_else(|| format!("cs:{}", cs.key.id)),
-                code: "export-error".into(),
-                message,
+                identifier: identifier(&cs),
+                code,
+                message: failure.message.clone(),
+                system_code: failure.code.clone(),
             },
         )
     }
+}
+
+/// How a connector-space object is named in errors: its anchor, else its
+/// DN, else its id.
+fn identifier(cs: &CsObject) -> String {
+    cs.anchor
+        .clone()
+        .or(cs.dn.clone())
+        .unwrap_or_else(|| format!("cs:{}", cs.key.id))
+}
+
+/// A change of the batch being exported, with the object it came from.
+#[derive(Debug)]
+struct Sent {
+    cs: CsObject,
+    change: ExportChange,
+    /// For a split add, the update that sets its references afterwards.
+    follow_up: Option<PendingExport>,
 }
 
 #[cfg(test)]

@@ -110,13 +110,15 @@ pub struct Counters {
     pub export_renames: u64,
     /// Export: deletes applied.
     pub export_deletes: u64,
+    /// Export: adds that found the object already there and joined it.
+    pub export_adopted: u64,
     /// Objects with errors.
     pub errors: u64,
 }
 
 impl Counters {
     /// The counters as (name, value) pairs, in display order.
-    pub fn pairs(&self) -> [(&'static str, u64); 17] {
+    pub fn pairs(&self) -> [(&'static str, u64); 18] {
         [
             ("import-adds", self.import_adds),
             ("import-updates", self.import_updates),
@@ -134,6 +136,7 @@ impl Counters {
             ("export-updates", self.export_updates),
             ("export-renames", self.export_renames),
             ("export-deletes", self.export_deletes),
+            ("export-adopted", self.export_adopted),
             ("errors", self.errors),
         ]
     }
@@ -173,6 +176,9 @@ pub struct RunError {
     pub code: String,
     /// What went wrong.
     pub message: String,
+    /// The connected system's own code (`LDAP 53 unwillingToPerform`), when
+    /// it gave one.
+    pub system_code: Option<String>,
 }
 
 /// The live state of a run: its record and the errors met so far.

@@ -27,6 +27,8 @@ pub(crate) struct Importer<'a> {
     pub conn: Sym,
     seen: HashSet<u64>,
     bad_items: u64,
+    /// `--allow-deletes N`: stage up to N deletes whatever the thresholds.
+    pub allow_deletes: Option<usize>,
 }
 
 impl<'a> Importer<'a> {
@@ -38,6 +40,7 @@ impl<'a> Importer<'a> {
             conn,
             seen: HashSet::new(),
             bad_items: 0,
+            allow_deletes: None,
         }
     }
 
@@ -48,6 +51,13 @@ impl<'a> Importer<'a> {
             connector: name.clone(),
             source: e,
         };
+        let expired = |e: crate::ConnectorError| match e.kind {
+            crate::ConnectorErrorKind::WatermarkExpired => EngineError::WatermarkExpired {
+                connector: name.clone(),
+                source: e,
+            },
+            _ => connector_error(e),
+        };
         let mut stream = if full {
             connector.full_import().await.map_err(connector_error)?
         } else {
@@ -55,7 +65,7 @@ impl<'a> Importer<'a> {
             connector
                 .delta_import(watermark.as_deref())
                 .await
-                .map_err(connector_error)?
+                .map_err(expired)?
         };
         let mut txn = self.store.begin();
         let mut in_batch = 0;
@@ -64,13 +74,14 @@ impl<'a> Importer<'a> {
                 Err(e) => {
                     // What was staged so far is valid staging: keep it.
                     self.store.commit(txn)?;
-                    return Err(connector_error(e));
+                    return Err(expired(e));
                 }
                 Ok(ImportItem::Bad(bad)) => {
                     self.bad_items += 1;
                     self.log.error(
                         &mut txn,
                         RunError {
+                            system_code: None,
                             object: None,
                             identifier: bad.location,
                             code: "bad-input".into(),
@@ -103,6 +114,7 @@ impl<'a> Importer<'a> {
                 self.log.error(
                     &mut txn,
                     RunError {
+                        system_code: None,
                         object: None,
                         identifier: name.clone(),
                         code: "deletes-not-staged".into(),
@@ -330,7 +342,7 @@ impl<'a> Importer<'a> {
                     }
                 }
                 if let (Some(want), Some(got)) = (&cs.escrow.dn, dn) {
-                    if !want.eq_ignore_ascii_case(got) {
+                    if !rules::dn::same(want, got) {
                         mismatches.push(format!("dn: exported '{want}', imported '{got}'"));
                     }
                 }
@@ -339,7 +351,7 @@ impl<'a> Importer<'a> {
         if attrs.is_some()
             && matches!(
                 cs.state,
-                CsState::Added | CsState::Provisioned | CsState::Deleted
+                CsState::Added | CsState::Provisioned | CsState::Deleted | CsState::InFlight
             )
         {
             cs.state = CsState::Present;
@@ -354,6 +366,7 @@ impl<'a> Importer<'a> {
         }
         let message = mismatches.join("; ");
         cs.error = Some(ObjectError {
+            system_code: None,
             run: self.log.id(),
             code: "exported-change-not-reimported".into(),
             message: message.clone(),
@@ -361,6 +374,7 @@ impl<'a> Importer<'a> {
         self.log.error(
             txn,
             RunError {
+                system_code: None,
                 object: Some(cs.key),
                 identifier: cs.anchor.clone().or(cs.dn.clone()).unwrap_or_default(),
                 code: "exported-change-not-reimported".into(),
@@ -381,7 +395,7 @@ impl<'a> Importer<'a> {
             _ => {
                 let mut cs = before.clone();
                 self.confirm(txn, &mut cs, None, None)?;
-                if cs.state == CsState::Added {
+                if matches!(cs.state, CsState::Added | CsState::InFlight) {
                     // The add was not confirmed (the error says so): the
                     // next sync stages it as an add again.
                     cs.state = CsState::Provisioned;
@@ -401,17 +415,52 @@ impl<'a> Importer<'a> {
     }
 
     /// Full import: every object not seen is gone from the connected system.
-    fn stage_unseen_as_deletes(&mut self) -> Result<(), StoreError> {
+    /// Refuses, staging none, when that is more than the deletion threshold
+    /// or more than the configured share of the connector space (a source
+    /// that came back empty or truncated), unless `--allow-deletes` covers it.
+    fn stage_unseen_as_deletes(&mut self) -> Result<(), EngineError> {
         let mut unseen = Vec::new();
+        let mut total = 0usize;
         self.store
             .for_each_prefix(&keys::conn_prefix(keys::tag::ANCHOR, self.conn), |_, v| {
                 if let Ok(id) = <[u8; 8]>::try_from(v).map(u64::from_be_bytes) {
+                    total += 1;
                     if !self.seen.contains(&id) {
                         unseen.push(id);
                     }
                 }
                 Ok(())
             })?;
+        let mut deletes = 0;
+        for chunk in unseen.chunks(BATCH) {
+            let txn = self.store.begin();
+            for id in chunk {
+                let key = CsKey {
+                    conn: self.conn,
+                    id: *id,
+                };
+                if txn.cs(key)?.is_some_and(|cs| stages_delete(&cs)) {
+                    deletes += 1;
+                }
+            }
+        }
+        let percent = self.model.import_deletion_percent as usize;
+        let refused = match self.allow_deletes {
+            Some(allowed) => deletes > allowed,
+            None => {
+                deletes > self.model.deletion_threshold
+                    || (deletes > 0 && deletes * 100 > percent * total)
+            }
+        };
+        if refused {
+            return Err(EngineError::ImportDeletionThreshold {
+                connector: self.store.name(self.conn).to_string(),
+                deletes,
+                total,
+                threshold: self.allow_deletes.unwrap_or(self.model.deletion_threshold),
+                percent: self.model.import_deletion_percent,
+            });
+        }
         for chunk in unseen.chunks(BATCH) {
             let mut txn = self.store.begin();
             for id in chunk {
@@ -425,5 +474,16 @@ impl<'a> Importer<'a> {
             self.store.commit(txn)?;
         }
         Ok(())
+    }
+}
+
+/// Whether a full import that does not see `cs` stages a delete for it (as
+/// opposed to confirming an exported delete, or passing over an object the
+/// system never had).
+fn stages_delete(cs: &CsObject) -> bool {
+    match cs.state {
+        CsState::Provisioned | CsState::Added | CsState::InFlight => false,
+        CsState::Deleted => cs.link.is_some(),
+        _ => !matches!(&cs.pending_import, Some(p) if p.kind == ImportKind::Delete),
     }
 }

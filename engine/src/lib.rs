@@ -13,6 +13,7 @@ mod import;
 pub mod inspect;
 pub mod model;
 pub mod plan;
+pub mod retry;
 pub mod setup;
 pub mod store;
 mod sync;
@@ -21,13 +22,14 @@ pub mod trace;
 use std::collections::BTreeMap;
 
 pub use connector::{
-    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange,
-    ExportOp, ExportResult, ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError,
-    ObjectTypeSchema, RefKind,
+    Applied, AttrOp, AttributeSchema, CheckReport, Connector, ConnectorError, ConnectorErrorKind,
+    ConnectorInfo, ExportChange, ExportFailure, ExportOp, ExportReport, ExportResult, FailureKind,
+    ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError, ObjectTypeSchema, RefKind,
 };
 pub use history::{Counters, RunError, RunRecord, RunStatus, StepKind};
 pub use inspect::{CsView, MvView, PendingChange};
 pub use plan::Plan;
+pub use retry::RetryPolicy;
 pub use setup::{DeletionRule, EngineConfig};
 pub use store::{Store, StoreError, StoreOptions, WriteStats};
 pub use trace::Trace;
@@ -61,6 +63,39 @@ pub enum EngineError {
         /// The threshold in force.
         threshold: usize,
     },
+    /// A full import would stage too many deletes.
+    #[error("full import of '{connector}' would delete {deletes} of its {total} objects, more than the deletion threshold ({threshold} objects, or {percent} % of the connector space); nothing was staged as deleted (the objects read were staged). If the source really lost them, allow it with `--allow-deletes {deletes}`; otherwise fix the source (an empty or truncated file, a wrong filter) and import again")]
+    ImportDeletionThreshold {
+        /// The connector.
+        connector: String,
+        /// How many objects were not seen.
+        deletes: usize,
+        /// How many objects the connector space holds.
+        total: usize,
+        /// The count threshold in force.
+        threshold: usize,
+        /// The share threshold in force, in percent.
+        percent: u32,
+    },
+    /// A sync would delete too many metaverse objects.
+    #[error("sync of '{connector}' would delete {deletes} metaverse objects, more than the deletion threshold of {threshold}; nothing was deleted (the sync stopped before the batch that would cross it). Review the connector space's pending deletes with `mvsync show`, then allow them with `--allow-deletes {deletes}` or raise `deletion_threshold`")]
+    SyncDeletionThreshold {
+        /// The connector.
+        connector: String,
+        /// How many metaverse deletions it would make (at least).
+        deletes: usize,
+        /// The threshold in force.
+        threshold: usize,
+    },
+    /// The connector no longer honours the stored delta watermark.
+    #[error("delta import of '{connector}': the connected system no longer honours the stored watermark ({source}); nothing was staged. Run a full import (`mvsync import {connector} --full`), or give the profile's step `fallback = \"full-import\"`")]
+    WatermarkExpired {
+        /// The connector.
+        connector: String,
+        /// What the connector said.
+        #[source]
+        source: ConnectorError,
+    },
     /// A connector name that the configuration does not define.
     #[error("no connector named '{0}' is configured")]
     UnknownConnector(String),
@@ -77,7 +112,8 @@ pub enum EngineError {
 /// Options of one step.
 #[derive(Debug, Clone, Default)]
 pub struct StepOptions {
-    /// Allow an export to delete up to this many objects, overriding the threshold.
+    /// Allow an import, a sync or an export to delete up to this many
+    /// objects, overriding the deletion thresholds.
     pub allow_deletes: Option<usize>,
 }
 
@@ -187,9 +223,9 @@ impl Engine {
         );
         let result = match step {
             StepKind::FullImport | StepKind::DeltaImport => {
-                import::Importer::new(&self.store, &self.model, &mut log, conn)
-                    .run(system, step == StepKind::FullImport)
-                    .await
+                let mut importer = import::Importer::new(&self.store, &self.model, &mut log, conn);
+                importer.allow_deletes = options.allow_deletes;
+                importer.run(system, step == StepKind::FullImport).await
             }
             StepKind::FullSync | StepKind::DeltaSync => {
                 sync::Syncer::new(&self.store, &self.model, &mut log, (self.clock)())

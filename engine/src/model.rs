@@ -256,6 +256,20 @@ pub enum CsState {
     Added,
     /// Deleted by export; the next full import should confirm its absence.
     Deleted,
+    /// An add of a system-assigned anchor was sent and its answer never
+    /// recorded (the process died, or the batch was interrupted): the object
+    /// may exist. The next export looks it up (`Connector::find_added`)
+    /// before sending the add again; an import that sees it makes it
+    /// present, a full import that does not makes it provisioned again.
+    InFlight,
+}
+
+impl CsState {
+    /// Whether the connected system is not known to hold the object yet, so
+    /// sync stages it as an add.
+    pub fn awaits_add(self) -> bool {
+        matches!(self, CsState::Provisioned | CsState::InFlight)
+    }
 }
 
 /// An error recorded on one object.
@@ -267,6 +281,8 @@ pub struct ObjectError {
     pub code: String,
     /// What went wrong.
     pub message: String,
+    /// The connected system's own code, when it gave one.
+    pub system_code: Option<String>,
 }
 
 /// A connector-space object.

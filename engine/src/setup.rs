@@ -36,6 +36,11 @@ pub struct EngineConfig {
     /// Staging mode: import and sync, never export (pending exports are kept
     /// for review with preview).
     pub staging: bool,
+    /// A full import refuses to stage deletes for more than this share of
+    /// the connector space, in percent (whatever the count), unless allowed.
+    pub import_deletion_percent: u32,
+    /// How retryable export failures are retried.
+    pub retry: crate::retry::RetryPolicy,
 }
 
 /// A rule with its names resolved.
@@ -90,6 +95,8 @@ pub(crate) struct Model {
     pub outbound: Vec<RuleModel>,
     pub deletion: HashMap<Sym, (DeletionRule, Option<Sym>)>,
     pub deletion_threshold: usize,
+    pub import_deletion_percent: u32,
+    pub retry: crate::retry::RetryPolicy,
     /// The special outbound target naming an object's DN.
     pub dn_sym: Sym,
 }
@@ -161,6 +168,8 @@ impl Model {
             outbound,
             deletion,
             deletion_threshold: config.deletion_threshold,
+            import_deletion_percent: config.import_deletion_percent,
+            retry: config.retry,
             dn_sym: store.intern("dn"),
         }
     }

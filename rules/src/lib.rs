@@ -5,6 +5,7 @@
 //! Invariant: this crate is pure. It performs no I/O, owns no store and knows
 //! no connector; time and uniqueness reach it through [`Env`].
 
+pub mod dn;
 pub mod env;
 pub mod error;
 pub mod expr;
@@ -12,6 +13,7 @@ pub mod functions;
 pub mod rule;
 pub mod value;
 
+pub use dn::Dn;
 pub use env::{Env, MapEnv};
 pub use error::{line_col, EvalError, ParseError, Span};
 pub use expr::Expr;

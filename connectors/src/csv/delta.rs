@@ -6,13 +6,13 @@
 //! otherwise the file is a new one and is read from its start.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::sync::Arc;
 
 use engine::{ConnectorError, ImportEvent, ItemError};
 
 use super::config::CHANGE_TYPE_COLUMN;
-use super::reader::{read_error, RecordReader, Start};
+use super::reader::{complete_length, read_error, RecordReader, Start};
 use super::rows::Header;
 use super::stream::{Sink, Stop};
 use super::watermark::{check_prefix, Prefix, Watermark};
@@ -58,6 +58,19 @@ pub(crate) fn open(
         }
         Err(e) => return Err(read_error(&source.path, &e)),
     };
+    let complete = complete_length(&mut file, &source.path)?;
+    let full = file
+        .metadata()
+        .map_err(|e| read_error(&source.path, &e))?
+        .len();
+    if complete < full {
+        tracing::info!(
+            file = %source.path.display(),
+            "the change file's last line has no line end yet (still being written): it is left for the next delta import"
+        );
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| read_error(&source.path, &e))?;
     let prefix = match previous {
         Some(mark) => check_prefix(&mut file, mark, &source.path)?,
         None => Prefix::Different,
@@ -69,6 +82,7 @@ pub(crate) fn open(
         delimiter,
         Start::Beginning { hash: true },
     )?;
+    reader.limit_to(complete);
     let Some(header) = Header::read(&mut reader, &source.shown, &settings.config, true)? else {
         return Ok(DeltaImport::Reading {
             settings,
@@ -86,6 +100,7 @@ pub(crate) fn open(
                 hasher,
             };
             reader = RecordReader::new(reader.into_file(), &source.path, delimiter, start)?;
+            reader.limit_to(complete);
         }
         (Prefix::Same { .. }, _) | (_, None) => {}
         (Prefix::Different, Some(_)) => tracing::info!(

@@ -13,7 +13,8 @@
 use std::path::Path;
 
 use engine::{
-    Applied, AttrOp, ConnectorError, ExportChange, ExportOp, ExportResult, ItemError, RefKind,
+    Applied, AttrOp, ConnectorError, ExportChange, ExportFailure, ExportOp, ExportResult,
+    FailureKind, RefKind,
 };
 use rules::Value;
 
@@ -94,14 +95,22 @@ fn apply_change(
     settings: &Settings,
     table: &mut Table,
     change: ExportChange,
-) -> Result<Applied, ItemError> {
+) -> Result<Applied, ExportFailure> {
     let config = &settings.config;
-    let fail = |anchor: Option<&str>, message: String| ItemError {
-        location: match anchor {
-            Some(anchor) => format!("{} [{}={anchor}]", settings.file.shown, config.anchor),
-            None => format!("{} [change {}]", settings.file.shown, change.id),
-        },
-        message,
+    let located = |anchor: Option<&str>, message: String| match anchor {
+        Some(anchor) => format!(
+            "{} [{}={anchor}]: {message}",
+            settings.file.shown, config.anchor
+        ),
+        None => format!("{} [change {}]: {message}", settings.file.shown, change.id),
+    };
+    // Every refusal of a file row is a problem of the change itself: it will
+    // fail again as it stands.
+    let fail = |anchor: Option<&str>, message: String| {
+        ExportFailure::new(FailureKind::Permanent, located(anchor, message))
+    };
+    let not_found = |anchor: Option<&str>, message: String| {
+        ExportFailure::new(FailureKind::NotFound, located(anchor, message))
     };
     let anchor = change.anchor.as_deref();
     if !config.has_type(&change.object_type) {
@@ -186,7 +195,7 @@ fn apply_change(
                 (column, new_dn) => (column.as_deref(), new_dn.as_deref()),
             };
             let row = find_row(table, &change).ok_or_else(|| {
-                fail(
+                not_found(
                     label,
                     match (anchor, change.dn.as_deref()) {
                         (None, None) => "an update needs the row's anchor".to_owned(),
@@ -350,10 +359,10 @@ impl<'a> Draft<'a> {
             ));
         };
         let by_dn = self.settings.config.reference_kind(name) == Some(RefKind::Dn);
-        // DNs are the same whatever their case.
+        // DNs are the same whatever their case and escaping form.
         let same = |a: &str, b: &str| {
             if by_dn {
-                a.to_lowercase() == b.to_lowercase()
+                rules::dn::same(a, b)
             } else {
                 a == b
             }

@@ -53,6 +53,49 @@ pub(crate) fn open(settings: Arc<Settings>) -> Result<FullImport, ConnectorError
     })
 }
 
+/// The health check: the file is there and its header names the
+/// configured columns; the change file, when configured, can be read; the
+/// folder the export replaces the file in is writable. Reads only.
+pub(crate) fn check(settings: &Arc<Settings>) -> Result<engine::CheckReport, ConnectorError> {
+    let opened = open(Arc::clone(settings))?;
+    let mut checks = vec![format!(
+        "read the header of {}: {} column(s)",
+        settings.file.shown,
+        opened.header.names.len()
+    )];
+    if let Some(change_file) = &settings.change_file {
+        match std::fs::metadata(&change_file.path) {
+            Ok(_) => {
+                RecordReader::open_file(&change_file.path)?;
+                checks.push(format!("the change file {} can be read", change_file.shown));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => checks.push(format!(
+                "the change file {} does not exist yet (a delta import finds no changes)",
+                change_file.shown
+            )),
+            Err(e) => return Err(super::reader::read_error(&change_file.path, &e)),
+        }
+    }
+    let folder = settings
+        .file
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let writable = std::fs::metadata(folder)
+        .map(|m| !m.permissions().readonly())
+        .unwrap_or(false);
+    checks.push(if writable {
+        format!("the folder {} is writable (export)", folder.display())
+    } else {
+        format!(
+            "warning: the folder {} is not writable: export would fail",
+            folder.display()
+        )
+    });
+    Ok(engine::CheckReport { checks })
+}
+
 impl FullImport {
     /// Streams every row, then the change file's watermark.
     pub(crate) fn run(mut self, sink: &Sink) {
@@ -101,7 +144,7 @@ impl FullImport {
                 }
             };
             if let (Some(dn), Some(dn_column)) = (&object.dn, self.header.dn) {
-                let key = dn.to_lowercase();
+                let key = rules::dn::normalize(dn);
                 if let Some(first) = seen_dns.get(&key) {
                     sink.bad(ItemError {
                         location: record.location(shown, record.field_start(dn_column)),

@@ -56,8 +56,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use engine::{
-    AttributeSchema, Connector, ConnectorError, ConnectorInfo, ExportChange, ExportResult,
-    ImportStream, ObjectTypeSchema,
+    AttributeSchema, CheckReport, Connector, ConnectorError, ConnectorInfo, ExportChange,
+    ExportReport, ImportStream, ObjectTypeSchema,
 };
 use rules::ValueType;
 
@@ -185,14 +185,20 @@ impl Connector for CsvConnector {
         Ok(stream::spawn(move |sink| opened.run(sink)))
     }
 
-    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError> {
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<ExportReport, ConnectorError> {
         let mut kept = self.export_lock.lock().await;
         let settings = Arc::clone(&self.settings);
         let previous = kept.take();
         let (results, keep) =
             stream::blocking(move || export::apply(&settings, batch, previous)).await?;
         *kept = keep;
-        Ok(results)
+        // The file is replaced atomically: every change of the batch or none.
+        Ok(ExportReport::complete(results))
+    }
+
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let settings = Arc::clone(&self.settings);
+        stream::blocking(move || import::check(&settings)).await
     }
 
     async fn export_finished(&self) {

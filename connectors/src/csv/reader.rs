@@ -42,11 +42,27 @@ struct Tap {
     kept: Vec<u8>,
     hasher: Option<Fnv64>,
     total: u64,
+    /// The absolute file offset of the next byte read.
+    pos: u64,
+    /// Read nothing at or past this absolute offset.
+    limit: Option<u64>,
 }
 
 impl Read for Tap {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let out = match self.limit {
+            Some(limit) => {
+                let left = usize::try_from(limit.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+                let len = out.len().min(left);
+                &mut out[..len]
+            }
+            None => out,
+        };
+        if out.is_empty() {
+            return Ok(0);
+        }
         let n = self.file.read(out)?;
+        self.pos += n as u64;
         let got = &out[..n];
         self.kept.extend_from_slice(got);
         if let Some(hasher) = &mut self.hasher {
@@ -126,6 +142,8 @@ impl RecordReader {
             kept: Vec::new(),
             hasher,
             total: 0,
+            pos: offset,
+            limit: None,
         };
         let csv = ::csv::ReaderBuilder::new()
             .has_headers(false)
@@ -179,6 +197,12 @@ impl RecordReader {
 
     /// The file offset just after the last record returned (the header's end,
     /// right after reading it).
+    /// Reads nothing at or past the absolute file offset `limit`: the
+    /// records after it are not there yet.
+    pub(crate) fn limit_to(&mut self, limit: u64) {
+        self.csv.get_mut().limit = Some(limit);
+    }
+
     pub(crate) fn offset(&self) -> u64 {
         self.start + self.base + self.used as u64
     }
@@ -207,6 +231,30 @@ impl RecordReader {
 
 /// One record with its raw bytes, from its first byte through its line
 /// terminator (if any).
+/// The length of `file`'s complete lines: up to and including its last
+/// line feed. A change file's last line without one is still being written
+/// (an appending writer is mid-line), so a delta import stops before it and
+/// its watermark does not reach into it.
+pub(crate) fn complete_length(file: &mut File, path: &Path) -> Result<u64, ConnectorError> {
+    let len = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| read_error(path, &e))?;
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..usize::try_from(end - start).unwrap_or(0)];
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(chunk))
+            .map_err(|e| read_error(path, &e))?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 pub(crate) struct Record<'a> {
     /// The fields, unquoted.
     pub(crate) fields: &'a ByteRecord,

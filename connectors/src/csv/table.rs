@@ -129,7 +129,7 @@ impl Table {
             table.by_anchor.insert(anchor, index);
             if let Some(dn) = table.dn.and_then(|c| cells.get(c)) {
                 if !dn.is_empty() {
-                    table.by_dn.entry(dn.to_lowercase()).or_insert(index);
+                    table.by_dn.entry(rules::dn::normalize(dn)).or_insert(index);
                 }
             }
             table.rows.push(Some(cells));
@@ -182,7 +182,7 @@ impl Table {
 
     /// The row holding `dn`, compared without regard to case.
     pub(crate) fn row_of_dn(&self, dn: &str) -> Option<usize> {
-        self.by_dn.get(&dn.to_lowercase()).copied()
+        self.by_dn.get(&rules::dn::normalize(dn)).copied()
     }
 
     /// The text of a cell ("" for a column the row has no cell in).
@@ -244,7 +244,7 @@ impl Table {
             if dn != previous_dn {
                 self.unindex_dn(&previous_dn, row);
                 if !dn.is_empty() {
-                    self.by_dn.insert(dn.to_lowercase(), row);
+                    self.by_dn.insert(rules::dn::normalize(&dn), row);
                 }
             }
         }
@@ -254,7 +254,7 @@ impl Table {
 
     /// Forgets that `row` holds `dn` (another row holding it stays indexed).
     fn unindex_dn(&mut self, dn: &str, row: usize) {
-        let key = dn.to_lowercase();
+        let key = rules::dn::normalize(dn);
         if self.by_dn.get(&key) == Some(&row) {
             self.by_dn.remove(&key);
             self.dn_unindexed = true;

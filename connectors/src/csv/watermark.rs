@@ -5,7 +5,7 @@
 //! Format: `v1:<length in bytes>:<FNV-1a 64 of those bytes, 16 lower-case hex digits>`.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::Path;
 
 use engine::ConnectorError;
@@ -74,14 +74,20 @@ impl Watermark {
         Ok(Watermark { len, hash })
     }
 
-    /// The current state of a whole file: a later delta reads only what is
-    /// appended after it. A missing file is an empty one.
+    /// The current state of a whole file's complete lines: a later delta
+    /// reads only what is appended after them (a last line still being
+    /// written included). A missing file is an empty one.
     pub(crate) fn of_file(path: &Path) -> Result<Self, ConnectorError> {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Watermark::empty()),
             Err(e) => return Err(read_error(path, &e)),
         };
+        let mut file = file;
+        let complete = super::reader::complete_length(&mut file, path)?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| read_error(path, &e))?;
+        let mut file = file.take(complete);
         let mut hasher = Fnv64::new();
         let mut len = 0u64;
         let mut buf = vec![0u8; 64 * 1024];

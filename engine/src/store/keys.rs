@@ -158,10 +158,16 @@ pub fn anchor(conn: Sym, anchor: &str) -> Vec<u8> {
     k
 }
 
-/// A DN index entry. DNs compare case-insensitively.
+/// A DN index entry. DNs compare as [`rules::dn::normalize`] says (case,
+/// escaping forms and spaces after commas do not matter).
 pub fn dn(conn: Sym, dn: &str) -> Vec<u8> {
+    dn_normalized(conn, &rules::dn::normalize(dn))
+}
+
+/// A DN index entry for a DN already normalized by [`rules::dn::normalize`].
+pub fn dn_normalized(conn: Sym, normalized: &str) -> Vec<u8> {
     let mut k = conn_prefix(tag::DN, conn);
-    k.extend_from_slice(dn.to_lowercase().as_bytes());
+    k.extend_from_slice(normalized.as_bytes());
     k
 }
 

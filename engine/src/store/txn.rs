@@ -207,14 +207,18 @@ impl<'s> Txn<'s> {
                 self.put_raw(keys::anchor(conn, a), id.clone());
             }
         }
-        let old_dn = before.and_then(|o| o.dn.as_deref()).map(str::to_lowercase);
-        let new_dn = after.and_then(|o| o.dn.as_deref()).map(str::to_lowercase);
+        let old_dn = before.and_then(|o| o.dn.as_deref());
+        let new_dn = after.and_then(|o| o.dn.as_deref());
         if old_dn != new_dn {
-            if let Some(d) = &old_dn {
-                self.delete_raw(keys::dn(conn, d));
-            }
-            if let Some(d) = &new_dn {
-                self.put_raw(keys::dn(conn, d), id.clone());
+            let old_dn = old_dn.map(rules::dn::normalize);
+            let new_dn = new_dn.map(rules::dn::normalize);
+            if old_dn != new_dn {
+                if let Some(d) = &old_dn {
+                    self.delete_raw(keys::dn_normalized(conn, d));
+                }
+                if let Some(d) = &new_dn {
+                    self.put_raw(keys::dn_normalized(conn, d), id.clone());
+                }
             }
         }
         self.index_unique(before, after);

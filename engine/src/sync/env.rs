@@ -11,12 +11,12 @@ use crate::setup::Model;
 use crate::store::{StoreError, Txn};
 
 /// How a waiting inbound reference is recorded: its kind, then the value as
-/// the connected system wrote it (a DN lower-cased: DNs compare without
-/// case, and the object that arrives may write it otherwise).
+/// the connected system wrote it (a DN normalized by [`rules::dn::normalize`]:
+/// the object that arrives may write the same DN otherwise).
 pub(crate) fn waiting_key(kind: RefKind, raw: &str) -> String {
     match kind {
         RefKind::Anchor => format!("a:{raw}"),
-        RefKind::Dn => format!("d:{}", raw.to_lowercase()),
+        RefKind::Dn => format!("d:{}", rules::dn::normalize(raw)),
     }
 }
 

@@ -177,6 +177,7 @@ impl Syncer<'_> {
                 .unwrap_or(identifier);
             let mut cs = before.clone();
             cs.error = Some(ObjectError {
+                system_code: None,
                 run: self.log.id(),
                 code: code.to_owned(),
                 message: message.clone(),
@@ -186,6 +187,7 @@ impl Syncer<'_> {
         self.log.error(
             txn,
             RunError {
+                system_code: None,
                 object: Some(key),
                 identifier,
                 code: code.to_owned(),
@@ -425,6 +427,7 @@ impl Syncer<'_> {
                         self.log.error(
                             &mut txn,
                             RunError {
+                                system_code: None,
                                 object: None,
                                 identifier: format!("mv:{source}"),
                                 code: code.to_owned(),

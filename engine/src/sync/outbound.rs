@@ -195,7 +195,7 @@ impl Syncer<'_> {
                         out.initial.insert(*target, v.clone());
                         continue;
                     }
-                    if unique && own.is_some_and(|o| o.state != CsState::Provisioned) {
+                    if unique && own.is_some_and(|o| !o.state.awaits_add()) {
                         continue;
                     }
                 }
@@ -281,7 +281,7 @@ impl Syncer<'_> {
             cs.escrow = Escrow::default();
             cs.hologram = Attrs::default();
         }
-        if cs.state == CsState::Provisioned {
+        if cs.state.awaits_add() {
             let attrs = self.add_attrs(&cs, desired);
             cs.anchor = self.provisional_anchor(k.conn, &cs, &attrs).or(cs.anchor);
             cs.dn = desired.dn.clone().or(cs.dn);
@@ -307,7 +307,7 @@ impl Syncer<'_> {
             let new_dn = desired
                 .dn
                 .clone()
-                .filter(|d| cs.known_dn().is_none_or(|k| !k.eq_ignore_ascii_case(d)));
+                .filter(|d| cs.known_dn().is_none_or(|k| !rules::dn::same(k, d)));
             cs.pending_export = if changes.is_empty() && new_dn.is_none() {
                 None
             } else {

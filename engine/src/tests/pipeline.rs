@@ -663,7 +663,11 @@ fn the_deletion_threshold_refuses_and_allow_deletes_permits() {
 
     hr.remove("E1");
     hr.remove("E2");
-    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    let allow = StepOptions {
+        allow_deletes: Some(2),
+    };
+    h.try_run("hr", FullImport, &allow).expect("import allowed");
+    h.run("hr", FullSync);
     let pending_deletes = || {
         h.cs_all("ad")
             .iter()

@@ -16,10 +16,10 @@ use rules::{
 use crate::model::{apply_op, CsObject, MvObject};
 use crate::store::{keys, Entries, Kv, MemKv, Write};
 use crate::{
-    Applied, AttrOp, AttributeSchema, Connector, ConnectorError, ConnectorInfo, Engine,
-    EngineConfig, EngineError, ExportChange, ExportOp, ExportResult, ImportEvent, ImportItem,
-    ImportStream, ImportedObject, ItemError, ObjectTypeSchema, RefKind, RunError, RunRecord,
-    StepKind, StepOptions, Store, StoreError,
+    Applied, AttrOp, AttributeSchema, CheckReport, Connector, ConnectorError, ConnectorInfo,
+    Engine, EngineConfig, EngineError, ExportChange, ExportFailure, ExportOp, ExportReport,
+    ExportResult, FailureKind, ImportEvent, ImportItem, ImportStream, ImportedObject, ItemError,
+    ObjectTypeSchema, RefKind, RunError, RunRecord, StepKind, StepOptions, Store, StoreError,
 };
 
 // ------------------------------------------------------------ the system
@@ -39,6 +39,18 @@ pub struct SystemState {
     pub watermarks_given: Vec<Option<String>>,
     /// Every change export received, in order.
     pub exported: Vec<ExportChange>,
+    /// Faults: the connection drops after this many operations of the next
+    /// export call (applied ones reported, the rest unknown).
+    pub drop_after: Option<usize>,
+    /// Faults: the next export call applies everything, then loses every
+    /// answer (a crash between the system applying and the engine recording).
+    pub lose_answers: bool,
+    /// Faults: anchors or DNs whose export fails as retryable this many more times.
+    pub busy: BTreeMap<String, usize>,
+    /// Faults: the next delta import reports its watermark expired.
+    pub watermark_expired: bool,
+    /// How many `find_added` look-ups were made.
+    pub lookups: usize,
     /// Watermarks handed out so far.
     generation: u64,
     /// System-assigned anchors handed out so far.
@@ -119,7 +131,22 @@ impl System {
         self.info.object_type(object_type)?.anchor_attribute.clone()
     }
 
-    fn apply(&self, state: &mut SystemState, change: &ExportChange) -> Result<Applied, String> {
+    fn apply(
+        &self,
+        state: &mut SystemState,
+        change: &ExportChange,
+    ) -> Result<Applied, ExportFailure> {
+        self.apply_change(state, change).map_err(|(kind, message)| {
+            ExportFailure::new(kind, message).with_code(format!("TEST-{kind:?}"))
+        })
+    }
+
+    fn apply_change(
+        &self,
+        state: &mut SystemState,
+        change: &ExportChange,
+    ) -> Result<Applied, (FailureKind, String)> {
+        use FailureKind::{AlreadyExists, NotFound, Permanent};
         let refused =
             |key: &Option<String>| key.as_ref().is_some_and(|k| state.failing.contains(k));
         match &change.op {
@@ -131,7 +158,7 @@ impl System {
                         .map(|(_, v)| v.to_string())
                 });
                 if refused(&declared) || refused(&change.dn) {
-                    return Err("refused by the test system".into());
+                    return Err((Permanent, "refused by the test system".into()));
                 }
                 let anchor = declared.unwrap_or_else(|| {
                     state.next_guid += 1;
@@ -143,7 +170,7 @@ impl System {
                         .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
                 };
                 if state.objects.contains_key(&anchor) || state.objects.values().any(dn_taken) {
-                    return Err(format!("{anchor} already exists"));
+                    return Err((AlreadyExists, format!("{anchor} already exists")));
                 }
                 let object = ImportedObject {
                     anchor: anchor.clone(),
@@ -158,10 +185,16 @@ impl System {
             }
             ExportOp::Update { new_dn, changes } => {
                 if refused(&change.anchor) || refused(&change.dn) {
-                    return Err("refused by the test system".into());
+                    return Err((Permanent, "refused by the test system".into()));
                 }
-                let anchor = change.anchor.clone().ok_or("an update without an anchor")?;
-                let object = state.objects.get_mut(&anchor).ok_or("no such object")?;
+                let anchor = change
+                    .anchor
+                    .clone()
+                    .ok_or((Permanent, "an update without an anchor".to_owned()))?;
+                let object = state
+                    .objects
+                    .get_mut(&anchor)
+                    .ok_or((NotFound, "no such object".to_owned()))?;
                 for (name, op) in changes {
                     let current = object
                         .attributes
@@ -183,10 +216,16 @@ impl System {
             }
             ExportOp::Delete => {
                 if refused(&change.anchor) || refused(&change.dn) {
-                    return Err("refused by the test system".into());
+                    return Err((Permanent, "refused by the test system".into()));
                 }
-                let anchor = change.anchor.clone().ok_or("a delete without an anchor")?;
-                state.objects.remove(&anchor).ok_or("no such object")?;
+                let anchor = change
+                    .anchor
+                    .clone()
+                    .ok_or((Permanent, "a delete without an anchor".to_owned()))?;
+                state
+                    .objects
+                    .remove(&anchor)
+                    .ok_or((NotFound, "no such object".to_owned()))?;
                 Ok(Applied {
                     anchor: Some(anchor),
                 })
@@ -248,6 +287,11 @@ impl Connector for Handle {
     async fn delta_import(&self, watermark: Option<&str>) -> Result<ImportStream, ConnectorError> {
         let mut state = self.0.state();
         state.watermarks_given.push(watermark.map(str::to_owned));
+        if std::mem::take(&mut state.watermark_expired) {
+            return Err(ConnectorError::watermark_expired(
+                "the delta token has expired (HTTP 410 syncStateNotFound)",
+            ));
+        }
         let mut items = bad_items(&mut state);
         items.extend(
             std::mem::take(&mut state.delta)
@@ -262,28 +306,68 @@ impl Connector for Handle {
         Ok(stream(items))
     }
 
-    async fn export(&self, batch: Vec<ExportChange>) -> Result<Vec<ExportResult>, ConnectorError> {
+    async fn export(&self, batch: Vec<ExportChange>) -> Result<ExportReport, ConnectorError> {
         let mut state = self.0.state();
         let mut results = Vec::with_capacity(batch.len());
-        for change in batch {
-            let outcome = self
-                .0
-                .apply(&mut state, &change)
-                .map_err(|message| ItemError {
-                    location: change
-                        .anchor
-                        .clone()
-                        .or(change.dn.clone())
-                        .unwrap_or_default(),
-                    message,
+        let drop_after = state.drop_after.take();
+        for (n, change) in batch.into_iter().enumerate() {
+            if drop_after == Some(n) {
+                return Ok(ExportReport {
+                    results,
+                    interrupted: Some(ConnectorError::unavailable("connection reset by peer")),
                 });
+            }
+            let key = change
+                .anchor
+                .clone()
+                .or(change.dn.clone())
+                .unwrap_or_default();
+            if let Some(left) = state.busy.get_mut(&key).filter(|n| **n > 0) {
+                *left -= 1;
+                results.push(ExportResult {
+                    id: change.id,
+                    outcome: Err(ExportFailure::new(FailureKind::Retryable, "server busy")
+                        .with_code("LDAP 51 busy")),
+                });
+                continue;
+            }
+            let outcome = self.0.apply(&mut state, &change);
             state.exported.push(change.clone());
             results.push(ExportResult {
                 id: change.id,
                 outcome,
             });
         }
-        Ok(results)
+        if std::mem::take(&mut state.lose_answers) {
+            return Err(ConnectorError::unavailable(
+                "the process died before it heard back",
+            ));
+        }
+        Ok(ExportReport::complete(results))
+    }
+
+    async fn find_added(&self, change: &ExportChange) -> Result<Option<String>, ConnectorError> {
+        let mut state = self.0.state();
+        state.lookups += 1;
+        let ExportOp::Add { attributes } = &change.op else {
+            return Ok(None);
+        };
+        // The stable key: the DN where the system has DNs, else the whole
+        // attribute set.
+        Ok(state
+            .objects
+            .values()
+            .find(|o| match (&o.dn, &change.dn) {
+                (Some(a), Some(b)) => rules::dn::same(a, b),
+                _ => &o.attributes == attributes,
+            })
+            .map(|o| o.anchor.clone()))
+    }
+
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        Ok(CheckReport {
+            checks: vec![format!("{} objects", self.0.state().objects.len())],
+        })
     }
 }
 
@@ -469,6 +553,14 @@ impl Harness {
             deletion: BTreeMap::new(),
             deletion_threshold,
             staging: false,
+            // The pipeline tests check the count threshold; the share one
+            // has tests of its own.
+            import_deletion_percent: 100,
+            retry: crate::RetryPolicy {
+                attempts: 3,
+                first_delay: std::time::Duration::from_millis(1),
+                max_delay: std::time::Duration::from_millis(5),
+            },
         };
         let connectors = systems
             .iter()

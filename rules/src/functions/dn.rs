@@ -1,10 +1,12 @@
 //! Distinguished names: EscapeDN, ParentDN, RDN.
 //!
 //! DNs are split at commas that are neither escaped with a backslash (`\,`,
-//! and hex escapes like `\2C`) nor inside a quoted value (`CN="a,b"`).
+//! and hex escapes like `\2C`) nor inside a quoted value (`CN="a,b"`), by
+//! [`crate::dn`], the one DN type.
 
 use super::util::map_text;
 use super::{Args, FnError, FunctionDef};
+use crate::dn::first_separator;
 use crate::{Env, Value, ValueType};
 
 pub(super) const ESCAPE_DN: FunctionDef = FunctionDef {
@@ -32,49 +34,9 @@ pub(super) const ESCAPE_DN: FunctionDef = FunctionDef {
 };
 
 fn escape_dn(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
-    map_text(args.take(0), |s| Ok(Value::Str(escape_rdn_value(s))))
-}
-
-fn escape_rdn_value(s: String) -> String {
-    let needs = |i: usize, c: char, last: bool| match c {
-        ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' | '\0' => true,
-        '#' => i == 0,
-        ' ' => i == 0 || last,
-        _ => false,
-    };
-    let len = s.len();
-    let last_start = s.char_indices().next_back().map_or(0, |(i, _)| i);
-    if !s.char_indices().any(|(i, c)| needs(i, c, i == last_start)) {
-        return s;
-    }
-    let mut out = String::with_capacity(len + 8);
-    for (i, c) in s.char_indices() {
-        if needs(i, c, i == last_start) {
-            if c == '\0' {
-                out.push_str("\\00");
-                continue;
-            }
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The byte index of the first comma that separates RDNs, if any.
-fn first_separator(dn: &str) -> Option<usize> {
-    let mut escaped = false;
-    let mut quoted = false;
-    for (i, c) in dn.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    map_text(args.take(0), |s| {
+        Ok(Value::Str(crate::dn::escape_value(&s)))
+    })
 }
 
 pub(super) const PARENT_DN: FunctionDef = FunctionDef {
@@ -156,28 +118,16 @@ fn rdn(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_rdn_value, first_separator};
+    use crate::dn::escape_value;
     use crate::functions::tests::eval_str as eval;
 
     #[test]
     fn escaping_follows_rfc_4514() {
-        assert_eq!(escape_rdn_value(String::new()), "");
-        assert_eq!(escape_rdn_value(" ".into()), "\\ ");
-        assert_eq!(escape_rdn_value("  ".into()), "\\ \\ ");
-        assert_eq!(escape_rdn_value("a\0b".into()), "a\\00b");
-        assert_eq!(escape_rdn_value("Zoë, é ".into()), "Zoë\\, é\\ ");
-        assert_eq!(escape_rdn_value("ab é".into()), "ab é");
-        assert_eq!(escape_rdn_value("x#".into()), "x#");
-    }
-
-    #[test]
-    fn separators_skip_escapes_and_quotes() {
-        assert_eq!(first_separator("CN=a\\,b,DC=x"), Some(7));
-        assert_eq!(first_separator("CN=a\\2Cb,DC=x"), Some(8));
-        assert_eq!(first_separator("CN=\"a,b\",DC=x"), Some(8));
-        assert_eq!(first_separator("CN=a\\\\,DC=x"), Some(6));
-        assert_eq!(first_separator("CN=é"), None);
-        assert_eq!(first_separator("CN=a\\"), None);
+        assert_eq!(escape_value(""), "");
+        assert_eq!(escape_value(" "), "\\ ");
+        assert_eq!(escape_value("  "), "\\ \\ ");
+        assert_eq!(escape_value("Zoë, é "), "Zoë\\, é\\ ");
+        assert_eq!(escape_value("x#"), "x#");
     }
 
     #[test]
