@@ -8,7 +8,10 @@
 //! Invariant: connectors depend on the engine, never the other way round; a
 //! connector never sees store ids, only its own anchors and attribute names.
 
+pub mod common;
 pub mod csv;
+#[cfg(feature = "testkit")]
+pub mod fault;
 
 use std::path::Path;
 
@@ -21,6 +24,10 @@ use serde::{Deserialize, Serialize};
 pub enum ConnectorConfig {
     /// A CSV file (`type = "csv"`).
     Csv(csv::CsvConfig),
+    /// The end-to-end tests' system with faults (`type = "fault"`; cargo
+    /// feature `testkit` only).
+    #[cfg(feature = "testkit")]
+    Fault(fault::FaultConfig),
 }
 
 impl ConnectorConfig {
@@ -38,6 +45,22 @@ impl ConnectorConfig {
                     .map_err(|e| engine::ConnectorError::new(e.to_string()))?;
                 Ok(Box::new(connector))
             }
+            #[cfg(feature = "testkit")]
+            ConnectorConfig::Fault(config) => Ok(Box::new(fault::FaultConnector::new(
+                config.clone(),
+                base_dir,
+            )?)),
+        }
+    }
+
+    /// Whether the configuration lists every attribute its objects have
+    /// (`columns` for CSV), so that validation can call an undeclared one an
+    /// error.
+    pub fn declares_attributes(&self) -> bool {
+        match self {
+            ConnectorConfig::Csv(csv) => csv.columns.is_some(),
+            #[cfg(feature = "testkit")]
+            ConnectorConfig::Fault(_) => false,
         }
     }
 
@@ -45,6 +68,8 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Csv(_) => "csv",
+            #[cfg(feature = "testkit")]
+            ConnectorConfig::Fault(_) => "fault",
         }
     }
 }

@@ -60,6 +60,10 @@ pub enum RunStatus {
     Failed(String),
     /// The step did not run, for the reason given (staging mode).
     Skipped(String),
+    /// The process running the step died (kill -9, power loss) before the
+    /// step ended. What it committed is in the store (every commit is a
+    /// consistent batch); running the profile again converges.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -71,6 +75,7 @@ impl RunStatus {
             RunStatus::CompletedWithErrors => "completed-with-errors",
             RunStatus::Failed(_) => "failed",
             RunStatus::Skipped(_) => "skipped",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -256,6 +261,33 @@ impl RunLog {
         store.flush()?;
         Ok(self.record)
     }
+}
+
+/// Marks every run still recorded as in progress as interrupted. Only the
+/// store's one writer may call it: holding the lock, it knows no other
+/// process runs a step, so an in-progress record belongs to a dead one.
+/// Returns the runs marked.
+pub fn mark_interrupted(store: &Store) -> Result<Vec<u64>, StoreError> {
+    let mut stale = Vec::new();
+    store.for_each_prefix(&[keys::tag::RUN], |k, v| {
+        let record: RunRecord = codec::decode(v, &|| format!("run record {k:?}"))?;
+        if record.status == RunStatus::InProgress {
+            stale.push(record);
+        }
+        Ok(())
+    })?;
+    if stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut txn = store.begin();
+    let mut ids = Vec::with_capacity(stale.len());
+    for mut record in stale {
+        record.status = RunStatus::Interrupted;
+        txn.put_raw(keys::run(record.id), codec::encode(&record)?);
+        ids.push(record.id);
+    }
+    store.commit(txn)?;
+    Ok(ids)
 }
 
 /// Every run, oldest first.

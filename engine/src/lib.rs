@@ -149,6 +149,12 @@ impl Engine {
         if store.ensure_unique_index(&model.unique_pairs())? {
             tracing::info!("unique-value index rebuilt for the configured unique-value flows");
         }
+        for id in history::mark_interrupted(&store)? {
+            tracing::warn!(
+                run = id,
+                "run {id} was interrupted (its process died before the step ended); what it committed is kept, and running the profile again converges"
+            );
+        }
         store.commit(store.begin())?;
         Ok(Engine {
             store,

@@ -20,13 +20,27 @@ impl StoreLock {
         if let Some(dir) = lock_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_path)
-            .map_err(|e| StoreError::io(lock_path, e))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        // Never through a symbolic link: the lock is rewritten with this
+        // process's description, and a link would aim that write at
+        // whatever file it points to.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let mut file = options.open(lock_path).map_err(|e| {
+            let is_link =
+                std::fs::symlink_metadata(lock_path).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link {
+                StoreError::io(
+                    lock_path,
+                    std::io::Error::other(
+                        "the lock file is a symbolic link; refusing to follow it (remove the link)",
+                    ),
+                )
+            } else {
+                StoreError::io(lock_path, e)
+            }
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -64,6 +78,19 @@ impl StoreLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious.txt");
+        std::fs::write(&target, "keep me").expect("write");
+        let path = dir.path().join("store.lock");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let err = StoreLock::acquire(&path, "mvsync check").expect_err("must refuse");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
+    }
 
     #[test]
     fn second_holder_is_refused_with_the_first_ones_name() {
