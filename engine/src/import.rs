@@ -20,6 +20,11 @@ use crate::EngineError;
 /// Events per committed batch.
 const BATCH: usize = 1000;
 
+/// Delta imports in a row that bad items may keep at the same watermark
+/// (a file being fixed, a transient glitch) before the watermark moves past
+/// them, so that one bad item cannot stop every later change.
+const WATERMARK_HOLDS: u32 = 3;
+
 pub(crate) struct Importer<'a> {
     pub store: &'a Store,
     pub model: &'a Model,
@@ -90,11 +95,7 @@ impl<'a> Importer<'a> {
                     )?;
                 }
                 Ok(ImportItem::Event(ImportEvent::Watermark(w))) => {
-                    if self.bad_items == 0 {
-                        txn.set_watermark(self.conn, &w);
-                    } else {
-                        tracing::warn!(connector = %name, "the watermark was not advanced: {} item(s) could not be read and will be read again", self.bad_items);
-                    }
+                    self.watermark(&mut txn, &w, full)?;
                 }
                 Ok(ImportItem::Event(event)) => self.stage(&mut txn, event)?,
             }
@@ -128,6 +129,46 @@ impl<'a> Importer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Stores the watermark the connector reached, unless bad items keep
+    /// it back: a delta import with bad items stays at the old watermark,
+    /// so they are read again, at most [`WATERMARK_HOLDS`] times in a row;
+    /// then it moves on and says that a full import reconciles them.
+    fn watermark(&mut self, txn: &mut Txn<'_>, w: &str, full: bool) -> Result<(), StoreError> {
+        let name = self.store.name(self.conn).to_string();
+        if self.bad_items == 0 {
+            txn.set_watermark(self.conn, w);
+            txn.set_watermark_holds(self.conn, 0);
+            return Ok(());
+        }
+        if full {
+            // The next delta replays changes the full import already staged:
+            // harmless, and the bad rows are read again by the next full import.
+            tracing::warn!(connector = %name, "the watermark was not advanced: {} item(s) could not be read", self.bad_items);
+            return Ok(());
+        }
+        let holds = txn.watermark_holds(self.conn)? + 1;
+        if holds < WATERMARK_HOLDS {
+            tracing::warn!(connector = %name, "the watermark was not advanced: {} item(s) could not be read and will be read again (delta import {holds} of {WATERMARK_HOLDS} held back)", self.bad_items);
+            txn.set_watermark_holds(self.conn, holds);
+            return Ok(());
+        }
+        txn.set_watermark(self.conn, w);
+        txn.set_watermark_holds(self.conn, 0);
+        self.log.error(
+            txn,
+            RunError {
+                object: None,
+                identifier: name.clone(),
+                code: "bad-input-skipped".into(),
+                message: format!(
+                    "{} item(s) could not be read in {WATERMARK_HOLDS} delta imports in a row; the watermark moved past them so that later changes are imported. What they held is not staged: fix the source and run a full import (`mvsync import {name} --full`) to reconcile",
+                    self.bad_items
+                ),
+                system_code: None,
+            },
+        )
     }
 
     fn intern_attrs(&self, attrs: Vec<(String, rules::Value)>) -> Attrs {

@@ -197,11 +197,12 @@ struct MvAttrs<'a> {
 }
 
 impl Env for MvAttrs<'_> {
-    fn attribute(&self, name: &str) -> Value {
-        self.store
+    fn attribute(&self, name: &str) -> Result<Value, rules::ReadError> {
+        Ok(self
+            .store
             .lookup(name)
             .and_then(|s| self.mv.get(s).cloned())
-            .unwrap_or(Value::Null)
+            .unwrap_or(Value::Null))
     }
 
     fn now(&self) -> i64 {
@@ -218,7 +219,8 @@ fn inputs(expr: &Expr, env: &dyn Env) -> Vec<Input> {
         .into_iter()
         .map(|name| Input {
             name: name.to_owned(),
-            value: env.attribute(name),
+            // Shown, not used: a read failure is reported by the evaluation itself.
+            value: env.attribute(name).unwrap_or_default(),
         })
         .collect()
 }

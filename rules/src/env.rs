@@ -9,8 +9,11 @@ use crate::Value;
 /// Time and uniqueness are parameters so that evaluation is deterministic in
 /// tests and so that the rules crate never touches a store.
 pub trait Env {
-    /// The value of an attribute of the current object; `Value::Null` when absent.
-    fn attribute(&self, name: &str) -> Value;
+    /// The value of an attribute of the current object; `Value::Null` when
+    /// absent. `Err` when it could not be read (a store failure): the
+    /// evaluation fails, so a read error can never pass for a null (a null
+    /// can take an object out of scope and deprovision it).
+    fn attribute(&self, name: &str) -> Result<Value, ReadError>;
 
     /// The current instant in microseconds since the Unix epoch (`Now()`).
     fn now(&self) -> i64;
@@ -21,6 +24,16 @@ pub trait Env {
     /// uniqueness has no meaning (a scoping filter, an inbound flow); then
     /// `SelectUniqueValue` is an evaluation error.
     fn value_in_use(&self, candidate: &Value) -> Option<bool>;
+}
+
+/// An attribute that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read attribute '{attribute}': {message}")]
+pub struct ReadError {
+    /// The attribute.
+    pub attribute: String,
+    /// Why.
+    pub message: String,
 }
 
 /// A simple environment over a list of attributes, for tests, previews and
@@ -48,8 +61,8 @@ impl MapEnv {
 }
 
 impl Env for MapEnv {
-    fn attribute(&self, name: &str) -> Value {
-        self.attributes.get(name).cloned().unwrap_or(Value::Null)
+    fn attribute(&self, name: &str) -> Result<Value, ReadError> {
+        Ok(self.attributes.get(name).cloned().unwrap_or(Value::Null))
     }
 
     fn now(&self) -> i64 {

@@ -14,7 +14,7 @@ pub mod rule;
 pub mod value;
 
 pub use dn::Dn;
-pub use env::{Env, MapEnv};
+pub use env::{Env, MapEnv, ReadError};
 pub use error::{line_col, EvalError, ParseError, Span};
 pub use expr::Expr;
 pub use rule::{Deprovision, Direction, Flow, JoinCriterion, NullHandling, Rule};

@@ -638,8 +638,7 @@ async fn delta_import_leaves_a_last_row_without_line_break_for_the_next_delta() 
     assert_eq!(first.len(), 1, "only the watermark: {first:?}");
     assert_eq!(
         mark,
-        format!("v1:{}:", "employeeId,changeType\n".len())
-            + &mark[mark.rfind(':').unwrap() + 1..],
+        format!("v1:{}:", "employeeId,changeType\n".len()) + &mark[mark.rfind(':').unwrap() + 1..],
         "the watermark stops before the unfinished line"
     );
     append(dir.path(), "changes.csv", "d\nE2,delete\n");
@@ -809,7 +808,8 @@ async fn export_adds_updates_and_deletes_rows() {
             ),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         results,
         [
@@ -921,7 +921,11 @@ async fn an_export_batch_sees_the_file_as_changed_by_others_since_the_last_batch
     add_cy(connector.as_ref()).await;
     // And then appends a row.
     append(dir.path(), "hr.csv", "E9,Zed,\n");
-    connector.export(vec![delete(3, "E2")]).await.unwrap().results;
+    connector
+        .export(vec![delete(3, "E2")])
+        .await
+        .unwrap()
+        .results;
     connector.export_finished().await;
     assert_eq!(
         read(dir.path(), "hr.csv"),
@@ -962,7 +966,8 @@ async fn export_creates_a_missing_file_with_the_anchor_first() {
             &[("zeta", s("z")), ("employeeId", s("E1")), ("alpha", s("a"))],
         )])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(1, "E1")]);
     assert_eq!(
         read(dir.path(), "hr.csv"),
@@ -976,7 +981,8 @@ async fn export_of_no_effective_change_does_not_create_the_file() {
     let results = connector(dir.path(), "")
         .export(vec![delete(1, "E1")])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(1, "E1")]);
     assert!(!dir.path().join("hr.csv").exists());
 }
@@ -1025,7 +1031,8 @@ async fn export_upsert_keeps_columns_the_add_does_not_mention() {
             &[("employeeId", s("E1")), ("displayName", s("Annie"))],
         )])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         read(dir.path(), "hr.csv"),
         "employeeId,displayName,city\nE1,Annie,Paris\n"
@@ -1054,7 +1061,8 @@ async fn export_re_keys_a_row_whose_anchor_changes() {
             update(5, "E2", vec![("employeeId", AttrOp::Clear)]),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results[..2], [applied(1, "E100"), applied(2, "E100")]);
     assert_eq!(
         failure(&results, 3),
@@ -1113,7 +1121,8 @@ async fn export_rejects_bad_changes_one_object_at_a_time() {
             },
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         failure(&results, 1),
         (
@@ -1166,7 +1175,8 @@ async fn export_with_declared_columns_writes_them_in_order() {
             &[("employeeId", s("E2")), ("city", s("Rome"))],
         )])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         read(dir.path(), "hr.csv"),
         "employeeId,city,displayName\nE1,,Ann\nE2,Rome,\n"
@@ -1209,7 +1219,8 @@ async fn export_replaces_the_file_atomically_leaving_no_temporary_file() {
         connector
             .export(vec![add(i, &[("employeeId", s(&format!("N{i}")))])])
             .await
-            .unwrap().results;
+            .unwrap()
+            .results;
     }
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -1263,7 +1274,11 @@ async fn export_output_is_byte_for_byte_deterministic() {
     for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "hr.csv", "employeeId,groups\nE1,\nE2,g\n");
-        connector(dir.path(), OUT).export(batch()).await.unwrap().results;
+        connector(dir.path(), OUT)
+            .export(batch())
+            .await
+            .unwrap()
+            .results;
         outputs.push(std::fs::read(dir.path().join("hr.csv")).unwrap());
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
@@ -1675,7 +1690,8 @@ async fn export_to_a_new_file_writes_anchor_type_and_dn_first() {
             ),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         results,
         [applied(1, "u1"), applied(2, "u2"), applied(3, "g1")]
@@ -1722,7 +1738,8 @@ async fn export_rename_rewrites_the_same_rows_dn() {
             vec![("city", AttrOp::Replace(s("Dallas")))],
         )])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(1, "u1")]);
     assert_eq!(
         read(dir.path(), "corp.csv"),
@@ -1741,7 +1758,8 @@ async fn export_rename_rewrites_the_same_rows_dn() {
             ),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(2, "u2"), applied(3, "u1")]);
     assert_eq!(
         read(dir.path(), "corp.csv"),
@@ -1769,7 +1787,8 @@ async fn export_refuses_a_dn_another_row_holds() {
             rename(4, "u1", "CN=Ada,OU=Users", "", vec![]),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         failure(&results, 1),
         (
@@ -1824,7 +1843,8 @@ async fn export_changes_lists_of_dns_one_member_at_a_time() {
             },
         )])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(1, "g1")]);
     assert_eq!(
         read(dir.path(), "corp.csv"),
@@ -1874,7 +1894,8 @@ async fn export_rejects_wrong_types_identity_columns_and_renames_without_dns() {
             ),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(
         failure(&results, 1).1,
         "object type \"contact\": expected one of \"user\", \"group\" (`object_types`)"
@@ -1915,7 +1936,8 @@ async fn connector_for_rename(dir: &Path) -> Vec<ExportResult> {
             ..update(1, "E1", vec![])
         }])
         .await
-        .unwrap().results
+        .unwrap()
+        .results
 }
 
 #[tokio::test]
@@ -1942,7 +1964,8 @@ async fn export_finds_a_row_by_dn_when_the_anchor_is_unknown() {
             change(2, "user", None, Some("CN=B"), ExportOp::Delete),
         ])
         .await
-        .unwrap().results;
+        .unwrap()
+        .results;
     assert_eq!(results, [applied(1, "u1"), applied(2, "u2")]);
     assert_eq!(
         read(dir.path(), "corp.csv"),

@@ -22,6 +22,7 @@
 //! | `U` | conn sym, attr sym, len-prefixed lower-cased value, cs id | empty (values held, for unique-value generation) |
 //! | `X` | conn sym, len-prefixed waiting key (`a:`anchor, `d:`lower-cased DN, or NUL `mv`id for an outbound reference), mv id | empty (references waiting for their target) |
 //! | `W` | conn sym | import watermark |
+//! | `W` | conn sym, `h` | delta imports in a row held back by bad items |
 //! | `R` | run id | run record |
 //! | `r` | run id, seq (u32) | per-object error of a run |
 
@@ -234,6 +235,14 @@ pub fn decode_waiting(key: &[u8]) -> Option<(Sym, String, MvId)> {
 /// A watermark.
 pub fn watermark(conn: Sym) -> Vec<u8> {
     conn_prefix(tag::WATERMARK, conn)
+}
+
+/// How many delta imports in a row kept a connector's watermark back
+/// because of bad items (a decimal count).
+pub fn watermark_holds(conn: Sym) -> Vec<u8> {
+    let mut k = conn_prefix(tag::WATERMARK, conn);
+    k.push(b'h');
+    k
 }
 
 /// A run record.

@@ -368,6 +368,24 @@ impl<'s> Txn<'s> {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// How many delta imports in a row kept the watermark back for bad items.
+    pub fn watermark_holds(&self, conn: Sym) -> Result<u32, StoreError> {
+        Ok(self
+            .get_raw(&keys::watermark_holds(conn))?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Stores that count (0 removes it).
+    pub fn set_watermark_holds(&mut self, conn: Sym, holds: u32) {
+        if holds == 0 {
+            self.delete_raw(keys::watermark_holds(conn));
+        } else {
+            self.put_raw(keys::watermark_holds(conn), holds.to_string().into_bytes());
+        }
+    }
+
     /// Stores the import watermark of a connector.
     pub fn set_watermark(&mut self, conn: Sym, watermark: &str) {
         self.put_raw(keys::watermark(conn), watermark.as_bytes().to_vec());

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use rules::{Env, Value};
+use rules::{Env, ReadError, Value};
 
 use crate::connector::RefKind;
 use crate::model::{CsKey, CsObject, MvId, MvObject, Sym};
@@ -96,19 +96,19 @@ impl<'a, 't> CsEnv<'a, 't> {
 }
 
 impl Env for CsEnv<'_, '_> {
-    fn attribute(&self, name: &str) -> Value {
+    fn attribute(&self, name: &str) -> Result<Value, ReadError> {
         let Some(sym) = self.txn.store().lookup(name) else {
-            return Value::Null;
+            return Ok(Value::Null);
         };
         let Some(value) = self.cs.hologram.get(sym) else {
-            return Value::Null;
+            return Ok(Value::Null);
         };
         let kind = self
             .model
             .conn(self.cs.key.conn)
             .and_then(|c| c.reference_kind(self.type_name, name));
         let Some(kind) = kind else {
-            return value.clone();
+            return Ok(value.clone());
         };
         let mut ids = Vec::new();
         for item in value.items() {
@@ -116,15 +116,20 @@ impl Env for CsEnv<'_, '_> {
                 Ok(Some(id)) => ids.push(Value::Ref(id)),
                 Ok(None) => {}
                 Err(e) => {
+                    let error = ReadError {
+                        attribute: name.to_owned(),
+                        message: e.to_string(),
+                    };
+                    // Kept for the caller, which fails the step on a store error.
                     *self.failure.borrow_mut() = Some(e);
-                    return Value::Null;
+                    return Err(error);
                 }
             }
         }
-        match value {
+        Ok(match value {
             Value::List(_) => Value::list(ids),
             _ => ids.into_iter().next().unwrap_or(Value::Null),
-        }
+        })
     }
 
     fn now(&self) -> i64 {
@@ -172,12 +177,13 @@ impl<'a, 't> MvEnv<'a, 't> {
 }
 
 impl Env for MvEnv<'_, '_> {
-    fn attribute(&self, name: &str) -> Value {
-        self.txn
+    fn attribute(&self, name: &str) -> Result<Value, ReadError> {
+        Ok(self
+            .txn
             .store()
             .lookup(name)
             .and_then(|sym| self.mv.get(sym).cloned())
-            .unwrap_or(Value::Null)
+            .unwrap_or(Value::Null))
     }
 
     fn now(&self) -> i64 {

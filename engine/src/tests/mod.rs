@@ -3,11 +3,13 @@
 //! - `store_model`: the store against a `BTreeMap` oracle, with reopens.
 //! - `pipeline`: import, sync and export through `Engine::run_step`.
 //! - `export_order`: the reference order of exports.
+//! - `contract`: failure kinds, partial batches, in-flight adds, watermarks, thresholds, DNs.
 //! - `crash`: a run profile killed at every store batch converges when run again.
 //! - `support`: the in-memory connected system and config builders.
 
 #![allow(clippy::unwrap_used)]
 
+mod contract;
 mod crash;
 mod export_order;
 mod large_groups;

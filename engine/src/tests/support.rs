@@ -581,7 +581,12 @@ impl Harness {
         step: StepKind,
         options: &StepOptions,
     ) -> Result<RunRecord, EngineError> {
-        futures::executor::block_on(self.engine.run_step(None, connector, step, options))
+        // A runtime with a clock: export retries wait with tokio's timer.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(self.engine.run_step(None, connector, step, options))
     }
 
     /// Runs a step that must not fail.

@@ -25,7 +25,11 @@ pub(super) fn eval<'e>(
 ) -> Result<Cow<'e, Value>, EvalError> {
     Ok(match &node.kind {
         Kind::Literal(value) => Cow::Borrowed(value),
-        Kind::Attribute(name) => Cow::Owned(env.attribute(name)),
+        Kind::Attribute(name) => Cow::Owned(env.attribute(name).map_err(|e| EvalError {
+            code: "attribute-read-failed",
+            message: e.to_string(),
+            span: node.span.clone(),
+        })?),
         Kind::Unary(UnaryOp::Not, operand) => {
             Cow::Owned(Value::Bool(!eval(operand, env, stack)?.truthy()))
         }

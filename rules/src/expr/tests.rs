@@ -610,3 +610,39 @@ fn value_types_are_known_for_literals_operators_and_declared_functions() {
     assert_eq!(ty("IIF(a, 1, 2)"), None);
     assert_eq!(ty("a"), None);
 }
+
+/// An environment whose every read fails, as a store failure would.
+struct FailingEnv;
+
+impl crate::Env for FailingEnv {
+    fn attribute(&self, name: &str) -> Result<Value, crate::ReadError> {
+        Err(crate::ReadError {
+            attribute: name.to_owned(),
+            message: "I/O error".to_owned(),
+        })
+    }
+
+    fn now(&self) -> i64 {
+        0
+    }
+
+    fn value_in_use(&self, _candidate: &Value) -> Option<bool> {
+        None
+    }
+}
+
+#[test]
+fn a_failed_attribute_read_fails_the_evaluation_instead_of_reading_null() {
+    // Each would be decided by a null: out of scope, the fallback value.
+    for text in [
+        "status == \"Active\"",
+        "IsPresent(status)",
+        "Coalesce(status, \"none\")",
+        "!IsNullOrEmpty(status) || true",
+    ] {
+        let expr = Expr::parse(text).expect("parses");
+        let err = expr.eval(&FailingEnv).expect_err(text);
+        assert_eq!(err.code, "attribute-read-failed", "{text}");
+        assert!(err.message.contains("status"), "{text}: {}", err.message);
+    }
+}
