@@ -58,6 +58,16 @@ struct EngineSection {
     /// Import and sync, never export.
     #[serde(default)]
     staging: bool,
+    /// A full import refuses to stage deletes for more than this share of
+    /// a connector space, in percent.
+    #[serde(default = "default_deletion_percent")]
+    import_deletion_percent: u32,
+    /// Tries in all for a retryable export failure.
+    #[serde(default = "default_retry_attempts")]
+    retry_attempts: u32,
+    /// The wait before the first retry, in milliseconds; it doubles, up to 30 s.
+    #[serde(default = "default_retry_delay_ms")]
+    retry_delay_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -65,8 +75,23 @@ impl Default for EngineSection {
         EngineSection {
             deletion_threshold: default_threshold(),
             staging: false,
+            import_deletion_percent: default_deletion_percent(),
+            retry_attempts: default_retry_attempts(),
+            retry_delay_ms: default_retry_delay_ms(),
         }
     }
+}
+
+fn default_deletion_percent() -> u32 {
+    50
+}
+
+fn default_retry_attempts() -> u32 {
+    4
+}
+
+fn default_retry_delay_ms() -> u64 {
+    500
 }
 
 fn default_threshold() -> usize {
@@ -184,6 +209,9 @@ struct RawProfile {
 struct RawStep {
     connector: Spanned<String>,
     step: Spanned<String>,
+    /// For a delta import: what to run when the system no longer honours
+    /// the watermark (`"full-import"`).
+    fallback: Option<Spanned<String>>,
 }
 
 /// One step of a run profile.
@@ -193,6 +221,8 @@ pub struct ProfileStep {
     pub connector: String,
     /// The step.
     pub kind: StepKind,
+    /// A delta import that finds its watermark expired runs a full import instead.
+    pub full_import_fallback: bool,
 }
 
 /// Where an expression is written: the TOML value holding it and, when the
@@ -400,15 +430,18 @@ impl Config {
             source: source.clone(),
             list: Vec::new(),
         };
-        let raw: RawConfig = match toml::from_str(&source) {
-            Ok(r) => r,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                errors.push(span, e.message().to_string(), None);
-                return Err(ConfigErrors::new(errors.list));
-            }
+        let Some((mut raw, damage)) = read_raw(&source, &mut errors) else {
+            return Err(ConfigErrors::new(errors.list));
         };
-        let config = compile(raw, &mut errors, shown, base_dir, source);
+        // The shape errors stand apart: no follow-up is filtered from them.
+        let shape_errors = std::mem::take(&mut errors.list);
+        raw.connectors
+            .retain(|name, _| !damage.connectors.contains(name));
+        let mut config = compile(raw, &mut errors, shown, base_dir, source);
+        let lost_types = damage.mv_types(&config);
+        config
+            .incomplete_mv_types
+            .extend(lost_types.iter().cloned());
         let infos = config.connector_infos(&mut errors);
         let mut findings: Vec<Finding> = errors
             .list
@@ -419,6 +452,11 @@ impl Config {
             })
             .collect();
         findings.extend(validate::check(&config, &infos));
+        findings.retain(|f| !damage.explains(&f.error.message, &config, &lost_types));
+        findings.extend(shape_errors.into_iter().map(|error| Finding {
+            severity: Severity::Error,
+            error,
+        }));
         findings.sort_by_key(|f| f.error.span.start);
         Ok((config, findings))
     }
@@ -467,6 +505,149 @@ impl Config {
         } else {
             Err(ConfigErrors::new(errors.list))
         }
+    }
+}
+
+use crate::toml_errors::{self, Cause, Seg};
+
+/// The forms the configuration's untagged enums accept, for messages.
+const UNTAGGED_FORMS: &[(&str, &str)] = &[
+    (
+        "DeletionSpec",
+        r#""last-source", "never" or a table { source = "CONNECTOR" }"#,
+    ),
+    (
+        "RawDeprovision",
+        r#""delete", "disconnect" or a table { disable = { attribute = "expression" } }"#,
+    ),
+];
+
+/// Parses the configuration's text and deserialises it, collecting every
+/// error (see [`toml_errors`]): a TOML syntax error is one error and
+/// nothing more; otherwise each key or element that cannot be read is
+/// reported and left out, and the rest is returned with what was lost.
+/// `None` when nothing usable remains.
+fn read_raw(source: &str, errors: &mut Errors) -> Option<(RawConfig, Damage)> {
+    let document = match toml_edit::ImDocument::parse(source) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(e.span().unwrap_or(0..0), e.message().to_owned(), None);
+            return None;
+        }
+    };
+    let collected = toml_errors::collect::<RawConfig>(document.into_table(), UNTAGGED_FORMS);
+    for e in collected.errors {
+        errors.push(e.span.unwrap_or(0..0), e.message, None);
+    }
+    let raw = collected.value?;
+    Some((raw, Damage::of(&collected.removals)))
+}
+
+/// What deserialisation left out of the configuration (beyond unknown
+/// keys, which mean nothing), so the checks after it do not report what
+/// follows only from the loss.
+///
+/// The policy: an item that could not be read is reported once, by its own
+/// error. A connector with any unreadable part is left out entirely, and
+/// the errors saying that a rule, a step or a deletion rule names a
+/// connector "which is not configured" are dropped for it. A rule with any
+/// unreadable part (or left out because of one) makes its metaverse type
+/// incomplete, so the checks that need every rule of the type skip it (as
+/// for a rule with an unknown direction), and "no outbound rule flows to
+/// their anchor" is dropped for rules of that type; "must name the
+/// cs_object_type" is dropped for a rule whose `cs_object_type` could not
+/// be read, and "has no steps" for a run profile that lost steps.
+#[derive(Debug, Default)]
+struct Damage {
+    /// Connectors with a part that could not be read.
+    connectors: BTreeSet<String>,
+    /// `connectors` itself could not be read.
+    all_connectors: bool,
+    /// The metaverse types of rules with a part that could not be read.
+    mv_types: BTreeSet<String>,
+    /// Such a rule's type is unknown (it could not be read either).
+    all_mv_types: bool,
+    /// Rules whose `cs_object_type` could not be read, by name.
+    lost_cs_type: BTreeSet<String>,
+    /// Run profiles that lost steps.
+    profiles: BTreeSet<String>,
+}
+
+impl Damage {
+    fn of(removals: &[toml_errors::Removal]) -> Damage {
+        let mut damage = Damage::default();
+        let text = |entry: &Option<toml_edit::Item>, key: &str| {
+            entry
+                .as_ref()
+                .and_then(toml_edit::Item::as_table_like)
+                .and_then(|t| t.get(key))
+                .and_then(toml_edit::Item::as_str)
+                .map(str::to_owned)
+        };
+        for r in removals.iter().filter(|r| r.cause != Cause::UnknownKey) {
+            let section = r.path.first().and_then(Seg::key);
+            let entry = r.path.get(1).and_then(Seg::key);
+            match section {
+                Some("connectors") => match entry {
+                    Some(name) => {
+                        damage.connectors.insert(name.to_owned());
+                    }
+                    None => damage.all_connectors = true,
+                },
+                Some("rules") => {
+                    match text(&r.entry, "mv_object_type") {
+                        Some(t) => {
+                            damage.mv_types.insert(t);
+                        }
+                        None => damage.all_mv_types = true,
+                    }
+                    if r.path.get(2).and_then(Seg::key) == Some("cs_object_type") {
+                        damage.lost_cs_type.extend(text(&r.entry, "name"));
+                    }
+                }
+                Some("run_profiles") if r.path.len() > 2 => {
+                    damage.profiles.extend(entry.map(str::to_owned));
+                }
+                _ => {}
+            }
+        }
+        damage
+    }
+
+    /// The metaverse types whose rules are not all there.
+    fn mv_types(&self, config: &Config) -> BTreeSet<String> {
+        let mut types = self.mv_types.clone();
+        if self.all_mv_types {
+            types.extend(config.engine.rules.iter().map(|r| r.mv_object_type.clone()));
+            types.extend(config.incomplete_mv_types.iter().cloned());
+        }
+        types
+    }
+
+    /// Whether a finding of the checks after deserialisation follows only
+    /// from what was left out. The messages matched are `compile`'s and
+    /// `validate`'s; the e2e tests `validate::what_cannot_be_read_*` fail
+    /// if one of them changes.
+    fn explains(&self, message: &str, config: &Config, lost_types: &BTreeSet<String>) -> bool {
+        let unconfigured =
+            |name: &str| message.contains(&format!("connector '{name}', which is not configured"));
+        (self.all_connectors && message.contains("', which is not configured"))
+            || self.connectors.iter().any(|n| unconfigured(n))
+            || self.lost_cs_type.iter().any(|n| {
+                message
+                    == format!(
+                        "rule '{n}' provisions, so it must name the cs_object_type to create"
+                    )
+            })
+            || self
+                .profiles
+                .iter()
+                .any(|p| message == format!("run profile '{p}' has no steps"))
+            || (message.contains(", but no outbound rule flows to their anchor '")
+                && config.engine.rules.iter().any(|r| {
+                    lost_types.contains(&r.mv_object_type)
+                        && message.starts_with(&format!("rule '{}' provisions '", r.name))
+                }))
     }
 }
 
@@ -749,9 +930,28 @@ fn compile(
                     spans.push(StepSpans {
                         step: s.step.span(),
                     });
+                    let full_import_fallback = match &s.fallback {
+                        None => false,
+                        Some(f) if f.get_ref() == "full-import" && kind == StepKind::DeltaImport => {
+                            true
+                        }
+                        Some(f) => {
+                            errors.push(
+                                f.span(),
+                                format!(
+                                    "run profile '{}': fallback '{}': expected \"full-import\", on a delta-import step",
+                                    name.get_ref(),
+                                    f.get_ref()
+                                ),
+                                None,
+                            );
+                            false
+                        }
+                    };
                     steps.push(ProfileStep {
                         connector: s.connector.into_inner(),
                         kind,
+                        full_import_fallback,
                     });
                 }
                 None => errors.push(
@@ -794,6 +994,12 @@ fn compile(
             deletion,
             deletion_threshold: raw.engine.deletion_threshold,
             staging: raw.engine.staging,
+            import_deletion_percent: raw.engine.import_deletion_percent,
+            retry: engine::RetryPolicy {
+                attempts: raw.engine.retry_attempts.max(1),
+                first_delay: std::time::Duration::from_millis(raw.engine.retry_delay_ms),
+                max_delay: std::time::Duration::from_secs(30),
+            },
         },
         connectors: raw
             .connectors

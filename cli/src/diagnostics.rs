@@ -80,7 +80,39 @@ impl ConfigErrors {
     /// Wraps a list of errors (sorted by position).
     pub fn new(mut errors: Vec<ConfigError>) -> ConfigErrors {
         errors.sort_by_key(|e| (e.file.clone(), e.span.start));
+        mask_literal_secrets(&mut errors);
         ConfigErrors { errors }
+    }
+}
+
+/// A secret written into the file itself is an error, and its snippet must
+/// not print it: the value's bytes are masked in the source every error of
+/// that file shows (a neighbouring error's context lines included).
+pub(crate) fn mask_literal_secrets(errors: &mut [ConfigError]) {
+    let spans: Vec<(Arc<str>, std::ops::Range<usize>)> = errors
+        .iter()
+        .filter(|e| {
+            e.message
+                .contains(connectors::common::secret::LITERAL_SECRET)
+        })
+        .map(|e| (e.file.clone(), e.span.clone()))
+        .collect();
+    for (file, span) in spans {
+        let Some(first) = errors.iter().find(|e| e.file == file) else {
+            continue;
+        };
+        let mut text = first.source_text.as_str().to_owned();
+        if let Some(value) = text.get(span.clone()) {
+            let masked: String = value
+                .chars()
+                .map(|c| if c == '"' || c == '\'' { c } else { '*' })
+                .collect();
+            text.replace_range(span, &masked);
+        }
+        let masked = Arc::new(text);
+        for e in errors.iter_mut().filter(|e| e.file == file) {
+            e.source_text = masked.clone();
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod config;
 mod diagnostics;
 mod output;
 mod plan;
+mod toml_errors;
 mod toml_string;
 mod validate;
 
@@ -46,7 +47,8 @@ enum Command {
     Run {
         /// The run profile.
         profile: String,
-        /// Let exports delete up to N objects, above the deletion threshold.
+        /// Let imports, syncs and exports delete up to N objects, above the
+        /// deletion thresholds.
         #[arg(long, value_name = "N")]
         allow_deletes: Option<usize>,
     },
@@ -56,6 +58,9 @@ enum Command {
         connector: String,
         #[command(flatten)]
         mode: Mode,
+        /// Let a full import stage up to N deletes, above the deletion thresholds.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
     },
     /// Synchronize a connector's objects (full by default).
     Sync {
@@ -63,6 +68,14 @@ enum Command {
         connector: String,
         #[command(flatten)]
         mode: Mode,
+        /// Let the sync delete up to N metaverse objects, above the deletion threshold.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// Reach a connected system, authenticate and read its schema; change nothing.
+    TestConnection {
+        /// The connector.
+        connector: String,
     },
     /// Apply pending exports to a connected system.
     Export {
@@ -252,8 +265,24 @@ async fn run(cli: Cli) -> Outcome {
         Ok(c) => c,
         Err(e) => return report_config(e),
     };
+    if let Command::TestConnection { connector } = &cli.command {
+        return test_connection(&connectors, connector).await;
+    }
+    let reads_only = matches!(
+        cli.command,
+        Command::Check
+            | Command::Preview { .. }
+            | Command::Show { .. }
+            | Command::History { .. }
+            | Command::Plan { .. }
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let store = match Store::open(&config.store_path, &config.store_options, &holder(&args)) {
+    let open = if reads_only {
+        Store::open_read_only
+    } else {
+        Store::open
+    };
+    let store = match open(&config.store_path, &config.store_options, &holder(&args)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -273,7 +302,13 @@ async fn run(cli: Cli) -> Outcome {
 }
 
 async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome {
-    let step = |connector: String, kind: StepKind| vec![ProfileStep { connector, kind }];
+    let step = |connector: String, kind: StepKind| {
+        vec![ProfileStep {
+            connector,
+            kind,
+            full_import_fallback: false,
+        }]
+    };
     let (profile, steps, options) = match command {
         Command::Run {
             profile,
@@ -289,7 +324,11 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             };
             (Some(profile), steps.clone(), StepOptions { allow_deletes })
         }
-        Command::Import { connector, mode } => (
+        Command::Import {
+            connector,
+            mode,
+            allow_deletes,
+        } => (
             None,
             step(
                 connector,
@@ -299,9 +338,13 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                     StepKind::FullImport
                 },
             ),
-            StepOptions::default(),
+            StepOptions { allow_deletes },
         ),
-        Command::Sync { connector, mode } => (
+        Command::Sync {
+            connector,
+            mode,
+            allow_deletes,
+        } => (
             None,
             step(
                 connector,
@@ -311,8 +354,10 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                     StepKind::FullSync
                 },
             ),
-            StepOptions::default(),
+            StepOptions { allow_deletes },
         ),
+        // Handled before the store is opened.
+        Command::TestConnection { .. } => return Outcome::Ok,
         Command::Export {
             connector,
             allow_deletes,
@@ -373,6 +418,35 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }
 
+/// `mvsync test-connection`: reaches the system, authenticates and reads
+/// its schema; opens no store.
+async fn test_connection(
+    connectors: &std::collections::BTreeMap<String, Box<dyn engine::Connector>>,
+    name: &str,
+) -> Outcome {
+    let Some(connector) = connectors.get(name) else {
+        let known: Vec<&str> = connectors.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: no connector named '{name}' is configured; configured connectors: {}",
+            known.join(", ")
+        );
+        return Outcome::Failed;
+    };
+    match connector.check().await {
+        Ok(report) => {
+            for line in &report.checks {
+                println!("{}", output::escape(line));
+            }
+            println!("connector '{name}': connection ok");
+            Outcome::Ok
+        }
+        Err(e) => {
+            eprintln!("error: connector '{name}': {}", output::escape(&e.message));
+            Outcome::Failed
+        }
+    }
+}
+
 async fn run_steps(
     engine: &Engine,
     profile: Option<&str>,
@@ -381,14 +455,26 @@ async fn run_steps(
 ) -> Outcome {
     let mut errors = false;
     for s in steps {
-        match engine
+        let mut result = engine
             .run_step(profile, &s.connector, s.kind, options)
-            .await
+            .await;
+        if let (Err(e @ EngineError::WatermarkExpired { .. }), true) =
+            (&result, s.full_import_fallback)
         {
+            eprintln!("warning: {e}");
+            eprintln!(
+                "warning: running a full import of '{}' instead (the step's fallback)",
+                s.connector
+            );
+            result = engine
+                .run_step(profile, &s.connector, StepKind::FullImport, options)
+                .await;
+        }
+        match result {
             Ok(record) => {
                 println!("{}", output::run_line(&record));
                 if let RunStatus::Skipped(reason) = &record.status {
-                    println!("  {reason}");
+                    println!("  {}", output::escape(reason));
                 }
                 if record.status == RunStatus::CompletedWithErrors {
                     errors = true;
@@ -486,7 +572,7 @@ fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
                     Format::Table => {
                         println!("{}", output::run_line(&record));
                         if let RunStatus::Failed(message) = &record.status {
-                            println!("  failed: {message}");
+                            println!("  failed: {}", output::escape(message));
                         }
                         print!("{}", output::errors_list(&errors, usize::MAX));
                     }

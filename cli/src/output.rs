@@ -1,4 +1,12 @@
 //! Rendering for people (tables) and for programs (JSON).
+//!
+//! Everything from data (values, anchors, DNs, attribute and type names,
+//! rule and connector names, error messages, identifiers) passes through
+//! [`escape`] on its way into a table cell or a line, so that what a
+//! connected system holds can neither drive the terminal nor break the
+//! layout. JSON output escapes as JSON does.
+
+use std::borrow::Cow;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use engine::{CsView, MvView, PendingChange, RunError, RunRecord};
@@ -21,11 +29,51 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Text from data as tables and lines print it. Control characters (C0,
+/// newline and ESC included; DEL; C1, U+0080–U+009F) and the Unicode
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069) are written as escapes in Rust's notation: `\n`, `\r` and
+/// `\t` as such, every other one as `\u{1b}` (lower-case hexadecimal, no
+/// padding). So a value stays on one line, cannot colour, move or clear
+/// the terminal, and cannot reorder the text printed after it. Everything
+/// else (backslashes included) is printed as it is: the escapes are for
+/// reading; `--format json` gives the exact values.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    fn escaped(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escaped(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`escape`], owned.
+fn esc(text: &str) -> String {
+    escape(text).into_owned()
+}
+
+/// An optional text, escaped, or `∅`.
+fn esc_or_none(text: Option<&str>) -> String {
+    text.map_or_else(|| "∅".into(), esc)
+}
+
+/// A value as tables show it (escaped; `∅` for null).
 fn shown(v: &Value) -> String {
     if v.is_null() {
         "∅".into()
     } else {
-        v.to_string()
+        esc(&v.to_string())
     }
 }
 
@@ -51,11 +99,7 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
         let mut first = true;
         let mut row = |attr: String, old: String, new: String| {
             let (conn, obj, op) = if first {
-                (
-                    c.connector.clone(),
-                    c.object.clone(),
-                    c.operation.to_string(),
-                )
+                (esc(&c.connector), esc(&c.object), c.operation.to_string())
             } else {
                 (String::new(), String::new(), String::new())
             };
@@ -65,8 +109,8 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
         if let Some(new_dn) = &c.new_dn {
             row(
                 "dn".into(),
-                c.dn.clone().unwrap_or_default(),
-                new_dn.clone(),
+                esc(c.dn.as_deref().unwrap_or_default()),
+                esc(new_dn),
             );
         }
         match c.operation {
@@ -78,7 +122,7 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
                     } else {
                         shown(&a.old)
                     };
-                    row(a.name.clone(), old, shown(&a.new));
+                    row(esc(&a.name), old, shown(&a.new));
                 }
             }
         }
@@ -108,34 +152,35 @@ pub fn mv_table(view: &MvView) -> String {
             .map(|o| {
                 format!(
                     "{}/{} ({}): {}",
-                    o.connector,
-                    o.rule,
+                    esc(&o.connector),
+                    esc(&o.rule),
                     o.precedence,
                     shown(&o.value)
                 )
             })
             .collect();
         t.add_row(vec![
-            a.name.clone(),
+            esc(&a.name),
             shown(&a.value),
-            a.connector.clone(),
-            a.rule.clone(),
+            esc(&a.connector),
+            esc(&a.rule),
             losers.join("\n"),
         ]);
     }
     let mut links = table(&["connector", "object", "link", "state", "pending export"]);
     for l in &view.links {
         links.add_row(vec![
-            l.connector.clone(),
-            l.object.clone(),
-            l.kind.clone(),
-            l.state.clone(),
+            esc(&l.connector),
+            esc(&l.object),
+            esc(&l.kind),
+            esc(&l.state),
             l.pending_export.unwrap_or("").to_string(),
         ]);
     }
     format!(
         "metaverse object mv:{} ({})\n{t}\n{links}\n",
-        view.id, view.object_type
+        view.id,
+        esc(&view.object_type)
     )
 }
 
@@ -143,20 +188,21 @@ pub fn mv_table(view: &MvView) -> String {
 pub fn cs_table(view: &CsView) -> String {
     let mut out = format!(
         "{} object cs:{} ({})\n  anchor: {}\n  dn: {}\n  state: {}\n  link: {}\n",
-        view.connector,
+        esc(&view.connector),
         view.id,
-        view.object_type,
-        view.anchor.as_deref().unwrap_or("∅"),
-        view.dn.as_deref().unwrap_or("∅"),
-        view.state,
+        esc(&view.object_type),
+        esc_or_none(view.anchor.as_deref()),
+        esc_or_none(view.dn.as_deref()),
+        esc(&view.state),
         view.link
             .as_ref()
             .map_or("none (disconnector)".into(), |(mv, kind)| format!(
-                "mv:{mv} ({kind})"
+                "mv:{mv} ({})",
+                esc(kind)
             )),
     );
     if let Some((code, message)) = &view.error {
-        out.push_str(&format!("  error: {code}: {message}\n"));
+        out.push_str(&format!("  error: {}: {}\n", esc(code), esc(message)));
     }
     let mut t = table(&["attribute", "hologram", "pending import", "escrow"]);
     let mut names: Vec<&String> = view.hologram.iter().map(|(n, _)| n).collect();
@@ -170,7 +216,7 @@ pub fn cs_table(view: &CsView) -> String {
         list.iter()
             .find(|(k, _)| k == n)
             .map_or(String::new(), |(_, v)| {
-                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                v.as_str().map_or_else(|| esc(&v.to_string()), esc)
             })
     };
     for n in names {
@@ -179,7 +225,7 @@ pub fn cs_table(view: &CsView) -> String {
             .as_ref()
             .map_or(String::new(), |(_, a)| find(a, n));
         t.add_row(vec![
-            n.clone(),
+            esc(n),
             find(&view.hologram, n),
             pending,
             find(&view.escrow, n),
@@ -187,7 +233,7 @@ pub fn cs_table(view: &CsView) -> String {
     }
     out.push_str(&format!("{t}\n"));
     if let Some((kind, _)) = &view.pending_import {
-        out.push_str(&format!("pending import: {kind}\n"));
+        out.push_str(&format!("pending import: {}\n", esc(kind)));
     }
     if let Some(p) = &view.pending_export {
         out.push_str(&format!(
@@ -239,7 +285,7 @@ pub fn run_line(record: &RunRecord) -> String {
         "run {} {} {}: {} ({})",
         record.id,
         record.step.name(),
-        record.connector,
+        esc(&record.connector),
         record.status.name(),
         counters(record)
     )
@@ -260,9 +306,9 @@ pub fn history_table(runs: &[RunRecord]) -> String {
     for r in runs {
         t.add_row(vec![
             r.id.to_string(),
-            r.profile.clone().unwrap_or_default(),
+            esc(r.profile.as_deref().unwrap_or_default()),
             r.step.name().to_string(),
-            r.connector.clone(),
+            esc(&r.connector),
             time(r.started),
             r.status.name().to_string(),
             counters(r),
@@ -276,7 +322,19 @@ pub fn history_table(runs: &[RunRecord]) -> String {
 pub fn errors_list(errors: &[RunError], limit: usize) -> String {
     let mut out = String::new();
     for e in errors.iter().take(limit) {
-        out.push_str(&format!("  {} {}: {}\n", e.code, e.identifier, e.message));
+        // The connected system's own code, where it gave one, follows the
+        // engine's: `export-rejected [LDAP 19 constraintViolation]`.
+        let system = e
+            .system_code
+            .as_deref()
+            .map(|c| format!(" [{}]", esc(c)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {}{system} {}: {}\n",
+            esc(&e.code),
+            esc(&e.identifier),
+            esc(&e.message)
+        ));
     }
     if errors.len() > limit {
         out.push_str(&format!(
@@ -322,18 +380,12 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             let mut first = true;
             for a in &m.attributes {
                 let (object, op) = if first {
-                    (m.object.clone(), m.operation.to_owned())
+                    (esc(&m.object), m.operation.to_owned())
                 } else {
                     (String::new(), String::new())
                 };
                 first = false;
-                t.add_row(vec![
-                    object,
-                    op,
-                    a.name.clone(),
-                    shown(&a.old),
-                    shown(&a.new),
-                ]);
+                t.add_row(vec![object, op, esc(&a.name), shown(&a.old), shown(&a.new)]);
             }
         }
         out.push_str(&format!(
@@ -365,20 +417,21 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             };
             let mut rows: Vec<(String, String, String)> = Vec::new();
             if c.new_dn != c.current_new_dn {
-                let dn = |d: &Option<String>| d.clone().or(c.dn.clone()).unwrap_or_default();
+                let dn =
+                    |d: &Option<String>| esc(d.as_deref().or(c.dn.as_deref()).unwrap_or_default());
                 rows.push(("dn".into(), dn(&c.current_new_dn), dn(&c.new_dn)));
             }
             rows.extend(
                 c.attributes
                     .iter()
-                    .map(|a| (a.name.clone(), shown(&a.old), shown(&a.new))),
+                    .map(|a| (esc(&a.name), shown(&a.old), shown(&a.new))),
             );
             if rows.is_empty() {
                 rows.push((String::new(), String::new(), String::new()));
             }
             for (i, (attr, old, new)) in rows.into_iter().enumerate() {
                 let (object, op) = if i == 0 {
-                    (c.object.clone(), op.clone())
+                    (esc(&c.object), op.clone())
                 } else {
                     (String::new(), String::new())
                 };
@@ -386,7 +439,8 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             }
         }
         out.push_str(&format!(
-            "pending exports to {connector}: {} object(s) change ({})\n{t}\n",
+            "pending exports to {}: {} object(s) change ({})\n{t}\n",
+            esc(connector),
             changes.len(),
             summary(&mut changes.iter().map(|c| c.operation))
         ));
@@ -400,7 +454,10 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             for e in errors.iter() {
                 out.push_str(&format!(
                     "  {} {} ({}): {}\n",
-                    e.code, e.identifier, e.connector, e.message
+                    esc(&e.code),
+                    esc(&e.identifier),
+                    esc(&e.connector),
+                    esc(&e.message)
                 ));
             }
         }
@@ -411,7 +468,7 @@ pub fn plan_table(plan: &engine::Plan) -> String {
 fn inputs_text(inputs: &[engine::trace::Input]) -> String {
     inputs
         .iter()
-        .map(|i| format!("{} = {}", i.name, shown(&i.value)))
+        .map(|i| format!("{} = {}", esc(&i.name), shown(&i.value)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -420,11 +477,13 @@ fn scope_table(rules: &[engine::trace::ScopeTrace]) -> Table {
     let mut t = table(&["rule", "scope", "inputs", "in scope"]);
     for s in rules {
         t.add_row(vec![
-            s.rule.clone(),
-            s.scope.clone().unwrap_or_else(|| "(everything)".into()),
+            esc(&s.rule),
+            s.scope
+                .as_deref()
+                .map_or_else(|| "(everything)".into(), esc),
             inputs_text(&s.inputs),
             match (&s.in_scope, &s.error) {
-                (_, Some(e)) => format!("error: {e}"),
+                (_, Some(e)) => format!("error: {}", esc(e)),
                 (Some(true), _) => "yes".into(),
                 _ => "no".into(),
             },
@@ -448,15 +507,15 @@ fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> Table {
     let mut t = table(&header);
     for f in flows {
         let mut row = vec![
-            f.rule.clone(),
-            f.attribute.clone(),
-            f.expression.clone(),
+            esc(&f.rule),
+            esc(&f.attribute),
+            esc(&f.expression),
             inputs_text(&f.inputs),
             match &f.error {
-                Some(e) => format!("error: {e}"),
+                Some(e) => format!("error: {}", esc(e)),
                 None => shown(&f.output),
             },
-            f.decision.clone(),
+            esc(&f.decision),
         ];
         if inbound {
             row.push(
@@ -465,8 +524,8 @@ fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> Table {
                     .map(|o| {
                         format!(
                             "{}/{} ({}): {}",
-                            o.connector,
-                            o.rule,
+                            esc(&o.connector),
+                            esc(&o.rule),
                             o.precedence,
                             shown(&o.value)
                         )
@@ -484,21 +543,21 @@ fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> Table {
 pub fn trace_text(trace: &engine::Trace) -> String {
     let link = |l: &Option<engine::trace::LinkTrace>| {
         l.as_ref().map_or("none (disconnector)".into(), |l| {
-            format!("mv:{} ({})", l.mv, l.kind)
+            format!("mv:{} ({})", l.mv, esc(&l.kind))
         })
     };
     let mut out = format!(
         "sync preview of {} object {} ({})\n  pending import: {}\n  link: {} → {}\n  result: {}\n",
-        trace.connector,
-        trace.object,
-        trace.object_type,
-        trace.pending_import.as_deref().unwrap_or("none"),
+        esc(&trace.connector),
+        esc(&trace.object),
+        esc(&trace.object_type),
+        esc(trace.pending_import.as_deref().unwrap_or("none")),
         link(&trace.link_before),
         link(&trace.link_after),
-        trace.result,
+        esc(&trace.result),
     );
     if let Some(e) = &trace.error {
-        out.push_str(&format!("  error: {e}\n"));
+        out.push_str(&format!("  error: {}\n", esc(e)));
     }
     if !trace.scope.is_empty() {
         out.push_str(&format!("\ninbound scope\n{}\n", scope_table(&trace.scope)));
@@ -507,18 +566,18 @@ pub fn trace_text(trace: &engine::Trace) -> String {
         let mut t = table(&["rule", "criterion", "value", "candidates", "outcome"]);
         for j in &trace.join {
             t.add_row(vec![
-                j.rule.clone(),
-                format!("{}. {} = {}", j.criterion, j.cs, j.mv_attribute),
+                esc(&j.rule),
+                format!("{}. {} = {}", j.criterion, esc(&j.cs), esc(&j.mv_attribute)),
                 shown(&j.value),
                 j.candidates
                     .iter()
                     .map(|c| match &c.reason {
-                        Some(r) => format!("mv:{} ({r})", c.mv),
+                        Some(r) => format!("mv:{} ({})", c.mv, esc(r)),
                         None => format!("mv:{}", c.mv),
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
-                j.outcome.clone(),
+                esc(&j.outcome),
             ]);
         }
         out.push_str(&format!("\njoin\n{t}\n"));
@@ -541,7 +600,7 @@ pub fn trace_text(trace: &engine::Trace) -> String {
         } else {
             let mut t = table(&["attribute", "before", "after"]);
             for a in &m.attributes {
-                t.add_row(vec![a.name.clone(), shown(&a.old), shown(&a.new)]);
+                t.add_row(vec![esc(&a.name), shown(&a.old), shown(&a.new)]);
             }
             out.push_str(&format!("{t}\n"));
         }
@@ -549,11 +608,11 @@ pub fn trace_text(trace: &engine::Trace) -> String {
     for o in &trace.outbound {
         out.push_str(&format!(
             "\noutbound to {}: {}{}\n",
-            o.connector,
-            o.action,
+            esc(&o.connector),
+            esc(&o.action),
             o.object
                 .as_ref()
-                .map_or(String::new(), |obj| format!(" ({obj})"))
+                .map_or(String::new(), |obj| format!(" ({})", esc(obj)))
         ));
         if !o.rules.is_empty() {
             out.push_str(&format!("{}\n", scope_table(&o.rules)));
@@ -574,4 +633,116 @@ pub fn trace_text(trace: &engine::Trace) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::{Counters, RunError, RunRecord, RunStatus, StepKind, WriteStats};
+    use serde_json::json;
+
+    use super::*;
+
+    const RED: &str = "\u{1b}[31mred\u{1b}[0m";
+
+    fn raw_controls(text: &str) -> Vec<char> {
+        // Table borders and layout use newlines only.
+        text.chars()
+            .filter(|&c| {
+                (c.is_control() && c != '\n')
+                    || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn escape_writes_control_and_bidi_characters_as_escapes() {
+        assert_eq!(escape(RED), "\\u{1b}[31mred\\u{1b}[0m");
+        assert_eq!(escape("two\nlines\r\n\tend"), "two\\nlines\\r\\n\\tend");
+        assert_eq!(
+            escape("nul\0 del\u{7f} csi\u{9b}"),
+            "nul\\u{0} del\\u{7f} csi\\u{9b}"
+        );
+        assert_eq!(
+            escape("a\u{202e}b\u{2066}c\u{2069}d\u{202a}"),
+            "a\\u{202e}b\\u{2066}c\\u{2069}d\\u{202a}"
+        );
+        // Ordinary text, other Unicode and backslashes pass unchanged (and
+        // are not copied).
+        for plain in ["Zoë Ørsted", "CN=Doe\\, John,OU=Staff", "日本語 ✓", ""] {
+            assert!(matches!(escape(plain), Cow::Borrowed(p) if p == plain));
+        }
+        // U+00A0 (after C1) and U+202F (after the overrides) are printed as they are.
+        assert_eq!(escape("a\u{a0}b\u{202f}c"), "a\u{a0}b\u{202f}c");
+    }
+
+    #[test]
+    fn preview_table_escapes_every_cell_from_data() {
+        let change = PendingChange {
+            connector: "app".into(),
+            object: format!("acct{RED}"),
+            object_type: "account".into(),
+            operation: "update",
+            dn: Some("CN=old\u{202e}".into()),
+            new_dn: Some("CN=new\nline".into()),
+            attributes: vec![engine::inspect::AttributeChange {
+                name: format!("display{RED}"),
+                op: "set",
+                old: Value::str("a\u{1b}]0;title\u{7}"),
+                new: Value::list([Value::str(RED), Value::str("x\ny")]),
+            }],
+            mv: None,
+        };
+        let text = preview_table(&[change]);
+        assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text}");
+        for shown in [
+            "acct\\u{1b}[31mred\\u{1b}[0m",
+            "display\\u{1b}[31mred\\u{1b}[0m",
+            "CN=old\\u{202e}",
+            "CN=new\\nline",
+            "a\\u{1b}]0;title\\u{7}",
+            "\\u{1b}[31mred\\u{1b}[0m; x\\ny",
+        ] {
+            assert!(text.contains(shown), "{shown} in\n{text}");
+        }
+        // One value, one line: three rows (dn, display…) plus borders and header.
+        assert_eq!(text.lines().count(), 7, "{text}");
+    }
+
+    #[test]
+    fn lines_escape_data_like_tables() {
+        let errors: Vec<RunError> = serde_json::from_value(json!([{
+            "object": null,
+            "identifier": "data/hr.csv:4:2\u{1b}[2J",
+            "code": "bad-input",
+            "message": "value \u{1b}[31mred\u{1b}[0m\nsecond line",
+            "system_code": null,
+        }]))
+        .expect("a run error");
+        let text = errors_list(&errors, 20);
+        assert_eq!(
+            text,
+            "  bad-input data/hr.csv:4:2\\u{1b}[2J: value \\u{1b}[31mred\\u{1b}[0m\\nsecond line\n"
+        );
+
+        let record: RunRecord = serde_json::from_value(json!({
+            "id": 7,
+            "profile": "full\u{1b}[1m",
+            "step": StepKind::FullImport,
+            "connector": format!("hr{RED}"),
+            "started": 0,
+            "finished": null,
+            "status": RunStatus::Success,
+            "counters": Counters::default(),
+            "written": WriteStats::default(),
+        }))
+        .expect("a run record");
+        let line = run_line(&record);
+        assert_eq!(
+            line,
+            "run 7 full-import hr\\u{1b}[31mred\\u{1b}[0m: success (no changes)"
+        );
+        let table = history_table(&[record]);
+        assert_eq!(raw_controls(&table), Vec::<char>::new(), "{table}");
+        assert!(table.contains("full\\u{1b}[1m"), "{table}");
+    }
 }

@@ -98,7 +98,7 @@ impl Diagnostic for Finding {
 /// each is `FILE:LINE:COL: message`, never wrapped, so it can be grepped),
 /// then a one-line summary. Returns whether the configuration is valid.
 pub fn command(path: &Path, shown: &str) -> bool {
-    let (config, findings) = match Config::load_all(path, shown) {
+    let (config, mut findings) = match Config::load_all(path, shown) {
         Ok((config, findings)) => (Some(config), findings),
         Err(errors) => (
             None,
@@ -112,6 +112,13 @@ pub fn command(path: &Path, shown: &str) -> bool {
                 .collect(),
         ),
     };
+    {
+        let mut errors: Vec<ConfigError> = findings.iter().map(|f| f.error.clone()).collect();
+        crate::diagnostics::mask_literal_secrets(&mut errors);
+        for (f, e) in findings.iter_mut().zip(errors) {
+            f.error = e;
+        }
+    }
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v == "0")
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let handler = GraphicalReportHandler::new_themed(if color {
@@ -179,9 +186,7 @@ pub fn check(config: &Config, infos: &BTreeMap<String, ConnectorInfo>) -> Vec<Fi
 /// Whether a connector's configuration lists every attribute its objects
 /// have, so that an attribute it does not declare is an error.
 fn declares_attributes(config: &ConnectorConfig) -> bool {
-    match config {
-        ConnectorConfig::Csv(csv) => csv.columns.is_some(),
-    }
+    config.declares_attributes()
 }
 
 /// An attribute as a connector's schema knows it.

@@ -251,10 +251,16 @@ impl Exporter<'_> {
                 self.store.commit(txn)?;
                 continue;
             }
-            self.mark_in_flight(&mut txn, &mut sent)?;
+            let marked = self.mark_in_flight(&mut txn, &mut sent)?;
             self.store
                 .commit(std::mem::replace(&mut txn, self.store.begin()))?;
+            if marked {
+                // The intent must survive the process: a kill after the
+                // system applies the adds must find them in flight.
+                self.store.flush()?;
+            }
             let interrupted = self.send(connector, &mut txn, &sequence, &mut sent).await?;
+            self.log.checkpoint(self.store, &mut txn)?;
             self.store.commit(txn)?;
             if let Some(e) = interrupted {
                 let connector_name = self.store.name(self.conn).to_string();
@@ -313,10 +319,11 @@ impl Exporter<'_> {
         &self,
         txn: &mut Txn<'_>,
         sent: &mut BTreeMap<u64, Sent>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Some(conn) = self.model.conn(self.conn) else {
-            return Ok(());
+            return Ok(false);
         };
+        let mut any = false;
         for s in sent.values_mut() {
             if matches!(s.change.op, ExportOp::Add { .. })
                 && s.cs.state == CsState::Provisioned
@@ -326,9 +333,10 @@ impl Exporter<'_> {
                 marked.state = CsState::InFlight;
                 txn.save_cs(Some(&s.cs), Some(&marked))?;
                 s.cs = marked;
+                any = true;
             }
         }
-        Ok(())
+        Ok(any)
     }
 
     /// Sends `sent` and records every answer; retryable failures are sent

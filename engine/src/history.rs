@@ -193,6 +193,8 @@ pub struct RunLog {
     pub record: RunRecord,
     next_error: u32,
     written_at_start: WriteStats,
+    /// What the checkpoints of the record itself wrote (not the step's writes).
+    own: WriteStats,
 }
 
 impl RunLog {
@@ -218,10 +220,15 @@ impl RunLog {
         let mut txn = store.begin();
         txn.put_raw(keys::run(record.id), codec::encode(&record)?);
         store.commit(txn)?;
+        // Durable before the step does anything: a process killed during
+        // the step leaves this record, which the next writer marks
+        // interrupted.
+        store.flush()?;
         Ok(RunLog {
             record,
             next_error: 0,
             written_at_start: store.written(),
+            own: WriteStats::default(),
         })
     }
 
@@ -242,6 +249,26 @@ impl RunLog {
         Ok(())
     }
 
+    /// Puts the record as it stands (still in progress) into `txn`, a batch
+    /// the step is about to commit: a process killed later leaves a record
+    /// that says what the step had committed. Nothing when `txn` is empty.
+    pub fn checkpoint(&mut self, store: &Store, txn: &mut Txn<'_>) -> Result<(), StoreError> {
+        if txn.is_empty() {
+            return Ok(());
+        }
+        let mut record = self.record.clone();
+        let pending = txn.pending_stats();
+        record.written = store.written() - self.written_at_start - self.own;
+        record.written.keys += pending.keys;
+        record.written.bytes += pending.bytes;
+        let key = keys::run(record.id);
+        let value = codec::encode(&record)?;
+        self.own.keys += 1;
+        self.own.bytes += (key.len() + value.len()) as u64;
+        txn.put_raw(key, value);
+        Ok(())
+    }
+
     /// Ends the run and persists the final record.
     pub fn finish(
         mut self,
@@ -254,7 +281,7 @@ impl RunLog {
             other => other,
         };
         self.record.finished = Some(now);
-        self.record.written = store.written() - self.written_at_start;
+        self.record.written = store.written() - self.written_at_start - self.own;
         let mut txn = store.begin();
         txn.put_raw(keys::run(self.record.id), codec::encode(&self.record)?);
         store.commit(txn)?;

@@ -101,11 +101,13 @@ impl<'a> Importer<'a> {
             }
             in_batch += 1;
             if in_batch >= BATCH {
+                self.log.checkpoint(self.store, &mut txn)?;
                 self.store
                     .commit(std::mem::replace(&mut txn, self.store.begin()))?;
                 in_batch = 0;
             }
         }
+        self.log.checkpoint(self.store, &mut txn)?;
         self.store.commit(txn)?;
         if full {
             if self.bad_items == 0 {

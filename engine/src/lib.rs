@@ -78,12 +78,14 @@ pub enum EngineError {
         percent: u32,
     },
     /// A sync would delete too many metaverse objects.
-    #[error("sync of '{connector}' would delete {deletes} metaverse objects, more than the deletion threshold of {threshold}; nothing was deleted (the sync stopped before the batch that would cross it). Review the connector space's pending deletes with `mvsync show`, then allow them with `--allow-deletes {deletes}` or raise `deletion_threshold`")]
+    #[error("sync of '{connector}' stopped: it would delete at least {deletes} metaverse objects, more than the deletion threshold of {threshold} ({deleted} deleted by its earlier batches; the batch that crossed the threshold was not committed and stays queued). Review what the sources lost (`mvsync history`, `mvsync show cs`), then allow it with `--allow-deletes N` or raise `deletion_threshold`")]
     SyncDeletionThreshold {
         /// The connector.
         connector: String,
-        /// How many metaverse deletions it would make (at least).
+        /// How many metaverse deletions it would have made by the end of the batch.
         deletes: usize,
+        /// How many earlier batches made.
+        deleted: usize,
         /// The threshold in force.
         threshold: usize,
     },
@@ -234,9 +236,12 @@ impl Engine {
                 importer.run(system, step == StepKind::FullImport).await
             }
             StepKind::FullSync | StepKind::DeltaSync => {
-                sync::Syncer::new(&self.store, &self.model, &mut log, (self.clock)())
-                    .run(conn, step == StepKind::FullSync)
-                    .map_err(EngineError::from)
+                let mut syncer =
+                    sync::Syncer::new(&self.store, &self.model, &mut log, (self.clock)());
+                if let Some(allowed) = options.allow_deletes {
+                    syncer.deletion_limit = allowed;
+                }
+                syncer.run(conn, step == StepKind::FullSync)
             }
             StepKind::Export => {
                 export::Exporter {

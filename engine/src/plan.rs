@@ -195,7 +195,13 @@ fn sync_all(store: &Store, model: &Model, now: i64) -> Result<Vec<PlanError>, St
     for conn in sync_order(store, model) {
         let name = store.name(conn).to_string();
         let mut log = RunLog::start(store, None, StepKind::FullSync, &name, now)?;
-        Syncer::new(store, model, &mut log, now).run(conn, true)?;
+        let mut syncer = Syncer::new(store, model, &mut log, now);
+        // A plan reports every deletion; it deletes nothing for real.
+        syncer.deletion_limit = usize::MAX;
+        syncer.run(conn, true).map_err(|e| match e {
+            crate::EngineError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
         if let Some((_, found)) = history::run(store, log.id())? {
             errors.extend(found.into_iter().map(|e| PlanError {
                 connector: name.clone(),

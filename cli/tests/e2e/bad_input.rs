@@ -183,3 +183,54 @@ fn unknown_function_is_named() {
     let (config, at) = broken("Lower(employeeId)", "Lowercase(employeeId)", "Lowercase");
     assert_config_error(&config, at, &["Lowercase"]);
 }
+
+#[test]
+fn control_characters_in_data_are_printed_escaped_in_tables() {
+    const RED: &str = "\u{1b}[31mred\u{1b}[0m";
+    let workers = [
+        worker("E1", "Ada", "Lovelace").department(RED),
+        worker("E2", "Grace", "\u{202e}reppoH"),
+        worker("E3", "Alan", "Turing").department("Research\nLab"),
+    ];
+    let env = Setup::default().env(&workers);
+    env.ok(&["import", "hr"]);
+    env.ok(&["sync", "hr"]);
+    let outputs = [
+        env.ok(&["show", "cs", "hr", "E1"]),
+        env.ok(&["show", "cs", "app", "e1"]),
+        env.ok(&["preview"]),
+        env.ok(&["show", "cs", "hr", "E2"]),
+        env.ok(&["show", "cs", "hr", "E3"]),
+    ];
+    for (i, out) in outputs.iter().enumerate() {
+        let text = stdout(out);
+        assert!(
+            !out.stdout.contains(&0x1b) && !text.contains('\u{202e}'),
+            "no raw ESC or bidi override in output {i}:\n{}",
+            describe(out)
+        );
+        let want = match i {
+            0..=2 => r"\u{1b}[31mred\u{1b}[0m",
+            3 => r"\u{202e}reppoH",
+            _ => r"Research\nLab",
+        };
+        assert!(
+            text.contains(want),
+            "{want} in output {i}:\n{}",
+            describe(out)
+        );
+    }
+    // The newline stays inside its cell: one table line holds the whole value.
+    let preview = stdout(&outputs[2]);
+    assert!(
+        preview.lines().any(|l| l.contains(r"Research\nLab")),
+        "{preview}"
+    );
+    // JSON keeps the exact value.
+    let hologram = env.show_cs("hr", "E1")["hologram"].clone();
+    let department = hologram
+        .as_array()
+        .and_then(|pairs| pairs.iter().find(|p| p[0] == "department"))
+        .map(|p| p[1].clone());
+    assert_eq!(department, Some(Value::from(RED)), "{hologram}");
+}

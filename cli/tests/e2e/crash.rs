@@ -141,10 +141,20 @@ fn round(config: &str, hr: &str, at: &KillPoint, steps: &[String], reference: &[
         (false, step) => step,
     };
 
+    let mut problems = Vec::new();
+    if !finished_first {
+        // The killed step shows as interrupted, not in progress forever.
+        let history = env.mvsync(&["history", "--format", "json"]);
+        let text = String::from_utf8_lossy(&history.stdout);
+        if text.contains("\"InProgress\"") {
+            problems.push(format!(
+                "after the kill, history does not show the run as interrupted: {text}"
+            ));
+        }
+    }
     let started = Instant::now();
     let rerun = env.mvsync(&["run", "full"]);
     let rerun_took = started.elapsed();
-    let mut problems = Vec::new();
     if code(&rerun) != 0 {
         problems.push(format!("the rerun did not succeed: {}", describe(&rerun)));
     }

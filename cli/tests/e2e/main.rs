@@ -3,6 +3,7 @@
 //! it prints and exports. One test binary (`cargo test -p mvsync --test e2e`).
 
 mod bad_input;
+mod contract;
 mod crash;
 mod harness;
 mod identity;

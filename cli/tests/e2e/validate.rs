@@ -211,7 +211,14 @@ fn errors_block_every_command_and_warnings_print_only_under_validate() {
                 case.name
             );
         } else if lines.iter().any(|l| is_warning(l)) {
-            let out = env.expect(&["check"], 0);
+            // The configuration loads (no store yet, which `check` reports).
+            let out = env.expect(&["check"], 1);
+            assert!(
+                stderr(&out).contains("there is no store"),
+                "{}: the configuration loads\n{}",
+                case.name,
+                describe(&out)
+            );
             assert!(
                 !stderr(&out).contains("warning"),
                 "{}: warnings only under validate\n{}",
@@ -244,4 +251,222 @@ fn the_test_configuration_validates_clean() {
         stdout(&out),
         "mvsync.toml: valid (2 connectors, 2 rules, 2 run profiles)\n"
     );
+}
+
+// ------------------------------------------- errors of the TOML's shape
+
+/// `template` with each `(from, to)` replaced once, and the `FILE:LINE:COL`
+/// of each `(marker, in)` pair: `marker`'s first occurrence inside the
+/// first occurrence of `in` (a replacement) in the result.
+fn planted(template: &str, edits: &[(&str, &str)], at: &[(&str, &str)]) -> (String, Vec<String>) {
+    let mut text = template.to_owned();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the template holds {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let places = at
+        .iter()
+        .map(|(marker, inside)| {
+            let start = text.find(inside).expect("a replacement");
+            let offset = start + inside.find(marker).expect("marker inside the replacement");
+            let (line, col) = crate::harness::line_col(&text, offset);
+            format!("mvsync.toml:{line}:{col}")
+        })
+        .collect();
+    (text, places)
+}
+
+#[test]
+fn every_shape_error_at_once_each_at_its_key_in_plain_words() {
+    // An unknown key in a rule, a wrong value type under [engine] and a
+    // bad value in a run-profile step: serde alone stops at the first.
+    let (text, at) = planted(
+        &Setup::default().config(),
+        &[
+            ("deletion_threshold = 500", r#"deletion_threshold = "500""#),
+            ("precedence = 10", "precedense = 10"),
+            (
+                r#"{ connector = "app", step = "export" },"#,
+                r#"{ connector = "app", step = 3 },"#,
+            ),
+        ],
+        &[
+            (r#""500""#, r#"deletion_threshold = "500""#),
+            ("precedense", "precedense = 10"),
+            ("3", r#"step = 3 }"#),
+        ],
+    );
+    let out = Env::new(&text).expect(&["validate"], 2);
+    assert_eq!(
+        reported(&out),
+        [
+            format!(r#"{}: expected a whole number, found the string "500""#, at[0]),
+            format!(
+                "{}: unknown key `precedense`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, skip_out_of_scope_deletions, unique_in",
+                at[1]
+            ),
+            format!("{}: expected a string, found the whole number 3", at[2]),
+            "mvsync.toml: invalid (3 errors, 0 warnings)".to_owned(),
+        ],
+        "{}",
+        describe(&out)
+    );
+    // The report keeps its snippet and caret.
+    assert!(
+        stderr(&out).contains(r#"deletion_threshold = "500""#),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn two_shape_errors_in_one_rule_and_its_expression_error_are_reported_together() {
+    let (text, at) = planted(
+        &Setup::default().config(),
+        &[
+            ("provision = true", r#"provision = "yes""#),
+            ("deprovision = ", "deprovison = "),
+            ("Lower(employeeId)", "Lowr(employeeId)"),
+        ],
+        &[
+            (r#""yes""#, r#"provision = "yes""#),
+            ("deprovison", "deprovison = "),
+            ("Lowr", "Lowr(employeeId)"),
+        ],
+    );
+    let out = Env::new(&text).expect(&["validate"], 2);
+    let lines = reported(&out);
+    assert_eq!(
+        lines,
+        [
+            format!(r#"{}: expected true or false, found the string "yes""#, at[0]),
+            format!(
+                "{}: unknown key `deprovison`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, skip_out_of_scope_deletions, unique_in",
+                at[1]
+            ),
+            format!(
+                "{}: rule 'app-out', flow to 'accountName': unknown function `Lowr`; did you mean `Lower`? [unknown-function]",
+                at[2]
+            ),
+            "mvsync.toml: invalid (3 errors, 0 warnings)".to_owned(),
+        ],
+        "{}",
+        describe(&out)
+    );
+    // Every command refuses the file with the same errors.
+    let out = Env::new(&text).expect(&["check"], 2);
+    let message = crate::harness::flat(&stderr(&out));
+    for place in &at {
+        assert!(
+            message.contains(place.as_str()),
+            "{place}\n{}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn what_cannot_be_read_is_reported_once_not_again_by_what_names_it() {
+    // Neither connector can be read (an unknown type, a bad delimiter) nor
+    // the inbound rule (its metaverse type is a number): the rule and the
+    // steps naming the connectors are not also reported as naming
+    // unconfigured connectors, nor the outbound rule as one whose type no
+    // inbound rule projects.
+    let (text, at) = planted(
+        &Setup::default().config(),
+        &[
+            (
+                "[connectors.app]\ntype = \"csv\"",
+                "[connectors.app]\ntype = \"cvs\"",
+            ),
+            (
+                "[connectors.hr]\ntype = \"csv\"",
+                "[connectors.hr]\ntype = \"csv\"\ndelimiter = \";;\"",
+            ),
+            (
+                "mv_object_type = \"person\"\nprecedence",
+                "mv_object_type = 7\nprecedence",
+            ),
+        ],
+        &[
+            ("\"cvs\"", "type = \"cvs\""),
+            ("\";;\"", "delimiter = \";;\""),
+            ("7", "mv_object_type = 7"),
+        ],
+    );
+    let out = Env::new(&text).expect(&["validate"], 2);
+    let mut lines = reported(&out);
+    // The connector types are listed after "csv" (test builds have more).
+    let unknown_type = format!(r#"{}: unknown value "cvs"; expected one of: "csv""#, at[0]);
+    if lines.get(1).is_some_and(|l| l.starts_with(&unknown_type)) {
+        lines[1] = unknown_type.clone();
+    }
+    assert_eq!(
+        lines,
+        [
+            format!(
+                r#"{}: invalid delimiter ";;": expected one ASCII character other than a quote or a line break"#,
+                at[1]
+            ),
+            unknown_type,
+            format!("{}: expected a string, found the whole number 7", at[2]),
+            "mvsync.toml: invalid (3 errors, 0 warnings)".to_owned(),
+        ],
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn what_cannot_be_read_causes_no_false_follow_up_errors() {
+    // Each case: an edit of the test configuration, the value it plants,
+    // and the one error `validate` must report. Without the value left out
+    // by the error, the checks after reading would also report: no flow to
+    // the provisioned anchor, a provisioning rule without cs_object_type,
+    // a run profile without steps, an outbound type no rule projects.
+    let cases = [
+        (
+            "accountName = { expr = 'Lower(employeeId)', initial_only = true }",
+            "accountName = 5",
+            "5",
+            "expected an expression string or a table { expr = \"...\", initial_only = true }, found the whole number 5",
+        ),
+        (
+            "cs_object_type = \"account\"",
+            "cs_object_type = 5",
+            "5",
+            "expected a string, found the whole number 5",
+        ),
+        (
+            "[run_profiles.delta]\nsteps = [",
+            "[run_profiles.delta]\nsteps = [\n  1,",
+            "1,",
+            "expected a table, found the whole number 1",
+        ),
+        (
+            "direction = \"inbound\"",
+            "direction = [\"inbound\"]",
+            "[",
+            "expected a string, found a list",
+        ),
+    ];
+    for (from, to, marker, message) in cases {
+        let (mut text, at) = planted(&Setup::default().config(), &[(from, to)], &[(marker, to)]);
+        if from.starts_with("[run_profiles.delta]") {
+            // Every step of the profile is unreadable.
+            let start = text.find("[run_profiles.delta]").expect("the profile");
+            let steps = text[start..].find("  {").expect("a step") + start;
+            text.replace_range(steps.., "]\n");
+        }
+        let out = Env::new(&text).expect(&["validate"], 2);
+        assert_eq!(
+            reported(&out),
+            [
+                format!("{}: {message}", at[0]),
+                "mvsync.toml: invalid (1 error, 0 warnings)".to_owned(),
+            ],
+            "{to}\n{}",
+            describe(&out)
+        );
+    }
 }

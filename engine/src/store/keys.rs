@@ -29,7 +29,9 @@
 use crate::model::{CsKey, MvId, Sym};
 
 /// Format version of the store; bump on any incompatible layout change.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: system codes on object and run errors, the adopted-export counter,
+/// DN index keys normalized by `rules::dn`.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Key of the format version.
 pub const VERSION: &[u8] = b"V";

@@ -55,6 +55,12 @@ pub enum StoreError {
         /// What we read.
         expected: u32,
     },
+    /// There is no store where a read-only command looked.
+    #[error("there is no store at {path}: nothing has been imported with this configuration yet (run an import or a run profile first)")]
+    Missing {
+        /// Where.
+        path: PathBuf,
+    },
     /// Another process holds the store.
     #[error("the store is in use by {holder} (lock file {path}); wait for that run to finish")]
     Locked {
@@ -138,6 +144,53 @@ pub struct Store {
     written: Written,
     path: Option<PathBuf>,
     _lock: Option<StoreLock>,
+    /// For a store read through a private copy: the copy, removed on drop.
+    _copy: Option<PrivateCopy>,
+}
+
+/// A private copy of a store that this process may only read (sled opens
+/// its files for writing), removed when dropped.
+#[derive(Debug)]
+struct PrivateCopy {
+    dir: PathBuf,
+}
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether this process may write the store at `path` (its folder and its
+/// data file), without changing it: the folder by creating and removing a
+/// probe file, the data file by opening it for writing.
+fn may_write(path: &Path) -> bool {
+    let probe = path.join(format!(".mvsync-probe-{}", std::process::id()));
+    let folder = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map(|_| {
+            let _ = std::fs::remove_file(&probe);
+        })
+        .is_ok();
+    let data = path.join("db");
+    folder && (!data.exists() || std::fs::OpenOptions::new().write(true).open(&data).is_ok())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            bytes += copy_dir(&entry.path(), &target)?;
+        } else {
+            bytes += std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(bytes)
 }
 
 /// A sym no name has: an index set holding it never matches a configuration,
@@ -165,6 +218,45 @@ impl Store {
                 "large_list_threshold is fixed when a store is created; keeping the store's"
             );
         }
+        Ok(store)
+    }
+
+    /// Opens an existing store for a command that only reads it (`check`,
+    /// `preview`, `show`, `history`, `plan`); never creates one. A store this
+    /// process may write opens as [`Store::open`] does, with its lock. One it
+    /// may only read is copied into a private temporary folder and read
+    /// there (sled cannot open files it may not write), so an auditor with
+    /// read access can look; the copy costs the store's size in temporary
+    /// space and is removed when the store is dropped.
+    pub fn open_read_only(
+        path: &Path,
+        options: &StoreOptions,
+        holder: &str,
+    ) -> Result<Store, StoreError> {
+        if !path.is_dir() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        if may_write(path) {
+            return Store::open(path, options, holder);
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "mvsync-read-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        ));
+        let copy = PrivateCopy { dir };
+        let store_copy = copy.dir.join("store");
+        let bytes = copy_dir(path, &store_copy).map_err(|e| StoreError::io(path, e))?;
+        tracing::info!(
+            store = %path.display(),
+            "the store is read-only for this user: reading a private copy ({} MiB) in {}",
+            bytes / (1024 * 1024),
+            copy.dir.display()
+        );
+        let mut store = Store::open(&store_copy, options, holder)?;
+        store._copy = Some(copy);
         Ok(store)
     }
 
@@ -275,6 +367,7 @@ impl Store {
             written: Written::default(),
             path,
             _lock: None,
+            _copy: None,
         })
     }
 

@@ -66,6 +66,19 @@ impl<'s> Txn<'s> {
         self.overlay.len()
     }
 
+    /// The keys and bytes the batch writes so far (interned names and id
+    /// counters, added at commit, aside).
+    pub fn pending_stats(&self) -> super::WriteStats {
+        super::WriteStats {
+            keys: self.overlay.len() as u64,
+            bytes: self
+                .overlay
+                .iter()
+                .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+                .sum(),
+        }
+    }
+
     /// Whether the batch writes nothing yet.
     pub fn is_empty(&self) -> bool {
         self.overlay.is_empty()

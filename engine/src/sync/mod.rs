@@ -93,6 +93,8 @@ pub(crate) struct Syncer<'a> {
     /// Whether [`keys::WAITING_PASS`] is in the store (put by this step, or
     /// left by a step that was killed).
     pass_pending: bool,
+    /// Metaverse objects this step may delete at most.
+    pub deletion_limit: usize,
 }
 
 impl<'a> Syncer<'a> {
@@ -104,13 +106,17 @@ impl<'a> Syncer<'a> {
             now,
             arrivals: Some(BTreeSet::new()),
             pass_pending: false,
+            deletion_limit: model.deletion_threshold,
         }
     }
 }
 
 impl Syncer<'_> {
     /// Synchronizes a connector: every object (full) or the sync queue (delta).
-    pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), StoreError> {
+    /// Stops (the batch that would cross it uncommitted, so it is synced
+    /// again by the next step) when it would delete more metaverse objects
+    /// than [`Syncer::deletion_limit`].
+    pub fn run(&mut self, conn: crate::model::Sym, full: bool) -> Result<(), crate::EngineError> {
         self.pass_pending = self.store.begin().get_raw(keys::WAITING_PASS)?.is_some();
         if full || self.pass_pending {
             // A full sync reads every waiting reference at its end: its cost
@@ -130,19 +136,32 @@ impl Syncer<'_> {
             let Some(last) = chunk.last() else { break };
             after = Some(last.clone());
             let mut txn = self.store.begin();
+            let before = self.log.record.counters.clone();
             for k in &chunk {
                 if let Some(key) = keys::decode_cs_keyed(k) {
                     self.sync_object(&mut txn, key)?;
                 }
             }
+            if self.log.record.counters.mv_deletes as usize > self.deletion_limit {
+                let deleted = before.mv_deletes as usize;
+                let would = self.log.record.counters.mv_deletes as usize;
+                self.log.record.counters = before;
+                return Err(crate::EngineError::SyncDeletionThreshold {
+                    connector: self.store.name(conn).to_string(),
+                    deletes: would,
+                    deleted,
+                    threshold: self.deletion_limit,
+                });
+            }
             if !self.pass_pending && !txn.is_empty() {
                 txn.put_raw(keys::WAITING_PASS.to_vec(), Vec::new());
                 self.pass_pending = true;
             }
+            self.log.checkpoint(self.store, &mut txn)?;
             self.store.commit(txn)?;
             tracing::debug!(objects = chunk.len(), "sync batch committed");
         }
-        self.resolve_waiting()
+        Ok(self.resolve_waiting()?)
     }
 
     /// Synchronizes one object; an error on it is recorded on it and in the

@@ -300,3 +300,78 @@ fn a_dn_in_another_escaping_form_is_the_same_object() {
         .unwrap()
         .is_some());
 }
+
+#[test]
+fn a_sync_that_would_delete_more_metaverse_objects_than_the_threshold_stops() {
+    let hr = hr_feed();
+    let h = Harness::new(
+        &[&hr],
+        vec![inbound("hr-in", "hr")
+            .project()
+            .join("employeeId", "employeeId")
+            .flow("employeeId", "employeeId")],
+        2,
+    );
+    for id in ["E1", "E2", "E3", "E4", "E5"] {
+        hr.put("worker", id, &[("employeeId", id)]);
+    }
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    for id in ["E1", "E2", "E3"] {
+        hr.remove(id);
+    }
+    let allow = |n| StepOptions {
+        allow_deletes: Some(n),
+    };
+    h.try_run("hr", FullImport, &allow(3))
+        .expect("import allowed");
+    let err = h
+        .try_run("hr", FullSync, &StepOptions::default())
+        .expect_err("over the threshold");
+    assert!(
+        matches!(
+            err,
+            EngineError::SyncDeletionThreshold {
+                deletes: 3,
+                deleted: 0,
+                threshold: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(h.mv_all().len(), 5, "nothing was deleted");
+    h.assert_consistent();
+    let run = h.try_run("hr", FullSync, &allow(3)).expect("allowed");
+    assert_eq!(run.counters.mv_deletes, 3);
+    assert_eq!(h.mv_all().len(), 2);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_run_killed_mid_step_is_interrupted_with_what_it_committed() {
+    let hr = hr_feed();
+    for i in 0..2500 {
+        let id = format!("E{i:04}");
+        hr.put("worker", &id, &[("employeeId", &id)]);
+    }
+    let kv = Arc::new(crate::store::MemKv::default());
+    // Batches: open, run record, two import batches of 1,000; then it dies.
+    let (store, _) = super::support::crashing_store(&kv, 4).expect("store");
+    let h = Harness::on_store(store, &[&hr], vec![], 5000).expect("engine");
+    assert!(h
+        .try_run("hr", FullImport, &StepOptions::default())
+        .is_err());
+    drop(h);
+    let (store, _) = super::support::crashing_store(&kv, usize::MAX).expect("store");
+    let h = Harness::on_store(store, &[&hr], vec![], 5000).expect("engine");
+    let runs = h.engine.history().expect("history");
+    let killed = runs.last().expect("the killed run");
+    assert_eq!(killed.status, RunStatus::Interrupted);
+    assert!(
+        killed.counters.import_adds >= 1000 && killed.counters.import_adds < 2500,
+        "the record says what it committed: {:?}",
+        killed.counters
+    );
+    assert!(killed.written.keys > 0);
+    assert_eq!(h.cs_all("hr").len() as u64, killed.counters.import_adds);
+}

@@ -667,7 +667,7 @@ fn the_deletion_threshold_refuses_and_allow_deletes_permits() {
         allow_deletes: Some(2),
     };
     h.try_run("hr", FullImport, &allow).expect("import allowed");
-    h.run("hr", FullSync);
+    h.try_run("hr", FullSync, &allow).expect("sync allowed");
     let pending_deletes = || {
         h.cs_all("ad")
             .iter()
