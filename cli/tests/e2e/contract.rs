@@ -372,3 +372,29 @@ fn a_change_line_still_being_written_waits_for_its_line_end() {
         "{staged}"
     );
 }
+
+#[test]
+fn test_connection_reads_a_csv_source_and_changes_nothing() {
+    let env = setup(&five());
+    let before = env.bytes("data/hr.csv");
+    let out = ok(&env, &["test-connection", "hr"]);
+    assert!(
+        stdout(&out).contains("read the header of data/hr.csv")
+            && stdout(&out).contains("connection ok"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(env.bytes("data/hr.csv"), before);
+    assert!(!env.path("state").exists(), "no store is opened");
+    std::fs::remove_file(env.path("data/hr.csv")).expect("remove");
+    let out = run(&env, &[], &["test-connection", "hr"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stderr(&out).contains("data/hr.csv"), "{}", describe(&out));
+    let out = run(&env, &[], &["test-connection", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("configured connectors: dir, hr"),
+        "{}",
+        describe(&out)
+    );
+}

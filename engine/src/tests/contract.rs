@@ -6,33 +6,44 @@
 
 use std::sync::Arc;
 
-use super::support::{connector_info, hr_feed, inbound, object_type, outbound, Harness, System};
+use super::support::{
+    connector_info, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder, System,
+};
 use crate::history::RunStatus;
 use crate::model::{CsState, PendingExport};
 use crate::StepKind::{DeltaImport, Export, FullImport, FullSync};
 use crate::{EngineError, ExportOp, ImportEvent, StepOptions};
 
-/// HR projecting people provisioned to a Graph-like target (no DNs, the
-/// system assigns anchors).
-fn hr_to_graph() -> (Harness, Arc<System>, Arc<System>) {
+/// HR projecting people provisioned to `target` by `out`.
+fn hr_to(target: &Arc<System>, out: RuleBuilder) -> (Harness, Arc<System>) {
     let hr = hr_feed();
-    let graph = System::new(
-        "graph",
-        connector_info(object_type("user", None, &[]), false),
-    );
     let h = Harness::new(
-        &[&hr, &graph],
+        &[&hr, target],
         vec![
             inbound("hr-in", "hr")
                 .project()
                 .join("employeeId", "employeeId")
                 .flow("employeeId", "employeeId")
                 .flow("displayName", "name"),
-            outbound("graph-out", "graph", "user")
-                .flow("employeeId", "employeeId")
-                .flow("displayName", "displayName"),
+            out,
         ],
         500,
+    );
+    (h, hr)
+}
+
+/// HR projecting five people provisioned to a Graph-like target (no DNs,
+/// the system assigns anchors).
+fn hr_to_graph() -> (Harness, Arc<System>, Arc<System>) {
+    let graph = System::new(
+        "graph",
+        connector_info(object_type("user", None, &[]), false),
+    );
+    let (h, hr) = hr_to(
+        &graph,
+        outbound("graph-out", "graph", "user")
+            .flow("employeeId", "employeeId")
+            .flow("displayName", "displayName"),
     );
     for (id, name) in [
         ("E1", "Ann"),
@@ -88,24 +99,15 @@ fn a_failure_that_stays_retryable_is_kept_pending_with_its_code() {
 
 #[test]
 fn an_add_that_finds_the_object_already_there_joins_it() {
-    let hr = hr_feed();
     let dir = System::new(
         "dir",
         connector_info(object_type("account", Some("uid"), &[]), false),
     );
-    let h = Harness::new(
-        &[&hr, &dir],
-        vec![
-            inbound("hr-in", "hr")
-                .project()
-                .join("employeeId", "employeeId")
-                .flow("employeeId", "employeeId")
-                .flow("displayName", "name"),
-            outbound("dir-out", "dir", "account")
-                .flow("uid", "employeeId")
-                .flow("displayName", "displayName"),
-        ],
-        500,
+    let (h, hr) = hr_to(
+        &dir,
+        outbound("dir-out", "dir", "account")
+            .flow("uid", "employeeId")
+            .flow("displayName", "displayName"),
     );
     hr.put("worker", "E1", &[("employeeId", "E1"), ("name", "Ann")]);
     hr.put("worker", "E2", &[("employeeId", "E2"), ("name", "Bob")]);
