@@ -105,7 +105,13 @@ pub(crate) fn mask_literal_secrets(errors: &mut [ConfigError]) {
         if let Some(value) = text.get(span.clone()) {
             let masked: String = value
                 .chars()
-                .map(|c| if c == '"' || c == '\'' { c } else { '*' })
+                .map(|c| {
+                    if matches!(c, '"' | '\'' | '\n' | '\r') {
+                        c
+                    } else {
+                        '*'
+                    }
+                })
                 .collect();
             text.replace_range(span, &masked);
         }

@@ -348,7 +348,7 @@ impl Exporter<'_> {
         txn: &mut Txn<'_>,
         sequence: &[u64],
         sent: &mut BTreeMap<u64, Sent>,
-    ) -> Result<Option<crate::ConnectorError>, StoreError> {
+    ) -> Result<Option<crate::ConnectorError>, EngineError> {
         let policy = self.model.retry;
         let mut attempt = 1;
         loop {
@@ -376,7 +376,14 @@ impl Exporter<'_> {
                     Err(f) if f.kind == FailureKind::Retryable && attempt < policy.attempts => {
                         retry.insert(result.id, (s, f));
                     }
-                    Err(f) => self.failed(txn, &s, f, attempt)?,
+                    Err(mut f) => {
+                        if f.kind == FailureKind::AlreadyExists && f.existing_anchor.is_none() {
+                            // Adopting needs the object's anchor unless the
+                            // DN or the anchor attribute identifies it.
+                            f.existing_anchor = self.lookup(connector, &s).await?;
+                        }
+                        self.failed(txn, &s, f, attempt)?
+                    }
                 }
             }
             if let Some(e) = report.interrupted {
@@ -411,7 +418,36 @@ impl Exporter<'_> {
             tokio::time::sleep(wait).await;
             attempt += 1;
             sent.extend(retry.into_iter().map(|(id, (s, _))| (id, s)));
+            // A timeout is a retryable failure of unknown outcome: an add in
+            // flight is looked up before it is sent again.
+            self.recover_in_flight(connector, txn, sent).await?;
+            if sent.is_empty() {
+                return Ok(None);
+            }
         }
+    }
+
+    /// The anchor of the object an add may have created, when the system
+    /// assigns anchors and has no DN to find it by; `None` otherwise.
+    async fn lookup(
+        &self,
+        connector: &dyn Connector,
+        s: &Sent,
+    ) -> Result<Option<String>, EngineError> {
+        let assigns = self
+            .model
+            .conn(self.conn)
+            .is_some_and(|c| c.info.assigns_anchor(&s.change.object_type) && !c.info.has_dn);
+        if !assigns || s.cs.anchor.is_some() {
+            return Ok(None);
+        }
+        connector
+            .find_added(&s.change)
+            .await
+            .map_err(|e| EngineError::Connector {
+                connector: self.store.name(self.conn).to_string(),
+                source: e,
+            })
     }
 
     /// Records a failed change by its kind: an add that found the object
@@ -425,7 +461,13 @@ impl Exporter<'_> {
         attempts: u32,
     ) -> Result<(), StoreError> {
         match (failure.kind, &s.change.op) {
-            (FailureKind::AlreadyExists, ExportOp::Add { .. }) => self.adopt(txn, &s.cs, failure),
+            (FailureKind::AlreadyExists, ExportOp::Add { .. })
+                if failure.existing_anchor.is_some()
+                    || s.cs.anchor.is_some()
+                    || (self.has_dn() && s.cs.dn.is_some()) =>
+            {
+                self.adopt(txn, &s.cs, failure)
+            }
             (FailureKind::NotFound, ExportOp::Delete) => {
                 self.applied(txn, &s.cs, &s.change, None, None)
             }
@@ -631,8 +673,9 @@ impl Exporter<'_> {
         failure: &ExportFailure,
     ) -> Result<(), StoreError> {
         let mut cs = before.clone();
-        if cs.state == CsState::InFlight {
-            // The system answered: the add was not applied.
+        if cs.state == CsState::InFlight && failure.kind != FailureKind::Retryable {
+            // The system answered: the add was not applied. (A retryable
+            // failure, a timeout, may have been: it stays in flight.)
             cs.state = CsState::Provisioned;
         }
         let code = failure.kind.code().to_string();

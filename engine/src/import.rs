@@ -526,7 +526,7 @@ impl<'a> Importer<'a> {
 fn stages_delete(cs: &CsObject) -> bool {
     match cs.state {
         CsState::Provisioned | CsState::Added | CsState::InFlight => false,
-        CsState::Deleted => cs.link.is_some(),
+        CsState::Deleted if cs.link.is_none() => false,
         _ => !matches!(&cs.pending_import, Some(p) if p.kind == ImportKind::Delete),
     }
 }

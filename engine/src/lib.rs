@@ -151,7 +151,14 @@ impl Engine {
         if store.ensure_unique_index(&model.unique_pairs())? {
             tracing::info!("unique-value index rebuilt for the configured unique-value flows");
         }
-        for id in history::mark_interrupted(&store)? {
+        // A private copy of a store being read is not the writer: a run in
+        // progress there may be alive.
+        let stale = if store.is_private_copy() {
+            Vec::new()
+        } else {
+            history::mark_interrupted(&store)?
+        };
+        for id in stale {
             tracing::warn!(
                 run = id,
                 "run {id} was interrupted (its process died before the step ended); what it committed is kept, and running the profile again converges"

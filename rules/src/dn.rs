@@ -33,6 +33,9 @@ pub struct Ava {
     pub attr: String,
     /// The value, unescaped. A `#hex` (BER) value is kept as written.
     pub value: String,
+    /// Whether the value is a `#hex` BER encoding (an unescaped leading
+    /// `#`), as opposed to text that begins with an escaped `\#`.
+    pub ber: bool,
 }
 
 /// Why a string is not a DN, with the byte offset where parsing stopped.
@@ -88,7 +91,7 @@ impl Dn {
                 .avas
                 .iter()
                 .map(|a| {
-                    let value = if a.value.starts_with('#') && is_ber(&a.value) {
+                    let value = if a.ber {
                         a.value.to_lowercase()
                     } else {
                         escape_value(&a.value.to_lowercase())
@@ -146,7 +149,7 @@ impl fmt::Display for Rdn {
             if i > 0 {
                 f.write_str("+")?;
             }
-            if a.value.starts_with('#') && is_ber(&a.value) {
+            if a.ber {
                 write!(f, "{}={}", a.attr, a.value)?;
             } else {
                 write!(f, "{}={}", a.attr, escape_value(&a.value))?;
@@ -296,9 +299,11 @@ impl Parser<'_> {
         }
         self.pos += 1;
         self.skip_spaces();
+        let unescaped_hash = self.peek() == Some(b'#');
         let value = self.value()?;
         self.skip_spaces();
-        Ok(Ava { attr, value })
+        let ber = unescaped_hash && is_ber(&value);
+        Ok(Ava { attr, value, ber })
     }
 
     /// A value up to the next unescaped separator; trailing unescaped
@@ -456,6 +461,21 @@ mod tests {
         }
         assert_eq!(normalize("  Not A DN "), "not a dn");
         assert!(Dn::parse("CN=\\ff\\fe").is_err());
+    }
+
+    #[test]
+    fn an_escaped_hash_is_text_not_a_ber_value() {
+        assert!(!same("CN=\\#2024,DC=x", "CN=#2024,DC=x"));
+        let text = Dn::parse("CN=\\#2024,DC=x").unwrap();
+        assert_eq!(text.to_string(), "CN=\\#2024,DC=x");
+        assert_eq!(
+            normalize(&normalize("CN=\\#2024,DC=x")),
+            normalize("CN=\\#2024,DC=x")
+        );
+        assert!(same(
+            &format!("CN={},DC=x", escape_value("#2024")),
+            "cn=\\#2024,dc=x"
+        ));
     }
 
     #[test]

@@ -222,26 +222,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn a_secret_written_in_the_configuration_is_refused() {
+fn a_secret_written_in_the_configuration_is_refused_and_not_repeated() {
     let env = setup(&five());
-    env.write(
-        "mvsync.toml",
-        &CONFIG.replace(
-            "password = { env = \"MVSYNC_TEST_DIR_PASSWORD\" }",
-            &format!("password = \"{SECRET}\""),
-        ),
-    );
-    let out = run(&env, &[], &["validate"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let text = flat(&stderr(&out));
-    assert!(
-        text.contains("never written in the configuration"),
-        "{text}"
-    );
-    assert!(
-        !stderr(&out).contains(SECRET) && !stdout(&out).contains(SECRET),
-        "the error repeats the secret"
-    );
+    for written in [
+        format!("password = \"{SECRET}\""),
+        format!("password = {{ value = \"{SECRET}\" }}"),
+        format!("password = {{ env = \"{SECRET}\", file = \"x\" }}"),
+    ] {
+        env.write(
+            "mvsync.toml",
+            &CONFIG.replace(
+                "password = { env = \"MVSYNC_TEST_DIR_PASSWORD\" }",
+                &written,
+            ),
+        );
+        for args in [&["validate"][..], &["run", "full"]] {
+            let out = run(&env, &[], args);
+            assert_eq!(out.status.code(), Some(2), "{written}: {}", describe(&out));
+            let text = flat(&stderr(&out));
+            assert!(
+                text.contains("never written in the configuration"),
+                "{written}: {text}"
+            );
+            assert!(
+                !stderr(&out).contains(SECRET) && !stdout(&out).contains(SECRET),
+                "{written}: the error repeats the secret:\n{}",
+                describe(&out)
+            );
+        }
+    }
 }
 
 #[test]

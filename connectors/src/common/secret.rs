@@ -62,8 +62,10 @@ impl<'de> Deserialize<'de> for SecretRef {
                 env: None,
                 file: Some(path),
             })) => Ok(SecretRef::File(path)),
+            // Marked like a literal, so the CLI masks what was written
+            // (`password = 12345`, `{ value = "…" }`).
             Ok(Raw::Table(_)) | Err(_) => Err(serde::de::Error::custom(format!(
-                "a secret: {HOW}, exactly one of the two"
+                "{LITERAL_SECRET}: {HOW}, exactly one of the two"
             ))),
         }
     }

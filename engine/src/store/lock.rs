@@ -69,6 +69,36 @@ impl StoreLock {
         })
     }
 
+    /// Takes a shared hold on the lock file without writing it (a reader
+    /// that may not write the store), failing at once, naming the holder,
+    /// while a writer holds it. No lock file: nothing to wait for.
+    pub fn share(lock_path: &Path) -> Result<Option<File>, StoreError> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let mut file = match options.open(lock_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(lock_path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(file)),
+            Err(TryLockError::WouldBlock) => {
+                let mut held_by = String::new();
+                let _ = file.read_to_string(&mut held_by);
+                Err(StoreError::Locked {
+                    path: lock_path.to_path_buf(),
+                    holder: match held_by.trim() {
+                        "" => "another mvsync process".to_string(),
+                        h => h.to_string(),
+                    },
+                })
+            }
+            Err(TryLockError::Error(e)) => Err(StoreError::io(lock_path, e)),
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path

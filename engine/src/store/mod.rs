@@ -248,6 +248,8 @@ impl Store {
         ));
         let copy = PrivateCopy { dir };
         let store_copy = copy.dir.join("store");
+        // Not while a writer runs: the copy would be torn.
+        let _shared = lock::StoreLock::share(&lock_path(path))?;
         let bytes = copy_dir(path, &store_copy).map_err(|e| StoreError::io(path, e))?;
         tracing::info!(
             store = %path.display(),
@@ -258,6 +260,12 @@ impl Store {
         let mut store = Store::open(&store_copy, options, holder)?;
         store._copy = Some(copy);
         Ok(store)
+    }
+
+    /// Whether this is a private copy of a store that may only be read:
+    /// what happens to it is thrown away.
+    pub fn is_private_copy(&self) -> bool {
+        self._copy.is_some()
     }
 
     /// An in-memory store, for tests and what-if computations.

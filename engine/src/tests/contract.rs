@@ -88,10 +88,12 @@ fn a_failure_that_stays_retryable_is_kept_pending_with_its_code() {
         && e.system_code.as_deref() == Some("LDAP 51 busy")
         && e.message.contains("gave up after 3 attempt(s)")));
     assert_eq!(pending_adds(&h), 5, "kept for the next run");
-    assert!(h
-        .cs_all("graph")
-        .iter()
-        .all(|o| o.state == CsState::Provisioned));
+    assert!(
+        h.cs_all("graph")
+            .iter()
+            .all(|o| o.state == CsState::InFlight),
+        "a retryable failure may have been a timeout: looked up before the next send"
+    );
     graph.state().busy.clear();
     assert_eq!(h.run("graph", Export).counters.export_adds, 5);
     h.assert_consistent();
@@ -376,4 +378,17 @@ fn a_run_killed_mid_step_is_interrupted_with_what_it_committed() {
     );
     assert!(killed.written.keys > 0);
     assert_eq!(h.cs_all("hr").len() as u64, killed.counters.import_adds);
+}
+
+#[test]
+fn an_add_that_timed_out_is_looked_up_before_it_is_retried() {
+    let (h, _, graph) = hr_to_graph();
+    // Every add is applied, but answered as a timeout.
+    graph.state().timeouts.insert(String::new(), 5);
+    let run = h.run("graph", Export);
+    assert_eq!(run.status, RunStatus::Success, "{:?}", h.errors(&run));
+    assert_eq!(run.counters.export_adds, 5);
+    assert_eq!(graph.state().objects.len(), 5, "no add was applied twice");
+    assert_eq!(graph.state().lookups, 5);
+    h.assert_consistent();
 }

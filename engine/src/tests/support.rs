@@ -47,6 +47,9 @@ pub struct SystemState {
     pub lose_answers: bool,
     /// Faults: anchors or DNs whose export fails as retryable this many more times.
     pub busy: BTreeMap<String, usize>,
+    /// Faults: anchors or DNs whose export is applied but answered as a
+    /// retryable timeout this many more times.
+    pub timeouts: BTreeMap<String, usize>,
     /// Faults: the next delta import reports its watermark expired.
     pub watermark_expired: bool,
     /// How many `find_added` look-ups were made.
@@ -333,6 +336,14 @@ impl Connector for Handle {
             }
             let outcome = self.0.apply(&mut state, &change);
             state.exported.push(change.clone());
+            if let Some(left) = state.timeouts.get_mut(&key).filter(|n| **n > 0) {
+                *left -= 1;
+                results.push(ExportResult {
+                    id: change.id,
+                    outcome: Err(ExportFailure::new(FailureKind::Retryable, "timed out")),
+                });
+                continue;
+            }
             results.push(ExportResult {
                 id: change.id,
                 outcome,
