@@ -223,7 +223,12 @@ fn read_only_commands_work_for_a_user_who_may_only_read_the_store() {
             }
         }
     }
+    // The binary too, where the other user can reach it whatever the
+    // permissions of the folders above the build.
+    let bin = env.path("mvsync-bin");
+    std::fs::copy(crate::harness::BIN, &bin).expect("copy the binary");
     open_for_reading(env.root());
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let before = snapshot(&env.path("state"));
     for args in [
         &["history"][..],
@@ -233,7 +238,7 @@ fn read_only_commands_work_for_a_user_who_may_only_read_the_store() {
     ] {
         let out = std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(crate::harness::BIN)
+            .arg(&bin)
             .args(args)
             .current_dir(env.root())
             .env("NO_COLOR", "1")
