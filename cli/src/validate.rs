@@ -183,12 +183,6 @@ pub fn check(config: &Config, infos: &BTreeMap<String, ConnectorInfo>) -> Vec<Fi
     checker.out
 }
 
-/// Whether a connector's configuration lists every attribute its objects
-/// have, so that an attribute it does not declare is an error.
-fn declares_attributes(config: &ConnectorConfig) -> bool {
-    config.declares_attributes()
-}
-
 /// An attribute as a connector's schema knows it.
 enum Lookup<'a> {
     /// Declared, with its type.
@@ -347,7 +341,7 @@ impl<'a> Checker<'a> {
             .config
             .connectors
             .get(&rule.connector)
-            .is_some_and(declares_attributes);
+            .is_some_and(ConnectorConfig::declares_attributes);
         let types: Vec<&ObjectTypeSchema> = match &rule.cs_object_type {
             None => info.object_types.iter().collect(),
             Some(_) if info.object_types.is_empty() => return None,

@@ -290,31 +290,29 @@ impl RunLog {
     }
 }
 
-/// Marks every run still recorded as in progress as interrupted. Only the
-/// store's one writer may call it: holding the lock, it knows no other
-/// process runs a step, so an in-progress record belongs to a dead one.
-/// Returns the runs marked.
-pub fn mark_interrupted(store: &Store) -> Result<Vec<u64>, StoreError> {
-    let mut stale = Vec::new();
-    store.for_each_prefix(&[keys::tag::RUN], |k, v| {
-        let record: RunRecord = codec::decode(v, &|| format!("run record {k:?}"))?;
-        if record.status == RunStatus::InProgress {
-            stale.push(record);
-        }
-        Ok(())
-    })?;
-    if stale.is_empty() {
-        return Ok(Vec::new());
+/// Marks the newest run as interrupted when it is still recorded as in
+/// progress, and returns its id. Only the store's one writer may call it:
+/// holding the lock, it knows no other process runs a step, so an
+/// in-progress record belongs to a dead one. Only the newest can be one: a
+/// process runs its steps one after another, and the next writer marks a
+/// dead one's before it starts any step (so no command reads the whole
+/// history to find it).
+pub fn mark_interrupted(store: &Store) -> Result<Option<u64>, StoreError> {
+    let Some(id) = store.last_run_id() else {
+        return Ok(None);
+    };
+    let Some(raw) = store.get_raw(&keys::run(id))? else {
+        return Ok(None);
+    };
+    let mut record: RunRecord = codec::decode(&raw, &|| format!("run record {id}"))?;
+    if record.status != RunStatus::InProgress {
+        return Ok(None);
     }
+    record.status = RunStatus::Interrupted;
     let mut txn = store.begin();
-    let mut ids = Vec::with_capacity(stale.len());
-    for mut record in stale {
-        record.status = RunStatus::Interrupted;
-        txn.put_raw(keys::run(record.id), codec::encode(&record)?);
-        ids.push(record.id);
-    }
+    txn.put_raw(keys::run(id), codec::encode(&record)?);
     store.commit(txn)?;
-    Ok(ids)
+    Ok(Some(id))
 }
 
 /// Every run, oldest first.

@@ -154,11 +154,11 @@ impl Engine {
         // A private copy of a store being read is not the writer: a run in
         // progress there may be alive.
         let stale = if store.is_private_copy() {
-            Vec::new()
+            None
         } else {
             history::mark_interrupted(&store)?
         };
-        for id in stale {
+        if let Some(id) = stale {
             tracing::warn!(
                 run = id,
                 "run {id} was interrupted (its process died before the step ended); what it committed is kept, and running the profile again converges"

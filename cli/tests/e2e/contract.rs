@@ -10,7 +10,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::harness::{command, describe, flat, hr_csv, stderr, stdout, worker, Env, Worker};
+use crate::harness::{describe, flat, hr_csv, stderr, stdout, worker, Env, Worker};
 
 const SECRET: &str = "Corr3ct-Horse-Battery-Staple";
 const PASSWORD_VAR: &str = "MVSYNC_TEST_DIR_PASSWORD";
@@ -84,7 +84,8 @@ fn five() -> Vec<Worker> {
 }
 
 fn setup(workers: &[Worker]) -> Env {
-    let env = Env::new(CONFIG);
+    let mut env = Env::new(CONFIG);
+    env.set_var(PASSWORD_VAR, SECRET);
     env.write("data/hr.csv", &hr_csv(workers));
     env.write(
         "data/dir.json",
@@ -93,29 +94,12 @@ fn setup(workers: &[Worker]) -> Env {
     env
 }
 
-/// `mvsync args` with the password set and the given fault switches.
+/// `mvsync args` with the given fault switches.
 fn run(env: &Env, faults: &[(&str, &str)], args: &[&str]) -> Output {
-    command(env.root(), args)
-        .env(PASSWORD_VAR, SECRET)
+    env.command(args)
         .envs(faults.iter().copied())
         .output()
         .expect("run mvsync")
-}
-
-fn ok(env: &Env, args: &[&str]) -> Output {
-    let out = run(env, &[], args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "mvsync {args:?}:\n{}",
-        describe(&out)
-    );
-    out
-}
-
-fn json(env: &Env, args: &[&str]) -> Value {
-    let args: Vec<&str> = args.iter().copied().chain(["--format", "json"]).collect();
-    serde_json::from_slice(&ok(env, &args).stdout).expect("json")
 }
 
 /// The objects the system holds, by uid.
@@ -132,7 +116,7 @@ fn system_uids(env: &Env) -> Vec<String> {
 }
 
 fn pending(env: &Env) -> Vec<(String, String)> {
-    let preview = json(env, &["preview", "dir"]);
+    let preview = env.json(&["preview", "dir"]);
     let mut out: Vec<(String, String)> = preview
         .as_array()
         .expect("array")
@@ -270,15 +254,15 @@ fn an_export_cut_short_keeps_what_was_applied_and_the_rest_pending() {
     );
     let left: Vec<String> = pending(&env).into_iter().map(|(uid, _)| uid).collect();
     assert_eq!(left, ["e3", "e4", "e5"], "the rest stay pending adds");
-    let applied = json(&env, &["show", "cs", "dir", "g-1"]);
+    let applied = env.json(&["show", "cs", "dir", "g-1"]);
     assert!(
         applied["escrow"].to_string().contains("e1"),
         "the applied add is in escrow: {applied}"
     );
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     assert_eq!(system_uids(&env), ["e1", "e2", "e3", "e4", "e5"]);
     assert!(pending(&env).is_empty());
-    ok(&env, &["check"]);
+    env.ok(&["check"]);
 }
 
 #[test]
@@ -296,22 +280,22 @@ fn a_kill_between_the_system_applying_an_add_and_the_store_recording_it_creates_
         describe(&out)
     );
     assert_eq!(system_uids(&env).len(), 5, "the system applied the batch");
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     assert_eq!(
         system_uids(&env),
         ["e1", "e2", "e3", "e4", "e5"],
         "no object was created twice"
     );
     assert!(pending(&env).is_empty());
-    let history = json(&env, &["history"]).to_string();
+    let history = env.json(&["history"]).to_string();
     assert!(history.contains("\"Interrupted\""), "{history}");
-    ok(&env, &["check"]);
+    env.ok(&["check"]);
 }
 
 #[test]
 fn an_expired_watermark_says_so_and_the_profile_can_fall_back_to_a_full_import() {
     let env = setup(&five());
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     let expired = [("MVSYNC_FAULT_EXPIRED", "1")];
     let out = run(&env, &expired, &["run", "delta"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -333,7 +317,7 @@ fn an_expired_watermark_says_so_and_the_profile_can_fall_back_to_a_full_import()
 #[test]
 fn an_empty_source_file_is_refused_at_import_and_deletes_nothing() {
     let env = setup(&five());
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     env.write("data/hr.csv", &hr_csv(&[]));
     let out = run(&env, &[], &["run", "full"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -344,28 +328,28 @@ fn an_empty_source_file_is_refused_at_import_and_deletes_nothing() {
     );
     assert!(pending(&env).is_empty(), "nothing to delete is pending");
     assert_eq!(system_uids(&env).len(), 5);
-    let person = json(&env, &["show", "mv", "1"]);
+    let person = env.json(&["show", "mv", "1"]);
     assert!(
         person.to_string().contains("Ann"),
         "the metaverse keeps its people: {person}"
     );
     // A good file afterwards finds everything in place.
     env.write("data/hr.csv", &hr_csv(&five()));
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     assert!(pending(&env).is_empty());
 }
 
 #[test]
 fn a_change_line_still_being_written_waits_for_its_line_end() {
     let env = setup(&five());
-    ok(&env, &["run", "full"]);
+    env.ok(&["run", "full"]);
     let header = hr_csv(&[]).trim_end().to_owned() + ",changeType\n";
     let row = |w: &Worker| w.cells().join(",");
     let six = worker("E6", "Flo", "Tester");
     let partial = format!("{header}{},add", row(&six));
     // The writer has not finished the line: "Tester,...,ad" could be cut anywhere.
     env.write("data/hr-changes.csv", &partial[..partial.len() - 2]);
-    ok(&env, &["import", "hr", "--delta"]);
+    env.ok(&["import", "hr", "--delta"]);
     let out = run(&env, &[], &["show", "cs", "hr", "E6"]);
     assert_eq!(
         out.status.code(),
@@ -374,8 +358,8 @@ fn a_change_line_still_being_written_waits_for_its_line_end() {
         describe(&out)
     );
     env.write("data/hr-changes.csv", &format!("{partial}\n"));
-    ok(&env, &["import", "hr", "--delta"]);
-    let staged = json(&env, &["show", "cs", "hr", "E6"]).to_string();
+    env.ok(&["import", "hr", "--delta"]);
+    let staged = env.json(&["show", "cs", "hr", "E6"]).to_string();
     assert!(
         staged.contains("Flo") && staged.contains("Tester"),
         "{staged}"
@@ -386,7 +370,7 @@ fn a_change_line_still_being_written_waits_for_its_line_end() {
 fn test_connection_reads_a_csv_source_and_changes_nothing() {
     let env = setup(&five());
     let before = env.bytes("data/hr.csv");
-    let out = ok(&env, &["test-connection", "hr"]);
+    let out = env.ok(&["test-connection", "hr"]);
     assert!(
         stdout(&out).contains("read the header of data/hr.csv")
             && stdout(&out).contains("connection ok"),

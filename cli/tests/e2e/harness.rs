@@ -79,12 +79,15 @@ pub type Row = BTreeMap<String, String>;
 /// A test's folder.
 pub struct Env {
     dir: tempfile::TempDir,
+    /// Environment variables every command of this folder gets (a connector's password).
+    vars: Vec<(String, String)>,
 }
 
 impl Env {
     /// An empty folder.
     pub fn empty() -> Env {
         Env {
+            vars: Vec::new(),
             dir: tempfile::Builder::new()
                 .prefix("mvsync-e2e-")
                 .tempdir()
@@ -124,8 +127,20 @@ impl Env {
     }
 
     /// Runs `mvsync args` to completion.
+    /// Gives every later command of this folder the variable `name`.
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// `mvsync args` in this folder, with its variables.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = command(self.root(), args);
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     pub fn mvsync(&self, args: &[&str]) -> Output {
-        command(self.root(), args).output().expect("run mvsync")
+        self.command(args).output().expect("run mvsync")
     }
 
     /// Starts `mvsync args`, its output discarded unless the caller pipes it.

@@ -482,6 +482,11 @@ impl Store {
         c.next_mv - 1
     }
 
+    /// The id of the newest run, if any.
+    pub fn last_run_id(&self) -> Option<u64> {
+        self.counters().next_run.checked_sub(1)
+    }
+
     /// Allocates a run id.
     pub fn alloc_run_id(&self) -> u64 {
         let mut c = self.counters();
