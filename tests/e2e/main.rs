@@ -1,6 +1,6 @@
 //! End-to-end tests of the `mvsync` binary: each test gets its own folder
 //! with a configuration and CSV files, runs the binary in it and checks what
-//! it prints and exports. One test binary (`cargo test -p mvsync --test e2e`).
+//! it prints and exports. One test binary (`cargo test -p mvsync-tests --test e2e`).
 
 mod bad_input;
 mod contract;

@@ -2,7 +2,7 @@
 //! configuration per kind of problem. Each file ends with a comment block
 //! pinning the exit code and every `FILE:LINE:COL: message` line (and the
 //! summary) that `validate` prints, in order. A new case costs one file;
-//! `UPDATE_EXPECT=1 cargo test -p mvsync --test e2e validate::` rewrites the
+//! `UPDATE_EXPECT=1 cargo test -p mvsync-tests --test e2e validate::` rewrites the
 //! blocks from the actual output (review the diff before committing).
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use crate::harness::{describe, stderr, stdout, Env, Setup};
 const MARKER: &str = "# --- expected `mvsync validate` output: exit code, then each line (UPDATE_EXPECT=1 rewrites this block)";
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/configs/validate")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/configs/validate")
 }
 
 /// One configuration and what `validate` must print for it.

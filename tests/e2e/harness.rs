@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 /// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_mvsync");
+pub const BIN: &str = env!("CARGO_BIN_EXE_mvsync-testkit");
 
 /// Where the test configuration's app connector exports to.
 pub const APP_CSV: &str = "state/app.csv";

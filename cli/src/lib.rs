@@ -1,0 +1,598 @@
+//! `mvsync`: the command line of the mvsync identity synchronization engine.
+//! The binary (`src/main.rs`) only calls [`main`]; the end-to-end suite in
+//! the workspace's `tests/` crate builds its test binary from the same call.
+//!
+//! Exit codes: 0 success; 1 failure (a step failed, the store is locked or
+//! inconsistent); 2 configuration error; 3 completed with per-object errors.
+
+mod config;
+mod diagnostics;
+mod output;
+mod plan;
+mod toml_errors;
+mod toml_string;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engine::{Engine, EngineError, RunRecord, RunStatus, StepKind, StepOptions, Store};
+
+use crate::config::{Config, ProfileStep};
+use crate::output::Format;
+
+/// An identity synchronization engine: connector spaces, a metaverse, sync
+/// rules and run profiles, all in TOML.
+#[derive(Debug, Parser)]
+#[command(name = "mvsync", version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "mvsync.toml",
+        env = "MVSYNC_CONFIG"
+    )]
+    config: PathBuf,
+    /// More logging (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a run profile's steps in order; stop at the first failed step.
+    Run {
+        /// The run profile.
+        profile: String,
+        /// Let imports, syncs and exports delete up to N objects, above the
+        /// deletion thresholds.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// Stage changes from a connected system (full by default).
+    Import {
+        /// The connector.
+        connector: String,
+        #[command(flatten)]
+        mode: Mode,
+        /// Let a full import stage up to N deletes, above the deletion thresholds.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// Synchronize a connector's objects (full by default).
+    Sync {
+        /// The connector.
+        connector: String,
+        #[command(flatten)]
+        mode: Mode,
+        /// Let the sync delete up to N metaverse objects, above the deletion threshold.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// Reach a connected system, authenticate and read its schema; change nothing.
+    TestConnection {
+        /// The connector.
+        connector: String,
+    },
+    /// Apply pending exports to a connected system.
+    Export {
+        /// The connector.
+        connector: String,
+        /// Let the export delete up to N objects, above the deletion threshold.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+    },
+    /// List pending exports: what the next export would write (a dry run).
+    /// `preview object CONNECTOR ANCHOR` traces what a sync of one object would do.
+    #[command(args_conflicts_with_subcommands = true)]
+    Preview {
+        #[command(subcommand)]
+        what: Option<PreviewWhat>,
+        /// Only this connector.
+        connector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// What a changed configuration would do, compared with the current
+    /// rules: metaverse and pending-export changes. Writes nothing.
+    Plan {
+        /// The changed configuration (it may differ in rules and flows).
+        #[arg(long, value_name = "NEW.toml")]
+        rules: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a metaverse or connector-space object.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// List runs, or show one run with its per-object errors.
+    History {
+        /// A run id.
+        run: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Verify every store invariant.
+    Check,
+    /// Load and validate the configuration; touch nothing.
+    Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct Mode {
+    /// Everything (the default).
+    #[arg(long, conflicts_with = "delta")]
+    full: bool,
+    /// Only what changed.
+    #[arg(long)]
+    delta: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PreviewWhat {
+    /// Trace what a sync of one connector-space object would do (MIM's
+    /// sync preview): scoping, join, flows with precedence, and the
+    /// outbound consequences. Writes nothing.
+    Object {
+        /// The connector.
+        connector: String,
+        /// The anchor (or DN, or cs:ID).
+        anchor: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowWhat {
+    /// A metaverse object with per-attribute lineage.
+    Mv {
+        /// Its id.
+        id: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// A connector-space object by anchor (or DN, or cs:ID).
+    Cs {
+        /// The connector.
+        connector: String,
+        /// The anchor.
+        anchor: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+/// How the process ends.
+enum Outcome {
+    Ok,
+    ObjectErrors,
+    Failed,
+    ConfigError,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(match o {
+            Outcome::Ok => 0,
+            Outcome::Failed => 1,
+            Outcome::ConfigError => 2,
+            Outcome::ObjectErrors => 3,
+        })
+    }
+}
+
+/// Parses the command line, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::Failed.into();
+        }
+    };
+    runtime.block_on(run(cli)).into()
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .with_target(false)
+        .init();
+}
+
+fn report_config(errors: diagnostics::ConfigErrors) -> Outcome {
+    eprintln!("{:?}", miette::Report::new(errors));
+    Outcome::ConfigError
+}
+
+fn report(e: &EngineError) -> Outcome {
+    eprintln!("error: {e}");
+    Outcome::Failed
+}
+
+/// A description of this process for anyone refused the store lock.
+fn holder(args: &[String]) -> String {
+    format!(
+        "mvsync {} (pid {}, since {})",
+        args.join(" "),
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let shown = cli.config.display().to_string();
+    if let Command::Validate = cli.command {
+        return if validate::command(&cli.config, &shown) {
+            Outcome::Ok
+        } else {
+            Outcome::ConfigError
+        };
+    }
+    let mut config = match Config::load(&cli.config, &shown) {
+        Ok(c) => c,
+        Err(e) => return report_config(e),
+    };
+    let connectors = match config.build_connectors() {
+        Ok(c) => c,
+        Err(e) => return report_config(e),
+    };
+    if let Command::TestConnection { connector } = &cli.command {
+        return test_connection(&connectors, connector).await;
+    }
+    let reads_only = matches!(
+        cli.command,
+        Command::Check
+            | Command::Preview { .. }
+            | Command::Show { .. }
+            | Command::History { .. }
+            | Command::Plan { .. }
+    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let open = if reads_only {
+        Store::open_read_only
+    } else {
+        Store::open
+    };
+    let store = match open(&config.store_path, &config.store_options, &holder(&args)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let engine = match Engine::new(store, &config.engine, connectors) {
+        Ok(e) => e,
+        Err(e) => return report(&e),
+    };
+    let outcome = dispatch(&engine, &config, cli.command).await;
+    if let Err(e) = engine.close() {
+        eprintln!("error: {e}");
+        return Outcome::Failed;
+    }
+    outcome
+}
+
+async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome {
+    let step = |connector: String, kind: StepKind| {
+        vec![ProfileStep {
+            connector,
+            kind,
+            full_import_fallback: false,
+        }]
+    };
+    let (profile, steps, options) = match command {
+        Command::Run {
+            profile,
+            allow_deletes,
+        } => {
+            let Some(steps) = config.profiles.get(&profile) else {
+                let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+                eprintln!(
+                    "error: no run profile named '{profile}'; configured profiles: {}",
+                    known.join(", ")
+                );
+                return Outcome::Failed;
+            };
+            (Some(profile), steps.clone(), StepOptions { allow_deletes })
+        }
+        Command::Import {
+            connector,
+            mode,
+            allow_deletes,
+        } => (
+            None,
+            step(
+                connector,
+                if mode.delta {
+                    StepKind::DeltaImport
+                } else {
+                    StepKind::FullImport
+                },
+            ),
+            StepOptions { allow_deletes },
+        ),
+        Command::Sync {
+            connector,
+            mode,
+            allow_deletes,
+        } => (
+            None,
+            step(
+                connector,
+                if mode.delta {
+                    StepKind::DeltaSync
+                } else {
+                    StepKind::FullSync
+                },
+            ),
+            StepOptions { allow_deletes },
+        ),
+        // Handled before the store is opened.
+        Command::TestConnection { .. } => return Outcome::Ok,
+        Command::Export {
+            connector,
+            allow_deletes,
+        } => (
+            None,
+            step(connector, StepKind::Export),
+            StepOptions { allow_deletes },
+        ),
+        Command::Preview {
+            what:
+                Some(PreviewWhat::Object {
+                    connector,
+                    anchor,
+                    format,
+                }),
+            ..
+        } => return plan::preview_object(engine, &connector, &anchor, format),
+        Command::Plan { rules, format } => return plan::plan(engine, config, &rules, format),
+        Command::Preview {
+            what: None,
+            connector,
+            format,
+        } => {
+            return match engine.preview(connector.as_deref()) {
+                Ok(changes) => {
+                    print!(
+                        "{}",
+                        match format {
+                            Format::Table => output::preview_table(&changes),
+                            Format::Json => output::json(&changes) + "\n",
+                        }
+                    );
+                    Outcome::Ok
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Show { what } => return show(engine, what),
+        Command::History { run, format } => return history(engine, run, format),
+        Command::Check => {
+            return match engine.check() {
+                Ok(problems) if problems.is_empty() => {
+                    println!("store is consistent");
+                    Outcome::Ok
+                }
+                Ok(problems) => {
+                    eprintln!("the store has {} invariant violation(s):", problems.len());
+                    for p in problems {
+                        eprintln!("  {p}");
+                    }
+                    Outcome::Failed
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Validate => return Outcome::Ok,
+    };
+    run_steps(engine, profile.as_deref(), &steps, &options).await
+}
+
+/// `mvsync test-connection`: reaches the system, authenticates and reads
+/// its schema; opens no store.
+async fn test_connection(
+    connectors: &std::collections::BTreeMap<String, Box<dyn engine::Connector>>,
+    name: &str,
+) -> Outcome {
+    let Some(connector) = connectors.get(name) else {
+        let known: Vec<&str> = connectors.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: no connector named '{name}' is configured; configured connectors: {}",
+            known.join(", ")
+        );
+        return Outcome::Failed;
+    };
+    match connector.check().await {
+        Ok(report) => {
+            for line in &report.checks {
+                println!("{}", output::escape(line));
+            }
+            println!("connector '{name}': connection ok");
+            Outcome::Ok
+        }
+        Err(e) => {
+            eprintln!("error: connector '{name}': {}", output::escape(&e.message));
+            Outcome::Failed
+        }
+    }
+}
+
+async fn run_steps(
+    engine: &Engine,
+    profile: Option<&str>,
+    steps: &[ProfileStep],
+    options: &StepOptions,
+) -> Outcome {
+    let mut errors = false;
+    for s in steps {
+        let mut result = engine
+            .run_step(profile, &s.connector, s.kind, options)
+            .await;
+        if let (Err(e @ EngineError::WatermarkExpired { .. }), true) =
+            (&result, s.full_import_fallback)
+        {
+            eprintln!("warning: {e}");
+            eprintln!(
+                "warning: running a full import of '{}' instead (the step's fallback)",
+                s.connector
+            );
+            result = engine
+                .run_step(profile, &s.connector, StepKind::FullImport, options)
+                .await;
+        }
+        match result {
+            Ok(record) => {
+                println!("{}", output::run_line(&record));
+                if let RunStatus::Skipped(reason) = &record.status {
+                    println!("  {}", output::escape(reason));
+                }
+                if record.status == RunStatus::CompletedWithErrors {
+                    errors = true;
+                    print_errors(engine, &record);
+                }
+            }
+            Err(e) => {
+                let outcome = report(&e);
+                if let Ok(Some(last)) = engine.history().map(|h| h.into_iter().last()) {
+                    if last.step == s.kind && last.connector == s.connector {
+                        println!("{}", output::run_line(&last));
+                        print_errors(engine, &last);
+                    }
+                }
+                return outcome;
+            }
+        }
+    }
+    if errors {
+        Outcome::ObjectErrors
+    } else {
+        Outcome::Ok
+    }
+}
+
+fn print_errors(engine: &Engine, record: &RunRecord) {
+    if let Ok(Some((_, errors))) = engine.run_details(record.id) {
+        print!("{}", output::errors_list(&errors, 20));
+    }
+}
+
+fn show(engine: &Engine, what: ShowWhat) -> Outcome {
+    match what {
+        ShowWhat::Mv { id, format } => match engine.show_mv(id) {
+            Ok(Some(view)) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::mv_table(&view),
+                        Format::Json => output::json(&view) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!("error: no metaverse object mv:{id}");
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+        ShowWhat::Cs {
+            connector,
+            anchor,
+            format,
+        } => match engine.show_cs(&connector, &anchor) {
+            Ok(Some(view)) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::cs_table(&view),
+                        Format::Json => output::json(&view) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!(
+                    "error: connector '{connector}' has no object with anchor or DN '{anchor}'"
+                );
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+    }
+}
+
+fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
+    match run {
+        None => match engine.history() {
+            Ok(runs) => {
+                print!(
+                    "{}",
+                    match format {
+                        Format::Table => output::history_table(&runs),
+                        Format::Json => output::json(&runs) + "\n",
+                    }
+                );
+                Outcome::Ok
+            }
+            Err(e) => report(&e),
+        },
+        Some(id) => match engine.run_details(id) {
+            Ok(Some((record, errors))) => {
+                match format {
+                    Format::Table => {
+                        println!("{}", output::run_line(&record));
+                        if let RunStatus::Failed(message) = &record.status {
+                            println!("  failed: {}", output::escape(message));
+                        }
+                        print!("{}", output::errors_list(&errors, usize::MAX));
+                    }
+                    Format::Json => {
+                        println!(
+                            "{}",
+                            output::json(&serde_json::json!({ "run": record, "errors": errors }))
+                        );
+                    }
+                }
+                Outcome::Ok
+            }
+            Ok(None) => {
+                eprintln!("error: no run {id}");
+                Outcome::Failed
+            }
+            Err(e) => report(&e),
+        },
+    }
+}
