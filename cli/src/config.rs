@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use connectors::ConnectorConfig;
 use engine::{Connector, ConnectorInfo, DeletionRule, EngineConfig, StepKind, StoreOptions};
-use rules::{Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Rule};
+use rules::{Deprovision, Direction, Expr, Flow, JoinCriterion, NullHandling, Provision, Rule};
 use serde::de::{self, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
@@ -128,8 +128,10 @@ struct RawRule {
     project: bool,
     #[serde(default)]
     flows: BTreeMap<Spanned<String>, Spanned<RawFlow>>,
-    provision: Option<Spanned<bool>>,
+    provision: Option<Spanned<RawProvision>>,
     deprovision: Option<Spanned<RawDeprovision>>,
+    /// What the metaverse object's deletion does (default: `deprovision`).
+    deprovision_on_delete: Option<Spanned<RawDeprovision>>,
     #[serde(default)]
     skip_out_of_scope_deletions: bool,
     /// Further connectors a generated unique value must be free in.
@@ -189,6 +191,14 @@ impl<'de> Deserialize<'de> for RawFlow {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `provision = true`, `false`, or an expression: provision only while it holds.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawProvision {
+    Flag(bool),
+    When(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +320,7 @@ pub(crate) struct RuleSpans {
     pub flows: Vec<FlowSpans>,
     pub provision: Option<Range<usize>>,
     pub deprovision: Option<Range<usize>>,
+    pub deprovision_on_delete: Option<Range<usize>>,
 }
 
 /// Where one run-profile step is written.
@@ -520,7 +531,63 @@ const UNTAGGED_FORMS: &[(&str, &str)] = &[
         "RawDeprovision",
         r#""delete", "disconnect" or a table { disable = { attribute = "expression" } }"#,
     ),
+    (
+        "RawProvision",
+        r#"true, false or an expression string (provision while it holds)"#,
+    ),
 ];
+
+/// How messages name a disable flow of the `deprovision` or
+/// `deprovision_on_delete` action.
+pub(crate) fn disable_part(key: &str) -> String {
+    match key {
+        "deprovision" => "disable flow".to_owned(),
+        other => format!("{other} disable flow"),
+    }
+}
+
+/// A deprovisioning action (`key` is `deprovision` or
+/// `deprovision_on_delete`), its expressions parsed.
+fn deprovision_action(
+    errors: &mut Errors,
+    rule_name: &str,
+    key: &str,
+    d: &Spanned<RawDeprovision>,
+) -> Deprovision {
+    match d.get_ref() {
+        RawDeprovision::Named(n) if n == "delete" => Deprovision::Delete,
+        RawDeprovision::Named(n) if n == "disconnect" => Deprovision::Disconnect,
+        RawDeprovision::Named(n) => {
+            errors.push(
+                d.span(),
+                format!("unknown {key} action '{n}'"),
+                Some(
+                    "use \"delete\", \"disconnect\" or { disable = { attribute = \"expression\" } }"
+                        .into(),
+                ),
+            );
+            Deprovision::Delete
+        }
+        RawDeprovision::Disable { disable } => Deprovision::Disable(
+            disable
+                .iter()
+                .filter_map(|(target, f)| {
+                    let (expr, _) = errors.expr(
+                        &d.span(),
+                        &f.expr,
+                        &format!("rule '{rule_name}', {} to '{target}'", disable_part(key)),
+                    );
+                    Some(Flow {
+                        target: target.clone(),
+                        expr: expr?,
+                        initial_only: false,
+                        nulls: NullHandling::Yield,
+                    })
+                })
+                .collect(),
+        ),
+    }
+}
 
 /// Parses the configuration's text and deserialises it, collecting every
 /// error (see [`toml_errors`]): a TOML syntax error is one error and
@@ -715,8 +782,18 @@ fn compile(
                 None
             }
         };
-        let provision = r.provision.as_ref().is_some_and(|p| *p.get_ref());
-        if direction == Some(Direction::Inbound) && (provision || r.deprovision.is_some()) {
+        let provision = match r.provision.as_ref().map(|p| (p.span(), p.get_ref())) {
+            None | Some((_, RawProvision::Flag(false))) => Provision::Never,
+            Some((_, RawProvision::Flag(true))) => Provision::Always,
+            Some((span, RawProvision::When(text))) => errors
+                .expr(&span, text, &format!("rule '{rule_name}', provision"))
+                .0
+                .map_or(Provision::Always, Provision::When),
+        };
+        let provisions = !matches!(provision, Provision::Never);
+        if direction == Some(Direction::Inbound)
+            && (provisions || r.deprovision.is_some() || r.deprovision_on_delete.is_some())
+        {
             errors.push(r.name.span(), format!("rule '{rule_name}' is inbound: provision and deprovision belong to outbound rules"), None);
         }
         if direction == Some(Direction::Outbound) && (r.project || !r.join.is_empty()) {
@@ -726,7 +803,7 @@ fn compile(
                 None,
             );
         }
-        if direction == Some(Direction::Outbound) && provision && r.cs_object_type.is_none() {
+        if direction == Some(Direction::Outbound) && provisions && r.cs_object_type.is_none() {
             errors.push(
                 r.name.span(),
                 format!(
@@ -803,39 +880,13 @@ fn compile(
                 });
             }
         }
-        let deprovision = match &r.deprovision {
-            None => Deprovision::Delete,
-            Some(d) => match d.get_ref() {
-                RawDeprovision::Named(n) if n == "delete" => Deprovision::Delete,
-                RawDeprovision::Named(n) if n == "disconnect" => Deprovision::Disconnect,
-                RawDeprovision::Named(n) => {
-                    errors.push(
-                        d.span(),
-                        format!("unknown deprovision action '{n}'"),
-                        Some("use \"delete\", \"disconnect\" or { disable = { attribute = \"expression\" } }".into()),
-                    );
-                    Deprovision::Delete
-                }
-                RawDeprovision::Disable { disable } => Deprovision::Disable(
-                    disable
-                        .iter()
-                        .filter_map(|(target, f)| {
-                            let (expr, _) = errors.expr(
-                                &d.span(),
-                                &f.expr,
-                                &format!("rule '{rule_name}', disable flow to '{target}'"),
-                            );
-                            Some(Flow {
-                                target: target.clone(),
-                                expr: expr?,
-                                initial_only: false,
-                                nulls: NullHandling::Yield,
-                            })
-                        })
-                        .collect(),
-                ),
-            },
-        };
+        let deprovision = r.deprovision.as_ref().map_or(Deprovision::Delete, |d| {
+            deprovision_action(errors, &rule_name, "deprovision", d)
+        });
+        let deprovision_on_delete = r
+            .deprovision_on_delete
+            .as_ref()
+            .map(|d| deprovision_action(errors, &rule_name, "deprovision_on_delete", d));
         let Some(direction) = direction else {
             incomplete_mv_types.insert(r.mv_object_type.into_inner());
             continue;
@@ -850,6 +901,7 @@ fn compile(
             flows: flow_spans,
             provision: r.provision.as_ref().map(Spanned::span),
             deprovision: r.deprovision.as_ref().map(Spanned::span),
+            deprovision_on_delete: r.deprovision_on_delete.as_ref().map(Spanned::span),
         });
         rules.push(Rule {
             name: rule_name,
@@ -864,6 +916,7 @@ fn compile(
             flows,
             provision,
             deprovision,
+            deprovision_on_delete,
             skip_out_of_scope_deletions: r.skip_out_of_scope_deletions,
             unique_in: r.unique_in.into_iter().map(Spanned::into_inner).collect(),
         });

@@ -25,7 +25,9 @@ use connectors::ConnectorConfig;
 use engine::diff::coerce;
 use engine::{AttributeSchema, ConnectorInfo, ObjectTypeSchema, StepKind};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
-use rules::{Deprovision, Direction, EvalError, Expr, Flow, MapEnv, Rule, Value, ValueType};
+use rules::{
+    Deprovision, Direction, EvalError, Expr, Flow, MapEnv, Provision, Rule, Value, ValueType,
+};
 
 use crate::config::{Config, ExprSpan, RuleSpans};
 use crate::diagnostics::ConfigError;
@@ -153,6 +155,11 @@ pub fn command(path: &Path, shown: &str) -> bool {
                 plural(config.engine.rules.len(), "rule"),
                 plural(config.profiles.len(), "run profile"),
             );
+            for rule in &config.engine.rules {
+                if rule.direction == Direction::Outbound {
+                    println!("  {}", lifecycle(rule));
+                }
+            }
             true
         }
         _ => {
@@ -164,6 +171,38 @@ pub fn command(path: &Path, shown: &str) -> bool {
             false
         }
     }
+}
+
+/// What an outbound rule does to target objects over their lifecycle:
+/// when it provisions, and which deprovisioning action applies when the
+/// metaverse object leaves its scope and when it is deleted.
+fn lifecycle(rule: &Rule) -> String {
+    let provision = match &rule.provision {
+        Provision::Never => "never provisions".to_owned(),
+        Provision::Always => "provisions every object in scope".to_owned(),
+        Provision::When(e) => format!("provisions when {}", e.source()),
+    };
+    let action = |d: &Deprovision| match d {
+        Deprovision::Delete => "delete".to_owned(),
+        Deprovision::Disconnect => "disconnect".to_owned(),
+        Deprovision::Disable(flows) => {
+            let targets: Vec<&str> = flows.iter().map(|f| f.target.as_str()).collect();
+            format!("disable ({})", targets.join(", "))
+        }
+    };
+    let leaving = if rule.skip_out_of_scope_deletions {
+        "disconnect (skip_out_of_scope_deletions)".to_owned()
+    } else {
+        action(&rule.deprovision)
+    };
+    let deleted = match &rule.deprovision_on_delete {
+        Some(d) => action(d),
+        None => format!("{} (as deprovision)", action(&rule.deprovision)),
+    };
+    format!(
+        "rule '{}' → {}: {provision}; leaving scope: {leaving}; metaverse object deleted: {deleted}",
+        rule.name, rule.connector
+    )
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -455,15 +494,32 @@ impl<'a> Checker<'a> {
                 reads,
             );
         }
-        if let (Deprovision::Disable(flows), Some(span)) = (&rule.deprovision, &spans.deprovision) {
-            for flow in flows {
-                let key = find_key(&self.config.source, span, &flow.target);
-                let at = ExprSpan::locate(&self.config.source, span, flow.expr.source());
-                let part = format!("disable flow to '{}'", flow.target);
-                self.outbound_flow(rule, view, flow, key, &at, &part, reads);
+        if let (true, Provision::When(expr), Some(span)) =
+            (reads, &rule.provision, &spans.provision)
+        {
+            let at = ExprSpan::locate(&self.config.source, span, expr.source());
+            self.mv_reads(rule, expr, &at, "provision");
+        }
+        let actions = [
+            ("deprovision", Some(&rule.deprovision), &spans.deprovision),
+            (
+                "deprovision_on_delete",
+                rule.deprovision_on_delete.as_ref(),
+                &spans.deprovision_on_delete,
+            ),
+        ];
+        for (name, action, span) in actions {
+            if let (Some(Deprovision::Disable(flows)), Some(span)) = (action, span) {
+                for flow in flows {
+                    let key = find_key(&self.config.source, span, &flow.target);
+                    let at = ExprSpan::locate(&self.config.source, span, flow.expr.source());
+                    let part =
+                        format!("{} to '{}'", crate::config::disable_part(name), flow.target);
+                    self.outbound_flow(rule, view, flow, key, &at, &part, reads);
+                }
             }
         }
-        if rule.provision {
+        if rule.provisions() {
             self.provisioned_anchor(rule, spans, view);
         }
     }

@@ -43,6 +43,20 @@ pub struct EngineConfig {
     pub retry: crate::retry::RetryPolicy,
 }
 
+impl RuleModel {
+    /// What happens to a linked target object (`deleting`: the metaverse
+    /// object is deleted; else it left the rule's scope), with the target
+    /// syms of its disable flows.
+    pub fn deprovision_action(&self, deleting: bool) -> (&rules::Deprovision, &[Sym]) {
+        let targets = if deleting && self.rule.deprovision_on_delete.is_some() {
+            &self.on_delete_disable_targets
+        } else {
+            &self.disable_targets
+        };
+        (self.rule.deprovision_action(deleting), targets)
+    }
+}
+
 /// A rule with its names resolved.
 #[derive(Debug)]
 pub(crate) struct RuleModel {
@@ -55,8 +69,11 @@ pub(crate) struct RuleModel {
     pub targets: Vec<Sym>,
     /// Join metaverse attribute syms, parallel to `rule.join`.
     pub join_mv: Vec<Sym>,
-    /// Disable-flow target syms, parallel to the `Deprovision::Disable` flows.
+    /// Disable-flow target syms, parallel to the `Deprovision::Disable` flows
+    /// of the rule's `deprovision` (leaving scope).
     pub disable_targets: Vec<Sym>,
+    /// The same for its `deprovision_on_delete`.
+    pub on_delete_disable_targets: Vec<Sym>,
     /// Outbound: the connectors a generated unique value must be free in
     /// (the rule's own first).
     pub unique_conns: Vec<Sym>,
@@ -126,8 +143,8 @@ impl Model {
         let mut inbound = Vec::new();
         let mut outbound = Vec::new();
         for rule in &config.rules {
-            let disable_targets = match &rule.deprovision {
-                rules::Deprovision::Disable(flows) => {
+            let disable_targets = |d: Option<&rules::Deprovision>| match d {
+                Some(rules::Deprovision::Disable(flows)) => {
                     flows.iter().map(|f| store.intern(&f.target)).collect()
                 }
                 _ => Vec::new(),
@@ -139,7 +156,8 @@ impl Model {
                 cs_type: rule.cs_object_type.as_deref().map(|t| store.intern(t)),
                 targets: rule.flows.iter().map(|f| store.intern(&f.target)).collect(),
                 join_mv: rule.join.iter().map(|j| store.intern(&j.mv)).collect(),
-                disable_targets,
+                disable_targets: disable_targets(Some(&rule.deprovision)),
+                on_delete_disable_targets: disable_targets(rule.deprovision_on_delete.as_ref()),
                 unique_conns: std::iter::once(&rule.connector)
                     .chain(&rule.unique_in)
                     .map(|c| store.intern(c))

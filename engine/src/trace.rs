@@ -683,15 +683,23 @@ impl Tracer<'_> {
                 None => (None, None, None),
             };
             let in_scope = rules.iter().any(|r| r.in_scope == Some(true));
+            // Which action applies: the metaverse object's deletion runs the
+            // rule's `deprovision_on_delete`, leaving scope its `deprovision`.
+            let why = if mv_after.is_none() {
+                "deprovision_on_delete: the metaverse object is deleted"
+            } else {
+                "deprovision: it left the scope"
+            };
             let action = match (before_key, after_key) {
                 (None, Some(_)) => "provision".to_owned(),
                 (Some(k), None) => match wtx.cs(k)?.map(|o| o.pending_export) {
-                    None => "deprovision (removed: it was never exported)".to_owned(),
-                    Some(Some(PendingExport::Delete)) => "deprovision (delete)".to_owned(),
-                    Some(_) => "deprovision (disconnect)".to_owned(),
+                    None => format!("delete ({why}; removed: it was never exported)"),
+                    Some(Some(PendingExport::Delete)) => format!("delete ({why})"),
+                    Some(Some(_)) => format!("disable ({why})"),
+                    Some(None) => format!("disconnect ({why})"),
                 },
                 (Some(_), Some(_)) if before == after => "unchanged".to_owned(),
-                (Some(_), Some(_)) if !in_scope => "deprovision (disable)".to_owned(),
+                (Some(_), Some(_)) if !in_scope => format!("disable ({why})"),
                 (Some(_), Some(_)) => after
                     .as_ref()
                     .map_or("none: the pending export is no longer needed", |c| {

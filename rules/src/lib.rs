@@ -17,5 +17,5 @@ pub use dn::Dn;
 pub use env::{Env, MapEnv, ReadError};
 pub use error::{line_col, EvalError, ParseError, Span};
 pub use expr::Expr;
-pub use rule::{Deprovision, Direction, Flow, JoinCriterion, NullHandling, Rule};
+pub use rule::{Deprovision, Direction, Flow, JoinCriterion, NullHandling, Provision, Rule};
 pub use value::{Value, ValueType};

@@ -49,7 +49,8 @@ pub struct Flow {
 }
 
 /// What happens to a provisioned object when its metaverse object leaves the
-/// rule's scope or is deleted.
+/// rule's scope ([`Rule::deprovision`]) or is deleted
+/// ([`Rule::deprovision_on_delete`]).
 #[derive(Debug, Clone, Default)]
 pub enum Deprovision {
     /// Delete the object in the connected system.
@@ -59,6 +60,20 @@ pub enum Deprovision {
     Disconnect,
     /// Keep it linked and apply these flows (a disabled state, a move).
     Disable(Vec<Flow>),
+}
+
+/// When an outbound rule creates a target object for a metaverse object in
+/// its scope that has none in the connector.
+#[derive(Debug, Clone, Default)]
+pub enum Provision {
+    /// Never: the rule only flows to objects that are already linked.
+    #[default]
+    Never,
+    /// Always.
+    Always,
+    /// Only while this holds (`Status == "Active"`). Once the object is
+    /// linked, the rule's flows apply whenever it is in scope.
+    When(Expr),
 }
 
 /// A compiled sync rule.
@@ -84,10 +99,13 @@ pub struct Rule {
     pub project: bool,
     /// Attribute flows, in configuration order.
     pub flows: Vec<Flow>,
-    /// Outbound: create a connector-space object when none is linked.
-    pub provision: bool,
+    /// Outbound: when to create a connector-space object when none is linked.
+    pub provision: Provision,
     /// Outbound: what leaving scope does.
     pub deprovision: Deprovision,
+    /// Outbound: what the metaverse object's deletion (its source is gone)
+    /// does; `None`: the same as [`Rule::deprovision`].
+    pub deprovision_on_delete: Option<Deprovision>,
     /// Outbound: an object that leaves scope is disconnected, never deleted
     /// (Entra provisioning's `SkipOutOfScopeDeletions`).
     pub skip_out_of_scope_deletions: bool,
@@ -102,6 +120,30 @@ impl Rule {
         match &self.scope {
             None => Ok(true),
             Some(expr) => Ok(expr.eval(env)?.truthy()),
+        }
+    }
+
+    /// Whether the rule ever provisions.
+    pub fn provisions(&self) -> bool {
+        !matches!(self.provision, Provision::Never)
+    }
+
+    /// Whether the rule creates a target object for the object seen through
+    /// `env` (which the caller has found in scope).
+    pub fn provisions_for(&self, env: &dyn Env) -> Result<bool, EvalError> {
+        match &self.provision {
+            Provision::Never => Ok(false),
+            Provision::Always => Ok(true),
+            Provision::When(expr) => Ok(expr.eval(env)?.truthy()),
+        }
+    }
+
+    /// What happens to a linked target object: `deleting` when the
+    /// metaverse object is deleted, else when it left the rule's scope.
+    pub fn deprovision_action(&self, deleting: bool) -> &Deprovision {
+        match (&self.deprovision_on_delete, deleting) {
+            (Some(on_delete), true) => on_delete,
+            _ => &self.deprovision,
         }
     }
 

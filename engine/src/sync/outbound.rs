@@ -135,7 +135,24 @@ impl Syncer<'_> {
                     self.stage(txn, k, &desired)?;
                 }
                 (false, None) => {
-                    if let Some(r) = scoped.iter().find(|r| r.rule.provision) {
+                    let mut provisioning = None;
+                    for r in &scoped {
+                        let env = MvEnv::new(txn, mv, self.now);
+                        let holds =
+                            r.rule
+                                .provisions_for(&env)
+                                .map_err(|e| match &r.rule.provision {
+                                    rules::Provision::When(expr) => {
+                                        Failure::eval(&r.rule.name, "provision", expr, e)
+                                    }
+                                    _ => Failure::object("flow-error", e.message),
+                                })?;
+                        if holds {
+                            provisioning = Some(*r);
+                            break;
+                        }
+                    }
+                    if let Some(r) = provisioning {
                         let Some(type_name) = r.rule.cs_object_type.clone() else {
                             return Err(Failure::object(
                                 "config",
@@ -158,7 +175,16 @@ impl Syncer<'_> {
                         self.provision(txn, mv, conn, r, &type_name, &desired)?;
                     }
                 }
-                (true, Some(k)) => self.deprovision(txn, mv, rules[0], k, deleting)?,
+                (true, Some(k)) => {
+                    // The rule that provisioned (or adopted) it decides; an
+                    // object another way linked goes by the first rule.
+                    let link_rule = txn.cs(k)?.and_then(|o| o.link).map(|l| l.rule);
+                    let rule = rules
+                        .iter()
+                        .find(|r| Some(r.name) == link_rule)
+                        .unwrap_or(&rules[0]);
+                    self.deprovision(txn, mv, rule, k, deleting)?
+                }
                 (true, None) => {}
             }
         }
@@ -426,10 +452,11 @@ impl Syncer<'_> {
         let Some(before) = txn.cs(k)? else {
             return Ok(());
         };
+        let (action, disable_targets) = rule.deprovision_action(deleting);
         let action = if rule.rule.skip_out_of_scope_deletions && !deleting {
             &Deprovision::Disconnect
         } else {
-            &rule.rule.deprovision
+            action
         };
         let mut cs = before.clone();
         let unlink = |cs: &mut CsObject, mv: &mut MvObject| {
@@ -460,7 +487,7 @@ impl Syncer<'_> {
                     k.conn,
                     &type_name,
                     Some(&cs),
-                    std::iter::once((rule, &flows[..], &rule.disable_targets[..])),
+                    std::iter::once((rule, &flows[..], disable_targets)),
                 )?;
                 self.stage(txn, k, &desired)?;
                 if deleting {

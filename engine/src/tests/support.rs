@@ -454,7 +454,8 @@ pub fn inbound(name: &str, connector: &str) -> RuleBuilder {
         join: Vec::new(),
         project: false,
         flows: Vec::new(),
-        provision: false,
+        provision: rules::Provision::Never,
+        deprovision_on_delete: None,
         deprovision: Deprovision::Delete,
         skip_out_of_scope_deletions: false,
         unique_in: Vec::new(),
@@ -467,7 +468,7 @@ pub fn outbound(name: &str, connector: &str, cs_type: &str) -> RuleBuilder {
     let RuleBuilder(mut rule) = inbound(name, connector);
     rule.direction = Direction::Outbound;
     rule.cs_object_type = Some(cs_type.to_owned());
-    rule.provision = true;
+    rule.provision = rules::Provision::Always;
     RuleBuilder(rule)
 }
 
