@@ -1018,6 +1018,7 @@ id = "id"
             delta_import: true,
             export: true,
             has_dn: false,
+            rewrites_dn_references: false,
             export_batch_size: 100,
         }
     }

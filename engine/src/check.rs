@@ -204,15 +204,10 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
         }
     }
 
-    // Join index matches the indexed metaverse attributes.
-    let indexed = store.indexed_attrs();
+    // Join index matches the indexed metaverse attributes (and references).
     let mut expected_join = BTreeSet::new();
     for mv in mv_objects.values() {
-        for a in mv.attrs.iter().filter(|a| indexed.contains(&a.name)) {
-            for item in a.value.items() {
-                expected_join.insert(keys::join(a.name, item.to_string().as_bytes(), mv.id));
-            }
-        }
+        expected_join.extend(store.join_entries(mv));
     }
     let mut found_join = BTreeSet::new();
     store.for_each_prefix(&[keys::tag::JOIN], |k, _| {

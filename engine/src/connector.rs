@@ -24,6 +24,13 @@ pub struct ConnectorInfo {
     pub export: bool,
     /// Whether objects have distinguished names (renames are exported as moves).
     pub has_dn: bool,
+    /// Whether the system rewrites DN-valued attributes that name an object
+    /// when that object is renamed or moved (Active Directory does, as does
+    /// an LDAP server with a referential-integrity overlay). When it does,
+    /// the engine exports no updates of the referring objects after a
+    /// rename and expects the new DN in them at the next import; when it
+    /// does not (CSV, SQL), the referrers' updates are staged with the rename.
+    pub rewrites_dn_references: bool,
     /// How many changes one `export` call should receive at most.
     pub export_batch_size: usize,
 }

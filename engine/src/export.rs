@@ -552,7 +552,7 @@ impl Exporter<'_> {
         cs: &CsObject,
         split: bool,
     ) -> Result<Result<(ExportChange, Option<PendingExport>), String>, StoreError> {
-        let has_dn = self.has_dn();
+        let form = self.model.ref_form(self.conn, false);
         let Some(pending) = &cs.pending_export else {
             return Ok(Err("nothing pending".into()));
         };
@@ -567,7 +567,7 @@ impl Exporter<'_> {
                         later.push((*k, AttrOp::Replace(v.clone())));
                         continue;
                     }
-                    let t = translate(txn, self.conn, has_dn, v)?;
+                    let t = translate(txn, self.conn, form, v)?;
                     if unresolved(&t) {
                         return Ok(Err(format!("'{}' references an object that has no anchor in the connected system yet", name(*k))));
                     }
@@ -582,7 +582,7 @@ impl Exporter<'_> {
             PendingExport::Update { new_dn, changes } => {
                 let mut out = Vec::new();
                 for (k, op) in changes {
-                    let op = translate_op(txn, self.conn, has_dn, op)?;
+                    let op = translate_op(txn, self.conn, form, op)?;
                     if op_values(&op).into_iter().any(unresolved) {
                         return Ok(Err(format!("'{}' references an object that has no anchor in the connected system yet", name(*k))));
                     }
@@ -608,6 +608,52 @@ impl Exporter<'_> {
             },
             follow_up,
         )))
+    }
+
+    /// A rename applied in a system that rewrites DN references itself
+    /// (Active Directory): the objects of this connector that named the
+    /// renamed one now name it by `new` in the system, so their holograms
+    /// (and unconfirmed exports) say so too. The next import then confirms
+    /// them unchanged instead of reporting a change or a mismatch.
+    fn follow_rename(
+        &mut self,
+        txn: &mut Txn<'_>,
+        renamed: crate::model::MvId,
+        old: &str,
+        new: &str,
+    ) -> Result<(), StoreError> {
+        let Some(conn) = self.model.conn(self.conn) else {
+            return Ok(());
+        };
+        if !conn.info.rewrites_dn_references {
+            return Ok(());
+        }
+        for referrer in txn.referrers(renamed)? {
+            let Some(key) = txn.mv(referrer)?.and_then(|m| m.link_in(self.conn)) else {
+                continue;
+            };
+            let Some(before) = txn.cs(key)? else { continue };
+            let type_name = self.store.name(before.object_type);
+            let is_dn = |a: Sym| {
+                conn.reference_kind(&type_name, &self.store.name(a))
+                    == Some(crate::connector::RefKind::Dn)
+            };
+            let mut after = before.clone();
+            for (attr, value) in after
+                .hologram
+                .0
+                .iter_mut()
+                .chain(after.escrow.attrs.iter_mut())
+            {
+                if is_dn(*attr) {
+                    if let Some(v) = crate::model::rename_dn(value, old, new) {
+                        *value = v;
+                    }
+                }
+            }
+            txn.save_cs(Some(&before), Some(&after))?;
+        }
+        Ok(())
     }
 
     fn applied(
@@ -649,9 +695,12 @@ impl Exporter<'_> {
                     }
                 }
                 if let Some(dn) = new_dn {
+                    if let (Some(old), Some(link)) = (before.dn.as_deref(), before.link) {
+                        self.follow_rename(txn, link.mv, old, dn)?;
+                    }
                     cs.dn = Some(dn.clone());
                     cs.escrow.dn = Some(dn.clone());
-                    counters.export_renames += 1;
+                    self.log.record.counters.export_renames += 1;
                 } else {
                     counters.export_updates += 1;
                 }

@@ -8,7 +8,7 @@ use crate::connector::AttrOp;
 use crate::model::{apply_op, CsKey, CsObject, MvId, PendingExport, Sym};
 use crate::setup::Model;
 use crate::store::{keys, Store, StoreError, Txn};
-use crate::sync::{contributions, translate, translate_op, Failure};
+use crate::sync::{contributions, translate, translate_op, Failure, RefForm};
 
 /// A value as JSON: strings, numbers, booleans, arrays; bytes as base64 and
 /// date-times as RFC 3339 strings.
@@ -80,7 +80,7 @@ pub(crate) fn pending_changes(
     let mut out = Vec::new();
     let txn = store.begin();
     for conn in conns {
-        let has_dn = model.conn(*conn).is_some_and(|c| c.info.has_dn);
+        let form = model.ref_form(*conn, true);
         let mut keys_in_queue = Vec::new();
         store.for_each_prefix(
             &keys::conn_prefix(keys::tag::EXPORT_QUEUE, *conn),
@@ -91,7 +91,7 @@ pub(crate) fn pending_changes(
         )?;
         for key in keys_in_queue {
             if let Some(cs) = txn.cs(key)? {
-                if let Some(change) = pending_change(store, &txn, has_dn, &cs)? {
+                if let Some(change) = pending_change(store, &txn, form, &cs)? {
                     out.push(change);
                 }
             }
@@ -104,7 +104,7 @@ pub(crate) fn pending_changes(
 pub(crate) fn pending_change(
     store: &Store,
     txn: &Txn<'_>,
-    has_dn: bool,
+    form: RefForm,
     cs: &CsObject,
 ) -> Result<Option<PendingChange>, StoreError> {
     let Some(pending) = &cs.pending_export else {
@@ -121,7 +121,7 @@ pub(crate) fn pending_change(
                     name: store.name(*k).to_string(),
                     op: "set",
                     old: Value::Null,
-                    new: translate(txn, conn, has_dn, v)?,
+                    new: translate(txn, conn, form, v)?,
                 });
             }
         }
@@ -132,7 +132,7 @@ pub(crate) fn pending_change(
             new_dn = dn.clone();
             let mut after = known.clone();
             for (k, op) in changes {
-                let op = translate_op(txn, conn, has_dn, op)?;
+                let op = translate_op(txn, conn, form, op)?;
                 let old = after.get(*k).cloned().unwrap_or_default();
                 let new = apply_op(&old, &op);
                 after.set(*k, new.clone());
@@ -353,7 +353,7 @@ pub(crate) fn cs_view(
         out.sort_by(|x, y| x.0.cmp(&y.0));
         out
     };
-    let has_dn = model.conn(conn).is_some_and(|c| c.info.has_dn);
+    let form = model.ref_form(conn, true);
     Ok(Some(CsView {
         connector: store.name(conn).to_string(),
         id: cs.key.id,
@@ -369,7 +369,7 @@ pub(crate) fn cs_view(
             .pending_import
             .as_ref()
             .map(|p| (format!("{:?}", p.kind).to_lowercase(), attrs(&p.attrs))),
-        pending_export: pending_change(store, &txn, has_dn, &cs)?,
+        pending_export: pending_change(store, &txn, form, &cs)?,
         escrow: cs
             .escrow
             .attrs

@@ -145,7 +145,7 @@ impl Engine {
         connectors: BTreeMap<String, Box<dyn Connector>>,
     ) -> Result<Engine, EngineError> {
         let model = Model::new(config, &store);
-        if store.ensure_join_index(&model.join_attrs())? {
+        if store.ensure_join_index(&model.join_attrs(&store))? {
             tracing::info!("join index rebuilt for the configured join criteria");
         }
         if store.ensure_unique_index(&model.unique_pairs())? {

@@ -119,6 +119,26 @@ pub(crate) fn as_set(items: &[Value]) -> Vec<&Value> {
     refs
 }
 
+/// `value` with every DN item naming `old` (compared as DNs) replaced by
+/// `new`; `None` when none does.
+pub fn rename_dn(value: &Value, old: &str, new: &str) -> Option<Value> {
+    let names = |v: &Value| matches!(v, Value::Str(s) if rules::dn::same(s, old));
+    if !value.items().iter().any(names) {
+        return None;
+    }
+    let one = |v: &Value| {
+        if names(v) {
+            Value::Str(new.to_owned())
+        } else {
+            v.clone()
+        }
+    };
+    Some(match value {
+        Value::List(items) => Value::list(items.iter().map(one)),
+        v => one(v),
+    })
+}
+
 /// The value an attribute has after `op` is applied to `current`.
 pub fn apply_op(current: &Value, op: &AttrOp) -> Value {
     match op {

@@ -192,12 +192,35 @@ impl Model {
         }
     }
 
-    /// The metaverse attributes join criteria look up: the join index covers them.
-    pub fn join_attrs(&self) -> BTreeSet<Sym> {
-        self.inbound
+    /// The metaverse attributes join criteria look up: the join index covers
+    /// them. With them, the referrer index's pseudo-attribute when a
+    /// connector with DNs has outbound rules: a rename there must reach the
+    /// objects that name the renamed one (see [`crate::store::Txn::referrers`]).
+    pub fn join_attrs(&self, store: &Store) -> BTreeSet<Sym> {
+        let mut attrs: BTreeSet<Sym> = self
+            .inbound
             .iter()
             .flat_map(|r| r.join_mv.iter().copied())
-            .collect()
+            .collect();
+        let dn_targets = self
+            .outbound
+            .iter()
+            .any(|r| self.conn(r.conn).is_some_and(|c| c.info.has_dn));
+        if dn_targets {
+            attrs.insert(store.intern(crate::store::REFERRERS));
+        }
+        attrs
+    }
+
+    /// How references are written for `conn`: as the diff and preview
+    /// compare them (`planned`), or as export writes them.
+    pub fn ref_form(&self, conn: Sym, planned: bool) -> crate::sync::RefForm {
+        use crate::sync::RefForm;
+        match self.conn(conn) {
+            Some(c) if planned => RefForm::planned(&c.info),
+            Some(c) => RefForm::exported(&c.info),
+            None => RefForm::Anchor,
+        }
     }
 
     pub fn conn(&self, sym: Sym) -> Option<&ConnModel> {

@@ -643,7 +643,7 @@ impl Tracer<'_> {
         }
         let mut out = Vec::new();
         for conn in conns {
-            let has_dn = self.model.conn(conn).is_some_and(|c| c.info.has_dn);
+            let form = self.model.ref_form(conn, true);
             let mut rules = Vec::new();
             let mut flows = Vec::new();
             if let (Some(mv), Some(t)) = (mv_after, mv_type) {
@@ -671,11 +671,11 @@ impl Tracer<'_> {
                     let a = wtx.cs(k)?;
                     let label = a.as_ref().or(b.as_ref()).map(object_label);
                     let before = match &b {
-                        Some(o) => pending_change(self.store, real, has_dn, o)?,
+                        Some(o) => pending_change(self.store, real, form, o)?,
                         None => None,
                     };
                     let after = match &a {
-                        Some(o) => pending_change(what_if, wtx, has_dn, o)?,
+                        Some(o) => pending_change(what_if, wtx, form, o)?,
                         None => None,
                     };
                     (label, before, after)

@@ -168,6 +168,8 @@ impl Connector for CsvConnector {
             delta_import: config.change_file.is_some(),
             export: true,
             has_dn: config.dn_column.is_some(),
+            // A file holds DN references as text: renames update their referrers.
+            rewrites_dn_references: false,
             export_batch_size: EXPORT_BATCH_SIZE,
         }
     }

@@ -185,6 +185,7 @@ impl Connector for FaultConnector {
             delta_import: true,
             export: true,
             has_dn: false,
+            rewrites_dn_references: false,
             export_batch_size: 100,
         }
     }

@@ -197,6 +197,10 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<u64> {
 /// so the index is rebuilt (after a crash mid-rebuild).
 const UNKNOWN: Sym = Sym(u32::MAX);
 
+/// The interned name of the referrer index's pseudo-attribute (a NUL
+/// starts no attribute name); see [`Txn::referrers`].
+pub(crate) const REFERRERS: &str = "\0referrers";
+
 const CS_COUNTER: &str = "cs";
 const MV_COUNTER: &str = "mv";
 const RUN_COUNTER: &str = "run";
@@ -500,6 +504,32 @@ impl Store {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The join-index pseudo-attribute under which every metaverse
+    /// reference is indexed by its target, when the index covers it.
+    pub(crate) fn referrer_attr(&self) -> Option<Sym> {
+        self.lookup(REFERRERS).filter(|s| self.is_indexed(*s))
+    }
+
+    /// The join-index keys of one metaverse object: every value of its
+    /// indexed attributes and, when the referrer index is on, every
+    /// reference it holds (see [`Txn::referrers`]).
+    pub(crate) fn join_entries(&self, o: &MvObject) -> BTreeSet<Vec<u8>> {
+        let referrers = self.referrer_attr();
+        let mut out = BTreeSet::new();
+        for a in &o.attrs {
+            let indexed = self.is_indexed(a.name);
+            for item in a.value.items() {
+                if indexed {
+                    out.insert(keys::join(a.name, item.to_string().as_bytes(), o.id));
+                }
+                if let (Some(r), rules::Value::Ref(_)) = (referrers, item) {
+                    out.insert(keys::join(r, item.to_string().as_bytes(), o.id));
+                }
+            }
+        }
+        out
     }
 
     fn is_indexed(&self, attr: Sym) -> bool {

@@ -2,7 +2,7 @@
 //! [`Store::commit`]. Typed object access lives here, and so does all index
 //! and queue maintenance.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rules::Value;
 
@@ -194,6 +194,18 @@ impl<'s> Txn<'s> {
         Ok(out)
     }
 
+    /// The metaverse objects whose attributes reference metaverse object
+    /// `mv` (a report's manager, a group's member), once each, sorted. Empty
+    /// unless the referrer index is on: the engine turns it on when a
+    /// connector with DNs has outbound rules, so that a rename reaches every
+    /// object that names the renamed one.
+    pub fn referrers(&self, mv: MvId) -> Result<Vec<MvId>, StoreError> {
+        match self.store.referrer_attr() {
+            Some(r) => self.join_candidates(r, &Value::Ref(mv)),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Writes (or with `None` deletes) a connector-space object, keeping the
     /// anchor and DN indexes and the sync and export queues in step.
     /// Unchanged objects are not rewritten.
@@ -339,21 +351,12 @@ impl<'s> Txn<'s> {
         self.write(key, record);
     }
 
-    /// Updates the join-index entries of one metaverse object.
+    /// Updates the join-index entries of one metaverse object: every value
+    /// of its indexed attributes and, when the referrer index is on (see
+    /// [`Txn::referrers`]), every reference it holds.
     pub(super) fn index_mv(&mut self, before: Option<&MvObject>, after: Option<&MvObject>) {
-        let entries = |o: Option<&MvObject>| -> BTreeSet<Vec<u8>> {
-            let mut out = BTreeSet::new();
-            if let Some(o) = o {
-                for a in &o.attrs {
-                    if self.store.is_indexed(a.name) {
-                        for item in a.value.items() {
-                            out.insert(keys::join(a.name, item.to_string().as_bytes(), o.id));
-                        }
-                    }
-                }
-            }
-            out
-        };
+        let entries =
+            |o: Option<&MvObject>| o.map(|o| self.store.join_entries(o)).unwrap_or_default();
         let old = entries(before);
         let new = entries(after);
         for k in old.difference(&new) {

@@ -22,7 +22,7 @@ use crate::store::{keys, Store, StoreError, Txn};
 
 pub(crate) use env::{CsEnv, MvEnv};
 pub(crate) use inbound::{contributions, winners};
-pub(crate) use outbound::{translate, translate_op};
+pub(crate) use outbound::{translate, translate_op, RefForm};
 
 /// Objects per committed batch.
 const BATCH: usize = 500;
@@ -95,6 +95,10 @@ pub(crate) struct Syncer<'a> {
     pass_pending: bool,
     /// Metaverse objects this step may delete at most.
     pub deletion_limit: usize,
+    /// (connector, metaverse object) whose object there got a new pending
+    /// DN in a connector that stores references as text: its referrers are
+    /// brought in step before the batch moves on.
+    renamed: Vec<(Sym, MvId)>,
 }
 
 impl<'a> Syncer<'a> {
@@ -107,6 +111,7 @@ impl<'a> Syncer<'a> {
             arrivals: Some(BTreeSet::new()),
             pass_pending: false,
             deletion_limit: model.deletion_threshold,
+            renamed: Vec::new(),
         }
     }
 }
@@ -315,8 +320,53 @@ impl Syncer<'_> {
     }
 
     /// Recomputes a metaverse object from all its linked sources, applies its
-    /// deletion rule, and brings every target connector in step with it.
+    /// deletion rule, and brings every target connector in step with it;
+    /// then the objects that refer to one it renamed in a connector that
+    /// stores references as text (see [`Syncer::restage_referrers`]).
     pub fn refresh_mv(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), Failure> {
+        self.refresh_one(txn, id)?;
+        self.restage_referrers(txn)
+    }
+
+    /// Brings the referrers of every object renamed so far (a report whose
+    /// manager moved, a group whose member was renamed) in step in the
+    /// renamed object's connector, in the same batch as the rename: their
+    /// pending exports then name the new DN and export after the rename
+    /// (reference order). A referrer that fails is recorded on its own; the
+    /// rename stands.
+    fn restage_referrers(&mut self, txn: &mut Txn<'_>) -> Result<(), Failure> {
+        let mut done = std::collections::HashSet::new();
+        while let Some((conn, renamed)) = self.renamed.pop() {
+            for referrer in txn.referrers(renamed)? {
+                if referrer == renamed || !done.insert((conn, referrer)) {
+                    continue;
+                }
+                let sp = txn.savepoint();
+                let counters = self.log.record.counters.clone();
+                match self.refresh_one(txn, referrer) {
+                    Ok(()) => {}
+                    Err(Failure::Store(e)) => return Err(e.into()),
+                    Err(Failure::Object { code, message }) => {
+                        txn.rollback(sp);
+                        self.log.record.counters = counters;
+                        self.log.error(
+                            txn,
+                            RunError {
+                                system_code: None,
+                                object: None,
+                                identifier: format!("mv:{referrer}"),
+                                code: code.to_owned(),
+                                message,
+                            },
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh_one(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), Failure> {
         let Some(before) = txn.mv(id)? else {
             return Ok(());
         };

@@ -38,17 +38,64 @@ pub(crate) struct Desired {
     pub dn: Option<String>,
 }
 
-/// How a reference to connector-space object `id` is written in `conn`:
-/// its DN where the system has DNs, else its anchor. `None` while unknown.
+/// How references to connector-space objects are written for a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefForm {
+    /// By anchor: the system has no DNs.
+    Anchor,
+    /// By the DN the object has in the system now (what export writes).
+    Dn,
+    /// By the DN the object will have once its pending rename is exported
+    /// (what the diff and preview compare with, for systems that store
+    /// references as text and so need the referrers updated with a rename).
+    PendingDn,
+}
+
+impl RefForm {
+    /// The form export writes references in.
+    pub fn exported(info: &crate::connector::ConnectorInfo) -> RefForm {
+        if info.has_dn {
+            RefForm::Dn
+        } else {
+            RefForm::Anchor
+        }
+    }
+
+    /// The form the diff and preview compare references in.
+    pub fn planned(info: &crate::connector::ConnectorInfo) -> RefForm {
+        match Self::exported(info) {
+            RefForm::Dn if !info.rewrites_dn_references => RefForm::PendingDn,
+            form => form,
+        }
+    }
+}
+
+/// The DN `cs` will have once its pending rename, if any, is exported.
+pub(crate) fn pending_dn(cs: &CsObject) -> Option<&str> {
+    match &cs.pending_export {
+        Some(PendingExport::Update {
+            new_dn: Some(d), ..
+        }) => Some(d),
+        _ => cs.dn.as_deref(),
+    }
+}
+
+/// How a reference to connector-space object `id` is written in `conn`
+/// (see [`RefForm`]). `None` while unknown.
 pub(crate) fn reference_key(
     txn: &Txn<'_>,
     conn: Sym,
-    has_dn: bool,
+    form: RefForm,
     id: u64,
 ) -> Result<Option<String>, StoreError> {
-    Ok(txn
-        .cs(CsKey { conn, id })?
-        .and_then(|o| if has_dn { o.dn } else { o.anchor }))
+    let Some(o) = txn.cs(CsKey { conn, id })? else {
+        return Ok(None);
+    };
+    Ok(match form {
+        RefForm::Anchor => o.anchor,
+        RefForm::Dn => o.dn,
+        RefForm::PendingDn => pending_dn(&o).map(str::to_owned),
+    })
 }
 
 /// `value` with references to connector-space objects in `conn` written the
@@ -56,17 +103,15 @@ pub(crate) fn reference_key(
 pub(crate) fn translate(
     txn: &Txn<'_>,
     conn: Sym,
-    has_dn: bool,
+    form: RefForm,
     value: &Value,
 ) -> Result<Value, StoreError> {
     Ok(match value {
-        Value::Ref(id) => {
-            reference_key(txn, conn, has_dn, *id)?.map_or(Value::Ref(*id), Value::Str)
-        }
+        Value::Ref(id) => reference_key(txn, conn, form, *id)?.map_or(Value::Ref(*id), Value::Str),
         Value::List(items) if items.iter().any(|v| matches!(v, Value::Ref(_))) => {
             let mut out = Vec::with_capacity(items.len());
             for v in items {
-                out.push(translate(txn, conn, has_dn, v)?);
+                out.push(translate(txn, conn, form, v)?);
             }
             Value::list(out)
         }
@@ -79,16 +124,16 @@ pub(crate) fn translate(
 pub(crate) fn translate_op(
     txn: &Txn<'_>,
     conn: Sym,
-    has_dn: bool,
+    form: RefForm,
     op: &AttrOp,
 ) -> Result<AttrOp, StoreError> {
     let all = |vs: &[Value]| {
         vs.iter()
-            .map(|v| translate(txn, conn, has_dn, v))
+            .map(|v| translate(txn, conn, form, v))
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(match op {
-        AttrOp::Replace(v) => AttrOp::Replace(translate(txn, conn, has_dn, v)?),
+        AttrOp::Replace(v) => AttrOp::Replace(translate(txn, conn, form, v)?),
         AttrOp::Add(vs) => AttrOp::Add(all(vs)?),
         AttrOp::Remove(vs) => AttrOp::Remove(all(vs)?),
         AttrOp::Clear => AttrOp::Clear,
@@ -313,12 +358,12 @@ impl Syncer<'_> {
             cs.dn = desired.dn.clone().or(cs.dn);
             cs.pending_export = Some(PendingExport::Add { attrs });
         } else {
-            let has_dn = self.model.conn(k.conn).is_some_and(|c| c.info.has_dn);
+            let form = self.model.ref_form(k.conn, true);
             let type_name = self.store.name(cs.object_type);
             let (model, store) = (self.model, self.store);
             let multi = |a: Sym| model.target_type(k.conn, &type_name, &store.name(a)).1;
             let failure = std::cell::RefCell::new(None);
-            let translate = |v: &Value| match translate(txn, k.conn, has_dn, v) {
+            let translate = |v: &Value| match translate(txn, k.conn, form, v) {
                 Ok(t) => t,
                 Err(e) => {
                     *failure.borrow_mut() = Some(e);
@@ -342,6 +387,15 @@ impl Syncer<'_> {
         }
         if cs.pending_export != before.pending_export {
             self.log.record.counters.exports_staged += 1;
+        }
+        if let (RefForm::PendingDn, Some(link)) = (self.model.ref_form(k.conn, true), cs.link) {
+            let moved = match (pending_dn(&before), pending_dn(&cs)) {
+                (Some(a), Some(b)) => !rules::dn::same(a, b),
+                _ => false,
+            };
+            if moved {
+                self.renamed.push((k.conn, link.mv));
+            }
         }
         txn.save_cs(Some(&before), Some(&cs))?;
         Ok(())

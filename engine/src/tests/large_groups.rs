@@ -46,6 +46,7 @@ fn info(object_types: Vec<ObjectTypeSchema>, has_dn: bool) -> ConnectorInfo {
         delta_import: true,
         export: true,
         has_dn,
+        rewrites_dn_references: false,
         export_batch_size: 100,
     }
 }

@@ -428,6 +428,7 @@ pub fn connector_info(object_type: ObjectTypeSchema, has_dn: bool) -> ConnectorI
         delta_import: true,
         export: true,
         has_dn,
+        rewrites_dn_references: false,
         export_batch_size: 100,
     }
 }
