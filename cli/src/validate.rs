@@ -218,6 +218,7 @@ pub fn check(config: &Config, infos: &BTreeMap<String, ConnectorInfo>) -> Vec<Fi
     for (rule, spans) in config.engine.rules.iter().zip(&config.rule_spans) {
         checker.rule(rule, spans);
     }
+    checker.flow_cycles();
     checker.steps();
     checker.out
 }
@@ -690,11 +691,62 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Export flows that read one another through `target.name`: the
+    /// outbound rules of one connector and metaverse type are evaluated
+    /// together, so a cycle among their flows (or among one rule's disable
+    /// flows) can never be ordered.
+    fn flow_cycles(&mut self) {
+        let config = self.config;
+        let outbound: Vec<(&Rule, &RuleSpans)> = config
+            .engine
+            .rules
+            .iter()
+            .zip(&config.rule_spans)
+            .filter(|(r, _)| r.direction == Direction::Outbound)
+            .collect();
+        let mut groups: BTreeMap<(&str, &str), Vec<(&Rule, &Flow, &ExprSpan)>> = BTreeMap::new();
+        for (rule, spans) in &outbound {
+            for (flow, at) in flows_with_spans(rule, spans) {
+                groups
+                    .entry((rule.connector.as_str(), rule.mv_object_type.as_str()))
+                    .or_default()
+                    .push((rule, flow, at));
+            }
+        }
+        for flows in groups.values() {
+            let refs: Vec<&Flow> = flows.iter().map(|(_, f, _)| *f).collect();
+            if let Err(cycle) = rules::order_flows(&refs) {
+                let (rule, flow, at) = flows[cycle.0[0]];
+                let path: Vec<&str> = cycle
+                    .0
+                    .iter()
+                    .chain(cycle.0.first())
+                    .map(|i| flows[*i].1.target.as_str())
+                    .collect();
+                let read = format!(
+                    "{}{}",
+                    rules::TARGET_PREFIX,
+                    flows[cycle.0[1 % cycle.0.len()]].1.target
+                );
+                self.error(
+                    at.at(flow.expr.source().find(&read).map_or(0..flow.expr.source().len(), |i| i..i + read.len())),
+                    format!(
+                        "rule '{}', flow to '{}': flows read each other through target. ({}), so none of them can be computed first",
+                        rule.name,
+                        flow.target,
+                        path.join(" reads ")
+                    ),
+                    Some("one of these flows must compute its value from the metaverse instead".into()),
+                );
+            }
+        }
+    }
+
     /// Metaverse attributes an outbound expression reads.
     fn mv_reads(&mut self, rule: &Rule, expr: &Expr, at: &ExprSpan, part: &str) {
         let mv_type = rule.mv_object_type.as_str();
         for name in expr.attributes() {
-            if self.supplies(mv_type, name) {
+            if rules::target_attribute(name).is_some() || self.supplies(mv_type, name) {
                 continue;
             }
             let hint = did_you_mean(name, self.supplied_names(mv_type));

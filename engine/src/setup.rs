@@ -77,6 +77,9 @@ pub(crate) struct RuleModel {
     /// Outbound: the connectors a generated unique value must be free in
     /// (the rule's own first).
     pub unique_conns: Vec<Sym>,
+    /// Outbound: whether a flow (or disable flow) reads `target.name`, so
+    /// flows are ordered by what they read.
+    pub reads_target: bool,
 }
 
 /// A connector with its schema resolved.
@@ -162,6 +165,23 @@ impl Model {
                     .chain(&rule.unique_in)
                     .map(|c| store.intern(c))
                     .collect(),
+                reads_target: rule
+                    .flows
+                    .iter()
+                    .chain(match &rule.deprovision {
+                        rules::Deprovision::Disable(f) => &f[..],
+                        _ => &[],
+                    })
+                    .chain(match &rule.deprovision_on_delete {
+                        Some(rules::Deprovision::Disable(f)) => &f[..],
+                        _ => &[],
+                    })
+                    .any(|f| {
+                        f.expr
+                            .attributes()
+                            .iter()
+                            .any(|a| rules::target_attribute(a).is_some())
+                    }),
                 rule: rule.clone(),
             };
             match rule.direction {

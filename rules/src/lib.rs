@@ -17,5 +17,8 @@ pub use dn::Dn;
 pub use env::{Env, MapEnv, ReadError};
 pub use error::{line_col, EvalError, ParseError, Span};
 pub use expr::Expr;
-pub use rule::{Deprovision, Direction, Flow, JoinCriterion, NullHandling, Provision, Rule};
+pub use rule::{
+    order_flows, target_attribute, Deprovision, Direction, Flow, FlowCycle, JoinCriterion,
+    NullHandling, Provision, Rule, TARGET_PREFIX,
+};
 pub use value::{Value, ValueType};

@@ -5,6 +5,16 @@
 
 use crate::{Env, EvalError, Expr};
 
+/// How an outbound flow reads the target object's own value: `target.name`
+/// (or `[target.name]`) is the value the flow to `name` computed earlier in
+/// the same evaluation, else the value the target object holds.
+pub const TARGET_PREFIX: &str = "target.";
+
+/// The target attribute an attribute name reads, when it is `target.name`.
+pub fn target_attribute(name: &str) -> Option<&str> {
+    name.strip_prefix(TARGET_PREFIX).filter(|n| !n.is_empty())
+}
+
 /// Which way a rule moves data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -158,5 +168,116 @@ impl Rule {
         self.cs_object_type
             .as_deref()
             .is_none_or(|t| t == object_type)
+    }
+}
+
+/// Flows that read one another's results through `target.name` cannot be
+/// ordered: these flows (indexes into the list given to [`order_flows`])
+/// form a cycle, in reading order (each reads the next, the last the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowCycle(pub Vec<usize>);
+
+/// The order to evaluate outbound flows in, given in precedence order: a
+/// flow reading `target.x` after every flow to `x` (not counting itself:
+/// a flow reading its own target reads the value the object holds), and
+/// flows to the same target in their given order, so the first still wins
+/// it. Otherwise the given order is kept.
+pub fn order_flows(flows: &[&Flow]) -> Result<Vec<usize>, FlowCycle> {
+    let n = flows.len();
+    // deps[i]: the flows that must be evaluated before flow i.
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, f) in flows.iter().enumerate() {
+        for name in f.expr.attributes() {
+            if let Some(t) = target_attribute(name) {
+                deps[i].extend((0..n).filter(|&j| j != i && flows[j].target == t));
+            }
+        }
+        deps[i].extend((0..i).filter(|&j| flows[j].target == f.target));
+    }
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let next = (0..n).find(|&i| !done[i] && deps[i].iter().all(|&d| done[d]));
+        match next {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => return Err(FlowCycle(cycle(&deps, &done))),
+        }
+    }
+    Ok(order)
+}
+
+/// A cycle among the flows not `done` (each of which waits for another).
+fn cycle(deps: &[Vec<usize>], done: &[bool]) -> Vec<usize> {
+    let waiting = |i: usize| deps[i].iter().copied().find(|&d| !done[d]);
+    let Some(start) = (0..deps.len()).find(|&i| !done[i]) else {
+        return Vec::new();
+    };
+    // Walk "waits for" edges until a flow repeats: from there it is a cycle.
+    let mut path = vec![start];
+    let mut at = start;
+    while let Some(next) = waiting(at) {
+        if let Some(pos) = path.iter().position(|&p| p == next) {
+            return path.split_off(pos);
+        }
+        path.push(next);
+        at = next;
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(target: &str, expr: &str) -> Flow {
+        Flow {
+            target: target.into(),
+            expr: Expr::parse(expr).expect("parses"),
+            initial_only: false,
+            nulls: NullHandling::Yield,
+        }
+    }
+
+    #[test]
+    fn a_flow_reading_another_target_comes_after_it() {
+        let f = [
+            flow("upn", r#"target.sam + "@corp.example""#),
+            flow("sam", "UniqueNumbered(givenName, 20)"),
+            flow("mail", "mail"),
+        ];
+        let refs: Vec<&Flow> = f.iter().collect();
+        assert_eq!(order_flows(&refs), Ok(vec![1, 0, 2]));
+    }
+
+    #[test]
+    fn the_first_flow_to_a_target_still_wins_it() {
+        let f = [
+            flow("upn", "target.sam"),
+            flow("upn", r#""fallback""#),
+            flow("sam", "x"),
+        ];
+        let refs: Vec<&Flow> = f.iter().collect();
+        assert_eq!(order_flows(&refs), Ok(vec![2, 0, 1]));
+    }
+
+    #[test]
+    fn a_flow_reading_its_own_target_reads_the_held_value() {
+        let f = [flow("n", "target.n + 1")];
+        let refs: Vec<&Flow> = f.iter().collect();
+        assert_eq!(order_flows(&refs), Ok(vec![0]));
+    }
+
+    #[test]
+    fn flows_reading_each_other_are_a_cycle() {
+        let f = [
+            flow("mail", "x"),
+            flow("a", "target.b"),
+            flow("b", "[target.a]"),
+        ];
+        let refs: Vec<&Flow> = f.iter().collect();
+        assert_eq!(order_flows(&refs), Err(FlowCycle(vec![1, 2])));
     }
 }

@@ -11,6 +11,7 @@ mod lifecycle;
 mod plan;
 mod quickstart;
 mod safety;
+mod semantics;
 mod sync_rules;
 mod unique;
 mod validate;

@@ -238,7 +238,10 @@ fn quickstart_validates_clean() {
     assert_eq!(stderr(&out), "", "no warnings\n{}", describe(&out));
     assert_eq!(
         stdout(&out),
-        format!("{config}: valid (3 connectors, 3 rules, 2 run profiles)\n")
+        format!(
+            "{config}: valid (3 connectors, 3 rules, 2 run profiles)\n  \
+             rule 'app-out' → app: provisions every object in scope; leaving scope: delete; metaverse object deleted: delete (as deprovision)\n"
+        )
     );
 }
 
@@ -249,7 +252,8 @@ fn the_test_configuration_validates_clean() {
     assert_eq!(stderr(&out), "", "no warnings\n{}", describe(&out));
     assert_eq!(
         stdout(&out),
-        "mvsync.toml: valid (2 connectors, 2 rules, 2 run profiles)\n"
+        "mvsync.toml: valid (2 connectors, 2 rules, 2 run profiles)\n  \
+         rule 'app-out' → app: provisions every object in scope; leaving scope: delete; metaverse object deleted: delete (as deprovision)\n"
     );
 }
 
@@ -302,7 +306,7 @@ fn every_shape_error_at_once_each_at_its_key_in_plain_words() {
         [
             format!(r#"{}: expected a whole number, found the string "500""#, at[0]),
             format!(
-                "{}: unknown key `precedense`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, skip_out_of_scope_deletions, unique_in",
+                "{}: unknown key `precedense`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, deprovision_on_delete, skip_out_of_scope_deletions, unique_in",
                 at[1]
             ),
             format!("{}: expected a string, found the whole number 3", at[2]),
@@ -324,12 +328,12 @@ fn two_shape_errors_in_one_rule_and_its_expression_error_are_reported_together()
     let (text, at) = planted(
         &Setup::default().config(),
         &[
-            ("provision = true", r#"provision = "yes""#),
+            ("provision = true", "provision = 1"),
             ("deprovision = ", "deprovison = "),
             ("Lower(employeeId)", "Lowr(employeeId)"),
         ],
         &[
-            (r#""yes""#, r#"provision = "yes""#),
+            ("1", "provision = 1"),
             ("deprovison", "deprovison = "),
             ("Lowr", "Lowr(employeeId)"),
         ],
@@ -339,9 +343,12 @@ fn two_shape_errors_in_one_rule_and_its_expression_error_are_reported_together()
     assert_eq!(
         lines,
         [
-            format!(r#"{}: expected true or false, found the string "yes""#, at[0]),
             format!(
-                "{}: unknown key `deprovison`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, skip_out_of_scope_deletions, unique_in",
+                "{}: expected true, false or an expression string (provision while it holds), found the whole number 1",
+                at[0]
+            ),
+            format!(
+                "{}: unknown key `deprovison`; expected one of: name, direction, connector, mv_object_type, cs_object_type, precedence, scope, join, project, flows, provision, deprovision, deprovision_on_delete, skip_out_of_scope_deletions, unique_in",
                 at[1]
             ),
             format!(

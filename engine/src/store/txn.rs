@@ -313,14 +313,31 @@ impl<'s> Txn<'s> {
         value: &str,
         except: Option<CsKey>,
     ) -> Result<bool, StoreError> {
+        Ok(!self.value_holders(conn, attr, value, except)?.is_empty())
+    }
+
+    /// The objects of `conn` other than `except` that hold `value` in `attr`
+    /// (case-insensitively), committed or written by this batch.
+    pub fn value_holders(
+        &self,
+        conn: Sym,
+        attr: Sym,
+        value: &str,
+        except: Option<CsKey>,
+    ) -> Result<Vec<CsKey>, StoreError> {
         let prefix = keys::unique_prefix(conn, attr, value);
-        Ok(self.keys_with_prefix(&prefix)?.iter().any(|k| {
-            let id = k
-                .get(prefix.len()..)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes);
-            id.is_some() && id != except.filter(|e| e.conn == conn).map(|e| e.id)
-        }))
+        let except = except.filter(|e| e.conn == conn).map(|e| e.id);
+        Ok(self
+            .keys_with_prefix(&prefix)?
+            .iter()
+            .filter_map(|k| {
+                let id = k
+                    .get(prefix.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)?;
+                (Some(id) != except).then_some(CsKey { conn, id })
+            })
+            .collect())
     }
 
     /// Writes (or deletes) a metaverse object, keeping the join index in step.

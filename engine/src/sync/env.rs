@@ -143,10 +143,82 @@ impl Env for CsEnv<'_, '_> {
 
 /// Where a generated unique value must be free: these connectors' objects
 /// (other than `own`) must not hold it in `attr`.
+///
+/// Joiners of one sync step get their values in ascending order of their
+/// source anchor, whatever order the step meets them in: a candidate held
+/// only by objects this step provisioned for a later anchor is free, and
+/// those objects are recorded in `taken_from`, to choose again.
 pub(crate) struct UniqueCtx<'a> {
     pub conns: &'a [Sym],
     pub attr: Sym,
     pub own: Option<CsKey>,
+    /// The order key of the object choosing (see [`order_key`]).
+    pub rank: &'a (String, MvId),
+    /// Objects this step provisioned (never exported): their values may be
+    /// taken by an earlier anchor.
+    pub fresh: &'a std::collections::HashSet<CsKey>,
+    /// The holders of the chosen candidate that must choose again.
+    pub taken_from: RefCell<Vec<CsKey>>,
+}
+
+/// The order in which joiners of one step get unique values: the anchor of
+/// the metaverse object's source (the object that projected it, else its
+/// first source), then its id.
+pub(crate) fn order_key(txn: &Txn<'_>, mv: &MvObject) -> Result<(String, MvId), StoreError> {
+    let mut first = None;
+    for k in &mv.links {
+        let Some(o) = txn.cs(*k)? else { continue };
+        let Some(link) = o.link.filter(|l| l.mv == mv.id && l.kind.is_source()) else {
+            continue;
+        };
+        if link.kind == crate::model::LinkKind::Projected {
+            return Ok((o.anchor.unwrap_or_default(), mv.id));
+        }
+        first = first.or(o.anchor);
+    }
+    Ok((first.unwrap_or_default(), mv.id))
+}
+
+/// What `target.name` reads in an export flow: the value the flow to
+/// `name` computed earlier in this evaluation, else the value the target
+/// object holds (known to the system, or fixed at provisioning).
+pub(crate) struct TargetView<'a> {
+    pub computed: &'a super::outbound::Desired,
+    pub own: Option<&'a CsObject>,
+    /// `own`'s known attributes (hologram with escrow laid over it).
+    pub known: Option<&'a crate::model::Attrs>,
+    pub dn_sym: Sym,
+}
+
+impl TargetView<'_> {
+    fn read(&self, sym: Option<Sym>) -> Value {
+        if sym == Some(self.dn_sym) {
+            let dn = self.computed.dn.as_deref();
+            let dn = dn.or(self.own.and_then(super::outbound::pending_dn));
+            return dn.map_or(Value::Null, Value::from);
+        }
+        let Some(sym) = sym else {
+            return Value::Null;
+        };
+        let held = || {
+            let own = self.own?;
+            let pending_add = match &own.pending_export {
+                Some(crate::model::PendingExport::Add { attrs }) => attrs.get(sym),
+                _ => None,
+            };
+            pending_add
+                .or(self.known.and_then(|k| k.get(sym)))
+                .or(own.sticky.get(sym))
+                .cloned()
+        };
+        self.computed
+            .attrs
+            .get(&sym)
+            .or(self.computed.initial.get(&sym))
+            .cloned()
+            .or_else(held)
+            .unwrap_or(Value::Null)
+    }
 }
 
 /// A metaverse object, for scoping filters and export flows.
@@ -154,6 +226,8 @@ pub(crate) struct MvEnv<'a, 't> {
     pub txn: &'a Txn<'t>,
     pub mv: &'a MvObject,
     pub now: i64,
+    /// Set while evaluating export flows that read `target.name`.
+    pub target: Option<TargetView<'a>>,
     /// Set while evaluating a unique-value flow.
     pub unique: Option<UniqueCtx<'a>>,
     pub failure: RefCell<Option<StoreError>>,
@@ -165,6 +239,7 @@ impl<'a, 't> MvEnv<'a, 't> {
             txn,
             mv,
             now,
+            target: None,
             unique: None,
             failure: RefCell::new(None),
         }
@@ -176,8 +251,35 @@ impl<'a, 't> MvEnv<'a, 't> {
     }
 }
 
+impl MvEnv<'_, '_> {
+    /// Whether `holder` gives its value up to the object choosing: this
+    /// step provisioned it, and for a later source anchor.
+    fn yields_to(&self, u: &UniqueCtx<'_>, holder: CsKey) -> Result<bool, StoreError> {
+        if !u.fresh.contains(&holder) {
+            return Ok(false);
+        }
+        let Some(o) = self.txn.cs(holder)? else {
+            return Ok(false);
+        };
+        if o.state != crate::model::CsState::Provisioned {
+            return Ok(false);
+        }
+        let Some(mv) = o
+            .link
+            .map(|l| l.mv)
+            .and_then(|id| self.txn.mv(id).ok().flatten())
+        else {
+            return Ok(false);
+        };
+        Ok(order_key(self.txn, &mv)? > *u.rank)
+    }
+}
+
 impl Env for MvEnv<'_, '_> {
     fn attribute(&self, name: &str) -> Result<Value, ReadError> {
+        if let (Some(view), Some(attr)) = (&self.target, rules::target_attribute(name)) {
+            return Ok(view.read(self.txn.store().lookup(attr)));
+        }
         Ok(self
             .txn
             .store()
@@ -193,16 +295,27 @@ impl Env for MvEnv<'_, '_> {
     fn value_in_use(&self, candidate: &Value) -> Option<bool> {
         let u = self.unique.as_ref()?;
         let text = candidate.to_string();
+        let mut taken_from = Vec::new();
         for conn in u.conns {
-            match self.txn.value_held(*conn, u.attr, &text, u.own) {
-                Ok(false) => {}
-                Ok(true) => return Some(true),
+            let holders = match self.txn.value_holders(*conn, u.attr, &text, u.own) {
+                Ok(h) => h,
                 Err(e) => {
                     *self.failure.borrow_mut() = Some(e);
                     return Some(true);
                 }
+            };
+            for holder in holders {
+                match self.yields_to(u, holder) {
+                    Ok(true) => taken_from.push(holder),
+                    Ok(false) => return Some(true),
+                    Err(e) => {
+                        *self.failure.borrow_mut() = Some(e);
+                        return Some(true);
+                    }
+                }
             }
         }
+        *u.taken_from.borrow_mut() = taken_from;
         Some(false)
     }
 }

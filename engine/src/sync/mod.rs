@@ -16,7 +16,9 @@ use rules::{EvalError, Expr};
 
 use crate::connector::RefKind;
 use crate::history::{RunError, RunLog};
-use crate::model::{CsKey, CsObject, ImportKind, Link, LinkKind, MvId, MvObject, ObjectError, Sym};
+use crate::model::{
+    CsKey, CsObject, CsState, ImportKind, Link, LinkKind, MvId, MvObject, ObjectError, Sym,
+};
 use crate::setup::{DeletionRule, Model};
 use crate::store::{keys, Store, StoreError, Txn};
 
@@ -99,6 +101,12 @@ pub(crate) struct Syncer<'a> {
     /// DN in a connector that stores references as text: its referrers are
     /// brought in step before the batch moves on.
     renamed: Vec<(Sym, MvId)>,
+    /// Objects this step provisioned with initial or unique values: an
+    /// earlier source anchor may take a unique value from them.
+    pub(crate) fresh: std::collections::HashSet<CsKey>,
+    /// Objects of `fresh` whose unique value an earlier anchor took: they
+    /// choose again before the batch moves on.
+    victims: Vec<CsKey>,
 }
 
 impl<'a> Syncer<'a> {
@@ -112,6 +120,8 @@ impl<'a> Syncer<'a> {
             pass_pending: false,
             deletion_limit: model.deletion_threshold,
             renamed: Vec::new(),
+            fresh: Default::default(),
+            victims: Vec::new(),
         }
     }
 }
@@ -325,7 +335,37 @@ impl Syncer<'_> {
     /// stores references as text (see [`Syncer::restage_referrers`]).
     pub fn refresh_mv(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), Failure> {
         self.refresh_one(txn, id)?;
-        self.restage_referrers(txn)
+        self.settle(txn)
+    }
+
+    /// Settles what bringing objects in step left to do: joiners that gave
+    /// a unique value up choose again, and referrers of renamed objects are
+    /// brought in step (see [`Syncer::restage_referrers`]).
+    fn settle(&mut self, txn: &mut Txn<'_>) -> Result<(), Failure> {
+        loop {
+            if let Some(victim) = self.victims.pop() {
+                self.choose_again(txn, victim)?;
+            } else if !self.renamed.is_empty() {
+                self.restage_referrers(txn)?;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A joiner of this step whose unique value went to one with an earlier
+    /// source anchor: its values are chosen again (it was never exported).
+    fn choose_again(&mut self, txn: &mut Txn<'_>, key: CsKey) -> Result<(), Failure> {
+        let Some(before) = txn.cs(key)? else {
+            return Ok(());
+        };
+        let Some(link) = before.link.filter(|_| before.state == CsState::Provisioned) else {
+            return Ok(());
+        };
+        let mut cs = before.clone();
+        cs.sticky = Default::default();
+        txn.save_cs(Some(&before), Some(&cs))?;
+        self.refresh_one(txn, link.mv)
     }
 
     /// Brings the referrers of every object renamed so far (a report whose
@@ -337,6 +377,10 @@ impl Syncer<'_> {
     fn restage_referrers(&mut self, txn: &mut Txn<'_>) -> Result<(), Failure> {
         let mut done = std::collections::HashSet::new();
         while let Some((conn, renamed)) = self.renamed.pop() {
+            if !self.victims.is_empty() {
+                self.renamed.push((conn, renamed));
+                return Ok(());
+            }
             for referrer in txn.referrers(renamed)? {
                 if referrer == renamed || !done.insert((conn, referrer)) {
                     continue;

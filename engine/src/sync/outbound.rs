@@ -252,55 +252,85 @@ impl Syncer<'_> {
     ) -> Result<Desired, Failure> {
         let mut out = Desired::default();
         let mut waiting = Vec::new();
+        let mut list: Vec<(&RuleModel, &Flow, &Sym)> = Vec::new();
+        let mut reads_target = false;
         for (rule, flows, targets) in flows {
-            for (flow, target) in flows.iter().zip(targets) {
-                if out.attrs.contains_key(target) || out.initial.contains_key(target) {
+            reads_target |= rule.reads_target;
+            list.extend(flows.iter().zip(targets).map(|(f, t)| (rule, f, t)));
+        }
+        if reads_target {
+            // `target.x` reads what the flow to `x` chose: evaluate it first.
+            // (A cycle is a configuration error `validate` reports.)
+            let refs: Vec<&Flow> = list.iter().map(|(_, f, _)| *f).collect();
+            if let Ok(order) = rules::order_flows(&refs) {
+                list = order.into_iter().map(|i| list[i]).collect();
+            }
+        }
+        let known = own.map(CsObject::known_attrs);
+        let mut rank = None;
+        for (rule, flow, target) in list {
+            if out.attrs.contains_key(target) || out.initial.contains_key(target) {
+                continue;
+            }
+            if *target == self.model.dn_sym && out.dn.is_some() {
+                continue;
+            }
+            let unique = rules::Rule::is_unique_flow(flow);
+            if unique || flow.initial_only {
+                if let Some(v) = own.and_then(|o| o.sticky.get(*target)) {
+                    out.initial.insert(*target, v.clone());
                     continue;
                 }
-                if *target == self.model.dn_sym && out.dn.is_some() {
+                if unique && own.is_some_and(|o| !o.state.awaits_add()) {
                     continue;
                 }
-                let unique = rules::Rule::is_unique_flow(flow);
-                if unique || flow.initial_only {
-                    if let Some(v) = own.and_then(|o| o.sticky.get(*target)) {
-                        out.initial.insert(*target, v.clone());
-                        continue;
-                    }
-                    if unique && own.is_some_and(|o| !o.state.awaits_add()) {
-                        continue;
-                    }
+            }
+            let mut env = MvEnv::new(txn, mv, self.now);
+            if reads_target {
+                env.target = Some(super::env::TargetView {
+                    computed: &out,
+                    own,
+                    known: known.as_ref(),
+                    dn_sym: self.model.dn_sym,
+                });
+            }
+            if unique {
+                if rank.is_none() {
+                    rank = Some(super::env::order_key(txn, mv)?);
                 }
-                let mut env = MvEnv::new(txn, mv, self.now);
-                if unique {
-                    env.unique = Some(super::env::UniqueCtx {
-                        conns: &rule.unique_conns,
-                        attr: *target,
-                        own: own.map(|o| o.key),
-                    });
-                }
-                let value = flow.expr.eval(&env).map_err(|e| {
-                    Failure::eval(
-                        &rule.rule.name,
-                        &format!("flow to '{}'", flow.target),
-                        &flow.expr,
-                        e,
-                    )
-                })?;
-                if let Some(e) = env.take_failure() {
-                    return Err(e.into());
-                }
-                let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
-                if *target == self.model.dn_sym {
-                    out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
-                    continue;
-                }
-                let (ty, multi) = self.model.target_type(conn, type_name, &flow.target);
-                let value = coerce(value, ty, multi);
-                if flow.initial_only || unique {
-                    out.initial.insert(*target, value);
-                } else {
-                    out.attrs.insert(*target, value);
-                }
+                env.unique = Some(super::env::UniqueCtx {
+                    conns: &rule.unique_conns,
+                    attr: *target,
+                    own: own.map(|o| o.key),
+                    rank: rank.as_ref().expect("set above"),
+                    fresh: &self.fresh,
+                    taken_from: Default::default(),
+                });
+            }
+            let value = flow.expr.eval(&env).map_err(|e| {
+                Failure::eval(
+                    &rule.rule.name,
+                    &format!("flow to '{}'", flow.target),
+                    &flow.expr,
+                    e,
+                )
+            })?;
+            if let Some(e) = env.take_failure() {
+                return Err(e.into());
+            }
+            let taken = env.unique.as_ref().map(|u| u.taken_from.take());
+            self.victims.extend(taken.unwrap_or_default());
+            let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
+            if *target == self.model.dn_sym {
+                out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
+                continue;
+            }
+            let (ty, multi) = self.model.target_type(conn, type_name, &flow.target);
+            let value = coerce(value, ty, multi);
+            if flow.initial_only || unique {
+                out.initial.insert(*target, value);
+            } else {
+                out.attrs.insert(*target, value);
             }
         }
         for id in waiting {
@@ -353,6 +383,13 @@ impl Syncer<'_> {
             cs.hologram = Attrs::default();
         }
         if cs.state.awaits_add() {
+            // Values chosen now for an object that was never exported (after
+            // it gave a unique value up to an earlier joiner) are fixed too.
+            for (k, v) in &desired.initial {
+                if cs.sticky.get(*k).is_none() {
+                    cs.sticky.set(*k, v.clone());
+                }
+            }
             let attrs = self.add_attrs(&cs, desired);
             cs.anchor = self.provisional_anchor(k.conn, &cs, &attrs).or(cs.anchor);
             cs.dn = desired.dn.clone().or(cs.dn);
@@ -487,6 +524,10 @@ impl Syncer<'_> {
         cs.dn = desired.dn.clone();
         cs.pending_export = Some(PendingExport::Add { attrs });
         self.attach(&mut cs, mv, LinkKind::Provisioned, rule.name);
+        if !desired.initial.is_empty() {
+            // Its unique values may go to an earlier joiner of this step.
+            self.fresh.insert(key);
+        }
         txn.save_cs(None, Some(&cs))?;
         self.log.record.counters.provisioned += 1;
         self.log.record.counters.exports_staged += 1;

@@ -163,12 +163,28 @@ impl<'s> Lexer<'s> {
     }
 
     fn ident(&mut self, start: usize) -> Tok<'s> {
-        while self
-            .chars
-            .next_if(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
-            .is_some()
-        {}
+        let word = |l: &mut Self| {
+            while l
+                .chars
+                .next_if(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+                .is_some()
+            {}
+        };
+        word(self);
         let end = self.offset();
+        // `target.name`: the target object's own value, in an outbound flow
+        // (see `rule::target_attribute`). One attribute token.
+        if &self.src[start..end] == "target"
+            && self.src[end..].starts_with('.')
+            && self.src[end + 1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
+            self.chars.next();
+            word(self);
+            return Tok::Attr(&self.src[start..self.offset()]);
+        }
         Tok::Ident(&self.src[start..end])
     }
 
