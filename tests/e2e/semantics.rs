@@ -176,7 +176,8 @@ fn a_renamed_manager_reaches_every_report_in_the_same_run() {
         &[&["E1,Mary,Minor,London,Director,Active,"][..], &reports[..]].concat(),
     );
     env.ok(&["import", "hr"]);
-    env.ok(&["sync", "hr"]);
+    // A delta sync visits the manager only: the reports must follow.
+    env.ok(&["sync", "hr", "--delta"]);
     // The preview shows the rename and both reports' new manager DN.
     let preview = env.preview();
     let managers: Vec<(String, String)> = preview

@@ -1126,3 +1126,72 @@ fn a_second_full_sync_stages_nothing() {
     assert!(h.engine.preview(None).expect("preview").is_empty());
     h.assert_consistent();
 }
+
+/// A manager renamed in AD-like systems, with a report, by a DN flow.
+fn manager_renamed(rewrites: bool) -> (Harness, Arc<System>, Arc<System>) {
+    let hr = hr_feed();
+    let mut info = connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true);
+    info.rewrites_dn_references = rewrites;
+    let ad = System::new("ad", info);
+    worker(&hr, "E1", "Rae Report", Some("E2"));
+    worker(&hr, "E2", "Max Manager", None);
+    let rule = outbound("ad-out", "ad", "user")
+        .flow("dn", r#""CN=" + displayName + ",OU=Users""#)
+        .flow("employeeID", "employeeId")
+        .flow("manager", "manager");
+    let h = Harness::new(&[&hr, &ad], vec![hr_in(), rule], 500);
+    h.steps(&[
+        ("hr", FullImport),
+        ("hr", FullSync),
+        ("ad", Export),
+        ("ad", FullImport),
+        ("ad", DeltaSync),
+    ]);
+    worker(&hr, "E2", "Max Major", None);
+    h.steps(&[("hr", FullImport), ("hr", DeltaSync)]);
+    (h, hr, ad)
+}
+
+#[test]
+fn a_rename_in_a_system_that_keeps_dn_references_as_text_updates_the_referrers_in_the_same_run() {
+    let (h, _hr, ad) = manager_renamed(false);
+    let run = h.run("ad", Export);
+    assert_eq!(
+        (run.counters.export_renames, run.counters.export_updates),
+        (1, 1),
+        "the rename, then the report"
+    );
+    let report = ad.anchor_where("employeeID", "E1").expect("report");
+    assert_eq!(
+        ad.attr(&report, "manager"),
+        Some(s("CN=Max Major,OU=Users"))
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("ad", DeltaSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn a_rename_in_a_system_that_rewrites_dn_references_exports_no_referrer_update_and_imports_clean() {
+    let (h, _hr, ad) = manager_renamed(true);
+    let run = h.run("ad", Export);
+    assert_eq!(
+        (run.counters.export_renames, run.counters.export_updates),
+        (1, 0),
+        "the rename only: the system rewrites the report's manager"
+    );
+    let report = ad.anchor_where("employeeID", "E1").expect("report");
+    assert_eq!(
+        ad.attr(&report, "manager"),
+        Some(s("CN=Max Major,OU=Users"))
+    );
+    let import = h.run("ad", FullImport);
+    assert!(h.errors(&import).is_empty(), "{:?}", h.errors(&import));
+    assert_eq!(import.counters.confirmed, 1);
+    assert_eq!(
+        import.counters.import_updates, 0,
+        "the report is as expected"
+    );
+    assert_eq!(h.run("ad", DeltaSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}

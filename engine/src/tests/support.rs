@@ -210,8 +210,21 @@ impl System {
                         apply_op(&current.unwrap_or_default(), op),
                     );
                 }
+                let old_dn = object.dn.clone();
                 if new_dn.is_some() {
                     object.dn = new_dn.clone();
+                }
+                if let (true, Some(old), Some(new)) =
+                    (self.info.rewrites_dn_references, old_dn, new_dn)
+                {
+                    // Referential integrity, as Active Directory keeps it.
+                    for o in state.objects.values_mut() {
+                        for (_, v) in &mut o.attributes {
+                            if let Some(renamed) = crate::model::rename_dn(v, &old, new) {
+                                *v = renamed;
+                            }
+                        }
+                    }
                 }
                 Ok(Applied {
                     anchor: Some(anchor),
