@@ -223,6 +223,9 @@ pub fn check(config: &Config, infos: &BTreeMap<String, ConnectorInfo>) -> Vec<Fi
     checker.out
 }
 
+/// An export flow with its rule and where its expression is written.
+type LocatedFlow<'a> = (&'a Rule, &'a Flow, &'a ExprSpan);
+
 /// An attribute as a connector's schema knows it.
 enum Lookup<'a> {
     /// Declared, with its type.
@@ -704,7 +707,7 @@ impl<'a> Checker<'a> {
             .zip(&config.rule_spans)
             .filter(|(r, _)| r.direction == Direction::Outbound)
             .collect();
-        let mut groups: BTreeMap<(&str, &str), Vec<(&Rule, &Flow, &ExprSpan)>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Vec<LocatedFlow<'_>>> = BTreeMap::new();
         for (rule, spans) in &outbound {
             for (flow, at) in flows_with_spans(rule, spans) {
                 groups
