@@ -97,10 +97,10 @@ pub(crate) struct Syncer<'a> {
     pass_pending: bool,
     /// Metaverse objects this step may delete at most.
     pub deletion_limit: usize,
-    /// (connector, metaverse object) whose object there got a new pending
-    /// DN in a connector that stores references as text: its referrers are
-    /// brought in step before the batch moves on.
-    renamed: Vec<(Sym, MvId)>,
+    /// Metaverse objects whose object got a new pending DN in a connector
+    /// that stores references as text: their referrers are brought in step
+    /// before the batch moves on.
+    renamed: Vec<MvId>,
     /// Objects this step provisioned with initial or unique values: an
     /// earlier source anchor may take a unique value from them.
     pub(crate) fresh: std::collections::HashSet<CsKey>,
@@ -345,8 +345,8 @@ impl Syncer<'_> {
         loop {
             if let Some(victim) = self.victims.pop() {
                 self.choose_again(txn, victim)?;
-            } else if !self.renamed.is_empty() {
-                self.restage_referrers(txn)?;
+            } else if let Some(renamed) = self.renamed.pop() {
+                self.restage_referrers(txn, renamed)?;
             } else {
                 return Ok(());
             }
@@ -368,46 +368,42 @@ impl Syncer<'_> {
         self.refresh_one(txn, link.mv)
     }
 
-    /// Brings the referrers of every object renamed so far (a report whose
-    /// manager moved, a group whose member was renamed) in step in the
-    /// renamed object's connector, in the same batch as the rename: their
-    /// pending exports then name the new DN and export after the rename
-    /// (reference order). A referrer that fails is recorded on its own; the
-    /// rename stands.
-    fn restage_referrers(&mut self, txn: &mut Txn<'_>) -> Result<(), Failure> {
-        let mut done = std::collections::HashSet::new();
-        while let Some((conn, renamed)) = self.renamed.pop() {
-            if !self.victims.is_empty() {
-                self.renamed.push((conn, renamed));
-                return Ok(());
-            }
-            for referrer in txn.referrers(renamed)? {
-                if referrer == renamed || !done.insert((conn, referrer)) {
-                    continue;
-                }
-                let sp = txn.savepoint();
-                let counters = self.log.record.counters.clone();
-                match self.refresh_one(txn, referrer) {
-                    Ok(()) => {}
-                    Err(Failure::Store(e)) => return Err(e.into()),
-                    Err(Failure::Object { code, message }) => {
-                        txn.rollback(sp);
-                        self.log.record.counters = counters;
-                        self.log.error(
-                            txn,
-                            RunError {
-                                system_code: None,
-                                object: None,
-                                identifier: format!("mv:{referrer}"),
-                                code: code.to_owned(),
-                                message,
-                            },
-                        )?;
-                    }
-                }
+    /// Brings the referrers of `renamed` (a report whose manager moved, a
+    /// group whose member was renamed) in step, in the same batch as the
+    /// rename: their pending exports then name the new DN and export after
+    /// the rename (reference order).
+    fn restage_referrers(&mut self, txn: &mut Txn<'_>, renamed: MvId) -> Result<(), Failure> {
+        for referrer in txn.referrers(renamed)? {
+            if referrer != renamed {
+                self.refresh_isolated(txn, referrer)?;
             }
         }
         Ok(())
+    }
+
+    /// Refreshes metaverse object `id` on its own: an error on it is rolled
+    /// back and recorded in the run under `mv:ID`, and the caller goes on.
+    fn refresh_isolated(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), StoreError> {
+        let sp = txn.savepoint();
+        let counters = self.log.record.counters.clone();
+        match self.refresh_mv(txn, id) {
+            Ok(()) => Ok(()),
+            Err(Failure::Store(e)) => Err(e),
+            Err(Failure::Object { code, message }) => {
+                txn.rollback(sp);
+                self.log.record.counters = counters;
+                self.log.error(
+                    txn,
+                    RunError {
+                        system_code: None,
+                        object: None,
+                        identifier: format!("mv:{id}"),
+                        code: code.to_owned(),
+                        message,
+                    },
+                )
+            }
+        }
     }
 
     fn refresh_one(&mut self, txn: &mut Txn<'_>, id: MvId) -> Result<(), Failure> {
@@ -531,24 +527,7 @@ impl Syncer<'_> {
                 for k in entries {
                     txn.delete_raw(k);
                 }
-                let sp = txn.savepoint();
-                match self.refresh_mv(&mut txn, source) {
-                    Ok(()) => {}
-                    Err(Failure::Store(e)) => return Err(e),
-                    Err(Failure::Object { code, message }) => {
-                        txn.rollback(sp);
-                        self.log.error(
-                            &mut txn,
-                            RunError {
-                                system_code: None,
-                                object: None,
-                                identifier: format!("mv:{source}"),
-                                code: code.to_owned(),
-                                message,
-                            },
-                        )?;
-                    }
-                }
+                self.refresh_isolated(&mut txn, source)?;
                 if txn.len() > BATCH * 8 {
                     self.store
                         .commit(std::mem::replace(&mut txn, self.store.begin()))?;

@@ -266,7 +266,8 @@ impl Syncer<'_> {
                 list = order.into_iter().map(|i| list[i]).collect();
             }
         }
-        let known = own.map(CsObject::known_attrs);
+        // Only flows reading `target.` need the target's known state.
+        let known = own.filter(|_| reads_target).map(CsObject::known_attrs);
         let mut rank = None;
         for (rule, flow, target) in list {
             if out.attrs.contains_key(target) || out.initial.contains_key(target) {
@@ -431,7 +432,7 @@ impl Syncer<'_> {
                 _ => false,
             };
             if moved {
-                self.renamed.push((k.conn, link.mv));
+                self.renamed.push(link.mv);
             }
         }
         txn.save_cs(Some(&before), Some(&cs))?;
