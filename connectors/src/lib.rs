@@ -12,6 +12,7 @@ pub mod common;
 pub mod csv;
 #[cfg(feature = "testkit")]
 pub mod fault;
+pub mod sql;
 
 use std::path::Path;
 
@@ -21,9 +22,13 @@ use serde::{Deserialize, Serialize};
 /// `[connectors.<name>]`, selected by its `type` key.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
+// A handful of configurations, read once: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ConnectorConfig {
     /// A CSV file (`type = "csv"`).
     Csv(csv::CsvConfig),
+    /// A PostgreSQL or SQLite table, view or query (`type = "sql"`).
+    Sql(sql::SqlConfig),
     /// The end-to-end tests' system with faults (`type = "fault"`; cargo
     /// feature `testkit` only).
     #[cfg(feature = "testkit")]
@@ -45,6 +50,15 @@ impl ConnectorConfig {
                     .map_err(|e| engine::ConnectorError::new(e.to_string()))?;
                 Ok(Box::new(connector))
             }
+            ConnectorConfig::Sql(config) => {
+                let connector = sql::SqlConnector::new(config.clone(), base_dir).map_err(|e| {
+                    engine::ConnectorError::of(
+                        engine::ConnectorErrorKind::Configuration,
+                        e.to_string(),
+                    )
+                })?;
+                Ok(Box::new(connector))
+            }
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(config) => Ok(Box::new(fault::FaultConnector::new(
                 config.clone(),
@@ -59,6 +73,7 @@ impl ConnectorConfig {
     pub fn declares_attributes(&self) -> bool {
         match self {
             ConnectorConfig::Csv(csv) => csv.columns.is_some(),
+            ConnectorConfig::Sql(_) => false,
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => false,
         }
@@ -68,6 +83,7 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Csv(_) => "csv",
+            ConnectorConfig::Sql(_) => "sql",
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => "fault",
         }
