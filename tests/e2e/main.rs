@@ -5,13 +5,16 @@
 mod bad_input;
 mod contract;
 mod crash;
+mod database;
 mod harness;
 mod identity;
 mod lifecycle;
 mod plan;
+mod postgres;
 mod quickstart;
 mod safety;
 mod semantics;
+mod sql;
 mod sync_rules;
 mod unique;
 mod validate;

@@ -240,9 +240,11 @@ impl Writer<'_> {
         for k in &self.settings.keys {
             match attributes.iter().find(|(n, _)| n == k) {
                 Some((_, v)) if !v.is_null() => parts.push(v),
-                _ => return Err(permanent(format!(
+                _ => {
+                    return Err(permanent(format!(
                     "the new row has no value for the key column {k}: an outbound flow must set it"
-                ))),
+                )))
+                }
             }
         }
         anchor::encode(&parts).ok_or_else(|| permanent("a key column is null"))
