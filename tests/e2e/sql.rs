@@ -727,3 +727,156 @@ fn the_hr_sqlite_samples_database_is_built_from_its_sql() {
         assert_eq!(crate::database::query(&shipped, sql), crate::database::query(&url, sql), "data/hr.db differs from data/hr.sql: rebuild it (see samples/hr-sqlite/README.md)");
     }
 }
+
+// ------------------------------------------------------------ PostgreSQL's types
+
+const TYPED_CONFIG: &str = r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.people]
+type = "sql"
+{connection}
+object_type = "person"
+table = "people"
+anchor = "id"
+delta = { strategy = "watermark", column = "seen" }
+
+[connectors.typed]
+type = "sql"
+{connection}
+object_type = "account"
+table = "typed_accounts"
+anchor = "account"
+
+[[rules]]
+name = "people-in"
+direction = "inbound"
+connector = "people"
+mv_object_type = "person"
+join = [ { cs = "id", mv = "employeeId" } ]
+project = true
+[rules.flows]
+employeeId = "id"
+displayName = "name"
+active = "active"
+hired = "hired"
+salary = "salary"
+
+[[rules]]
+name = "typed-out"
+direction = "outbound"
+connector = "typed"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+deprovision = "delete"
+[rules.flows]
+account = { expr = '"p" + employeeId', initial_only = true }
+number = "employeeId"
+active = "active"
+started = "hired"
+salary = "salary"
+
+[run_profiles.cycle]
+steps = [
+  { connector = "people", step = "delta-import", fallback = "full-import" },
+  { connector = "people", step = "delta-sync" },
+  { connector = "typed", step = "export" },
+  { connector = "typed", step = "full-import" },
+  { connector = "typed", step = "delta-sync" },
+]
+"#;
+
+#[test]
+fn postgres_column_types_become_typed_values_and_typed_columns_are_written() {
+    let Some(db) = Backend::postgres() else {
+        return;
+    };
+    let env = db.env(TYPED_CONFIG);
+    db.execute(
+        &env,
+        "CREATE TABLE people (id INT4 PRIMARY KEY, name TEXT NOT NULL, active BOOL, salary NUMERIC(10, 2),
+                              hired DATE, seen TIMESTAMPTZ NOT NULL, ext UUID, photo BYTEA, extra JSONB);
+         INSERT INTO people VALUES
+           (1, 'Ann', true, 1234.5, '2026-01-15', '2026-12-01 08:00:00.123456+00',
+            'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x0102ff', '{\"k\": 1}'),
+           (2, 'Bob', false, NULL, NULL, '2026-12-01 08:00:00.123456+00', NULL, NULL, NULL);
+         CREATE TABLE typed_accounts (account TEXT PRIMARY KEY, number INT4 NOT NULL, active BOOL,
+                                      started DATE, salary NUMERIC(10, 2));",
+    );
+    env.ok(&["run", "cycle"]);
+    let ann = env.show_cs("people", "1");
+    let attrs: serde_json::Map<String, Value> = ann["hologram"]
+        .as_array()
+        .expect("a hologram")
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().expect("a name").to_owned(),
+                pair[1].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(attrs["id"], serde_json::json!(1), "{ann}");
+    assert_eq!(attrs["active"], serde_json::json!(true), "{ann}");
+    assert_eq!(attrs["salary"], serde_json::json!("1234.50"), "{ann}");
+    assert_eq!(attrs["hired"], serde_json::json!("2026-01-15"), "{ann}");
+    assert_eq!(
+        attrs["ext"],
+        serde_json::json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        "{ann}"
+    );
+    assert_eq!(
+        attrs["photo"],
+        serde_json::json!("AQL/"),
+        "bytes, shown as base64: {ann}"
+    );
+    assert_eq!(attrs["extra"], serde_json::json!("{\"k\":1}"), "{ann}");
+    assert!(
+        attrs["seen"]
+            .to_string()
+            .contains("2026-12-01T08:00:00.123456"),
+        "{ann}"
+    );
+
+    let rows = db.query(
+        &env,
+        "SELECT account, number::text, COALESCE(active::text, 'NULL'), COALESCE(started::text, 'NULL'), COALESCE(salary::text, 'NULL') FROM typed_accounts ORDER BY account",
+    );
+    assert_eq!(
+        rows,
+        [
+            row(&["p1", "1", "true", "2026-01-15", "1234.50"]),
+            row(&["p2", "2", "false", "NULL", "NULL"])
+        ]
+    );
+    assert!(
+        env.preview().is_empty(),
+        "typed values are confirmed as written"
+    );
+
+    // A timestamp watermark: only the row seen later is read.
+    db.execute(
+        &env,
+        "UPDATE people SET salary = 99.99, seen = '2026-12-01 08:00:00.123457+00' WHERE id = 2",
+    );
+    env.ok(&["import", "people", "--delta"]);
+    let run = env.last_run();
+    assert_eq!(
+        (
+            counter(&run, "import_updates"),
+            counter(&run, "import_adds")
+        ),
+        (1, 0),
+        "{run}"
+    );
+    env.ok(&["run", "cycle"]);
+    assert_eq!(
+        db.query(
+            &env,
+            "SELECT salary::text FROM typed_accounts WHERE account = 'p2'"
+        ),
+        [row(&["99.99"])]
+    );
+}
