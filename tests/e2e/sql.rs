@@ -681,6 +681,52 @@ fn mail_and_username_are_written_back_to_the_hr_database() {
     }
 }
 
+#[test]
+fn statements_call_a_stored_procedure_with_typed_parameters() {
+    let Some(db) = Backend::postgres() else {
+        return;
+    };
+    let config = WRITE_BACK_CONFIG.replace(
+        "delta = { strategy = \"watermark\", column = \"version\" }",
+        "delta = { strategy = \"watermark\", column = \"version\" }\nstatements = { update = \"CALL set_contact(:employee_id, :mail, :username)\" }",
+    );
+    let env = db.env(&config);
+    db.execute(
+        &env,
+        "CREATE TABLE hr_workers (employee_id INT4 NOT NULL PRIMARY KEY, first_name TEXT NOT NULL,
+                                  last_name TEXT NOT NULL, mail TEXT, username TEXT, version INT8 NOT NULL);
+         INSERT INTO hr_workers VALUES (1, 'John', 'Smith', NULL, NULL, 1), (2, 'Jane', 'Smith', NULL, NULL, 1);
+         CREATE TABLE contact_log (employee_id INT4, mail TEXT);
+         CREATE PROCEDURE set_contact(p_id INT4, p_mail TEXT, p_username TEXT) LANGUAGE SQL AS $$
+           UPDATE hr_workers SET mail = COALESCE(p_mail, mail), username = COALESCE(p_username, username)
+            WHERE employee_id = p_id;
+           INSERT INTO contact_log VALUES (p_id, p_mail);
+         $$;",
+    );
+    env.ok(&["run", "cycle"]);
+    assert_eq!(
+        db.query(
+            &env,
+            "SELECT employee_id::text, mail, username FROM hr_workers ORDER BY employee_id"
+        ),
+        [
+            row(&["1", "john.smith@corp.example", "jsmith"]),
+            row(&["2", "jane.smith@corp.example", "jane.smith"]),
+        ]
+    );
+    assert_eq!(
+        db.query(&env, "SELECT count(*)::text FROM contact_log"),
+        [row(&["2"])]
+    );
+    env.ok(&["run", "cycle"]);
+    assert!(env.preview().is_empty());
+    assert_eq!(
+        db.query(&env, "SELECT count(*)::text FROM contact_log"),
+        [row(&["2"])],
+        "nothing called twice"
+    );
+}
+
 // ------------------------------------------------------------ the sample
 
 #[test]

@@ -77,6 +77,13 @@ where
             let _ = tx.send(Err(e)).await;
         }
     });
+    from_channel(rx, task)
+}
+
+/// The items a reader task sends, then its end: a task that panicked
+/// ends the stream with an error. Shared with the CSV connector's
+/// blocking reader.
+pub(crate) fn from_channel(rx: mpsc::Receiver<Item>, task: JoinHandle<()>) -> ImportStream {
     futures::stream::unfold(Some((rx, task)), next).boxed()
 }
 

@@ -3,9 +3,7 @@
 //! memory as a whole, and a slow consumer slows the reader down.
 
 use engine::{ConnectorError, ImportEvent, ImportItem, ImportStream, ItemError};
-use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// How many items may wait between the reader and the engine.
 const CHANNEL_CAPACITY: usize = 256;
@@ -65,23 +63,7 @@ where
 {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let task = tokio::task::spawn_blocking(move || read(&Sink { tx }));
-    futures::stream::unfold(Some((rx, task)), next).boxed()
-}
-
-async fn next(
-    state: Option<(mpsc::Receiver<Item>, JoinHandle<()>)>,
-) -> Option<(Item, Option<(mpsc::Receiver<Item>, JoinHandle<()>)>)> {
-    let (mut rx, task) = state?;
-    match rx.recv().await {
-        Some(item) => Some((item, Some((rx, task)))),
-        None => match task.await {
-            Ok(()) => None,
-            Err(e) => Some((
-                Err(ConnectorError::new(format!("csv reader failed: {e}"))),
-                None,
-            )),
-        },
-    }
+    crate::common::stream::from_channel(rx, task)
 }
 
 /// Runs a blocking function on the blocking pool.

@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
 use engine::{ConnectorError, ConnectorErrorKind, ExportFailure, FailureKind};
 use futures::TryStreamExt;
 use rules::Value;
 use sqlx::error::ErrorKind;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode, PgTypeKind};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
+use sqlx::{Column, ConnectOptions, Executor, Row, Statement, TypeInfo, ValueRef};
 use tokio::sync::mpsc;
 
 use super::config::SqlConfig;
@@ -87,12 +88,27 @@ impl Param {
         }
     }
 
-    /// As text, for PostgreSQL's casts (bytes stay bytes).
-    fn pg(self, pg_type: Option<&str>) -> Param {
-        match (self, pg_type) {
-            (Param::Int(i), _) => Param::Text(i.to_string()),
-            (Param::Text(s), Some("BYTEA")) => Param::Bytes(s.into_bytes()),
-            (p, _) => p,
+    /// The parameter for a column of this type (as the database reports
+    /// it): PostgreSQL gets text to cast (bytes as bytes: base64 text, the
+    /// form bytes take in flows, is decoded for `BYTEA`); SQLite gets
+    /// `true`/`false` as 1/0 for a boolean column and decoded bytes for a
+    /// `BLOB` column, and everything else as it is (affinity converts).
+    pub(crate) fn for_column(self, kind: Kind, column_type: Option<&str>) -> Param {
+        let column_type = column_type.map(str::to_ascii_uppercase);
+        let ty = column_type.as_deref().unwrap_or("");
+        match (kind, self) {
+            (_, Param::Text(s)) if ty == "BYTEA" || ty == "BLOB" => Param::Bytes(
+                base64::engine::general_purpose::STANDARD
+                    .decode(&s)
+                    .unwrap_or_else(|_| s.into_bytes()),
+            ),
+            (Kind::Postgres, Param::Int(i)) => Param::Text(i.to_string()),
+            (Kind::Sqlite, Param::Text(s)) if ty.contains("BOOL") => match s.as_str() {
+                "true" => Param::Int(1),
+                "false" => Param::Int(0),
+                _ => Param::Text(s),
+            },
+            (_, p) => p,
         }
     }
 }
@@ -117,6 +133,14 @@ impl DbRow {
     }
 }
 
+/// What a row stream carries: rows, then an end marker, so a reader that
+/// dies is told from one that finished.
+#[derive(Debug)]
+pub(crate) enum Streamed {
+    Row(DbRow),
+    End,
+}
+
 /// A database failure with the connector's words around it.
 #[derive(Debug)]
 pub(crate) enum DbError {
@@ -124,6 +148,10 @@ pub(crate) enum DbError {
     Sql(sqlx::Error),
     /// A column of a type mvsync does not read.
     Unsupported { column: String, type_name: String },
+    /// The database sent nothing for this long.
+    Silent(Duration),
+    /// The reading task ended without finishing.
+    ReaderLost,
 }
 
 impl From<sqlx::Error> for DbError {
@@ -143,8 +171,11 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub(crate) struct Db {
     pub(crate) kind: Kind,
-    /// How messages name it: the URL without credentials.
+    /// How messages name it: the server, port and database (or the
+    /// SQLite path) as parsed, never the configured URL's other parts.
     pub(crate) shown: String,
+    /// How long one statement may run (and a read wait for its next row).
+    pub(crate) timeout: Duration,
     pool: Pool,
 }
 
@@ -153,26 +184,19 @@ fn is_loopback(host: &str) -> bool {
     host.starts_with('/') || matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
 }
 
-/// The part of a URL that names the server and database, for messages.
-pub(crate) fn shown_url(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_owned()
-}
-
 impl Db {
     /// Opens the pool and makes one connection, so a wrong password or a
     /// server that is down fails here, before anything is read.
     pub(crate) async fn connect(config: &SqlConfig, base_dir: &Path) -> Result<Db, ConnectorError> {
         let url = config.url.0.as_str();
-        let shown = shown_url(url);
         let acquire = Duration::from_secs(config.connect_timeout_secs.max(1));
-        let config_error = |m: String| {
-            ConnectorError::of(ConnectorErrorKind::Configuration, format!("{shown}: {m}"))
-        };
-        let pool = match Kind::of(url) {
+        let timeout = Duration::from_secs(config.statement_timeout_secs.max(1));
+        let (pool, shown) = match Kind::of(url) {
             Kind::Sqlite => {
                 let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-                let path = rest.split('?').next().unwrap_or(rest);
-                let path = base_dir.join(path);
+                let configured = rest.split('?').next().unwrap_or(rest);
+                let shown = format!("sqlite:{configured}");
+                let path = base_dir.join(configured);
                 if !path.is_file() {
                     return Err(ConnectorError::unavailable(format!(
                         "{shown}: there is no SQLite database at {}",
@@ -183,23 +207,39 @@ impl Db {
                     .filename(&path)
                     .create_if_missing(false)
                     .busy_timeout(acquire)
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    .log_statements(log::LevelFilter::Trace)
+                    .log_slow_statements(log::LevelFilter::Off, Duration::ZERO);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.pool_size)
                     .acquire_timeout(acquire)
                     .connect_with(options)
                     .await
                     .map_err(|e| connector_error(&shown, "cannot open the database", &e.into()))?;
-                Pool::Sqlite(pool)
+                (Pool::Sqlite(pool), shown)
             }
             Kind::Postgres => {
-                let mut options: PgConnectOptions = url
-                    .parse()
-                    .map_err(|e| config_error(format!("invalid URL: {e}")))?;
+                // The parse error never echoes the URL, and neither does this.
+                let mut options: PgConnectOptions = url.parse().map_err(|e| {
+                    ConnectorError::of(
+                        ConnectorErrorKind::Configuration,
+                        format!("the connector's PostgreSQL URL is invalid: {e}"),
+                    )
+                })?;
+                let shown = format!(
+                    "postgres://{}@{}:{}/{}",
+                    options.get_username(),
+                    options.get_host(),
+                    options.get_port(),
+                    options.get_database().unwrap_or("")
+                );
                 if let Some(secret) = &config.password {
-                    let password = secret
-                        .resolve(base_dir)
-                        .map_err(|e| config_error(e.to_string()))?;
+                    let password = secret.resolve(base_dir).map_err(|e| {
+                        ConnectorError::of(
+                            ConnectorErrorKind::Configuration,
+                            format!("{shown}: {e}"),
+                        )
+                    })?;
                     options = options.password(password.expose());
                 }
                 let loopback = is_loopback(options.get_host());
@@ -221,88 +261,56 @@ impl Db {
                         options.get_ssl_mode()
                     );
                 }
-                let options = options.application_name("mvsync").options([(
-                    "statement_timeout",
-                    format!("{}s", config.statement_timeout_secs),
-                )]);
+                // A streamed import is one long statement: not worth a warning.
+                let options = options
+                    .application_name("mvsync")
+                    .log_statements(log::LevelFilter::Trace)
+                    .log_slow_statements(log::LevelFilter::Off, Duration::ZERO);
                 let pool = PgPoolOptions::new()
                     .max_connections(config.pool_size)
                     .acquire_timeout(acquire)
                     .connect_with(options)
                     .await
                     .map_err(|e| connector_error(&shown, "cannot connect", &e.into()))?;
-                Pool::Pg(pool)
+                (Pool::Pg(pool), shown)
             }
         };
         Ok(Db {
             kind: Kind::of(url),
             shown,
+            timeout,
             pool,
         })
     }
 
     /// Runs a query and streams its rows through a bounded channel: the
     /// result is never in memory as a whole, and a slow consumer slows the
-    /// reading down.
-    pub(crate) fn stream(
-        &self,
-        sql: String,
-        params: Vec<Param>,
-    ) -> mpsc::Receiver<Result<DbRow, DbError>> {
+    /// reading down. The last item is `End` (or an error); a wait of more
+    /// than the statement timeout for the next row is an error, so a
+    /// connection that died silently never hangs an import.
+    pub(crate) fn stream(&self, sql: String, params: Vec<Param>) -> RowStream {
         let (tx, rx) = mpsc::channel(512);
         let pool = self.pool.clone();
+        let idle = self.timeout;
         tokio::spawn(async move {
             let outcome = match pool {
                 Pool::Pg(pool) => {
-                    let q = bind_pg(sqlx::query(&sql), params, None);
-                    let mut rows = q.fetch(&pool);
-                    let mut columns: Option<Columns> = None;
-                    loop {
-                        match rows.try_next().await {
-                            Ok(Some(row)) => {
-                                let cols = columns.get_or_insert_with(|| names(row.columns()));
-                                let item = pg_values(&row).map(|values| DbRow {
-                                    columns: cols.clone(),
-                                    values,
-                                });
-                                let stop = item.is_err();
-                                if tx.send(item).await.is_err() || stop {
-                                    break Ok(());
-                                }
-                            }
-                            Ok(None) => break Ok(()),
-                            Err(e) => break Err(DbError::Sql(e)),
-                        }
-                    }
+                    let rows = bind_pg(sqlx::query(&sql), params).fetch(&pool);
+                    forward(rows, pg_values, &tx, idle).await
                 }
                 Pool::Sqlite(pool) => {
-                    let q = bind_sqlite(sqlx::query(&sql), params);
-                    let mut rows = q.fetch(&pool);
-                    let mut columns: Option<Columns> = None;
-                    loop {
-                        match rows.try_next().await {
-                            Ok(Some(row)) => {
-                                let cols = columns.get_or_insert_with(|| names(row.columns()));
-                                let item = sqlite_values(&row).map(|values| DbRow {
-                                    columns: cols.clone(),
-                                    values,
-                                });
-                                let stop = item.is_err();
-                                if tx.send(item).await.is_err() || stop {
-                                    break Ok(());
-                                }
-                            }
-                            Ok(None) => break Ok(()),
-                            Err(e) => break Err(DbError::Sql(e)),
-                        }
-                    }
+                    let rows = bind_sqlite(sqlx::query(&sql), params).fetch(&pool);
+                    forward(rows, sqlite_values, &tx, idle).await
                 }
             };
-            if let Err(e) = outcome {
-                let _ = tx.send(Err(e)).await;
-            }
+            let last = match outcome {
+                Ok(true) => Ok(Streamed::End),
+                Ok(false) => return, // nobody listens
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(last).await;
         });
-        rx
+        RowStream { rx }
     }
 
     /// The first row of a query, if any.
@@ -311,14 +319,13 @@ impl Db {
         sql: &str,
         params: Vec<Param>,
     ) -> Result<Option<DbRow>, DbError> {
-        let mut rx = self.stream(sql.to_owned(), params);
-        rx.recv().await.transpose()
+        self.stream(sql.to_owned(), params).next().await
     }
 
-    /// PostgreSQL's column types of a table or query (upper-case type
-    /// names as the server reports them); empty for SQLite, which converts
-    /// parameters by column affinity.
-    pub(crate) async fn column_types(
+    /// PostgreSQL's column types of a FROM item (a table, or a query with
+    /// an alias), upper-case as the server reports them; empty for SQLite,
+    /// which needs no casts.
+    pub(crate) async fn relation_types(
         &self,
         relation: &str,
     ) -> Result<HashMap<String, String>, DbError> {
@@ -334,19 +341,130 @@ impl Db {
             .collect())
     }
 
-    /// Starts a transaction.
-    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match &self.pool {
-            Pool::Pg(p) => Tx::Pg(p.begin().await?),
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+    /// A table's column types: PostgreSQL's type names, or SQLite's
+    /// declared types (which decide booleans and blobs).
+    pub(crate) async fn table_types(
+        &self,
+        table: &str,
+    ) -> Result<HashMap<String, String>, DbError> {
+        match self.kind {
+            Kind::Postgres => self.relation_types(&quote(table)).await,
+            Kind::Sqlite => {
+                let name = table.rsplit('.').next().unwrap_or(table).to_owned();
+                let mut rows = self.stream(
+                    "SELECT name, type FROM pragma_table_info(?1)".to_owned(),
+                    vec![Param::Text(name)],
+                );
+                let mut types = HashMap::new();
+                while let Some(row) = rows.next().await? {
+                    if let [Value::Str(name), Value::Str(ty)] = row.values.as_slice() {
+                        types.insert(name.clone(), ty.to_ascii_uppercase());
+                    }
+                }
+                Ok(types)
+            }
+        }
+    }
+
+    /// The types PostgreSQL infers for a statement's parameters (`None`
+    /// where it cannot tell); empty for SQLite.
+    pub(crate) async fn parameter_types(&self, sql: &str) -> Result<Vec<Option<String>>, DbError> {
+        let Pool::Pg(pool) = &self.pool else {
+            return Ok(Vec::new());
+        };
+        let statement = pool.prepare(sql).await?;
+        Ok(match statement.parameters() {
+            Some(sqlx::Either::Left(types)) => types
+                .iter()
+                .map(|t| Some(t.name().to_owned()).filter(|n| !n.is_empty() && n != "UNKNOWN"))
+                .collect(),
+            _ => Vec::new(),
         })
     }
 }
 
+/// The rows of one query, as `Db::stream` reads them.
+pub(crate) struct RowStream {
+    rx: mpsc::Receiver<Result<Streamed, DbError>>,
+}
+
+impl RowStream {
+    /// The next row; `None` at the end. A reader that stopped without
+    /// saying so is an error, never a quiet end.
+    pub(crate) async fn next(&mut self) -> Result<Option<DbRow>, DbError> {
+        match self.rx.recv().await {
+            Some(Ok(Streamed::Row(row))) => Ok(Some(row)),
+            Some(Ok(Streamed::End)) => Ok(None),
+            Some(Err(e)) => Err(e),
+            None => Err(DbError::ReaderLost),
+        }
+    }
+}
+
+/// Sends decoded rows until the end (`Ok(true)`), until nobody listens
+/// (`Ok(false)`), or until a failure.
+async fn forward<R: Row>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    decode: fn(&R) -> Result<Vec<Value>, DbError>,
+    tx: &mpsc::Sender<Result<Streamed, DbError>>,
+    idle: Duration,
+) -> Result<bool, DbError> {
+    let mut columns: Option<Columns> = None;
+    loop {
+        let next = tokio::time::timeout(idle, rows.try_next())
+            .await
+            .map_err(|_| DbError::Silent(idle))??;
+        let Some(row) = next else {
+            return Ok(true);
+        };
+        let columns = columns.get_or_insert_with(|| names(row.columns())).clone();
+        let values = decode(&row)?;
+        if tx
+            .send(Ok(Streamed::Row(DbRow { columns, values })))
+            .await
+            .is_err()
+        {
+            return Ok(false);
+        }
+    }
+}
+
 /// An open transaction.
-pub(crate) enum Tx {
+pub(crate) struct Tx {
+    inner: TxInner,
+    /// The longest wait for one statement: past it the connection is taken
+    /// as dead (a half-open connection never hangs an export).
+    timeout: Duration,
+}
+
+enum TxInner {
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl Db {
+    /// Starts a transaction. On PostgreSQL, statements in it are limited
+    /// to the statement timeout, and deferred constraints are checked at
+    /// each statement, so a bad change fails alone instead of failing the
+    /// commit of the whole batch.
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let inner = match &self.pool {
+            Pool::Pg(p) => TxInner::Pg(p.begin().await?),
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+        };
+        let mut tx = Tx {
+            inner,
+            timeout: self.timeout,
+        };
+        if self.kind == Kind::Postgres {
+            let ms = self.timeout.as_millis();
+            tx.execute(&format!("SET LOCAL statement_timeout = {ms}"), Vec::new())
+                .await?;
+            tx.execute("SET CONSTRAINTS ALL IMMEDIATE", Vec::new())
+                .await?;
+        }
+        Ok(tx)
+    }
 }
 
 impl Tx {
@@ -355,25 +473,58 @@ impl Tx {
         &mut self,
         sql: &str,
         params: Vec<Param>,
-        pg_types: &[Option<&str>],
     ) -> Result<u64, sqlx::Error> {
-        Ok(match self {
-            Tx::Pg(tx) => bind_pg(sqlx::query(sql), params, Some(pg_types))
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        })
+        let run = async {
+            Ok(match &mut self.inner {
+                TxInner::Pg(tx) => bind_pg(sqlx::query(sql), params)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected(),
+                TxInner::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected(),
+            })
+        };
+        tokio::time::timeout(self.timeout + Duration::from_secs(5), run)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    /// The first row a statement returns, if any (`RETURNING`, a look-up).
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Option<Vec<Value>>, DbError> {
+        let run = async {
+            Ok(match &mut self.inner {
+                TxInner::Pg(tx) => match bind_pg(sqlx::query(sql), params)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                {
+                    Some(row) => Some(pg_values(&row)?),
+                    None => None,
+                },
+                TxInner::Sqlite(tx) => match bind_sqlite(sqlx::query(sql), params)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                {
+                    Some(row) => Some(sqlite_values(&row)?),
+                    None => None,
+                },
+            })
+        };
+        tokio::time::timeout(self.timeout + Duration::from_secs(5), run)
+            .await
+            .map_err(|_| DbError::Silent(self.timeout))?
     }
 
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Pg(tx) => tx.commit().await,
-            Tx::Sqlite(tx) => tx.commit().await,
+        match self.inner {
+            TxInner::Pg(tx) => tx.commit().await,
+            TxInner::Sqlite(tx) => tx.commit().await,
         }
     }
 }
@@ -385,14 +536,9 @@ fn names(columns: &[impl Column]) -> Columns {
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-fn bind_pg<'q>(
-    mut q: PgQuery<'q>,
-    params: Vec<Param>,
-    types: Option<&[Option<&str>]>,
-) -> PgQuery<'q> {
-    for (i, p) in params.into_iter().enumerate() {
-        let ty = types.and_then(|t| t.get(i).copied().flatten());
-        q = match p.pg(ty) {
+fn bind_pg(mut q: PgQuery<'_>, params: Vec<Param>) -> PgQuery<'_> {
+    for p in params {
+        q = match p {
             Param::Null => q.bind(None::<String>),
             Param::Text(s) => q.bind(s),
             Param::Int(n) => q.bind(n),
@@ -559,6 +705,17 @@ pub(crate) fn connector_error(shown: &str, doing: &str, e: &DbError) -> Connecto
                 ),
             )
         }
+        DbError::Silent(idle) => {
+            return ConnectorError::unavailable(format!(
+                "{shown}: {doing}: the database sent nothing for {} s (the connection may be dead)",
+                idle.as_secs()
+            ))
+        }
+        DbError::ReaderLost => {
+            return ConnectorError::new(format!(
+                "{shown}: {doing}: the reading task stopped unexpectedly"
+            ))
+        }
         DbError::Sql(e) => e,
     };
     let kind = match e {
@@ -573,9 +730,14 @@ pub(crate) fn connector_error(shown: &str, doing: &str, e: &DbError) -> Connecto
             let code = d.code().unwrap_or_default();
             match code.as_ref() {
                 "28P01" | "28000" => ConnectorErrorKind::Authentication,
-                "3D000" | "42P01" | "42703" | "42883" | "42601" | "42804" => {
+                // Unknown database, table, column, function; syntax and
+                // type errors; SQLite's generic error (no such table or
+                // column): the configuration names something wrong.
+                "3D000" | "42P01" | "42703" | "42883" | "42601" | "42804" | "1" => {
                     ConnectorErrorKind::Configuration
                 }
+                // Cancelled (statement timeout) or shut down.
+                "57014" => ConnectorErrorKind::Unavailable,
                 // SQLite: busy, locked, cannot open.
                 "5" | "6" | "14" | "261" | "517" => ConnectorErrorKind::Unavailable,
                 c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {

@@ -18,15 +18,19 @@ use engine::{
 use rules::Value;
 
 use super::anchor;
-use super::db::{connector_error, export_failure, quote, quote_column, Db, Kind, Param, Tx};
+use super::db::{
+    connector_error, export_failure, quote, quote_column, Db, DbError, Kind, Param, Tx,
+};
 use super::Settings;
 
-/// PostgreSQL's column types of the table and the child table (empty for
-/// SQLite), read once per connector.
+/// What export needs to know of the database, read once per connector:
+/// the column types of the table and the child table, and the parameter
+/// types PostgreSQL infers for each configured statement.
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
     pub(crate) table: HashMap<String, String>,
     pub(crate) child: HashMap<String, String>,
+    pub(crate) statements: HashMap<String, Vec<Option<String>>>,
 }
 
 /// Why one change did not apply.
@@ -43,12 +47,11 @@ impl From<ExportFailure> for Failed {
     }
 }
 
-/// A statement with its parameters and their PostgreSQL casts.
+/// A statement with its parameters, each converted for its column.
 #[derive(Default)]
 struct Stmt {
     sql: String,
     params: Vec<Param>,
-    types: Vec<Option<String>>,
 }
 
 impl Stmt {
@@ -59,16 +62,19 @@ impl Stmt {
         }
     }
 
-    /// Adds a parameter, returning its placeholder.
-    fn param(&mut self, kind: Kind, value: Param, pg_type: Option<&String>) -> String {
-        self.params.push(value);
-        self.types.push(pg_type.cloned());
-        kind.param(self.params.len(), pg_type.map(String::as_str))
+    /// Adds a parameter for a column of this type, returning its placeholder.
+    fn param(&mut self, kind: Kind, value: Param, column_type: Option<&String>) -> String {
+        let column_type = column_type.map(String::as_str);
+        self.params.push(value.for_column(kind, column_type));
+        kind.param(self.params.len(), column_type)
     }
 
     async fn run(self, tx: &mut Tx) -> Result<u64, sqlx::Error> {
-        let types: Vec<Option<&str>> = self.types.iter().map(|t| t.as_deref()).collect();
-        tx.execute(&self.sql, self.params, &types).await
+        tx.execute(&self.sql, self.params).await
+    }
+
+    async fn fetch(self, tx: &mut Tx) -> Result<Option<Vec<Value>>, DbError> {
+        tx.fetch_optional(&self.sql, self.params).await
     }
 }
 
@@ -79,9 +85,8 @@ pub(crate) async fn apply(
     schema: &Schema,
     batch: Vec<ExportChange>,
 ) -> Result<ExportReport, ConnectorError> {
-    let lost =
-        |e: sqlx::Error| connector_error(&db.shown, "the export batch was not applied", &e.into());
-    let mut tx = db.begin().await.map_err(lost)?;
+    let lost = |e: DbError| connector_error(&db.shown, "the export batch was not applied", &e);
+    let mut tx = db.begin().await.map_err(|e| lost(e.into()))?;
     let mut results = Vec::with_capacity(batch.len());
     let writer = Writer {
         settings,
@@ -89,30 +94,16 @@ pub(crate) async fn apply(
         schema,
     };
     for change in &batch {
-        tx.execute("SAVEPOINT mvsync_change", Vec::new(), &[])
-            .await
-            .map_err(lost)?;
-        let outcome = match writer.change(&mut tx, change).await {
-            Ok(applied) => {
-                tx.execute("RELEASE SAVEPOINT mvsync_change", Vec::new(), &[])
-                    .await
-                    .map_err(lost)?;
-                Ok(applied)
-            }
-            Err(Failed::Change(failure)) => {
-                tx.execute("ROLLBACK TO SAVEPOINT mvsync_change", Vec::new(), &[])
-                    .await
-                    .map_err(lost)?;
-                Err(failure)
-            }
-            Err(Failed::Connection(e)) => return Err(lost(e)),
+        let outcome = match writer.isolated(&mut tx, change).await {
+            Ok(outcome) => outcome,
+            Err(e) => return Err(lost(e)),
         };
         results.push(ExportResult {
             id: change.id,
             outcome,
         });
     }
-    tx.commit().await.map_err(lost)?;
+    tx.commit().await.map_err(|e| lost(e.into()))?;
     Ok(ExportReport::complete(results))
 }
 
@@ -123,22 +114,109 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Applies one change under a savepoint: a change that fails is rolled
+    /// back alone. `Err` only when the connection failed.
+    async fn isolated(
+        &self,
+        tx: &mut Tx,
+        change: &ExportChange,
+    ) -> Result<Result<Applied, ExportFailure>, DbError> {
+        tx.execute("SAVEPOINT mvsync_change", Vec::new()).await?;
+        match self.change(tx, change).await {
+            Ok(applied) => {
+                tx.execute("RELEASE SAVEPOINT mvsync_change", Vec::new())
+                    .await?;
+                Ok(Ok(applied))
+            }
+            Err(Failed::Change(failure)) => {
+                tx.execute("ROLLBACK TO SAVEPOINT mvsync_change", Vec::new())
+                    .await?;
+                tx.execute("RELEASE SAVEPOINT mvsync_change", Vec::new())
+                    .await?;
+                Ok(Err(self.already_there(tx, change, failure).await?))
+            }
+            Err(Failed::Connection(e)) => Err(e.into()),
+        }
+    }
+
+    /// A unique violation on an add means the object is already there only
+    /// when a row holds its key; another unique column (a mail address
+    /// someone else has) is the database's rule refusing the change.
+    async fn already_there(
+        &self,
+        tx: &mut Tx,
+        change: &ExportChange,
+        mut failure: ExportFailure,
+    ) -> Result<ExportFailure, DbError> {
+        let ExportOp::Add { attributes } = &change.op else {
+            return Ok(failure);
+        };
+        if failure.kind != FailureKind::AlreadyExists || self.settings.config.table.is_none() {
+            return Ok(failure);
+        }
+        let Ok(anchor) = self.add_anchor(attributes) else {
+            return Ok(failure);
+        };
+        let key = anchor::decode(&anchor, self.settings.keys.len()).unwrap_or_default();
+        if self.exists(tx, &key).await? {
+            failure.existing_anchor = Some(anchor);
+        } else {
+            failure.kind = FailureKind::RejectedByPolicy;
+        }
+        Ok(failure)
+    }
+
+    /// Whether a row of the table has this key.
+    async fn exists(&self, tx: &mut Tx, key: &[String]) -> Result<bool, DbError> {
+        let Ok(table) = self.table() else {
+            return Ok(false);
+        };
+        let mut stmt = Stmt::new(format!("SELECT 1 FROM {table}"));
+        self.where_key(&mut stmt, key, &self.schema.table);
+        Ok(stmt.fetch(tx).await?.is_some())
+    }
+
     async fn change(&self, tx: &mut Tx, change: &ExportChange) -> Result<Applied, Failed> {
         let is_add = matches!(change.op, ExportOp::Add { .. });
         let statements = self.settings.config.statements.as_ref();
-        let failed = |e: sqlx::Error| match export_failure(self.kind, &e, is_add) {
+        let kind = self.kind;
+        let failed = |e: sqlx::Error| match export_failure(kind, &e, is_add) {
             Some(f) => Failed::Change(f),
             None => Failed::Connection(e),
         };
+        let read_failed = |e: DbError| match e {
+            DbError::Sql(e) => failed(e),
+            other => Failed::Change(permanent(format!("{other:?}"))),
+        };
         match &change.op {
             ExportOp::Add { attributes } => {
-                let anchor = self.add_anchor(attributes)?;
                 if let Some(sql) = statements.and_then(|s| s.add.as_deref()) {
+                    let anchor = self.add_anchor(attributes)?;
                     let values: HashMap<&str, &Value> =
                         attributes.iter().map(|(n, v)| (n.as_str(), v)).collect();
-                    self.named(sql, &values)?.run(tx).await.map_err(failed)?;
-                } else {
-                    for stmt in self.insert(attributes)? {
+                    self.named("add", sql, &values)?
+                        .run(tx)
+                        .await
+                        .map_err(failed)?;
+                    return Ok(Applied {
+                        anchor: Some(anchor),
+                    });
+                }
+                self.add_anchor(attributes)?;
+                let (insert, children) = self.insert(attributes)?;
+                // The anchor is the key as stored (`007` into an integer
+                // column is 7), so the next import finds the same anchor.
+                let stored = insert
+                    .fetch(tx)
+                    .await
+                    .map_err(read_failed)?
+                    .unwrap_or_default();
+                let parts: Vec<&Value> = stored.iter().collect();
+                let anchor = anchor::encode(&parts)
+                    .ok_or_else(|| permanent("the database returned no key for the new row"))?;
+                let key = anchor::decode(&anchor, self.settings.keys.len()).unwrap_or_default();
+                for (name, values) in children {
+                    for stmt in self.child_inserts(&key, &name, &values) {
                         stmt.run(tx).await.map_err(failed)?;
                     }
                 }
@@ -172,16 +250,26 @@ impl Writer<'_> {
                     for (k, v) in self.settings.keys.iter().zip(&key_values) {
                         values.insert(k, v);
                     }
-                    self.named(sql, &values)?.run(tx).await.map_err(failed)?;
+                    self.named("update", sql, &values)?
+                        .run(tx)
+                        .await
+                        .map_err(failed)?;
                     return Ok(Applied {
                         anchor: change.anchor.clone(),
                     });
                 }
                 let (update, child) = self.update(&key, changes)?;
-                if let Some(stmt) = update {
-                    let rows = stmt.run(tx).await.map_err(failed)?;
-                    if rows == 0 {
-                        return Err(not_found().into());
+                match update {
+                    Some(stmt) => {
+                        if stmt.run(tx).await.map_err(failed)? == 0 {
+                            return Err(not_found().into());
+                        }
+                    }
+                    // Child values only: the row must be there.
+                    None => {
+                        if !self.exists(tx, &key).await.map_err(read_failed)? {
+                            return Err(not_found().into());
+                        }
                     }
                 }
                 for stmt in child {
@@ -203,7 +291,10 @@ impl Writer<'_> {
                         .map(String::as_str)
                         .zip(&key_values)
                         .collect();
-                    self.named(sql, &values)?.run(tx).await.map_err(failed)?;
+                    self.named("delete", sql, &values)?
+                        .run(tx)
+                        .await
+                        .map_err(failed)?;
                     return Ok(Applied {
                         anchor: change.anchor.clone(),
                     });
@@ -275,14 +366,19 @@ impl Writer<'_> {
         stmt.sql.push_str(&conditions.join(" AND "));
     }
 
-    /// The INSERT of a new row and of its child-table values.
-    fn insert(&self, attributes: &[(String, Value)]) -> Result<Vec<Stmt>, ExportFailure> {
+    /// The INSERT of a new row (returning its key as stored), and its
+    /// child-table values by attribute.
+    #[allow(clippy::type_complexity)]
+    fn insert(
+        &self,
+        attributes: &[(String, Value)],
+    ) -> Result<(Stmt, Vec<(String, Vec<Value>)>), ExportFailure> {
         let mut stmt = Stmt::default();
         let (mut columns, mut values) = (Vec::new(), Vec::new());
         let mut children = Vec::new();
         for (name, value) in attributes {
             if self.settings.config.is_child(name) {
-                children.push((name, value));
+                children.push((name.clone(), value.items().to_vec()));
                 continue;
             }
             if value.is_null() {
@@ -291,29 +387,15 @@ impl Writer<'_> {
             columns.push(quote_column(name));
             values.push(stmt.param(self.kind, scalar(name, value)?, self.schema.table.get(name)));
         }
+        let keys: Vec<String> = self.settings.keys.iter().map(|k| quote_column(k)).collect();
         stmt.sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
             self.table()?,
             columns.join(", "),
-            values.join(", ")
+            values.join(", "),
+            keys.join(", ")
         );
-        let mut out = vec![stmt];
-        let key: Vec<String> = self
-            .settings
-            .keys
-            .iter()
-            .map(|k| {
-                attributes
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
-        for (name, value) in children {
-            out.extend(self.child_inserts(&key, name, value.items()));
-        }
-        Ok(out)
+        Ok((stmt, children))
     }
 
     /// The UPDATE of the changed columns, and the child-table statements.
@@ -435,14 +517,23 @@ impl Writer<'_> {
         stmt
     }
 
-    /// A configured statement with its `:name` parameters bound.
-    fn named(&self, sql: &str, values: &HashMap<&str, &Value>) -> Result<Stmt, ExportFailure> {
-        let (text, names) = named_parameters(sql, self.kind);
+    /// A configured statement with its `:name` parameters bound; on
+    /// PostgreSQL each cast to the type the server infers for it.
+    fn named(
+        &self,
+        operation: &str,
+        sql: &str,
+        values: &HashMap<&str, &Value>,
+    ) -> Result<Stmt, ExportFailure> {
+        let types = self.schema.statements.get(operation);
+        let kind = self.kind;
+        let ty = |n: usize| types.and_then(|t| t.get(n - 1)).and_then(Option::as_deref);
+        let (text, names) = named_parameters(sql, &|n| kind.param(n, ty(n)));
         let mut stmt = Stmt::new(text);
-        for name in names {
+        for (i, name) in names.iter().enumerate() {
             let value = values.get(name.as_str()).copied().unwrap_or(&Value::Null);
-            stmt.params.push(scalar(&name, value)?);
-            stmt.types.push(None);
+            stmt.params
+                .push(scalar(name, value)?.for_column(kind, ty(i + 1)));
         }
         Ok(stmt)
     }
@@ -472,7 +563,10 @@ fn not_found() -> ExportFailure {
 /// name twice is the same parameter), outside quoted text, quoted
 /// identifiers and comments, and leaves PostgreSQL's `::type` casts alone.
 /// Returns the text and the names in placeholder order.
-pub(crate) fn named_parameters(sql: &str, kind: Kind) -> (String, Vec<String>) {
+pub(crate) fn named_parameters(
+    sql: &str,
+    placeholder: &dyn Fn(usize) -> String,
+) -> (String, Vec<String>) {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
     let mut names: Vec<String> = Vec::new();
@@ -524,7 +618,7 @@ pub(crate) fn named_parameters(sql: &str, kind: Kind) -> (String, Vec<String>) {
                         names.len()
                     }
                 };
-                out.push_str(&kind.param(index, None));
+                out.push_str(&placeholder(index));
                 i = end;
             }
             c => {
@@ -542,16 +636,18 @@ mod tests {
 
     #[test]
     fn named_parameters_become_placeholders_outside_quotes_comments_and_casts() {
+        let pg = |n: usize| Kind::Postgres.param(n, None);
         let (sql, names) = named_parameters(
             "CALL set_mail(:employee_id::int, :mail, ':not', \":nor\") -- :neither\n/* :nor */ ; SELECT :mail",
-            Kind::Postgres,
+            &pg,
         );
         assert_eq!(
             sql,
             "CALL set_mail($1::int, $2, ':not', \":nor\") -- :neither\n/* :nor */ ; SELECT $2"
         );
         assert_eq!(names, ["employee_id", "mail"]);
-        let (sql, _) = named_parameters("UPDATE t SET a = :a WHERE k = :k", Kind::Sqlite);
+        let sqlite = |n: usize| Kind::Sqlite.param(n, None);
+        let (sql, _) = named_parameters("UPDATE t SET a = :a WHERE k = :k", &sqlite);
         assert_eq!(sql, "UPDATE t SET a = ?1 WHERE k = ?2");
     }
 }

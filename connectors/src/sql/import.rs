@@ -25,7 +25,7 @@ use rules::Value;
 
 use super::anchor;
 use super::db::{connector_error, quote, quote_column, Db, DbError, DbRow, Param};
-use super::watermark::Mark;
+use super::watermark::{below, Mark};
 use super::Settings;
 use crate::common::stream::{self, Sink, Stop};
 use crate::sql::config::Delta;
@@ -46,15 +46,19 @@ const MARK_EVERY: usize = 1000;
 enum Mode {
     /// A full import, ending with the watermark taken before it.
     Full(Option<Mark>),
-    /// A watermark-column delta from this value.
-    Column { column: String, from: Option<Value> },
+    /// A watermark-column delta from this value (and the anchor of a row
+    /// that held it).
+    Column {
+        column: String,
+        from: Option<(Value, String)>,
+    },
     /// A change-log delta from this sequence.
     Log { from: Option<i64> },
 }
 
 impl Settings {
     /// The source as a FROM item: the table, or the query in parentheses.
-    fn relation(&self) -> String {
+    pub(crate) fn relation(&self) -> String {
         match (&self.config.query, &self.config.table) {
             (Some(q), _) => format!("({q})"),
             (None, Some(t)) => quote(t),
@@ -116,10 +120,15 @@ impl Settings {
     fn column_sql(&self, column: &str, from: bool, pg_type: Option<&str>) -> String {
         let (select, join) = self.child();
         let col = format!("src.{}", quote_column(column));
+        // A row without a value is never read by a delta (only by a full
+        // import): it has no place in the column's order.
         let filter = if from {
-            format!(" WHERE {col} > {}", self.kind.param(1, pg_type))
+            format!(
+                " WHERE {col} IS NOT NULL AND {col} > {}",
+                self.kind.param(1, pg_type)
+            )
         } else {
-            String::new()
+            format!(" WHERE {col} IS NOT NULL")
         };
         format!(
             "SELECT src.*{select} FROM {} AS src{join}{filter} ORDER BY {col}, {}",
@@ -165,8 +174,9 @@ impl Settings {
         )
     }
 
-    /// The mark a delta would resume from now: the column's or the log's
-    /// highest value, read before a full import.
+    /// The mark a delta would resume from now (the column's highest value
+    /// and a row holding it, or the log's highest sequence), read before a
+    /// full import and before each delta, with the column's PostgreSQL type.
     async fn current_mark(
         &self,
         db: &Db,
@@ -176,18 +186,27 @@ impl Settings {
             None => Ok(None),
             Some(Delta::Watermark { column }) => {
                 let from = format!("{} AS src", self.relation());
-                let types = db.column_types(&from).await.map_err(read)?;
-                let sql = format!("SELECT MAX(src.{}) AS m FROM {from}", quote_column(column));
-                let max = db.fetch_optional(&sql, Vec::new()).await.map_err(read)?;
-                let value = max
-                    .and_then(|r| r.values.into_iter().next())
-                    .filter(|v| !v.is_null());
-                Ok(Some((Mark::Column(value), types.get(column).cloned())))
+                let types = db.relation_types(&from).await.map_err(read)?;
+                let col = format!("src.{}", quote_column(column));
+                let sql = format!(
+                    "SELECT {col}, {} FROM {from} WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1",
+                    self.keys_of("src")
+                );
+                let top = db.fetch_optional(&sql, Vec::new()).await.map_err(read)?;
+                let mark = top.and_then(|row| {
+                    let mut values = row.values.into_iter();
+                    let value = values.next()?;
+                    let key: Vec<Value> = values.collect();
+                    let anchor =
+                        anchor::encode(&key.iter().collect::<Vec<_>>()).unwrap_or_default();
+                    Some((value, anchor))
+                });
+                Ok(Some((Mark::Column(mark), types.get(column).cloned())))
             }
             Some(Delta::ChangeLog {
                 table, sequence, ..
             }) => {
-                let types = db.column_types(&quote(table)).await.map_err(read)?;
+                let types = db.relation_types(&quote(table)).await.map_err(read)?;
                 let sql = format!(
                     "SELECT MAX({}) AS m FROM {}",
                     quote_column(sequence),
@@ -211,6 +230,41 @@ impl Settings {
                 Ok(Some((Mark::Log(seq), types.get(sequence).cloned())))
             }
         }
+    }
+
+    /// The watermark column's value in the row with this anchor, `None`
+    /// when there is no such row.
+    async fn value_of(
+        &self,
+        db: &Db,
+        column: &str,
+        anchor: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let Some(key) = anchor::decode(anchor, self.keys.len()) else {
+            return Ok(None);
+        };
+        let from = format!("{} AS src", self.relation());
+        let read = |e: DbError| connector_error(&db.shown, "cannot read the delta watermark", &e);
+        let types = db.relation_types(&from).await.map_err(read)?;
+        let mut params = Vec::new();
+        let conditions: Vec<String> = self
+            .keys
+            .iter()
+            .zip(key)
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let ty = types.get(k).map(String::as_str);
+                params.push(Param::Text(v).for_column(db.kind, ty));
+                format!("src.{} = {}", quote_column(k), db.kind.param(i + 1, ty))
+            })
+            .collect();
+        let sql = format!(
+            "SELECT src.{} FROM {from} WHERE {}",
+            quote_column(column),
+            conditions.join(" AND ")
+        );
+        let row = db.fetch_optional(&sql, params).await.map_err(read)?;
+        Ok(row.and_then(|r| r.values.into_iter().next()))
     }
 }
 
@@ -251,37 +305,53 @@ pub(crate) async fn delta(
     match (&settings.config.delta, stored, now) {
         (Some(Delta::Watermark { column }), None | Some(Mark::Column(None)), _) => {
             let sql = settings.column_sql(column, false, None);
-            let mode = Mode::Column { column: column.clone(), from: None };
+            let mode = Mode::Column {
+                column: column.clone(),
+                from: None,
+            };
             Ok(read(settings.clone(), db, sql, Vec::new(), mode))
         }
-        (Some(Delta::Watermark { column }), Some(Mark::Column(Some(from))), Mark::Column(max)) => {
-            let moved_back = match &max {
-                None => true,
-                Some(m) => std::mem::discriminant(m) != std::mem::discriminant(&from) || *m < from,
-            };
-            if moved_back {
-                let now = max.map_or("no value at all".to_owned(), |m| format!("{m}"));
-                return Err(expired(format!(
-                    "the watermark column {column} moved backwards: its highest value is now {now}, below {from}, which the last import reached (a restored backup, or rows rewritten with older values); changes may have been missed: run a full import"
-                )));
+        (Some(Delta::Watermark { column }), Some(Mark::Column(Some(from))), Mark::Column(top)) => {
+            let (value, anchor) = &from;
+            let behind = top.as_ref().is_none_or(|(max, _)| below(max, value));
+            if behind {
+                // The row that held the mark: deleted (the mark stands), or
+                // still there with a lower value (the table moved back).
+                match settings.value_of(&db, column, anchor).await? {
+                    None if !anchor.is_empty() => {}
+                    now => {
+                        let now = now
+                            .or(top.map(|(max, _)| max))
+                            .map_or("no value at all".to_owned(), |m| m.to_string());
+                        return Err(expired(format!(
+                            "the watermark column {column} moved backwards: the row that held {value} now holds {now} (a restored backup, or rows rewritten with older values); changes may have been missed: run a full import"
+                        )));
+                    }
+                }
             }
             let sql = settings.column_sql(column, true, pg_type);
-            let mode = Mode::Column { column: column.clone(), from: Some(from.clone()) };
-            Ok(read(settings.clone(), db, sql, vec![Param::of(&from)], mode))
+            let params = vec![Param::of(value).for_column(db.kind, pg_type)];
+            let mode = Mode::Column {
+                column: column.clone(),
+                from: Some(from),
+            };
+            Ok(read(settings.clone(), db, sql, params, mode))
         }
         (Some(Delta::ChangeLog { .. }), None | Some(Mark::Log(None)), _) => {
             let sql = settings.log_sql(false, None);
             Ok(read(settings.clone(), db, sql, Vec::new(), Mode::Log { from: None }))
         }
         (Some(Delta::ChangeLog { table, .. }), Some(Mark::Log(Some(from))), Mark::Log(max)) => {
-            if max.is_none_or(|m| m < from) {
-                let now = max.map_or("empty".to_owned(), |m| format!("at sequence {m}"));
+            // An empty log was purged of what was imported: nothing to read.
+            // Entries below the mark mean it was recreated.
+            if let Some(max) = max.filter(|m| *m < from) {
                 return Err(expired(format!(
-                    "the change log {table} is {now}, below sequence {from}, which the last import reached (the log was emptied or recreated); changes may have been missed: run a full import"
+                    "the change log {table} is at sequence {max}, below sequence {from}, which the last import reached (the log was recreated); changes may have been missed: run a full import"
                 )));
             }
             let sql = settings.log_sql(true, pg_type);
-            Ok(read(settings.clone(), db, sql, vec![Param::Int(from)], Mode::Log { from: Some(from) }))
+            let params = vec![Param::Int(from).for_column(db.kind, pg_type)];
+            Ok(read(settings.clone(), db, sql, params, Mode::Log { from: Some(from) }))
         }
         _ => Err(expired(
             "the stored watermark was taken by the other delta strategy (the configuration's `delta` changed); run a full import".to_owned(),
@@ -306,8 +376,8 @@ fn read(
     stream::spawn(move |sink| async move {
         let mut rows = db.stream(sql, params);
         let mut reader = Reader::new(&settings, &db, mode, sink);
-        while let Some(row) = rows.recv().await {
-            let row = row.map_err(|e| connector_error(&db.shown, "the import stopped", &e))?;
+        let stopped = |e| connector_error(&db.shown, "the import stopped", &e);
+        while let Some(row) = rows.next().await.map_err(stopped)? {
             reader.row(row).await?;
         }
         reader.finish().await
@@ -322,19 +392,24 @@ struct Reader<'a> {
     sink: Sink,
     current: Option<Group>,
     /// The last position emitted (column value or sequence), and the
-    /// position of the objects emitted since.
+    /// position of the objects emitted since, with the anchor of one of
+    /// them (the watermark column's mark names a row that held it).
     emitted: Option<Value>,
     position: Option<Value>,
+    position_anchor: String,
     since_mark: usize,
     rows: u64,
 }
 
 impl<'a> Reader<'a> {
     fn new(settings: &'a Settings, db: &'a Db, mode: Mode, sink: Sink) -> Self {
-        let start = match &mode {
-            Mode::Full(_) => None,
-            Mode::Column { from, .. } => from.clone(),
-            Mode::Log { from } => from.map(Value::Int),
+        let (start, anchor) = match &mode {
+            Mode::Full(_) => (None, String::new()),
+            Mode::Column { from, .. } => (
+                from.as_ref().map(|(v, _)| v.clone()),
+                from.as_ref().map(|(_, a)| a.clone()).unwrap_or_default(),
+            ),
+            Mode::Log { from } => (from.map(Value::Int), String::new()),
         };
         Reader {
             settings,
@@ -344,6 +419,7 @@ impl<'a> Reader<'a> {
             current: None,
             emitted: start.clone(),
             position: start,
+            position_anchor: anchor,
             since_mark: 0,
             rows: 0,
         }
@@ -412,6 +488,13 @@ impl<'a> Reader<'a> {
         }
         if position.is_some() {
             self.position = position;
+            let key: Vec<&Value> = self
+                .settings
+                .keys
+                .iter()
+                .map(|k| group.row.get(k).unwrap_or(&Value::Null))
+                .collect();
+            self.position_anchor = anchor::encode(&key).unwrap_or_default();
         }
         self.since_mark += 1;
         let event = match &self.mode {
@@ -442,7 +525,9 @@ impl<'a> Reader<'a> {
     fn mark_at(&self, position: Option<Value>) -> Option<Mark> {
         match &self.mode {
             Mode::Full(mark) => mark.clone(),
-            Mode::Column { .. } => Some(Mark::Column(position)),
+            Mode::Column { .. } => Some(Mark::Column(
+                position.map(|p| (p, self.position_anchor.clone())),
+            )),
             Mode::Log { .. } => Some(Mark::Log(match position {
                 Some(Value::Int(i)) => Some(i),
                 _ => None,

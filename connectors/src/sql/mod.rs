@@ -106,14 +106,39 @@ impl SqlConnector {
             .get_or_try_init(|| async {
                 let read = |e| connector_error(&db.shown, "cannot read the table's columns", &e);
                 let table = match &config.table {
-                    Some(t) => db.column_types(&quote(t)).await.map_err(read)?,
+                    Some(t) => db.table_types(t).await.map_err(read)?,
                     None => Default::default(),
                 };
                 let child = match &config.multi_valued {
-                    Some(c) => db.column_types(&quote(&c.table)).await.map_err(read)?,
+                    Some(c) => db.table_types(&c.table).await.map_err(read)?,
                     None => Default::default(),
                 };
-                Ok(Arc::new(Schema { table, child }))
+                let mut statements = std::collections::HashMap::new();
+                if let Some(s) = &config.statements {
+                    let configured = [
+                        ("add", &s.add),
+                        ("update", &s.update),
+                        ("delete", &s.delete),
+                    ];
+                    for (operation, sql) in configured {
+                        let Some(sql) = sql else { continue };
+                        let plain = |n: usize| db.kind.param(n, None);
+                        let (text, _) = export::named_parameters(sql, &plain);
+                        let types = db.parameter_types(&text).await.map_err(|e| {
+                            connector_error(
+                                &db.shown,
+                                &format!("the `statements.{operation}` statement does not prepare"),
+                                &e,
+                            )
+                        })?;
+                        statements.insert(operation.to_owned(), types);
+                    }
+                }
+                Ok(Arc::new(Schema {
+                    table,
+                    child,
+                    statements,
+                }))
             })
             .await
             .cloned()
@@ -175,8 +200,7 @@ impl Connector for SqlConnector {
     }
 
     async fn find_added(&self, change: &ExportChange) -> Result<Option<String>, ConnectorError> {
-        let (ExportOp::Add { attributes }, Some(table)) = (&change.op, &self.settings.config.table)
-        else {
+        let ExportOp::Add { attributes } = &change.op else {
             return Ok(None);
         };
         let keys = &self.settings.keys;
@@ -184,35 +208,30 @@ impl Connector for SqlConnector {
             .iter()
             .map(|k| attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v))
             .collect();
-        let Some(values) = values else {
-            return Ok(None);
-        };
-        let Some(anchor) = anchor::encode(&values) else {
+        let Some(anchor) = values.as_deref().and_then(anchor::encode) else {
             return Ok(None);
         };
         let db = self.db().await?;
-        let schema = self.schema(&db).await?;
+        let lookup = |e| connector_error(&db.shown, "cannot look up an add of unknown outcome", &e);
+        // Where the rows are read: the table, or the query (with statements).
+        let relation = format!("{} AS src", self.settings.relation());
+        let types = db.relation_types(&relation).await.map_err(lookup)?;
+        let mut params = Vec::new();
         let conditions: Vec<String> = keys
             .iter()
+            .zip(anchor::decode(&anchor, keys.len()).unwrap_or_default())
             .enumerate()
-            .map(|(i, k)| {
-                format!(
-                    "{} = {}",
-                    quote_column(k),
-                    db.kind
-                        .param(i + 1, schema.table.get(k).map(String::as_str))
-                )
+            .map(|(i, (k, v))| {
+                let ty = types.get(k).map(String::as_str);
+                params.push(Param::Text(v).for_column(db.kind, ty));
+                format!("src.{} = {}", quote_column(k), db.kind.param(i + 1, ty))
             })
             .collect();
         let sql = format!(
-            "SELECT 1 FROM {} WHERE {}",
-            quote(table),
+            "SELECT 1 FROM {relation} WHERE {}",
             conditions.join(" AND ")
         );
-        let params = values.iter().map(|v| Param::Text(v.to_string())).collect();
-        let found = db.fetch_optional(&sql, params).await.map_err(|e| {
-            connector_error(&db.shown, "cannot look up an add of unknown outcome", &e)
-        })?;
+        let found = db.fetch_optional(&sql, params).await.map_err(lookup)?;
         Ok(found.map(|_| anchor))
     }
 
@@ -220,11 +239,7 @@ impl Connector for SqlConnector {
         let db = self.db().await?;
         let mut checks = vec![format!("connected to {}", db.shown)];
         let config = &self.settings.config;
-        let source = match (&config.query, &config.table) {
-            (Some(q), _) => format!("({q})"),
-            (None, Some(t)) => quote(t),
-            (None, None) => String::from("(SELECT 1)"),
-        };
+        let source = self.settings.relation();
         let count = db
             .fetch_optional(&format!("SELECT COUNT(*) FROM {source} AS src"), Vec::new())
             .await

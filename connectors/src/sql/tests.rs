@@ -178,6 +178,12 @@ async fn a_reference_column_holds_the_other_rows_key_as_text() {
     );
 }
 
+/// The watermark of a value and the anchor of the row that held it.
+fn column_mark(kind: &str, anchor: &str, value: &str) -> String {
+    let hex: String = anchor.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("sql1:column:{kind}:{hex}:{value}")
+}
+
 #[tokio::test]
 async fn watermark_delta_reads_rows_above_the_mark_and_refuses_a_column_that_moved_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,12 +194,12 @@ async fn watermark_delta_reads_rows_above_the_mark_and_refuses_a_column_that_mov
     );
     let full = events(c.full_import().await.unwrap()).await;
     let mark = last_watermark(&full).unwrap();
-    assert_eq!(mark, "sql1:column:int:3");
+    assert_eq!(mark, column_mark("int", "INI\\|T|1", "3"));
 
     run(
         &pool,
         "UPDATE workers SET name = 'Bobby', version = 4 WHERE id = 2 AND company = 'ACME';
-                INSERT INTO workers VALUES ('ACME', 3, 'Dee', NULL, 1, 5);",
+         INSERT INTO workers VALUES ('ACME', 3, 'Dee', NULL, 1, 5);",
     )
     .await;
     let delta = events(c.delta_import(Some(&mark)).await.unwrap()).await;
@@ -202,27 +208,95 @@ async fn watermark_delta_reads_rows_above_the_mark_and_refuses_a_column_that_mov
         .map(|o| attr(o, "name").unwrap().to_string())
         .collect();
     assert_eq!(names, ["Bobby", "Dee"]);
-    assert_eq!(last_watermark(&delta).as_deref(), Some("sql1:column:int:5"));
+    let mark = last_watermark(&delta).unwrap();
+    assert_eq!(mark, column_mark("int", "ACME|3", "5"));
 
     // Nothing new: nothing staged, the mark stays.
-    let again = events(c.delta_import(Some("sql1:column:int:5")).await.unwrap()).await;
+    let again = events(c.delta_import(Some(&mark)).await.unwrap()).await;
     assert!(objects(&again).is_empty());
-    assert_eq!(last_watermark(&again).as_deref(), Some("sql1:column:int:5"));
+    assert_eq!(last_watermark(&again), Some(mark.clone()));
 
-    // A restored backup: the column's highest value is below the mark.
-    let e = match c.delta_import(Some("sql1:column:int:9")).await {
+    // The row that held the mark is deleted: the highest value is now
+    // lower, but nothing moved back.
+    run(
+        &pool,
+        "DELETE FROM workers WHERE id = 3 AND company = 'ACME';",
+    )
+    .await;
+    let after_delete = events(c.delta_import(Some(&mark)).await.unwrap()).await;
+    assert!(objects(&after_delete).is_empty());
+
+    // A restored backup: the row that held the mark holds an older value.
+    run(
+        &pool,
+        "INSERT INTO workers VALUES ('ACME', 3, 'Dee', NULL, 1, 2);",
+    )
+    .await;
+    let e = match c.delta_import(Some(&mark)).await {
         Err(e) => e,
         Ok(s) => fatal(s).await,
     };
     assert_eq!(e.kind, ConnectorErrorKind::WatermarkExpired);
     assert!(
-        e.message.contains("moved backwards") && e.message.contains("full import"),
+        e.message.contains("moved backwards")
+            && e.message.contains("now holds 2")
+            && e.message.contains("full import"),
         "{e}"
     );
 
     // A mark of the other strategy.
     let e = c.delta_import(Some("sql1:log:3")).await.err().unwrap();
     assert_eq!(e.kind, ConnectorErrorKind::WatermarkExpired);
+}
+
+#[tokio::test]
+async fn intermediate_watermarks_never_fall_between_rows_that_share_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    database(
+        dir.path(),
+        "CREATE TABLE workers (company TEXT, id INTEGER, name TEXT, version INTEGER);
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 3500)
+         INSERT INTO workers SELECT 'ACME', i, 'W' || i, i / 7 FROM s;
+         INSERT INTO workers VALUES ('ACME', 9999, 'no version', NULL);",
+    )
+    .await;
+    let c = connector(
+        dir.path(),
+        "table = \"workers\"\nanchor = [\"company\", \"id\"]\ndelta = { strategy = \"watermark\", column = \"version\" }\n",
+    );
+    let delta = events(c.delta_import(None).await.unwrap()).await;
+    let mut seen_max = -1;
+    let mut marks = 0;
+    for (i, event) in delta.iter().enumerate() {
+        match event {
+            ImportEvent::Object(o) => {
+                let Some(Value::Int(v)) = attr(o, "version") else {
+                    panic!("a row without a version was read by a delta: {o:?}");
+                };
+                seen_max = seen_max.max(*v);
+            }
+            ImportEvent::Watermark(w) => {
+                marks += 1;
+                let value: i64 = w.rsplit(':').next().unwrap().parse().unwrap();
+                assert_eq!(value, seen_max, "a mark names the last value read");
+                // Every row after the mark is above it.
+                for later in &delta[i + 1..] {
+                    if let ImportEvent::Object(o) = later {
+                        assert!(
+                            attr(o, "version") > Some(&Value::Int(value)),
+                            "{o:?} after {w}"
+                        );
+                    }
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        marks >= 3,
+        "intermediate marks every 1,000 objects: {marks}"
+    );
+    assert_eq!(objects(&delta).len(), 3500);
 }
 
 #[tokio::test]
@@ -280,8 +354,17 @@ async fn change_log_delta_sees_inserts_updates_and_deletes() {
         ]
     );
 
-    // A recreated log is below the mark: a full import is needed.
+    // A log purged of what was imported is not an error.
     run(&pool, "DELETE FROM worker_changes;").await;
+    let purged = events(c.delta_import(Some("sql1:log:4")).await.unwrap()).await;
+    assert_eq!(purged, [ImportEvent::Watermark("sql1:log:4".into())]);
+
+    // A recreated log is below the mark: a full import is needed.
+    run(
+        &pool,
+        "INSERT INTO worker_changes (seq, company, id, op) VALUES (1, 'ACME', 1, 'update');",
+    )
+    .await;
     let e = c.delta_import(Some("sql1:log:4")).await.err().unwrap();
     assert_eq!(e.kind, ConnectorErrorKind::WatermarkExpired);
     assert!(e.message.contains("worker_changes"), "{e}");
@@ -338,6 +421,7 @@ async fn a_column_of_a_missing_table_is_a_configuration_error() {
         Ok(s) => fatal(s).await,
     };
     assert!(e.message.contains("no such table: employees"), "{e}");
+    assert_eq!(e.kind, ConnectorErrorKind::Configuration);
 }
 
 // ---------------------------------------------------------------- export
@@ -442,6 +526,121 @@ async fn export_commits_the_batch_except_the_change_that_failed() {
             (3, "b".into())
         ]
     );
+}
+
+#[tokio::test]
+async fn a_unique_column_other_than_the_key_refuses_an_add_instead_of_adopting() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = database(
+        dir.path(),
+        "CREATE TABLE accounts (account TEXT PRIMARY KEY, mail TEXT UNIQUE, active BOOLEAN, number INTEGER);
+         INSERT INTO accounts VALUES ('ann', 'ann@x', 1, 1);",
+    )
+    .await;
+    let c = connector(dir.path(), "table = \"accounts\"\nanchor = \"account\"\n");
+    let report = c
+        .export(vec![
+            add(
+                1,
+                &[
+                    ("account", Value::str("bob")),
+                    ("mail", Value::str("ann@x")),
+                ],
+            ),
+            add(
+                2,
+                &[
+                    ("account", Value::str("ann")),
+                    ("mail", Value::str("other@x")),
+                ],
+            ),
+            add(
+                3,
+                &[
+                    ("account", Value::str("cy")),
+                    ("active", Value::str("false")),
+                    ("number", Value::str("007")),
+                ],
+            ),
+        ])
+        .await
+        .unwrap();
+    let f = outcome(&report.results, 1).as_ref().unwrap_err();
+    assert_eq!(
+        f.kind,
+        FailureKind::RejectedByPolicy,
+        "another row's mail: {f:?}"
+    );
+    assert_eq!(f.existing_anchor, None);
+    let f = outcome(&report.results, 2).as_ref().unwrap_err();
+    assert_eq!(f.kind, FailureKind::AlreadyExists, "{f:?}");
+    assert_eq!(f.existing_anchor.as_deref(), Some("ann"));
+    assert!(outcome(&report.results, 3).is_ok());
+    let rows: Vec<(String, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT account, active, number FROM accounts ORDER BY account")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("ann".into(), Some(1), Some(1)),
+            ("cy".into(), Some(0), Some(7))
+        ],
+        "a boolean column gets 0/1, an integer column a number"
+    );
+}
+
+#[tokio::test]
+async fn the_anchor_of_an_add_is_the_key_as_the_database_stored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    database(
+        dir.path(),
+        "CREATE TABLE accounts (number INTEGER PRIMARY KEY, name TEXT);",
+    )
+    .await;
+    let c = connector(dir.path(), "table = \"accounts\"\nanchor = \"number\"\n");
+    let report = c
+        .export(vec![add(
+            1,
+            &[("number", Value::str("007")), ("name", Value::str("Bond"))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&report.results, 1)
+            .as_ref()
+            .unwrap()
+            .anchor
+            .as_deref(),
+        Some("7")
+    );
+    let events = events(c.full_import().await.unwrap()).await;
+    assert_eq!(objects(&events)[0].anchor, "7");
+}
+
+#[tokio::test]
+async fn a_child_value_change_of_a_missing_row_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = database(dir.path(), WORKERS).await;
+    let c = connector(dir.path(), COMPOSITE);
+    let report = c
+        .export(vec![update(
+            1,
+            "ACME|77",
+            &[("groups", AttrOp::Add(vec![Value::str("x")]))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&report.results, 1).as_ref().unwrap_err().kind,
+        FailureKind::NotFound
+    );
+    let orphans: Vec<(i64,)> = sqlx::query_as("SELECT id FROM worker_values WHERE id = 77")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(orphans.is_empty());
 }
 
 #[tokio::test]
