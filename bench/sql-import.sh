@@ -6,7 +6,8 @@
 #   cargo build --release -p mvsync
 #   bench/sql-import.sh [ROWS]          # default 1000000
 #
-# Prints the wall time and peak RSS of each. Needs Debian's postgresql
+# Prints the wall time and peak RSS of each, and of the same rows imported
+# from a CSV file (the engine's share of the time). Needs Debian's postgresql
 # package; run as root it runs the server as the postgres user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,19 @@ references = { manager_id = "employee_id" }
 delta = { strategy = "watermark", column = "updated_at" }
 TOML
 
+# The same rows as a CSV file, for the same import through the CSV connector.
+"${psql[@]}" -c "\\copy workers TO '$work/workers.csv' CSV HEADER"
+cat > "$work/csv.toml" <<TOML
+[store]
+path = "state/csv.db"
+[connectors.hr]
+type = "csv"
+path = "workers.csv"
+object_type = "worker"
+anchor = "employee_id"
+references = { manager_id = "employee_id" }
+TOML
+
 measure() { /usr/bin/time -f "%e s wall, %M KB peak RSS" "$@"; }
 echo "== COPY workers TO STDOUT ($rows rows)"
 measure "${psql[@]}" -c "COPY workers TO STDOUT" >/dev/null
@@ -65,3 +79,5 @@ echo "== mvsync import hr --full ($rows rows)"
 measure "$mvsync" -c "$work/mvsync.toml" import hr --full
 echo "== mvsync import hr --delta (nothing changed)"
 measure "$mvsync" -c "$work/mvsync.toml" import hr --delta
+echo "== the same rows from a CSV file: mvsync import hr --full (csv connector)"
+measure "$mvsync" -c "$work/csv.toml" import hr --full
