@@ -25,6 +25,7 @@ pub(super) fn eval<'e>(
 ) -> Result<Cow<'e, Value>, EvalError> {
     Ok(match &node.kind {
         Kind::Literal(value) => Cow::Borrowed(value),
+        Kind::Missing => Cow::Owned(Value::Null),
         Kind::Attribute(name) => Cow::Owned(env.attribute(name).map_err(|e| EvalError {
             code: "attribute-read-failed",
             message: e.to_string(),
@@ -48,6 +49,16 @@ pub(super) fn eval<'e>(
             let right = eval(right, env, stack)?;
             Cow::Owned(ops::add(left, right).map_err(at(node))?)
         }
+        Kind::Binary(BinaryOp::Concat, left, right) => {
+            let left = eval(left, env, stack)?;
+            let right = eval(right, env, stack)?;
+            Cow::Owned(ops::concat(left, right))
+        }
+        Kind::Binary(op @ (BinaryOp::Sub | BinaryOp::Mul), left, right) => {
+            let left = eval(left, env, stack)?;
+            let right = eval(right, env, stack)?;
+            Cow::Owned(ops::arithmetic(*op == BinaryOp::Mul, &left, &right).map_err(at(node))?)
+        }
         Kind::Binary(op, left, right) => {
             let left = eval(left, env, stack)?;
             let right = eval(right, env, stack)?;
@@ -59,7 +70,12 @@ pub(super) fn eval<'e>(
                 BinaryOp::Le => order.is_le(),
                 BinaryOp::Gt => order.is_gt(),
                 BinaryOp::Ge => order.is_ge(),
-                BinaryOp::And | BinaryOp::Or | BinaryOp::Add => false,
+                BinaryOp::And
+                | BinaryOp::Or
+                | BinaryOp::Add
+                | BinaryOp::Concat
+                | BinaryOp::Sub
+                | BinaryOp::Mul => false,
             }))
         }
         Kind::Call(call) => {

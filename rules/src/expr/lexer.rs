@@ -14,13 +14,19 @@ pub(super) enum Tok<'s> {
     Attr(&'s str),
     /// A string literal, escapes resolved.
     Str(String),
-    /// An unsigned integer literal; the parser applies a leading `-`.
+    /// An unsigned integer literal (decimal, or `&H` hexadecimal); the
+    /// parser applies a leading `-`.
     Int(u64),
+    /// A decimal number with a fraction (`1.5`), as written.
+    Decimal(&'s str),
     LParen,
     RParen,
     Comma,
     Plus,
     Minus,
+    Star,
+    /// `&`: string concatenation (Entra Connect's operator).
+    Amp,
     Bang,
     EqEq,
     NotEq,
@@ -47,11 +53,14 @@ impl Tok<'_> {
             Tok::Attr(name) => return format!("`[{name}]`"),
             Tok::Str(_) => "a string",
             Tok::Int(n) => return format!("`{n}`"),
+            Tok::Decimal(d) => return format!("`{d}`"),
             Tok::LParen => "`(`",
             Tok::RParen => "`)`",
             Tok::Comma => "`,`",
             Tok::Plus => "`+`",
             Tok::Minus => "`-`",
+            Tok::Star => "`*`",
+            Tok::Amp => "`&`",
             Tok::Bang => "`!`",
             Tok::EqEq => "`==`",
             Tok::NotEq => "`!=`",
@@ -149,6 +158,14 @@ impl<'s> Lexer<'s> {
     fn number(&mut self, start: usize) -> Result<Tok<'s>, ParseError> {
         while self.chars.next_if(|(_, c)| c.is_ascii_digit()).is_some() {}
         let end = self.offset();
+        // A fraction: `1.5` (a `.` followed by a digit).
+        if self.src[end..].starts_with('.')
+            && self.src[end + 1..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            self.chars.next();
+            while self.chars.next_if(|(_, c)| c.is_ascii_digit()).is_some() {}
+            return Ok(Tok::Decimal(&self.src[start..self.offset()]));
+        }
         let digits = &self.src[start..end];
         digits.parse().map(Tok::Int).map_err(|_| {
             error(
@@ -160,6 +177,35 @@ impl<'s> Lexer<'s> {
                 start..end,
             )
         })
+    }
+
+    /// `&H1F`: a hexadecimal integer, when everything after `&H` up to the
+    /// next non-word character is hexadecimal digits (else `&` is the
+    /// concatenation operator and `H…` a name).
+    fn hex(&mut self, start: usize) -> Option<Result<Tok<'s>, ParseError>> {
+        let rest = &self.src[start + 1..];
+        let digits_from = start + 2;
+        if !rest.starts_with(['H', 'h']) {
+            return None;
+        }
+        let word: &str = self.src[digits_from..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if word.is_empty() || !word.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        for _ in 0..word.len() + 1 {
+            self.chars.next();
+        }
+        let end = digits_from + word.len();
+        Some(u64::from_str_radix(word, 16).map(Tok::Int).map_err(|_| {
+            error(
+                "int-overflow",
+                format!("hexadecimal integer &H{word} is too large: integers are 64-bit"),
+                start..end,
+            )
+        }))
     }
 
     fn ident(&mut self, start: usize) -> Tok<'s> {
@@ -204,12 +250,23 @@ impl<'s> Lexer<'s> {
             '-' => Tok::Minus,
             '!' if self.eat('=') => Tok::NotEq,
             '!' => Tok::Bang,
-            '=' if self.eat('=') => Tok::EqEq,
+            // `=` and `==` compare alike (VBScript's `=`, as the Entra
+            // references write it); `<>` is `!=`.
+            '=' => {
+                self.eat('=');
+                Tok::EqEq
+            }
             '<' if self.eat('=') => Tok::Le,
+            '<' if self.eat('>') => Tok::NotEq,
             '<' => Tok::Lt,
+            '*' => Tok::Star,
             '>' if self.eat('=') => Tok::Ge,
             '>' => Tok::Gt,
             '&' if self.eat('&') => Tok::AndAnd,
+            '&' => match self.hex(start) {
+                Some(hex) => hex?,
+                None => Tok::Amp,
+            },
             '|' if self.eat('|') => Tok::OrOr,
             '"' | '\'' => self.string(start, c)?,
             '[' => self.bracketed(start)?,
@@ -218,8 +275,6 @@ impl<'s> Lexer<'s> {
             other => {
                 let span = start..start + other.len_utf8();
                 let message = match other {
-                    '=' => "unexpected `=`: compare with `==`".to_owned(),
-                    '&' => "unexpected `&`: write `&&` for a logical and".to_owned(),
                     '|' => "unexpected `|`: write `||` for a logical or".to_owned(),
                     c if c.is_alphabetic() => format!(
                         "unexpected character `{c}`: names with characters other than ASCII \
@@ -340,11 +395,7 @@ mod tests {
             ("empty-attribute", 4..6)
         );
         assert_eq!(
-            (err("a = b").code, err("a = b").span),
-            ("unexpected-character", 2..3)
-        );
-        assert_eq!(
-            (err("a & b").code, err("a & b").span),
+            (err("a | b").code, err("a | b").span),
             ("unexpected-character", 2..3)
         );
         assert_eq!(
@@ -353,9 +404,34 @@ mod tests {
         );
         assert!(err("x + é").message.contains("bracketed"));
         assert_eq!(
-            (err("1.5").code, err("1.5").span),
+            (err("1.").code, err("1.").span),
             ("unexpected-character", 1..2)
         );
         assert_eq!(err("99999999999999999999").code, "int-overflow");
+        assert_eq!(err("&H10000000000000000").code, "int-overflow");
+    }
+
+    #[test]
+    fn entra_operators_and_literals() {
+        assert_eq!(
+            toks("a=b<>c&d*e&H1F&hff 1.25 &Hello"),
+            vec![
+                Tok::Ident("a"),
+                Tok::EqEq,
+                Tok::Ident("b"),
+                Tok::NotEq,
+                Tok::Ident("c"),
+                Tok::Amp,
+                Tok::Ident("d"),
+                Tok::Star,
+                Tok::Ident("e"),
+                Tok::Int(0x1F),
+                Tok::Int(0xFF),
+                Tok::Decimal("1.25"),
+                Tok::Amp,
+                Tok::Ident("Hello"),
+                Tok::Eof,
+            ]
+        );
     }
 }

@@ -7,14 +7,25 @@
 //! expr    := or
 //! or      := and ("||" and)*
 //! and     := cmp ("&&" cmp)*
-//! cmp     := add (("==" | "!=" | "<" | "<=" | ">" | ">=") add)*
-//! add     := unary ("+" unary)*
+//! cmp     := cat (("==" | "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=") cat)*
+//! cat     := add ("&" add)*                          text concatenation
+//! add     := mul (("+" | "-") mul)*
+//! mul     := unary ("*" unary)*
 //! unary   := ("!" | "-") unary | primary
-//! primary := INT | STRING | "true" | "false" | "null"
-//!          | NAME "(" [expr ("," expr)*] ")"        function call
+//! primary := INT | "&H" HEX | DECIMAL | STRING | "true" | "false" | "null"
+//!          | NAME "(" [arg ("," arg)*] ")"          function call
 //!          | NAME | "[" any characters but "]" "]"   attribute
 //!          | "(" expr ")"
+//! arg     := expr | (nothing)                        an empty slot
 //! ```
+//!
+//! The VBScript forms the Entra references use are accepted beside the
+//! C-like ones: `=` and `<>` compare, `&` concatenates, `&H1F` is
+//! hexadecimal. An empty argument slot (`Replace(x, "a", , , "b", , )`)
+//! means the argument is not given: it evaluates to null, and the printer
+//! prints it as an empty slot again. A decimal number (`1.5`) is a string
+//! holding its text (values have no fractional type; functions that read
+//! numbers parse it). The printer writes the C-like forms.
 //!
 //! An expression is parsed once, when the configuration is loaded: unknown
 //! functions, wrong arities and invalid literal regexes and formats are
@@ -175,6 +186,8 @@ pub(crate) struct Node {
 #[derive(Clone, Debug)]
 pub(crate) enum Kind {
     Literal(Value),
+    /// An empty argument slot: the argument is not given (null).
+    Missing,
     Attribute(Box<str>),
     Unary(UnaryOp, Box<Node>),
     Binary(BinaryOp, Box<Node>, Box<Node>),
@@ -205,13 +218,16 @@ pub(crate) enum BinaryOp {
     Le,
     Gt,
     Ge,
+    Concat,
     Add,
+    Sub,
+    Mul,
 }
 
 /// The precedence of unary operators; binary ones are below, primaries above.
-pub(crate) const UNARY_PRECEDENCE: u8 = 5;
+pub(crate) const UNARY_PRECEDENCE: u8 = 7;
 /// The precedence of literals, attributes, calls and parenthesised expressions.
-pub(crate) const PRIMARY_PRECEDENCE: u8 = 6;
+pub(crate) const PRIMARY_PRECEDENCE: u8 = 8;
 
 impl BinaryOp {
     /// Binding strength: higher binds tighter. All binary operators are
@@ -226,7 +242,9 @@ impl BinaryOp {
             | BinaryOp::Le
             | BinaryOp::Gt
             | BinaryOp::Ge => 3,
-            BinaryOp::Add => 4,
+            BinaryOp::Concat => 4,
+            BinaryOp::Add | BinaryOp::Sub => 5,
+            BinaryOp::Mul => 6,
         }
     }
 
@@ -240,7 +258,10 @@ impl BinaryOp {
             BinaryOp::Le => "<=",
             BinaryOp::Gt => ">",
             BinaryOp::Ge => ">=",
+            BinaryOp::Concat => "&",
             BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
         }
     }
 }
@@ -262,7 +283,9 @@ impl Node {
     fn value_type(&self) -> Option<ValueType> {
         match &self.kind {
             Kind::Literal(v) => v.items().first().and_then(Value::value_type),
-            Kind::Attribute(_) => None,
+            Kind::Attribute(_) | Kind::Missing => None,
+            Kind::Binary(BinaryOp::Concat, ..) => Some(ValueType::String),
+            Kind::Binary(BinaryOp::Sub | BinaryOp::Mul, ..) => Some(ValueType::Integer),
             Kind::Unary(UnaryOp::Not, _) => Some(ValueType::Boolean),
             Kind::Unary(UnaryOp::Neg, _) => Some(ValueType::Integer),
             Kind::Binary(BinaryOp::Add, l, r) => match (l.value_type(), r.value_type()) {
@@ -281,7 +304,9 @@ impl Node {
         match &self.kind {
             Kind::Binary(op, ..) => op.precedence(),
             Kind::Unary(..) => UNARY_PRECEDENCE,
-            Kind::Literal(_) | Kind::Attribute(_) | Kind::Call(_) => PRIMARY_PRECEDENCE,
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Call(_) | Kind::Missing => {
+                PRIMARY_PRECEDENCE
+            }
         }
     }
 
@@ -289,7 +314,7 @@ impl Node {
     fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
         f(self);
         match &self.kind {
-            Kind::Literal(_) | Kind::Attribute(_) => {}
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing => {}
             Kind::Unary(_, operand) => operand.visit(f),
             Kind::Binary(_, left, right) => {
                 left.visit(f);
@@ -302,7 +327,7 @@ impl Node {
     /// The most argument values pending at once while evaluating this node.
     fn stack_need(&self) -> usize {
         match &self.kind {
-            Kind::Literal(_) | Kind::Attribute(_) => 0,
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing => 0,
             Kind::Unary(_, operand) => operand.stack_need(),
             Kind::Binary(_, left, right) => left.stack_need().max(right.stack_need()),
             Kind::Call(call) => call
@@ -323,6 +348,7 @@ impl PartialEq for Node {
         match (&self.kind, &other.kind) {
             (Kind::Literal(a), Kind::Literal(b)) => a == b,
             (Kind::Attribute(a), Kind::Attribute(b)) => a == b,
+            (Kind::Missing, Kind::Missing) => true,
             (Kind::Unary(op_a, a), Kind::Unary(op_b, b)) => op_a == op_b && a == b,
             (Kind::Binary(op_a, la, ra), Kind::Binary(op_b, lb, rb)) => {
                 op_a == op_b && la == lb && ra == rb

@@ -75,6 +75,48 @@ pub(crate) fn add(left: Cow<'_, Value>, right: Cow<'_, Value>) -> Result<Value, 
     }
 }
 
+/// `&`: text concatenation, whatever the types (null as the empty string;
+/// null & null is null).
+pub(crate) fn concat(left: Cow<'_, Value>, right: Cow<'_, Value>) -> Value {
+    if left.is_null() && right.is_null() {
+        return Value::Null;
+    }
+    let mut out = match left {
+        Cow::Owned(Value::Str(s)) => s,
+        other => text(&other).into_owned(),
+    };
+    out.push_str(&text(&right));
+    Value::Str(out)
+}
+
+/// Binary `-` and `*`: integers (or strings holding integers); null on
+/// either side gives null; overflow and non-numbers are errors.
+pub(crate) fn arithmetic(multiply: bool, left: &Value, right: &Value) -> Result<Value, FnError> {
+    let symbol = if multiply { "*" } else { "-" };
+    let number = |v: &Value| match v {
+        Value::Int(n) => Some(*n),
+        Value::Str(s) => parse_int(s),
+        _ => None,
+    };
+    if left.is_null() || right.is_null() {
+        return Ok(Value::Null);
+    }
+    let (Some(a), Some(b)) = (number(left), number(right)) else {
+        return Err(FnError::new(
+            "type-mismatch",
+            format!(
+                "cannot compute {} {symbol} {}: `{symbol}` needs integers",
+                describe(left),
+                describe(right)
+            ),
+        ));
+    };
+    let result = if multiply { a.checked_mul(b) } else { a.checked_sub(b) };
+    result
+        .map(Value::Int)
+        .ok_or_else(|| FnError::new("overflow", format!("{a} {symbol} {b} overflows a 64-bit integer")))
+}
+
 /// Unary `-`: negates an integer or a string holding one; null stays null.
 pub(crate) fn negate(value: &Value) -> Result<Value, FnError> {
     let n = match value {

@@ -64,7 +64,10 @@ fn binary_op(tok: &Tok<'_>) -> Option<BinaryOp> {
         Tok::Le => BinaryOp::Le,
         Tok::Gt => BinaryOp::Gt,
         Tok::Ge => BinaryOp::Ge,
+        Tok::Amp => BinaryOp::Concat,
         Tok::Plus => BinaryOp::Add,
+        Tok::Minus => BinaryOp::Sub,
+        Tok::Star => BinaryOp::Mul,
         _ => return None,
     })
 }
@@ -190,6 +193,7 @@ impl<'s> Parser<'s> {
                     ))
                 }
             },
+            Tok::Decimal(d) => Kind::Literal(Value::Str(d.to_owned())),
             Tok::Str(s) => Kind::Literal(Value::Str(s)),
             Tok::Attr(name) => Kind::Attribute(name.into()),
             Tok::Ident(name) => {
@@ -236,7 +240,13 @@ impl<'s> Parser<'s> {
             self.next().span.end
         } else {
             loop {
-                args.push(self.expr(0)?);
+                // An empty slot: `f(a, , c)`, `f(a, )`, `f(, b)`.
+                if matches!(self.peek().tok, Tok::Comma | Tok::RParen) {
+                    let at = self.peek().span.start;
+                    args.push(Node::new(Kind::Missing, at..at));
+                } else {
+                    args.push(self.expr(0)?);
+                }
                 let separator = self.next();
                 match separator.tok {
                     Tok::Comma => continue,

@@ -9,6 +9,7 @@ use crate::Value;
 pub(super) fn write_node(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match &node.kind {
         Kind::Literal(value) => write_literal(value, f),
+        Kind::Missing => Ok(()),
         Kind::Attribute(name) if is_bare_name(name) => f.write_str(name),
         Kind::Attribute(name) => write!(f, "[{name}]"),
         Kind::Unary(op, operand) => {

@@ -75,6 +75,46 @@ fn precedence_and_associativity() {
 }
 
 #[test]
+fn entra_syntax_parses_to_the_canonical_forms() {
+    assert_eq!(canon("[Active] = \"1\""), "Active == \"1\"");
+    assert_eq!(canon("a <> b"), "a != b");
+    assert_eq!(canon("Trim([givenName]) & \" \" & Trim([sn])"), "Trim(givenName) & \" \" & Trim(sn)");
+    assert_eq!(canon("a & b + c"), "a & b + c", "`+` binds tighter than `&`");
+    assert_eq!(canon("(a & b) + c"), "(a & b) + c");
+    assert_eq!(canon("a & b = c"), "a & b == c", "`&` binds tighter than a comparison");
+    assert_eq!(canon("a - b - c"), "a - b - c");
+    assert_eq!(canon("a - (b - c)"), "a - (b - c)");
+    assert_eq!(canon("a + b * c"), "a + b * c");
+    assert_eq!(canon("(a + b) * c"), "(a + b) * c");
+    assert_eq!(canon("BitAnd([userAccountControl], &H2)"), "BitAnd(userAccountControl, 2)");
+    assert_eq!(canon("1.25"), "\"1.25\"");
+    assert_eq!(
+        canon("Replace([mail], \"@contoso.com\", , ,\"\", ,)"),
+        "Replace(mail, \"@contoso.com\", , , \"\", , )"
+    );
+    assert_eq!(canon("Switch([Active], , \"1\", \"False\")"), "Switch(Active, , \"1\", \"False\")");
+    for src in ["Replace(mail, \"@contoso.com\", , , \"\", , )", "Switch(Active, , \"1\", \"False\")"] {
+        assert_eq!(parse(&canon(src)), parse(src), "{src} reparses to the same tree");
+    }
+}
+
+#[test]
+fn entra_operators_evaluate_as_documented() {
+    assert_eq!(eval("\"a\" & 1 & true"), "a1true");
+    assert_eq!(eval("null & null"), "null");
+    assert_eq!(eval("null & \"x\""), "x");
+    assert_eq!(eval("7 - 10"), "-3");
+    assert_eq!(eval("\"7\" * 6"), "42");
+    assert_eq!(eval("&H10 + &hff"), "271");
+    assert_eq!(eval("null - 1"), "null");
+    assert_eq!(eval("department = \"Sales\""), "true");
+    assert_eq!(eval("department <> \"Sales\""), "false");
+    assert_eq!(eval("9223372036854775807 * 2"), "error: 9223372036854775807 * 2 overflows a 64-bit integer");
+    assert!(eval("\"a\" - 1").starts_with("error: cannot compute"));
+    assert_eq!(eval("Coalesce(, \"second\")"), "second", "an empty slot is not given: null");
+}
+
+#[test]
 fn literals_and_attributes() {
     assert_eq!(parse("42").as_constant(), Some(&Value::Int(42)));
     assert_eq!(parse(" -42 ").as_constant(), Some(&Value::Int(-42)));
@@ -203,10 +243,11 @@ fn syntax_errors_say_what_was_expected() {
         ("a)", "unexpected-token", 1..2, "expected an operator or the end of the expression, found `)`"),
         ("Left(x 1)", "unexpected-token", 7..8, "expected `,` or `)` in the arguments of Left, found `1`"),
         ("Left(x,", "unexpected-end", 7..7, "expected an expression, found the end of the expression"),
-        ("Left(x, )", "unexpected-token", 8..9, "expected an expression, found `)`"),
+        ("Left(x, 1, )", "arity", 0..12, "Left takes 2 arguments, found 3: Left(value, count)"),
         ("Left(x", "unexpected-end", 6..6, "expected `,` or `)` in the arguments of Left, found the end of the expression"),
-        ("* 2", "unexpected-character", 0..1, "unexpected character `*`"),
-        ("a = b", "unexpected-character", 2..3, "unexpected `=`: compare with `==`"),
+        ("* 2", "unexpected-token", 0..1, "expected an expression, found `*`"),
+        ("a | b", "unexpected-character", 2..3, "unexpected `|`: write `||` for a logical or"),
+        ("a & ", "unexpected-end", 4..4, "expected an expression, found the end of the expression"),
         ("9223372036854775808", "int-overflow", 0..19, "integer 9223372036854775808 is too large: integers are 64-bit, at most 9223372036854775807"),
         ("-9223372036854775809", "int-overflow", 0..20, "integer -9223372036854775809 is too small: integers are 64-bit, at least -9223372036854775808"),
         ("é + 1", "unexpected-character", 0..2, "unexpected character `é`: names with characters other than ASCII letters, digits and `_` must be bracketed, as in [name]"),
@@ -446,7 +487,10 @@ fn arb_tree() -> impl Strategy<Value = Node> {
                     BinaryOp::Le,
                     BinaryOp::Gt,
                     BinaryOp::Ge,
+                    BinaryOp::Concat,
                     BinaryOp::Add,
+                    BinaryOp::Sub,
+                    BinaryOp::Mul,
                 ]),
                 inner.clone(),
                 inner.clone()
@@ -454,11 +498,20 @@ fn arb_tree() -> impl Strategy<Value = Node> {
                 .prop_map(|(op, l, r)| Node::new(Kind::Binary(op, Box::new(l), Box::new(r)), 0..0)),
             (
                 any::<prop::sample::Index>(),
-                prop::collection::vec(inner, 0..6)
+                prop::collection::vec(prop::option::weighted(0.85, inner), 0..6)
             )
                 .prop_filter_map(
                     "no function takes that many arguments",
                     |(index, args)| {
+                        // An empty slot (`f(a, , c)`); a lone one would
+                        // print as `f()`, a call without arguments.
+                        if args.len() == 1 && args[0].is_none() {
+                            return None;
+                        }
+                        let args: Vec<Node> = args
+                            .into_iter()
+                            .map(|a| a.unwrap_or_else(|| Node::new(Kind::Missing, 0..0)))
+                            .collect();
                         let fitting: Vec<_> = callable()
                             .into_iter()
                             .filter(|f| f.accepts(args.len()))
