@@ -65,7 +65,7 @@ fn regex_replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError>
     let regex = match args.prepared::<Regex>() {
         Some(regex) => regex,
         None => {
-            dynamic = cached(&text(args.get(1)))?;
+            dynamic = cached(&text(args.get(1)), "RegexReplace")?;
             &dynamic
         }
     };
@@ -78,7 +78,7 @@ fn regex_replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError>
     })
 }
 
-fn compile(pattern: &str) -> Result<Regex, String> {
+pub(super) fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))
 }
 
@@ -90,13 +90,15 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
 }
 
-fn cached(pattern: &str) -> Result<Regex, FnError> {
+/// A run-time pattern, compiled once per thread; `function` names the
+/// caller in errors.
+pub(super) fn cached(pattern: &str, function: &str) -> Result<Regex, FnError> {
     CACHE.with(|cache| {
         if let Some(regex) = cache.borrow().get(pattern) {
             return Ok(regex.clone());
         }
         let regex = compile(pattern)
-            .map_err(|message| FnError::new("bad-regex", format!("RegexReplace: {message}")))?;
+            .map_err(|message| FnError::new("bad-regex", format!("{function}: {message}")))?;
         let mut cache = cache.borrow_mut();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();

@@ -6,7 +6,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 use super::util::{count_arg, int_arg, keep_first_chars, map_text, text};
-use super::{Args, FnError, FunctionDef};
+use super::{Args, FnError, FunctionDef, PrepareError, Prepared};
 use crate::expr::ops;
 use crate::{Env, Value, ValueType};
 
@@ -274,13 +274,22 @@ fn mid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 pub(super) const REPLACE: FunctionDef = FunctionDef {
     name: "Replace",
     returns: Some(ValueType::String),
-    signature: "Replace(value, find, replacement)",
+    signature: "Replace(value, find, replacement) | Replace(source, oldValue, regexPattern, \
+                regexGroupName, replacementValue, replacementAttributeName, template)",
     min_args: 3,
-    max_args: Some(3),
+    max_args: Some(7),
     pairs: false,
-    summary: "The value with every occurrence of `find` replaced (case-sensitive, literal text; \
-              see RegexReplace for patterns). An empty `find` changes nothing; a null replacement \
-              removes. Elementwise; null stays null.",
+    summary: "With three arguments: the value with every occurrence of `find` replaced \
+              (case-sensitive, literal text); an empty `find` changes nothing; a null replacement \
+              removes. With four to seven (Entra's form; leave unused slots empty), the arguments \
+              given choose the mode: `oldValue` and `replacementValue` replace the old value in \
+              the source; `oldValue` and `template` put the source into the template in place of \
+              the old value; `regexPattern` and `replacementValue` replace every match (the \
+              replacement may use `${group}`); `regexPattern`, `regexGroupName` and \
+              `replacementValue` replace what the named group matched; `regexPattern`, \
+              `regexGroupName` and `replacementAttributeName` give the source when it has a \
+              value, else the group's match in that attribute's value. Elementwise; a null \
+              source stays null (except in the last mode).",
     examples: &[
         ("Replace(displayName, \", \", \" \")", "Müller José"),
         (
@@ -289,12 +298,52 @@ pub(super) const REPLACE: FunctionDef = FunctionDef {
         ),
         ("Replace(\"a-b-c\", \"-\", null)", "abc"),
         ("Replace(missing, \"a\", \"b\")", "null"),
+        ("Replace([mail], \"@contoso.com\", , ,\"\", ,)", "jose.muller"),
+        ("Replace(sn, \"NAME\", , , , , \"CN=NAME,OU=Users\")", "CN=Müller,OU=Users"),
+        ("Replace(employeeId, , \"^0+\", , \"\", , )", "42"),
+        (
+            "Replace(\"+1 425-555-0100\", , \"^\\\\+(?<isd>\\\\d+) (?<rest>.*)$\", , \"(${isd}) ${rest}\", , )",
+            "(1) 425-555-0100",
+        ),
+        (
+            "Replace(\"A123-B456\", , \"[A-Z](?<digits>\\\\d+)\", \"digits\", \"#\", , )",
+            "A#-B#",
+        ),
+        (
+            "Replace(missing, , \"^(?<user>[^@]+)@\", \"user\", , mail, )",
+            "jose.muller",
+        ),
+        (
+            "Replace(\"x\", \"a\", , , , , )",
+            "error: Replace: the arguments given match none of its modes (oldValue with replacementValue or template; regexPattern with replacementValue, or with regexGroupName and replacementValue or replacementAttributeName)",
+        ),
     ],
     eval: replace,
-    prepare: None,
+    prepare: Some(prepare_replace),
 };
 
+/// A literal regexPattern (argument 2 of the long form) is compiled at
+/// parse time.
+fn prepare_replace(constants: &[Option<&Value>]) -> Result<Prepared, PrepareError> {
+    if constants.len() <= 3 {
+        return Ok(Prepared::none());
+    }
+    match constants.get(2).copied().flatten() {
+        Some(Value::Null) | None => Ok(Prepared::none()),
+        Some(pattern) => super::pattern::compile(&text(pattern))
+            .map(Prepared::new)
+            .map_err(|message| PrepareError {
+                arg: Some(2),
+                code: "bad-regex",
+                message,
+            }),
+    }
+}
+
 fn replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    if args.len() > 3 {
+        return replace_entra(args);
+    }
     let value = args.take(0);
     let find = text(args.get(1));
     let replacement = text(args.get(2));
@@ -305,6 +354,73 @@ fn replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
             Ok(Value::Str(s.replace(&*find, &replacement)))
         }
     })
+}
+
+/// Entra's seven-argument Replace: the arguments given choose the mode.
+fn replace_entra(args: &mut Args<'_, '_>) -> Result<Value, FnError> {
+    let given = |i: usize| !args.get(i).is_null();
+    let (old, pattern, group, replacement, attribute, template) =
+        (given(1), given(2), given(3), given(4), given(5), given(6));
+    let regex = |args: &Args<'_, '_>| -> Result<regex::Regex, FnError> {
+        match args.prepared::<regex::Regex>() {
+            Some(r) => Ok(r.clone()),
+            None => super::pattern::cached(&text(args.get(2)), "Replace"),
+        }
+    };
+    if old && replacement {
+        let find = text(args.get(1)).into_owned();
+        let with = text(args.get(4)).into_owned();
+        return map_text(args.take(0), |s| {
+            Ok(Value::Str(if find.is_empty() { s } else { s.replace(&find, &with) }))
+        });
+    }
+    if old && template {
+        let find = text(args.get(1)).into_owned();
+        let template = text(args.get(6)).into_owned();
+        return map_text(args.take(0), |s| Ok(Value::Str(template.replace(&find, &s))));
+    }
+    if pattern && group && replacement {
+        let regex = regex(args)?;
+        let group = text(args.get(3)).into_owned();
+        let with = text(args.get(4)).into_owned();
+        return map_text(args.take(0), |s| {
+            let mut out = String::with_capacity(s.len());
+            let mut last = 0;
+            for caps in regex.captures_iter(&s) {
+                if let Some(m) = caps.name(&group) {
+                    out.push_str(&s[last..m.start()]);
+                    out.push_str(&with);
+                    last = m.end();
+                }
+            }
+            out.push_str(&s[last..]);
+            Ok(Value::Str(out))
+        });
+    }
+    if pattern && group && attribute {
+        let source = args.take(0);
+        if !source.is_null() && !text(&source).is_empty() {
+            return Ok(source);
+        }
+        let regex = regex(args)?;
+        let group = text(args.get(3)).into_owned();
+        return map_text(args.take(5), |s| {
+            Ok(regex
+                .captures(&s)
+                .and_then(|c| c.name(&group))
+                .map_or(Value::Null, |m| Value::str(m.as_str())))
+        });
+    }
+    if pattern && replacement {
+        let regex = regex(args)?;
+        let with = text(args.get(4)).into_owned();
+        return map_text(args.take(0), |s| {
+            Ok(Value::Str(regex.replace_all(&s, with.as_str()).into_owned()))
+        });
+    }
+    Err(FnError::bad_argument(
+        "Replace: the arguments given match none of its modes (oldValue with replacementValue or template; regexPattern with replacementValue, or with regexGroupName and replacementValue or replacementAttributeName)",
+    ))
 }
 
 pub(super) const NORMALIZE_DIACRITICS: FunctionDef = FunctionDef {
