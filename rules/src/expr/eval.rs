@@ -78,6 +78,29 @@ pub(super) fn eval<'e>(
                 | BinaryOp::Mul => false,
             }))
         }
+        // IIF and Switch evaluate only the branch they take, so a branch
+        // that fails (Error) or skips the flow (IgnoreAttributeFlow,
+        // IgnoreObjectFlow) acts only when it is chosen.
+        Kind::Call(call) if call.def.name == "IIF" => {
+            let chosen = if eval(&call.args[0], env, stack)?.truthy() {
+                1
+            } else {
+                2
+            };
+            eval(&call.args[chosen], env, stack)?
+        }
+        Kind::Call(call) if call.def.name == "Switch" => {
+            let source = eval(&call.args[0], env, stack)?;
+            let mut chosen = 1;
+            for key in (2..call.args.len()).step_by(2) {
+                let candidate = eval(&call.args[key], env, stack)?;
+                if ops::equals(&source, &candidate) {
+                    chosen = key + 1;
+                    break;
+                }
+            }
+            eval(&call.args[chosen], env, stack)?
+        }
         Kind::Call(call) => {
             let base = stack.len();
             for arg in &call.args {

@@ -111,10 +111,17 @@ pub(crate) fn arithmetic(multiply: bool, left: &Value, right: &Value) -> Result<
             ),
         ));
     };
-    let result = if multiply { a.checked_mul(b) } else { a.checked_sub(b) };
-    result
-        .map(Value::Int)
-        .ok_or_else(|| FnError::new("overflow", format!("{a} {symbol} {b} overflows a 64-bit integer")))
+    let result = if multiply {
+        a.checked_mul(b)
+    } else {
+        a.checked_sub(b)
+    };
+    result.map(Value::Int).ok_or_else(|| {
+        FnError::new(
+            "overflow",
+            format!("{a} {symbol} {b} overflows a 64-bit integer"),
+        )
+    })
 }
 
 /// Unary `-`: negates an integer or a string holding one; null stays null.

@@ -200,6 +200,24 @@ impl<'s> Parser<'s> {
                 if self.peek().tok == Tok::LParen {
                     return self.call(name, token.span);
                 }
+                // Entra's keywords: a call without parentheses.
+                if is_keyword(name, "IgnoreAttributeFlow") || is_keyword(name, "IgnoreObjectFlow") {
+                    let def = functions::function(name).ok_or_else(|| {
+                        error(
+                            "unknown-function",
+                            format!("unknown function `{name}`"),
+                            token.span.clone(),
+                        )
+                    })?;
+                    return Ok(Node::new(
+                        Kind::Call(Call {
+                            def,
+                            args: Vec::new(),
+                            prepared: Prepared::none(),
+                        }),
+                        token.span,
+                    ));
+                }
                 if is_keyword(name, "null") {
                     Kind::Literal(Value::Null)
                 } else if is_keyword(name, "true") {

@@ -1,4 +1,5 @@
-//! Date-time functions: FormatDateTime, DateAdd, Now.
+//! Date-time functions: FormatDateTime, DateAdd, DateDiff, Now, CDate,
+//! IsDate, DateFromNum and NumFromDate (AD's FILETIME).
 //!
 //! Date-times are instants in UTC. A string where a date-time is expected is
 //! read as RFC 3339 (`2024-03-15T09:30:00Z`, any offset), as a UTC date-time
@@ -6,10 +7,11 @@
 //! (`2024-03-15`, midnight UTC), or as LDAP generalized time
 //! (`20240315093000.0Z`, as AD's whenCreated).
 
-use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::format::{Item, Parsed};
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
-use super::util::{describe, map_items};
+use super::datefmt;
+use super::util::{describe, int_arg, map_items};
 use super::{Args, FnError, FunctionDef, PrepareError, Prepared};
 use crate::{Env, Value, ValueType};
 
@@ -30,11 +32,27 @@ pub(crate) fn parse_datetime_str(s: &str) -> Option<i64> {
             return Some(dt.and_utc().timestamp_micros());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| {
-        d.and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_micros()
-    })
+    if let Some(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok() {
+        return Some(
+            date.and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_micros(),
+        );
+    }
+    // A date with an offset, as Workday and SuccessFactors send hire
+    // dates: `2012-03-16-07:00` is midnight at UTC-7.
+    if s.len() > 10 && s.is_char_boundary(10) {
+        let (date, offset) = s.split_at(10);
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        let offset = DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{offset}")).ok()?;
+        let local = date.and_time(chrono::NaiveTime::MIN);
+        return Some(
+            (local - TimeDelta::seconds(i64::from(offset.offset().local_minus_utc())))
+                .and_utc()
+                .timestamp_micros(),
+        );
+    }
+    None
 }
 
 fn to_utc(micros: i64, function: &str) -> Result<DateTime<Utc>, FnError> {
@@ -73,19 +91,20 @@ fn parse_with(s: &str, items: &[Item<'static>]) -> Option<i64> {
     if let Ok(dt) = parsed.to_naive_datetime_with_offset(0) {
         return Some(dt.and_utc().timestamp_micros());
     }
+    // A date alone is midnight, at its offset when it has one.
     let date = parsed.to_naive_date().ok()?;
+    let offset_us = i64::from(parsed.offset.unwrap_or(0)) * 1_000_000;
     Some(
         date.and_time(chrono::NaiveTime::MIN)
             .and_utc()
-            .timestamp_micros(),
+            .timestamp_micros()
+            - offset_us,
     )
 }
 
-fn format_items(format: &Value) -> Result<Vec<Item<'static>>, String> {
+fn format_text(format: &Value) -> Result<String, String> {
     match format {
-        Value::Str(s) => StrftimeItems::new(s).parse_to_owned().map_err(|_| {
-            format!("invalid date-time format \"{s}\" (strftime syntax, e.g. \"%Y-%m-%d\")")
-        }),
+        Value::Str(s) => Ok(s.clone()),
         other => Err(format!(
             "a date-time format must be a string, found {}",
             describe(other)
@@ -93,25 +112,37 @@ fn format_items(format: &Value) -> Result<Vec<Item<'static>>, String> {
     }
 }
 
+fn input_format(format: &Value) -> Result<Vec<Item<'static>>, String> {
+    datefmt::input(&format_text(format)?)
+}
+
+fn output_format(format: &Value) -> Result<datefmt::Output, String> {
+    datefmt::output(&format_text(format)?)
+}
+
 /// FormatDateTime's formats, compiled at parse time when they are literals.
 struct Formats {
     input: Option<Vec<Item<'static>>>,
-    output: Option<Vec<Item<'static>>>,
+    output: Option<datefmt::Output>,
 }
 
 pub(super) const FORMAT_DATE_TIME: FunctionDef = FunctionDef {
     name: "FormatDateTime",
     returns: Some(ValueType::String),
-    signature: "FormatDateTime(value, [inputFormat,] outputFormat)",
+    signature: "FormatDateTime(value, [[dateTimeStyles,] inputFormat,] outputFormat)",
     min_args: 2,
-    max_args: Some(3),
+    max_args: Some(4),
     pairs: false,
-    summary: "The date-time rendered in UTC with a strftime format (`%Y-%m-%d`, `%H:%M:%S`, \
-              `%Y%m%d%H%M%S.0Z` for LDAP generalized time, `%s` for Unix seconds). The value is \
-              a date-time or a string read as an RFC 3339 date-time, a date, or generalized \
-              time; with three arguments the string is read with `inputFormat` instead (no \
-              offset means UTC, no time means midnight). Literal formats are checked at parse \
-              time. Elementwise; null stays null.",
+    summary: "The date-time rendered in UTC with a format: a .NET custom format as Entra \
+              writes them (`yyyy-MM-dd`, `yyyyMMddHHmmss.fZ` for LDAP generalized time) or, when \
+              it holds `%`, strftime (`%Y-%m-%d`, `%s` for Unix seconds). The value is a \
+              date-time or a string read as an RFC 3339 date-time, a date (also with an offset, \
+              `2012-03-16-07:00`), or generalized time; with an `inputFormat` the string is read \
+              with it instead (no offset means UTC, no time means midnight). Entra's four-argument \
+              form `FormatDateTime(source, dateTimeStyles, inputFormat, outputFormat)` is \
+              accepted (`dateTimeStyles` may be left empty). Literal formats are checked at \
+              parse time: a format with no date or time field, or a letter that is not one \
+              (`YYYY`), is an error, never printed as text. Elementwise; null stays null.",
     examples: &[
         ("FormatDateTime(hireDate, \"%Y-%m-%d\")", "2021-06-01"),
         (
@@ -128,6 +159,18 @@ pub(super) const FORMAT_DATE_TIME: FunctionDef = FunctionDef {
         ),
         ("FormatDateTime(missing, \"%Y\")", "null"),
         (
+            "FormatDateTime(\"20150123105347.1Z\", , \"yyyyMMddHHmmss.fZ\", \"yyyy-MM-dd\")",
+            "2015-01-23",
+        ),
+        (
+            "FormatDateTime(\"2021-09-10-07:00\", , \"yyyy-MM-ddzzz\", \"yyyyMMddHHmmss.fZ\")",
+            "20210910070000.0Z",
+        ),
+        (
+            "FormatDateTime(hireDate, \"M/d/yyyy h:mm tt\")",
+            "6/1/2021 8:00 AM",
+        ),
+        (
             "FormatDateTime(\"soon\", \"%Y\")",
             "error: FormatDateTime: cannot read \"soon\" as a date-time",
         ),
@@ -137,35 +180,32 @@ pub(super) const FORMAT_DATE_TIME: FunctionDef = FunctionDef {
 };
 
 fn format_positions(argc: usize) -> (Option<usize>, usize) {
-    if argc == 3 {
-        (Some(1), 2)
-    } else {
-        (None, 1)
+    match argc {
+        4 => (Some(2), 3),
+        3 => (Some(1), 2),
+        _ => (None, 1),
     }
 }
 
 fn prepare_format_date_time(constants: &[Option<&Value>]) -> Result<Prepared, PrepareError> {
     let (input_at, output_at) = format_positions(constants.len());
-    let compile = |at: usize| -> Result<Option<Vec<Item<'static>>>, PrepareError> {
-        constants
-            .get(at)
-            .copied()
-            .flatten()
-            .map(|format| {
-                format_items(format).map_err(|message| PrepareError {
-                    arg: Some(at),
-                    code: "bad-format",
-                    message,
-                })
-            })
-            .transpose()
+    let bad = |at: usize| {
+        move |message| PrepareError {
+            arg: Some(at),
+            code: "bad-format",
+            message,
+        }
     };
+    let constant = |at: usize| constants.get(at).copied().flatten();
     let formats = Formats {
-        input: match input_at {
-            Some(at) => compile(at)?,
+        input: match input_at.and_then(|at| constant(at).map(|f| (at, f))) {
+            Some((at, f)) => Some(input_format(f).map_err(bad(at))?),
             None => None,
         },
-        output: compile(output_at)?,
+        output: match constant(output_at) {
+            Some(f) => Some(output_format(f).map_err(bad(output_at))?),
+            None => None,
+        },
     };
     Ok(if formats.input.is_none() && formats.output.is_none() {
         Prepared::none()
@@ -184,10 +224,10 @@ fn format_date_time(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnErr
     let bad_format =
         |message: String| FnError::new("bad-format", format!("FormatDateTime: {message}"));
     let dynamic_output;
-    let output: &[Item<'static>] = match prepared.and_then(|f| f.output.as_deref()) {
-        Some(items) => items,
+    let output: &datefmt::Output = match prepared.and_then(|f| f.output.as_ref()) {
+        Some(output) => output,
         None => {
-            dynamic_output = format_items(args.get(output_at)).map_err(bad_format)?;
+            dynamic_output = output_format(args.get(output_at)).map_err(bad_format)?;
             &dynamic_output
         }
     };
@@ -197,16 +237,15 @@ fn format_date_time(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnErr
         Some(at) => match prepared.and_then(|f| f.input.as_deref()) {
             Some(items) => Some(items),
             None => {
-                dynamic_input = format_items(args.get(at)).map_err(bad_format)?;
+                dynamic_input = input_format(args.get(at)).map_err(bad_format)?;
                 Some(&dynamic_input)
             }
         },
     };
     map_items(value, |item| {
         let dt = to_utc(instant(&item, input, "FormatDateTime")?, "FormatDateTime")?;
-        let mut out = String::new();
-        use std::fmt::Write as _;
-        write!(out, "{}", dt.format_with_items(output.iter()))
+        let out = output
+            .render(dt)
             .map_err(|_| bad_format("the format cannot be applied to this date-time".to_owned()))?;
         Ok(Value::Str(out))
     })
@@ -336,6 +375,191 @@ pub(super) const NOW: FunctionDef = FunctionDef {
 
 fn now(_: &mut Args<'_, '_>, env: &dyn Env) -> Result<Value, FnError> {
     Ok(Value::DateTime(env.now()))
+}
+
+pub(super) const CDATE: FunctionDef = FunctionDef {
+    name: "CDate",
+    returns: Some(ValueType::DateTime),
+    signature: "CDate(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The string read as a date-time in UTC: RFC 3339 with any offset, a date with an \
+              offset as Workday and SuccessFactors send it (`2012-03-16-07:00` is 07:00 UTC), a \
+              bare date or date-time (UTC), or generalized time. A string it cannot read is an \
+              error. Elementwise; null stays null.",
+    examples: &[
+        ("CDate(\"2012-03-16-07:00\")", "2012-03-16T07:00:00Z"),
+        (
+            "CDate(\"2012-03-16T07:00:00+01:00\")",
+            "2012-03-16T06:00:00Z",
+        ),
+        ("CDate(\"20240315093000.0Z\")", "2024-03-15T09:30:00Z"),
+        (
+            "CDate(\"soon\")",
+            "error: CDate: cannot read \"soon\" as a date-time",
+        ),
+        ("CDate(missing)", "null"),
+    ],
+    eval: cdate,
+    prepare: None,
+};
+
+fn cdate(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    map_items(args.take(0), |v| {
+        Ok(Value::DateTime(instant(&v, None, "CDate")?))
+    })
+}
+
+pub(super) const IS_DATE: FunctionDef = FunctionDef {
+    name: "IsDate",
+    returns: Some(ValueType::Boolean),
+    signature: "IsDate(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "Whether the value is a date-time or a string CDate can read. False for null.",
+    examples: &[
+        ("IsDate(\"2012-03-16-07:00\")", "true"),
+        ("IsDate(hireDate)", "true"),
+        ("IsDate(\"soon\")", "false"),
+        ("IsDate(missing)", "false"),
+    ],
+    eval: is_date,
+    prepare: None,
+};
+
+fn is_date(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(Value::Bool(match args.get(0) {
+        Value::DateTime(_) => true,
+        Value::Str(s) => parse_datetime_str(s).is_some(),
+        _ => false,
+    }))
+}
+
+pub(super) const DATE_DIFF: FunctionDef = FunctionDef {
+    name: "DateDiff",
+    returns: Some(ValueType::Integer),
+    signature: "DateDiff(interval, date1, date2)",
+    min_args: 3,
+    max_args: Some(3),
+    pairs: false,
+    summary: "How many whole intervals lie from `date1` to `date2` (negative when `date2` is \
+              earlier), with DateAdd's intervals; months, quarters and years count calendar \
+              boundaries crossed, as VBScript does. Either date null gives null.",
+    examples: &[
+        ("DateDiff(\"d\", \"2024-03-01\", \"2024-03-15\")", "14"),
+        ("DateDiff(\"d\", Now(), \"2024-03-01\")", "-14"),
+        ("DateDiff(\"m\", \"2023-12-31\", \"2024-01-01\")", "1"),
+        ("DateDiff(\"yyyy\", hireDate, Now())", "3"),
+        (
+            "DateDiff(\"h\", \"2024-03-15T00:00:00Z\", \"2024-03-15T09:59:00Z\")",
+            "9",
+        ),
+        ("DateDiff(\"d\", missing, Now())", "null"),
+    ],
+    eval: date_diff,
+    prepare: Some(prepare_date_add),
+};
+
+fn date_diff(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let unit = match args.prepared::<Interval>() {
+        Some(unit) => *unit,
+        None => args.get(0).as_str().and_then(interval).ok_or_else(|| {
+            FnError::bad_argument(format!("DateDiff: {}", interval_error(args.get(0))))
+        })?,
+    };
+    if args.get(1).is_null() || args.get(2).is_null() {
+        return Ok(Value::Null);
+    }
+    let a = to_utc(instant(args.get(1), None, "DateDiff")?, "DateDiff")?;
+    let b = to_utc(instant(args.get(2), None, "DateDiff")?, "DateDiff")?;
+    Ok(Value::Int(match unit {
+        Interval::Months(factor) => {
+            use chrono::Datelike as _;
+            let months = |d: &DateTime<Utc>| i64::from(d.year()) * 12 + i64::from(d.month0());
+            let (ma, mb) = (months(&a), months(&b));
+            // Quarters and years count boundaries of their own.
+            mb.div_euclid(factor) - ma.div_euclid(factor)
+        }
+        Interval::Duration(make) => {
+            let unit = make(1)
+                .map_or(1, |d| d.num_microseconds().unwrap_or(1))
+                .max(1);
+            (b - a).num_microseconds().unwrap_or(0) / unit
+        }
+    }))
+}
+
+/// Microseconds between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
+const FILETIME_EPOCH_US: i64 = 11_644_473_600_000_000;
+
+pub(super) const DATE_FROM_NUM: FunctionDef = FunctionDef {
+    name: "DateFromNum",
+    returns: Some(ValueType::DateTime),
+    signature: "DateFromNum(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "An AD FILETIME (100-nanosecond intervals since 1601-01-01 UTC, as accountExpires, \
+              lastLogonTimestamp and pwdLastSet hold them) as a date-time. 0 and \
+              9223372036854775807 (never) give null. Elementwise; null stays null.",
+    examples: &[
+        ("DateFromNum(129699324000000000)", "2012-01-01T23:00:00Z"),
+        (
+            "DateFromNum(\"133575606000000000\")",
+            "2024-04-14T09:30:00Z",
+        ),
+        ("DateFromNum(9223372036854775807)", "null"),
+        ("DateFromNum(0)", "null"),
+        ("DateFromNum(missing)", "null"),
+    ],
+    eval: date_from_num,
+    prepare: None,
+};
+
+fn date_from_num(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    map_items(args.take(0), |v| {
+        let ticks = int_arg(&v, "DateFromNum", "value")?;
+        if ticks == 0 || ticks == i64::MAX {
+            return Ok(Value::Null);
+        }
+        Ok(Value::DateTime(ticks / 10 - FILETIME_EPOCH_US))
+    })
+}
+
+pub(super) const NUM_FROM_DATE: FunctionDef = FunctionDef {
+    name: "NumFromDate",
+    returns: Some(ValueType::Integer),
+    signature: "NumFromDate(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "A date-time as an AD FILETIME (100-nanosecond intervals since 1601-01-01 UTC), for \
+              accountExpires. Strings are read as CDate does. Elementwise; null stays null.",
+    examples: &[
+        (
+            "NumFromDate(\"2012-01-01T23:00:00Z\")",
+            "129699324000000000",
+        ),
+        (
+            "NumFromDate(DateAdd(\"d\", 30, Now()))",
+            "133575606000000000",
+        ),
+        ("NumFromDate(missing)", "null"),
+    ],
+    eval: num_from_date,
+    prepare: None,
+};
+
+fn num_from_date(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    map_items(args.take(0), |v| {
+        let us = instant(&v, None, "NumFromDate")?;
+        us.checked_add(FILETIME_EPOCH_US)
+            .and_then(|t| t.checked_mul(10))
+            .map(Value::Int)
+            .ok_or_else(|| FnError::bad_argument("NumFromDate: the date-time is out of range"))
+    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! Distinguished names: EscapeDN, ParentDN, RDN.
+//! Distinguished names: EscapeDN (and Entra Connect's EscapeDNComponent),
+//! ParentDN, RDN, DNComponent, DNComponentRev.
 //!
 //! DNs are split at commas that are neither escaped with a backslash (`\,`,
 //! and hex escapes like `\2C`) nor inside a quoted value (`CN="a,b"`), by
 //! [`crate::dn`], the one DN type.
 
-use super::util::map_text;
+use super::util::{int_arg, map_text};
 use super::{Args, FnError, FunctionDef};
 use crate::dn::first_separator;
 use crate::{Env, Value, ValueType};
@@ -113,6 +114,132 @@ fn rdn(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
         } else {
             Value::from(trimmed)
         })
+    })
+}
+
+pub(super) const ESCAPE_DN_COMPONENT: FunctionDef = FunctionDef {
+    name: "EscapeDNComponent",
+    returns: Some(ValueType::String),
+    signature: "EscapeDNComponent(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "Entra Connect's name for EscapeDN: the value escaped for use as an RDN value \
+              (RFC 4514). Elementwise; null stays null.",
+    examples: &[
+        (
+            "\"CN=\" & EscapeDNComponent(displayName) & \",OU=Users\"",
+            "CN=Müller\\, José,OU=Users",
+        ),
+        ("EscapeDNComponent(missing)", "null"),
+    ],
+    eval: escape_dn,
+    prepare: None,
+};
+
+/// The value of the `n`th RDN (1-based) counted from the left, or from the
+/// right without `DC=` components when asked.
+fn component(
+    dn: &str,
+    n: i64,
+    from_right: bool,
+    skip_dc: bool,
+    name: &str,
+) -> Result<Value, FnError> {
+    let parsed =
+        crate::dn::Dn::parse(dn).map_err(|e| FnError::bad_argument(format!("{name}: {e}")))?;
+    let mut values: Vec<&str> = parsed
+        .rdns()
+        .iter()
+        .filter_map(|rdn| rdn.avas().first())
+        .filter(|ava| !(skip_dc && ava.attr.eq_ignore_ascii_case("dc")))
+        .map(|ava| ava.value.as_str())
+        .collect();
+    if from_right {
+        values.reverse();
+    }
+    let index = usize::try_from(n - 1).ok();
+    Ok(index
+        .and_then(|i| values.get(i))
+        .map_or(Value::Null, |v| Value::str(*v)))
+}
+
+pub(super) const DN_COMPONENT: FunctionDef = FunctionDef {
+    name: "DNComponent",
+    returns: Some(ValueType::String),
+    signature: "DNComponent(dn, componentNumber)",
+    min_args: 2,
+    max_args: Some(2),
+    pairs: false,
+    summary: "The value (without its attribute type, unescaped) of the DN's RDN number \
+              `componentNumber`, counted from the left from 1. Null past the end. Elementwise; \
+              null stays null.",
+    examples: &[
+        (
+            "DNComponent(\"cn=Joe,ou=Atlanta,ou=GA,ou=US,dc=contoso,dc=com\", 1)",
+            "Joe",
+        ),
+        (
+            "DNComponent(\"CN=Müller\\\\, José,OU=Users\", 1)",
+            "Müller, José",
+        ),
+        ("DNComponent(\"CN=a,OU=b\", 5)", "null"),
+        ("DNComponent(missing, 1)", "null"),
+    ],
+    eval: dn_component,
+    prepare: None,
+};
+
+fn dn_component(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let n = int_arg(args.get(1), "DNComponent", "componentNumber")?;
+    map_text(args.take(0), |dn| {
+        component(&dn, n, false, false, "DNComponent")
+    })
+}
+
+pub(super) const DN_COMPONENT_REV: FunctionDef = FunctionDef {
+    name: "DNComponentRev",
+    returns: Some(ValueType::String),
+    signature: "DNComponentRev(dn, componentNumber, [options])",
+    min_args: 2,
+    max_args: Some(3),
+    pairs: false,
+    summary: "The value of the DN's RDN number `componentNumber`, counted from the right from \
+              1; with the option \"DC\", `DC=` components are not counted. Null past the end. \
+              Elementwise; null stays null.",
+    examples: &[
+        (
+            "DNComponentRev(\"cn=Joe,ou=Atlanta,ou=GA,ou=US,dc=contoso,dc=com\", 3)",
+            "US",
+        ),
+        (
+            "DNComponentRev(\"cn=Joe,ou=Atlanta,ou=GA,ou=US,dc=contoso,dc=com\", 1, \"DC\")",
+            "US",
+        ),
+        (
+            "DNComponentRev(\"cn=Joe,ou=Atlanta\", 1, \"X\")",
+            "error: DNComponentRev: unknown option \"X\" (expected \"DC\")",
+        ),
+        ("DNComponentRev(missing, 1)", "null"),
+    ],
+    eval: dn_component_rev,
+    prepare: None,
+};
+
+fn dn_component_rev(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let n = int_arg(args.get(1), "DNComponentRev", "componentNumber")?;
+    let skip_dc = match args.get(2) {
+        Value::Null => false,
+        v if crate::functions::util::text(v).eq_ignore_ascii_case("dc") => true,
+        v => {
+            return Err(FnError::bad_argument(format!(
+                "DNComponentRev: unknown option \"{}\" (expected \"DC\")",
+                crate::functions::util::text(v)
+            )))
+        }
+    };
+    map_text(args.take(0), |dn| {
+        component(&dn, n, true, skip_dc, "DNComponentRev")
     })
 }
 

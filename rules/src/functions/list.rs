@@ -1,5 +1,6 @@
-//! Multi-valued attributes: Count, Item, First. (Split, Join and Contains
-//! live with the string functions.)
+//! Multi-valued attributes: Count, Item, ItemOrNull, First,
+//! RemoveDuplicates. (Split, Join and Contains live with the string
+//! functions.)
 
 use super::util::int_arg;
 use super::{Args, FnError, FunctionDef};
@@ -88,6 +89,68 @@ pub(super) const FIRST: FunctionDef = FunctionDef {
 
 fn first(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     Ok(nth(args.take(0), 0))
+}
+
+pub(super) const ITEM_OR_NULL: FunctionDef = FunctionDef {
+    name: "ItemOrNull",
+    returns: None,
+    signature: "ItemOrNull(value, index)",
+    min_args: 2,
+    max_args: Some(2),
+    pairs: false,
+    summary: "Item `index` (1-based) of a multi-valued attribute, or null when there is no such \
+              item (any index, as Entra Connect documents; Item refuses an index below 1).",
+    examples: &[
+        (
+            "ItemOrNull(proxyAddresses, 1)",
+            "SMTP:jose.muller@contoso.com",
+        ),
+        ("ItemOrNull(proxyAddresses, 0)", "null"),
+        ("ItemOrNull(proxyAddresses, 9)", "null"),
+        ("ItemOrNull(missing, 1)", "null"),
+    ],
+    eval: item_or_null,
+    prepare: None,
+};
+
+fn item_or_null(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let index = int_arg(args.get(1), "ItemOrNull", "index")?;
+    Ok(
+        match usize::try_from(index).ok().and_then(|i| i.checked_sub(1)) {
+            Some(position) => nth(args.take(0), position),
+            None => Value::Null,
+        },
+    )
+}
+
+pub(super) const REMOVE_DUPLICATES: FunctionDef = FunctionDef {
+    name: "RemoveDuplicates",
+    returns: None,
+    signature: "RemoveDuplicates(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The values of a multi-valued attribute with repeats removed (the first of each \
+              kept, order kept; values compare exactly). A single value and null are returned as \
+              they are.",
+    examples: &[
+        ("RemoveDuplicates(Split(\"a;b;a;c;b\", \";\"))", "a; b; c"),
+        ("RemoveDuplicates(Split(\"A;a\", \";\"))", "A; a"),
+        ("RemoveDuplicates(mail)", "jose.muller@contoso.com"),
+        ("RemoveDuplicates(missing)", "null"),
+    ],
+    eval: remove_duplicates,
+    prepare: None,
+};
+
+fn remove_duplicates(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(match args.take(0) {
+        Value::List(items) => {
+            let mut seen = std::collections::HashSet::new();
+            Value::list(items.into_iter().filter(|v| seen.insert(v.clone())))
+        }
+        other => other,
+    })
 }
 
 #[cfg(test)]

@@ -140,3 +140,134 @@ pub(super) const IS_NULL_OR_EMPTY: FunctionDef = FunctionDef {
 fn is_null_or_empty(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     Ok(Value::Bool(args.get(0).is_null_or_empty()))
 }
+
+/// The evaluation-error code of `IgnoreAttributeFlow` (and of
+/// `IgnoreFlowIfNullOrEmpty` on an empty value): the engine skips the flow
+/// for this object, as if the rule had no flow to that attribute; it never
+/// writes null.
+pub const IGNORE_ATTRIBUTE_FLOW: &str = "ignore-attribute-flow";
+
+/// The evaluation-error code of `IgnoreObjectFlow`: the engine skips the
+/// rule for this object (inbound: it contributes nothing; outbound: nothing
+/// is staged or provisioned for it by this sync).
+pub const IGNORE_OBJECT_FLOW: &str = "ignore-object-flow";
+
+pub(super) const IGNORE_ATTRIBUTE_FLOW_FN: FunctionDef = FunctionDef {
+    name: "IgnoreAttributeFlow",
+    returns: None,
+    signature: "IgnoreAttributeFlow",
+    min_args: 0,
+    max_args: Some(0),
+    pairs: false,
+    summary: "A keyword (written bare or with `()`): the flow it is reached in does not flow \
+              for this object, so the attribute keeps its value (another source's, by \
+              precedence, or the target's own), never null. Typically the value of an IIF or \
+              Switch branch.",
+    examples: &[
+        (
+            "IIF(IsPresent(mail), mail, IgnoreAttributeFlow)",
+            "jose.muller@contoso.com",
+        ),
+        (
+            "IIF(IsPresent(missing), missing, IgnoreAttributeFlow)",
+            "error: IgnoreAttributeFlow: this flow is skipped for this object",
+        ),
+    ],
+    eval: ignore_attribute_flow,
+    prepare: None,
+};
+
+fn ignore_attribute_flow(_: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Err(FnError::new(
+        IGNORE_ATTRIBUTE_FLOW,
+        "IgnoreAttributeFlow: this flow is skipped for this object",
+    ))
+}
+
+pub(super) const IGNORE_OBJECT_FLOW_FN: FunctionDef = FunctionDef {
+    name: "IgnoreObjectFlow",
+    returns: None,
+    signature: "IgnoreObjectFlow",
+    min_args: 0,
+    max_args: Some(0),
+    pairs: false,
+    summary: "A keyword (written bare or with `()`): the rule it is reached in is skipped for \
+              this object: an inbound rule contributes nothing, an outbound rule stages nothing \
+              and provisions nothing for it in this sync.",
+    examples: &[
+        (
+            "IIF(workerType == \"Employee\", sn, IgnoreObjectFlow)",
+            "Müller",
+        ),
+        (
+            "Switch(workerType, IgnoreObjectFlow, \"Contractor\", sn)",
+            "error: IgnoreObjectFlow: this rule is skipped for this object",
+        ),
+    ],
+    eval: ignore_object_flow,
+    prepare: None,
+};
+
+fn ignore_object_flow(_: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Err(FnError::new(
+        IGNORE_OBJECT_FLOW,
+        "IgnoreObjectFlow: this rule is skipped for this object",
+    ))
+}
+
+pub(super) const IGNORE_FLOW_IF_NULL_OR_EMPTY: FunctionDef = FunctionDef {
+    name: "IgnoreFlowIfNullOrEmpty",
+    returns: None,
+    signature: "IgnoreFlowIfNullOrEmpty(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The value; when it is null or empty, the flow is skipped for this object (as \
+              IgnoreAttributeFlow), so a missing source value never clears the target.",
+    examples: &[
+        ("IgnoreFlowIfNullOrEmpty(mail)", "jose.muller@contoso.com"),
+        ("IgnoreFlowIfNullOrEmpty(nickname)", "error: IgnoreFlowIfNullOrEmpty: the value is empty: this flow is skipped for this object"),
+        ("IgnoreFlowIfNullOrEmpty(missing)", "error: IgnoreFlowIfNullOrEmpty: the value is empty: this flow is skipped for this object"),
+    ],
+    eval: ignore_flow_if_null_or_empty,
+    prepare: None,
+};
+
+fn ignore_flow_if_null_or_empty(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let value = args.take(0);
+    if value.is_null_or_empty() {
+        return Err(FnError::new(
+            IGNORE_ATTRIBUTE_FLOW,
+            "IgnoreFlowIfNullOrEmpty: the value is empty: this flow is skipped for this object",
+        ));
+    }
+    Ok(value)
+}
+
+pub(super) const ERROR: FunctionDef = FunctionDef {
+    name: "Error",
+    returns: None,
+    signature: "Error(message)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "Fails the evaluation with the message: an error on the object (code \
+              `error-function`), as Entra Connect's Error does. Typically the value of an IIF \
+              or Switch branch that must never be taken.",
+    examples: &[
+        ("IIF(IsPresent(sn), sn, Error(\"no last name\"))", "Müller"),
+        (
+            "IIF(IsPresent(missing), missing, Error(\"no value for \" & \"missing\"))",
+            "error: no value for missing",
+        ),
+    ],
+    eval: error,
+    prepare: None,
+};
+
+fn error(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Err(FnError::new(
+        "error-function",
+        super::util::text(args.get(0)).into_owned(),
+    ))
+}

@@ -25,17 +25,21 @@ use std::sync::Arc;
 
 use crate::{Env, MapEnv, Value, ValueType};
 
+mod cast;
 mod convert;
+mod datefmt;
 mod dates;
 mod dn;
 mod list;
 mod logic;
 mod pattern;
 mod string;
+mod text;
 mod unique;
 mod util;
 
 pub(crate) use dates::parse_datetime_str;
+pub use logic::{IGNORE_ATTRIBUTE_FLOW, IGNORE_OBJECT_FLOW};
 pub(crate) use util::{describe, parse_int, text};
 
 /// The signature of a function's evaluator.
@@ -253,42 +257,83 @@ static FUNCTIONS: &[FunctionDef] = &[
     string::APPEND,
     convert::BIT_AND,
     convert::BIT_OR,
+    cast::CBOOL,
+    dates::CDATE,
+    cast::CGUID,
+    cast::CNUM,
     logic::COALESCE,
     string::CONTAINS,
+    cast::CONVERT_FROM_BASE64,
+    cast::CONVERT_TO_BASE64,
+    cast::CONVERT_TO_UTF8_HEX,
     list::COUNT,
+    cast::CSTR,
     dates::DATE_ADD,
+    dates::DATE_DIFF,
+    dates::DATE_FROM_NUM,
+    dn::DN_COMPONENT,
+    dn::DN_COMPONENT_REV,
     string::ENDS_WITH,
+    logic::ERROR,
     dn::ESCAPE_DN,
+    dn::ESCAPE_DN_COMPONENT,
     list::FIRST,
     dates::FORMAT_DATE_TIME,
     convert::FROM_BASE64,
     convert::GUID_TO_IMMUTABLE_ID,
+    logic::IGNORE_ATTRIBUTE_FLOW_FN,
+    logic::IGNORE_FLOW_IF_NULL_OR_EMPTY,
+    logic::IGNORE_OBJECT_FLOW_FN,
     logic::IIF,
+    text::IN_STR,
+    text::IN_STR_REV,
+    cast::IS_BIT_SET,
+    dates::IS_DATE,
+    cast::IS_NULL,
     logic::IS_NULL_OR_EMPTY,
+    cast::IS_NUMERIC,
     logic::IS_PRESENT,
+    cast::IS_STRING,
     list::ITEM,
+    list::ITEM_OR_NULL,
     string::JOIN,
+    text::LCASE,
     string::LEFT,
+    text::LEN,
     string::LOWER,
+    text::LTRIM,
     string::MID,
     string::NORMALIZE_DIACRITICS,
+    cast::NOT,
     dates::NOW,
+    dates::NUM_FROM_DATE,
+    text::PAD_LEFT,
+    text::PAD_RIGHT,
     dn::PARENT_DN,
+    text::PCASE,
     dn::RDN,
     pattern::REGEX_REPLACE,
+    list::REMOVE_DUPLICATES,
     string::REPLACE,
+    text::REPLACE_CHARS,
     string::RIGHT,
+    text::RTRIM,
     unique::SELECT_UNIQUE_VALUE,
     string::SPLIT,
     string::STARTS_WITH,
+    cast::STRING_FROM_GUID,
+    cast::STRING_FROM_SID,
     string::STRIP_SPACES,
     logic::SWITCH,
     convert::TO_BASE64,
     convert::TO_BOOL,
     convert::TO_INT,
+    text::TO_LOWER,
     convert::TO_STRING,
+    text::TO_UPPER,
     string::TRIM,
     string::TRUNCATE,
+    text::UCASE,
     unique::UNIQUE_NUMBERED,
     string::UPPER,
     string::WORD,

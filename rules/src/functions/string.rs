@@ -371,13 +371,19 @@ fn replace_entra(args: &mut Args<'_, '_>) -> Result<Value, FnError> {
         let find = text(args.get(1)).into_owned();
         let with = text(args.get(4)).into_owned();
         return map_text(args.take(0), |s| {
-            Ok(Value::Str(if find.is_empty() { s } else { s.replace(&find, &with) }))
+            Ok(Value::Str(if find.is_empty() {
+                s
+            } else {
+                s.replace(&find, &with)
+            }))
         });
     }
     if old && template {
         let find = text(args.get(1)).into_owned();
         let template = text(args.get(6)).into_owned();
-        return map_text(args.take(0), |s| Ok(Value::Str(template.replace(&find, &s))));
+        return map_text(args.take(0), |s| {
+            Ok(Value::Str(template.replace(&find, &s)))
+        });
     }
     if pattern && group && replacement {
         let regex = regex(args)?;
@@ -415,7 +421,9 @@ fn replace_entra(args: &mut Args<'_, '_>) -> Result<Value, FnError> {
         let regex = regex(args)?;
         let with = text(args.get(4)).into_owned();
         return map_text(args.take(0), |s| {
-            Ok(Value::Str(regex.replace_all(&s, with.as_str()).into_owned()))
+            Ok(Value::Str(
+                regex.replace_all(&s, with.as_str()).into_owned(),
+            ))
         });
     }
     Err(FnError::bad_argument(

@@ -155,7 +155,8 @@ fn arity_text_and_suggestions() {
     assert_eq!(text("Left").as_deref(), Some("2 arguments"));
     assert_eq!(text("Now").as_deref(), Some("0 arguments"));
     assert_eq!(text("IsPresent").as_deref(), Some("1 argument"));
-    assert_eq!(text("FormatDateTime").as_deref(), Some("2 or 3 arguments"));
+    assert_eq!(text("FormatDateTime").as_deref(), Some("2 to 4 arguments"));
+    assert_eq!(text("InStr").as_deref(), Some("2 to 4 arguments"));
     assert_eq!(text("Coalesce").as_deref(), Some("at least 1 argument"));
     assert_eq!(text("Switch").as_deref(), Some("4, 6, 8, ... arguments"));
     let switch =
