@@ -6,6 +6,7 @@ mod bad_input;
 mod contract;
 mod crash;
 mod database;
+mod expressions;
 mod harness;
 mod identity;
 mod lifecycle;

@@ -180,15 +180,27 @@ pub(crate) fn contributions(
             if !r.rule.in_scope(&env).map_err(|e| Failure::scope(r, e))? {
                 continue;
             }
+            let rule_start = out.len();
             for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
-                let value = flow.expr.eval(&env).map_err(|e| {
-                    Failure::eval(
-                        &r.rule.name,
-                        &format!("flow to '{}'", flow.target),
-                        &flow.expr,
-                        e,
-                    )
-                })?;
+                let value = match flow.expr.eval(&env) {
+                    Ok(value) => value,
+                    // The flow does not flow for this object: the next
+                    // source by precedence supplies the attribute.
+                    Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => continue,
+                    // The rule contributes nothing for this object.
+                    Err(e) if e.code == rules::functions::IGNORE_OBJECT_FLOW => {
+                        out.truncate(rule_start);
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(Failure::eval(
+                            &r.rule.name,
+                            &format!("flow to '{}'", flow.target),
+                            &flow.expr,
+                            e,
+                        ))
+                    }
+                };
                 out.push(Contribution {
                     attr: *target,
                     precedence: r.rule.precedence,

@@ -36,6 +36,9 @@ pub(crate) struct Desired {
     pub initial: BTreeMap<Sym, Value>,
     /// The DN from a `dn` flow.
     pub dn: Option<String>,
+    /// A flow said `IgnoreObjectFlow`: nothing is staged or provisioned for
+    /// the object by this sync.
+    pub ignored: bool,
 }
 
 /// How references to connector-space objects are written for a connector.
@@ -177,7 +180,9 @@ impl Syncer<'_> {
                             .iter()
                             .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
                     )?;
-                    self.stage(txn, k, &desired)?;
+                    if !desired.ignored {
+                        self.stage(txn, k, &desired)?;
+                    }
                 }
                 (false, None) => {
                     let mut provisioning = None;
@@ -217,7 +222,9 @@ impl Syncer<'_> {
                                 .iter()
                                 .map(|r| (*r, &r.rule.flows[..], &r.targets[..])),
                         )?;
-                        self.provision(txn, mv, conn, r, &type_name, &desired)?;
+                        if !desired.ignored {
+                            self.provision(txn, mv, conn, r, &type_name, &desired)?;
+                        }
                     }
                 }
                 (true, Some(k)) => {
@@ -308,14 +315,28 @@ impl Syncer<'_> {
                     taken_from: Default::default(),
                 });
             }
-            let value = flow.expr.eval(&env).map_err(|e| {
-                Failure::eval(
-                    &rule.rule.name,
-                    &format!("flow to '{}'", flow.target),
-                    &flow.expr,
-                    e,
-                )
-            })?;
+            let value = match flow.expr.eval(&env) {
+                Ok(value) => value,
+                // Not flowed: the target keeps what it holds.
+                Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => {
+                    if let Some(e) = env.take_failure() {
+                        return Err(e.into());
+                    }
+                    continue;
+                }
+                Err(e) if e.code == rules::functions::IGNORE_OBJECT_FLOW => {
+                    out.ignored = true;
+                    return Ok(out);
+                }
+                Err(e) => {
+                    return Err(Failure::eval(
+                        &rule.rule.name,
+                        &format!("flow to '{}'", flow.target),
+                        &flow.expr,
+                        e,
+                    ))
+                }
+            };
             if let Some(e) = env.take_failure() {
                 return Err(e.into());
             }
@@ -585,7 +606,9 @@ impl Syncer<'_> {
                     Some(&cs),
                     std::iter::once((rule, &flows[..], disable_targets)),
                 )?;
-                self.stage(txn, k, &desired)?;
+                if !desired.ignored {
+                    self.stage(txn, k, &desired)?;
+                }
                 if deleting {
                     let Some(b2) = txn.cs(k)? else { return Ok(()) };
                     let mut c2 = b2.clone();

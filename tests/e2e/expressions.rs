@@ -1,0 +1,138 @@
+//! Expressions copied from Entra provisioning and Entra Connect, run
+//! through the binary: the VBScript operators, empty argument slots, the
+//! seven-argument Replace, .NET date formats, and the flow keywords
+//! (IgnoreFlowIfNullOrEmpty keeps the target's value, IgnoreObjectFlow
+//! provisions nothing, Error fails the object with its message).
+
+use crate::harness::{worker, Env};
+
+const CONFIG: &str = r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.hr]
+type = "csv"
+path = "data/hr.csv"
+object_type = "worker"
+anchor = "employeeId"
+
+[connectors.app]
+type = "csv"
+path = "state/app.csv"
+object_type = "account"
+anchor = "accountName"
+columns = ["accountName", "displayName", "mail", "department", "enabled", "started", "code"]
+
+[[rules]]
+name = "hr-in"
+direction = "inbound"
+connector = "hr"
+mv_object_type = "person"
+join = [ { cs = "employeeId", mv = "employeeId" } ]
+project = true
+[rules.flows]
+employeeId = "[employeeId]"
+displayName = 'Trim([firstName]) & " " & Trim([lastName])'
+email = "[email]"
+department = "[department]"
+workerType = "[workerType]"
+status = "[status]"
+
+[[rules]]
+name = "app-out"
+direction = "outbound"
+connector = "app"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+deprovision = "delete"
+[rules.flows]
+accountName = 'IIF([workerType] = "Intern", IgnoreObjectFlow, ToLower([employeeId], "en-US"))'
+displayName = "PCase([displayName])"
+mail = 'Replace(ToLower([email]), "@contoso.com", , ,"@fabrikam.com", ,)'
+department = "IgnoreFlowIfNullOrEmpty([department])"
+enabled = 'Switch([status], "no", "Active", "yes")'
+started = 'FormatDateTime("2012-03-16-07:00", , "yyyy-MM-ddzzz", "yyyyMMddHHmmss.fZ")'
+code = 'IIF(Len([employeeId]) <> 2, PadLeft([employeeId], 6, "0"), Error("employee ids are never two characters"))'
+
+[run_profiles.cycle]
+steps = [
+  { connector = "hr", step = "full-import" },
+  { connector = "hr", step = "full-sync" },
+  { connector = "app", step = "export" },
+]
+"#;
+
+#[test]
+fn entra_expressions_run_unchanged_through_a_full_cycle() {
+    let env = Env::new(CONFIG);
+    env.write_hr(&[
+        worker("E100", "  ann ", "LEE")
+            .email("Ann.Lee@Contoso.com")
+            .department("Sales"),
+        worker("E200", "Bo", "Ray")
+            .department("Support")
+            .terminated(),
+    ]);
+    env.ok(&["validate"]);
+    env.ok(&["run", "cycle"]);
+    let ann = env.app_row("e100");
+    assert_eq!(ann["displayName"], "Ann Lee");
+    assert_eq!(ann["mail"], "ann.lee@fabrikam.com");
+    assert_eq!(ann["department"], "Sales");
+    assert_eq!(ann["enabled"], "yes");
+    assert_eq!(ann["started"], "20120316070000.0Z");
+    assert_eq!(ann["code"], "00E100");
+    assert_eq!(env.app_row("e200")["enabled"], "no");
+
+    // E100's department leaves HR: IgnoreFlowIfNullOrEmpty keeps the exported
+    // value. A new intern: IgnoreObjectFlow provisions nothing, and is no error.
+    let hr = crate::harness::hr_csv(&[
+        worker("E100", "  ann ", "LEE")
+            .email("Ann.Lee@Contoso.com")
+            .department(""),
+        worker("E200", "Bo", "Ray")
+            .department("Support")
+            .terminated(),
+        worker("E300", "Iris", "Stone"),
+    ])
+    .replace(
+        "E300,Iris,Stone,,Engineering,Employee",
+        "E300,Iris,Stone,,Engineering,Intern",
+    );
+    env.write("data/hr.csv", &hr);
+    env.ok(&["run", "cycle"]);
+    let rows = env.app_rows();
+    assert!(
+        rows.iter().all(|r| r["accountName"] != "e300"),
+        "an intern is not provisioned: {rows:?}"
+    );
+    assert_eq!(env.app_row("e100")["department"], "Sales");
+    assert!(
+        env.preview().is_empty(),
+        "nothing pending: {:?}",
+        env.preview()
+    );
+    assert_eq!(env.run_errors(&env.last_run()).len(), 0);
+}
+
+#[test]
+fn error_in_the_branch_taken_fails_only_that_object_with_its_message() {
+    let env = Env::new(CONFIG);
+    env.write_hr(&[worker("E1", "Ann", "Lee"), worker("E222", "Bo", "Ray")]);
+    let out = env.expect(&["run", "cycle"], 3);
+    let sync = env
+        .history()
+        .into_iter()
+        .find(|r| r["step"] == "FullSync")
+        .expect("a sync step");
+    let errors = env.run_errors(&sync);
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("employee ids are never two characters"),
+        "{text}\n{}",
+        crate::harness::describe(&out)
+    );
+    assert_eq!(errors.len(), 1, "{text}");
+    assert_eq!(env.app_row("e222")["code"], "00E222");
+}
