@@ -89,6 +89,14 @@ pub(super) fn eval<'e>(
             };
             eval(&call.args[chosen], env, stack)?
         }
+        Kind::Call(call) if std::ptr::eq(call.def, &crate::functions::SWITCH_CONDITIONS) => {
+            for condition in (0..call.args.len()).step_by(2) {
+                if eval(&call.args[condition], env, stack)?.truthy() {
+                    return eval(&call.args[condition + 1], env, stack);
+                }
+            }
+            Cow::Owned(Value::Null)
+        }
         Kind::Call(call) if call.def.name == "Switch" => {
             let source = eval(&call.args[0], env, stack)?;
             let mut chosen = 1;

@@ -89,6 +89,18 @@ fn unexpected(found: &Token<'_>, expected: &str) -> ParseError {
     }
 }
 
+/// Bare words the Entra references use as constants, read as strings.
+const ENUM_WORDS: &[&str] = &[
+    "vbTextCompare",
+    "vbBinaryCompare",
+    "UTF8",
+    "UTF16",
+    "ASCII",
+    "Unicode",
+    "CaseSensitive",
+    "CaseInsensitive",
+];
+
 fn is_keyword(name: &str, keyword: &str) -> bool {
     name.eq_ignore_ascii_case(keyword)
 }
@@ -218,6 +230,14 @@ impl<'s> Parser<'s> {
                         token.span,
                     ));
                 }
+                // The enumeration words the references pass bare
+                // (`InStr(a, b, 1, vbTextCompare)`, `ConvertFromBase64(x, UTF8)`).
+                if ENUM_WORDS.iter().any(|w| is_keyword(name, w)) {
+                    return Ok(Node::new(
+                        Kind::Literal(Value::Str(name.to_owned())),
+                        token.span,
+                    ));
+                }
                 if is_keyword(name, "null") {
                     Kind::Literal(Value::Null)
                 } else if is_keyword(name, "true") {
@@ -279,6 +299,18 @@ impl<'s> Parser<'s> {
             }
         };
         let span = name_span.start..end;
+        // Entra Connect's Switch takes condition/value pairs: told from
+        // provisioning's Switch(source, default, key, value…) by a first
+        // argument that is a condition.
+        let def = if def.name == "Switch"
+            && args
+                .first()
+                .is_some_and(|a| a.value_type() == Some(crate::ValueType::Boolean))
+        {
+            &functions::SWITCH_CONDITIONS
+        } else {
+            def
+        };
         if !def.accepts(args.len()) {
             return Err(error(
                 "arity",

@@ -545,3 +545,100 @@ pub(super) const NOT: FunctionDef = FunctionDef {
 fn not(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     Ok(Value::Bool(!args.get(0).truthy()))
 }
+
+pub(super) const CREF: FunctionDef = FunctionDef {
+    name: "CRef",
+    returns: Some(ValueType::String),
+    signature: "CRef(dn)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "A DN string as a reference (Entra Connect's CRef): mvsync keeps references in the \
+              connector's own form, so the DN text is returned as it is, for DNComponent and \
+              the like. Elementwise; null stays null.",
+    examples: &[
+        (
+            "DNComponent(CRef(\"CN=Joe,OU=Users,DC=contoso,DC=com\"), 1)",
+            "Joe",
+        ),
+        ("CRef(missing)", "null"),
+    ],
+    eval: cref,
+    prepare: None,
+};
+
+fn cref(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    map_text(args.take(0), |s| Ok(Value::Str(s)))
+}
+
+pub(super) const IS_GUID: FunctionDef = FunctionDef {
+    name: "IsGuid",
+    returns: Some(ValueType::Boolean),
+    signature: "IsGuid(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "Whether the value is a GUID's text form CGuid can read (with or without braces). \
+              False for null.",
+    examples: &[
+        ("IsGuid(\"{12345678-1234-5678-9abc-def012345678}\")", "true"),
+        ("IsGuid(\"12345678123456789abcdef012345678\")", "true"),
+        ("IsGuid(sn)", "false"),
+        ("IsGuid(missing)", "false"),
+    ],
+    eval: is_guid,
+    prepare: None,
+};
+
+fn is_guid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(Value::Bool(
+        matches!(args.get(0), Value::Str(s) if guid_from_text(s).is_some()),
+    ))
+}
+
+pub(super) const CONVERT_FROM_UTF8_HEX: FunctionDef = FunctionDef {
+    name: "ConvertFromUTF8Hex",
+    returns: Some(ValueType::String),
+    signature: "ConvertFromUTF8Hex(source)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The text whose UTF-8 bytes the hexadecimal `source` holds (either case). Odd \
+              length, a non-hex digit or bytes that are not UTF-8 are an error. Elementwise; \
+              null stays null.",
+    examples: &[
+        (
+            "ConvertFromUTF8Hex(\"48656C6C6F20776F726C6421\")",
+            "Hello world!",
+        ),
+        ("ConvertFromUTF8Hex(ConvertToUTF8Hex(\"Zoë\"))", "Zoë"),
+        (
+            "ConvertFromUTF8Hex(\"4G\")",
+            "error: ConvertFromUTF8Hex: \"4G\" is not hexadecimal UTF-8",
+        ),
+        ("ConvertFromUTF8Hex(missing)", "null"),
+    ],
+    eval: convert_from_utf8_hex,
+    prepare: None,
+};
+
+fn convert_from_utf8_hex(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    map_text(args.take(0), |s| {
+        let bad = || {
+            FnError::bad_argument(format!(
+                "ConvertFromUTF8Hex: \"{s}\" is not hexadecimal UTF-8"
+            ))
+        };
+        if !s.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        let bytes: Option<Vec<u8>> = (0..s.len())
+            .step_by(2)
+            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        let text = bytes
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(bad)?;
+        Ok(Value::Str(text))
+    })
+}

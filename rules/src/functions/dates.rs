@@ -22,14 +22,38 @@ pub(crate) fn parse_datetime_str(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());
     }
-    const NAIVE: [&str; 3] = [
+    const NAIVE: [&str; 7] = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y%m%d%H%M%S%.fZ",
+        // The en-US forms the Entra pages print (`8/25/2021 5:41:18 PM`).
+        "%m/%d/%Y %I:%M:%S %p",
+        "%m/%d/%Y %I:%M %p",
+        "%m/%d/%Y %H:%M:%S",
+        "%Y-%m-%d %I:%M %p",
     ];
     for format in NAIVE {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, format) {
             return Some(dt.and_utc().timestamp_micros());
+        }
+    }
+    // An hours-only offset after a time, as Entra Connect's CDate example
+    // (`2013-01-10 4:00 PM -8`).
+    if let Some((time, hours)) = s.rsplit_once(' ') {
+        if let (Some(local), Ok(h)) = (
+            parse_datetime_str(time).filter(|_| hours.starts_with(['+', '-'])),
+            hours.parse::<i64>(),
+        ) {
+            return Some(local - h * 3_600_000_000);
+        }
+    }
+    for format in ["%m/%d/%Y", "%Y-%m-%d"] {
+        if let Ok(date) = NaiveDate::parse_from_str(s, format) {
+            return Some(
+                date.and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_micros(),
+            );
         }
     }
     if let Some(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok() {
@@ -395,6 +419,8 @@ pub(super) const CDATE: FunctionDef = FunctionDef {
             "2012-03-16T06:00:00Z",
         ),
         ("CDate(\"20240315093000.0Z\")", "2024-03-15T09:30:00Z"),
+        ("CDate(\"8/25/2021 5:41:18 PM\")", "2021-08-25T17:41:18Z"),
+        ("CDate(\"2013-01-10 4:00 PM -8\")", "2013-01-11T00:00:00Z"),
         (
             "CDate(\"soon\")",
             "error: CDate: cannot read \"soon\" as a date-time",
@@ -444,9 +470,10 @@ pub(super) const DATE_DIFF: FunctionDef = FunctionDef {
     min_args: 3,
     max_args: Some(3),
     pairs: false,
-    summary: "How many whole intervals lie from `date1` to `date2` (negative when `date2` is \
-              earlier), with DateAdd's intervals; months, quarters and years count calendar \
-              boundaries crossed, as VBScript does. Either date null gives null.",
+    summary: "How many interval boundaries lie from `date1` to `date2` (negative when `date2` \
+              is earlier), as VBScript counts them: days are midnights crossed (in UTC), weeks \
+              are Sundays, months, quarters and years are calendar boundaries. DateAdd's \
+              intervals. Either date null gives null.",
     examples: &[
         ("DateDiff(\"d\", \"2024-03-01\", \"2024-03-15\")", "14"),
         ("DateDiff(\"d\", Now(), \"2024-03-01\")", "-14"),
@@ -463,31 +490,40 @@ pub(super) const DATE_DIFF: FunctionDef = FunctionDef {
 };
 
 fn date_diff(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
-    let unit = match args.prepared::<Interval>() {
-        Some(unit) => *unit,
-        None => args.get(0).as_str().and_then(interval).ok_or_else(|| {
-            FnError::bad_argument(format!("DateDiff: {}", interval_error(args.get(0))))
-        })?,
-    };
+    let name = args
+        .get(0)
+        .as_str()
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if interval(&name).is_none() {
+        return Err(FnError::bad_argument(format!(
+            "DateDiff: {}",
+            interval_error(args.get(0))
+        )));
+    }
     if args.get(1).is_null() || args.get(2).is_null() {
         return Ok(Value::Null);
     }
     let a = to_utc(instant(args.get(1), None, "DateDiff")?, "DateDiff")?;
     let b = to_utc(instant(args.get(2), None, "DateDiff")?, "DateDiff")?;
-    Ok(Value::Int(match unit {
-        Interval::Months(factor) => {
-            use chrono::Datelike as _;
-            let months = |d: &DateTime<Utc>| i64::from(d.year()) * 12 + i64::from(d.month0());
-            let (ma, mb) = (months(&a), months(&b));
-            // Quarters and years count boundaries of their own.
-            mb.div_euclid(factor) - ma.div_euclid(factor)
-        }
-        Interval::Duration(make) => {
-            let unit = make(1)
-                .map_or(1, |d| d.num_microseconds().unwrap_or(1))
-                .max(1);
-            (b - a).num_microseconds().unwrap_or(0) / unit
-        }
+    // VBScript counts the boundaries crossed: a day from 23:00 to 01:00 the
+    // next morning is one day, weeks begin on Sunday.
+    use chrono::Datelike as _;
+    let months = |d: &DateTime<Utc>| i64::from(d.year()) * 12 + i64::from(d.month0());
+    let floor = |d: &DateTime<Utc>, unit_us: i64, shift_us: i64| {
+        (d.timestamp_micros() + shift_us).div_euclid(unit_us)
+    };
+    const DAY: i64 = 86_400_000_000;
+    Ok(Value::Int(match name.as_str() {
+        "yyyy" | "year" | "years" => i64::from(b.year()) - i64::from(a.year()),
+        "q" | "quarter" | "quarters" => months(&b).div_euclid(3) - months(&a).div_euclid(3),
+        "m" | "month" | "months" => months(&b) - months(&a),
+        // 1970-01-01 was a Thursday: four days after a Sunday.
+        "ww" | "week" | "weeks" => floor(&b, 7 * DAY, 4 * DAY) - floor(&a, 7 * DAY, 4 * DAY),
+        "h" | "hour" | "hours" => floor(&b, 3_600_000_000, 0) - floor(&a, 3_600_000_000, 0),
+        "n" | "minute" | "minutes" => floor(&b, 60_000_000, 0) - floor(&a, 60_000_000, 0),
+        "s" | "second" | "seconds" => floor(&b, 1_000_000, 0) - floor(&a, 1_000_000, 0),
+        _ => floor(&b, DAY, 0) - floor(&a, DAY, 0),
     }))
 }
 

@@ -69,7 +69,9 @@ pub(super) const SWITCH: FunctionDef = FunctionDef {
     pairs: true,
     summary: "The value paired with the first key equal to `source` (compared as `==` does: \
               case-sensitive, integers equal to numeric strings, null equal to null and to \"\"), \
-              or `default` when no key matches.",
+              or `default` when no key matches. Only the value taken is evaluated. Entra \
+              Connect's form, condition/value pairs (`Switch([city] = \"Rome\", \"Italian\", True, \
+              \"other\")`), is recognised by a first argument that is a condition.",
     examples: &[
         (
             "Switch(city, \"OU=Users,DC=corp\", \"Dallas\", \"OU=Dallas,DC=corp\", \"Austin\", \"OU=Austin,DC=corp\")",
@@ -83,6 +85,33 @@ pub(super) const SWITCH: FunctionDef = FunctionDef {
     eval: switch,
     prepare: None,
 };
+
+/// Entra Connect's Switch, `Switch(condition1, value1, condition2, value2,
+/// …)`: the parser chooses it when the first argument is a condition (a
+/// comparison, IsPresent, …), which provisioning's form forbids as its
+/// source. Not in the registry: it is written `Switch`.
+pub(crate) static SWITCH_CONDITIONS: FunctionDef = FunctionDef {
+    name: "Switch",
+    returns: None,
+    signature: "Switch(condition1, value1, condition2, value2, ...)",
+    min_args: 2,
+    max_args: None,
+    pairs: true,
+    summary: "Entra Connect's form: the value after the first condition that holds (only that \
+              value is evaluated); null when none holds. `True` as the last condition gives a \
+              default.",
+    examples: &[(
+        "Switch(city == \"Rome\", \"Italian\", True, \"other\")",
+        "other",
+    )],
+    eval: switch_conditions,
+    prepare: None,
+};
+
+fn switch_conditions(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    let found = (0..args.len()).step_by(2).find(|&c| args.get(c).truthy());
+    Ok(found.map_or(Value::Null, |c| args.take(c + 1)))
+}
 
 fn switch(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     let source = args.get(0);

@@ -39,6 +39,7 @@ mod unique;
 mod util;
 
 pub(crate) use dates::parse_datetime_str;
+pub(crate) use logic::SWITCH_CONDITIONS;
 pub use logic::{IGNORE_ATTRIBUTE_FLOW, IGNORE_OBJECT_FLOW};
 pub(crate) use util::{describe, parse_int, text};
 
@@ -264,9 +265,11 @@ static FUNCTIONS: &[FunctionDef] = &[
     logic::COALESCE,
     string::CONTAINS,
     cast::CONVERT_FROM_BASE64,
+    cast::CONVERT_FROM_UTF8_HEX,
     cast::CONVERT_TO_BASE64,
     cast::CONVERT_TO_UTF8_HEX,
     list::COUNT,
+    cast::CREF,
     cast::CSTR,
     dates::DATE_ADD,
     dates::DATE_DIFF,
@@ -289,6 +292,7 @@ static FUNCTIONS: &[FunctionDef] = &[
     text::IN_STR_REV,
     cast::IS_BIT_SET,
     dates::IS_DATE,
+    cast::IS_GUID,
     cast::IS_NULL,
     logic::IS_NULL_OR_EMPTY,
     cast::IS_NUMERIC,

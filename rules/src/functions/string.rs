@@ -18,7 +18,10 @@ pub(super) const JOIN: FunctionDef = FunctionDef {
     max_args: None,
     pairs: false,
     summary: "The values joined by the separator, skipping null and empty ones. Multi-valued \
-              arguments contribute each of their items. Null when nothing is left to join.",
+              arguments contribute each of their items. Null when nothing is left to join. \
+              Entra Connect's form, a multi-valued attribute first and then the delimiter \
+              (`Join([proxyAddresses], \",\")`), is recognised by its first argument being a \
+              list.",
     examples: &[
         ("Join(\" \", givenName, sn)", "José Müller"),
         (
@@ -31,12 +34,31 @@ pub(super) const JOIN: FunctionDef = FunctionDef {
         ),
         ("Join(\"-\", employeeId, 7)", "00042-7"),
         ("Join(\",\", missing, \"\")", "null"),
+        (
+            "Join(proxyAddresses, \",\")",
+            "SMTP:jose.muller@contoso.com,smtp:jm@contoso.com",
+        ),
     ],
     eval: join,
     prepare: None,
 };
 
 fn join(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    // Entra Connect's form, `Join(multiValued, delimiter)`: a list first
+    // and one value after it.
+    if args.len() == 2
+        && matches!(args.get(0), Value::List(_))
+        && !matches!(args.get(1), Value::List(_))
+    {
+        let separator = text(args.get(1)).into_owned();
+        let items: Vec<String> = args
+            .get(0)
+            .items()
+            .iter()
+            .map(|v| text(v).into_owned())
+            .collect();
+        return Ok(Value::Str(items.join(&separator)));
+    }
     let separator = text(args.get(0));
     let mut out = String::new();
     let mut first = true;
@@ -232,17 +254,19 @@ fn right(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 pub(super) const MID: FunctionDef = FunctionDef {
     name: "Mid",
     returns: Some(ValueType::String),
-    signature: "Mid(value, start, length)",
-    min_args: 3,
+    signature: "Mid(value, start, [length])",
+    min_args: 2,
     max_args: Some(3),
     pairs: false,
     summary: "`length` characters of the value from the 1-based position `start` (fewer at the \
-              end of the value; \"\" past it). Elementwise; null stays null; a start below 1 or a \
-              negative length is an error.",
+              end of the value; \"\" past it); without `length`, the rest of the value (as \
+              VBScript's Mid). Elementwise; null stays null; a start below 1 or a negative length \
+              is an error.",
     examples: &[
         ("Mid(\"Müller\", 2, 3)", "üll"),
         ("Mid(employeeId, 3, 10)", "042"),
         ("Mid(\"abc\", 5, 2)", ""),
+        ("Mid(\"SMTP:a@b\", 6)", "a@b"),
         (
             "Mid(\"abc\", 0, 2)",
             "error: Mid: start is 1-based and must be at least 1, found 0",
@@ -260,7 +284,10 @@ fn mid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
         )));
     }
     let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
-    let len = count_arg(args.get(2), "Mid", "length")?;
+    let len = match args.get(2) {
+        Value::Null if args.len() == 2 => usize::MAX,
+        v => count_arg(v, "Mid", "length")?,
+    };
     map_text(args.take(0), |s| {
         let Some((from, _)) = s.char_indices().nth(skip) else {
             return Ok(Value::Str(String::new()));

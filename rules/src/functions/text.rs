@@ -13,13 +13,17 @@ use crate::{Env, Value, ValueType};
 /// Case-insensitive comparison when `compare` is 1 (VBScript's
 /// vbTextCompare); exact otherwise.
 fn folded(s: &str, compare: &Value) -> Result<String, FnError> {
-    Ok(
-        if compare.is_null() || int_arg(compare, "InStr", "compare")? == 0 {
-            s.to_owned()
-        } else {
-            s.to_lowercase()
-        },
-    )
+    let ignore_case = match compare {
+        Value::Null => false,
+        Value::Str(c) if c.eq_ignore_ascii_case("vbTextCompare") => true,
+        Value::Str(c) if c.eq_ignore_ascii_case("vbBinaryCompare") => false,
+        other => int_arg(other, "InStr", "compare")? != 0,
+    };
+    Ok(if ignore_case {
+        s.to_lowercase()
+    } else {
+        s.to_owned()
+    })
 }
 
 /// The 1-based character position of `needle` in `haystack`, searching
@@ -56,6 +60,10 @@ pub(super) const IN_STR: FunctionDef = FunctionDef {
         ("InStr(\"The quick brown fox\", \"quick\")", "5"),
         ("InStr(\"repEated\", \"e\", 3, 1)", "4"),
         ("InStr(\"repEated\", \"e\", 3)", "7"),
+        (
+            "InStr(\"The quick brown fox\", \"QUICK\", 1, vbTextCompare)",
+            "5",
+        ),
         ("InStr(\"Zoë Ørsted\", \"Ø\")", "5"),
         ("InStr(\"abc\", \"x\")", "0"),
         ("InStr(missing, \"x\")", "null"),
@@ -149,15 +157,17 @@ pub(super) const PCASE: FunctionDef = FunctionDef {
     max_args: Some(2),
     pairs: false,
     summary: "Each word's first letter in upper case and the rest in lower case. Words are \
-              separated by white space, or by the characters of `wordSeparators` when given. \
+              separated by white space, punctuation and symbols (.NET's title-case \
+              boundaries), or only by the characters of `wordSeparators` when given. \
               Elementwise; null stays null.",
     examples: &[
         ("PCase(\"NEW YORK\")", "New York"),
-        ("PCase(\"joHn o'BRIEN-smith\")", "John O'brien-smith"),
         (
-            "PCase(\"joHn o'BRIEN-smith\", \" '-\")",
-            "John O'Brien-Smith",
+            "PCase(\"PABLO GONSALVES (SECOND)\")",
+            "Pablo Gonsalves (Second)",
         ),
+        ("PCase(\"joHn o'BRIEN-smith\")", "John O'Brien-Smith"),
+        ("PCase(\"joHn o'BRIEN-smith\", \" \")", "John O'brien-smith"),
         ("PCase(\"élodie ørsted\")", "Élodie Ørsted"),
         ("PCase(missing)", "null"),
     ],
@@ -176,7 +186,9 @@ fn pcase(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
         for c in s.chars() {
             let separator = match &separators {
                 Some(set) => set.contains(&c),
-                None => c.is_whitespace(),
+                // .NET's ToTitleCase word boundaries: white space,
+                // punctuation and symbols.
+                None => !c.is_alphanumeric(),
             };
             if separator {
                 out.push(c);
