@@ -7,6 +7,7 @@
 
 mod config;
 mod diagnostics;
+mod functions;
 mod output;
 mod plan;
 mod toml_errors;
@@ -126,6 +127,15 @@ enum Command {
     Check,
     /// Load and validate the configuration; touch nothing.
     Validate,
+    /// List the expression functions, or show one with its signature,
+    /// summary and examples. Needs no configuration.
+    Functions {
+        /// A function's name (any case).
+        name: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -253,6 +263,18 @@ fn holder(args: &[String]) -> String {
 
 async fn run(cli: Cli) -> Outcome {
     let shown = cli.config.display().to_string();
+    if let Command::Functions { name, format } = &cli.command {
+        return match functions::command(name.as_deref(), *format) {
+            Ok(text) => {
+                print!("{text}");
+                Outcome::Ok
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                Outcome::Failed
+            }
+        };
+    }
     if let Command::Validate = cli.command {
         return if validate::command(&cli.config, &shown) {
             Outcome::Ok
@@ -416,7 +438,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                 Err(e) => report(&e),
             }
         }
-        Command::Validate => return Outcome::Ok,
+        Command::Validate | Command::Functions { .. } => return Outcome::Ok,
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }

@@ -416,8 +416,11 @@ impl<'a> Checker<'a> {
     }
 
     fn inbound(&mut self, rule: &'a Rule, spans: &'a RuleSpans, view: Option<&View<'a>>) {
-        if let (Some(view), Some(scope), Some(at)) = (view, &rule.scope, &spans.scope) {
-            self.cs_reads(rule, view, scope, at, "scope");
+        if let (Some(scope), Some(at)) = (&rule.scope, &spans.scope) {
+            self.function_words(rule, scope, at, "scope");
+            if let Some(view) = view {
+                self.cs_reads(rule, view, scope, at, "scope");
+            }
         }
         let mut parsed = rule.join.iter();
         for join in &spans.joins {
@@ -446,6 +449,7 @@ impl<'a> Checker<'a> {
         }
         for (flow, at) in flows_with_spans(rule, spans) {
             let part = format!("flow to '{}'", flow.target);
+            self.function_words(rule, &flow.expr, at, &part);
             if let Some(view) = view {
                 self.cs_reads(rule, view, &flow.expr, at, &part);
             }
@@ -746,9 +750,38 @@ impl<'a> Checker<'a> {
     }
 
     /// Metaverse attributes an outbound expression reads.
+    /// A bare word that names a function (`Now`, `Guid`, `PCase`) reads an
+    /// attribute of that name, which is almost never meant: an error that
+    /// says to call it. (`[Now]` in brackets is an attribute on purpose.)
+    fn function_words(&mut self, rule: &Rule, expr: &Expr, at: &ExprSpan, part: &str) {
+        for name in expr.attributes() {
+            let Some(def) = rules::functions::function(name) else {
+                continue;
+            };
+            let Some(span) = find_attribute(expr.source(), name) else {
+                continue;
+            };
+            if expr.source()[span.clone()].starts_with('[') {
+                continue;
+            }
+            self.error(
+                at.at(span),
+                format!(
+                    "rule '{}', {part}: `{name}` names the function {}, but is read as an attribute (always null here); call it as {}",
+                    rule.name, def.name, def.signature
+                ),
+                Some("write [name] in brackets for an attribute that really has this name".to_owned()),
+            );
+        }
+    }
+
     fn mv_reads(&mut self, rule: &Rule, expr: &Expr, at: &ExprSpan, part: &str) {
+        self.function_words(rule, expr, at, part);
         let mv_type = rule.mv_object_type.as_str();
         for name in expr.attributes() {
+            if rules::functions::function(name).is_some() {
+                continue;
+            }
             if rules::target_attribute(name).is_some() || self.supplies(mv_type, name) {
                 continue;
             }

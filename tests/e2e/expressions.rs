@@ -136,3 +136,30 @@ fn error_in_the_branch_taken_fails_only_that_object_with_its_message() {
     assert_eq!(errors.len(), 1, "{text}");
     assert_eq!(env.app_row("e222")["code"], "00E222");
 }
+
+#[test]
+fn functions_lists_every_function_and_shows_one_with_its_examples() {
+    let env = Env::empty();
+    let out = env.ok(&["functions"]);
+    let text = crate::harness::stdout(&out);
+    for name in [
+        "Replace",
+        "FormatDateTime",
+        "IgnoreFlowIfNullOrEmpty",
+        "DNComponentRev",
+        "PCase",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} in\n{text}"
+        );
+    }
+    let one = env.json(&["functions", "formatdatetime"]);
+    assert_eq!(one["name"], "FormatDateTime");
+    assert!(
+        one["examples"].as_array().is_some_and(|e| e.len() >= 3),
+        "{one}"
+    );
+    let out = env.expect(&["functions", "Lowr"], 1);
+    assert!(crate::harness::stderr(&out).contains("did you mean Lower?"));
+}
