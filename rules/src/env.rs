@@ -24,6 +24,13 @@ pub trait Env {
     /// uniqueness has no meaning (a scoping filter, an inbound flow); then
     /// `SelectUniqueValue` is an evaluation error.
     fn value_in_use(&self, candidate: &Value) -> Option<bool>;
+
+    /// The value of a variable (`$item`) bound by Select, Where or With;
+    /// `None` when it is not bound here. Environments other than the
+    /// evaluator's own binding layer bind none.
+    fn variable(&self, _name: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// An attribute that could not be read.

@@ -10,6 +10,42 @@ use super::{ops, BinaryOp, Kind, Node, UnaryOp};
 use crate::functions::{Args, FnError};
 use crate::{Env, EvalError, Value};
 
+/// An environment with one more variable bound (Select, Where, With).
+struct Bound<'a> {
+    inner: &'a dyn Env,
+    name: &'a str,
+    value: Value,
+}
+
+impl<'a> Bound<'a> {
+    fn new(inner: &'a dyn Env, var: &'a Node, value: Value) -> Bound<'a> {
+        let name = match &var.kind {
+            Kind::Var(name) => &**name,
+            _ => "",
+        };
+        Bound { inner, name, value }
+    }
+}
+
+impl Env for Bound<'_> {
+    fn attribute(&self, name: &str) -> Result<Value, crate::ReadError> {
+        self.inner.attribute(name)
+    }
+    fn now(&self) -> i64 {
+        self.inner.now()
+    }
+    fn value_in_use(&self, candidate: &Value) -> Option<bool> {
+        self.inner.value_in_use(candidate)
+    }
+    fn variable(&self, name: &str) -> Option<Value> {
+        if name == self.name {
+            Some(self.value.clone())
+        } else {
+            self.inner.variable(name)
+        }
+    }
+}
+
 fn at(node: &Node) -> impl FnOnce(FnError) -> EvalError + '_ {
     move |e| EvalError {
         code: e.code,
@@ -26,6 +62,33 @@ pub(super) fn eval<'e>(
     Ok(match &node.kind {
         Kind::Literal(value) => Cow::Borrowed(value),
         Kind::Missing => Cow::Owned(Value::Null),
+        Kind::Var(name) => Cow::Owned(env.variable(name).ok_or_else(|| EvalError {
+            code: "unbound-variable",
+            message: format!("`${name}` is not bound"),
+            span: node.span.clone(),
+        })?),
+        Kind::Call(call) if call.def.name == "With" => {
+            let value = eval(&call.args[1], env, stack)?.into_owned();
+            let bound = Bound::new(env, &call.args[0], value);
+            Cow::Owned(eval(&call.args[2], &bound, &mut Vec::new())?.into_owned())
+        }
+        Kind::Call(call) if call.def.name == "Select" || call.def.name == "Where" => {
+            let source = eval(&call.args[1], env, stack)?.into_owned();
+            let keep_only = call.def.name == "Where";
+            let mut out = Vec::new();
+            for item in source.items() {
+                let bound = Bound::new(env, &call.args[0], item.clone());
+                let result = eval(&call.args[2], &bound, &mut Vec::new())?.into_owned();
+                if keep_only {
+                    if result.truthy() {
+                        out.push(item.clone());
+                    }
+                } else {
+                    out.push(result);
+                }
+            }
+            Cow::Owned(Value::list(out))
+        }
         Kind::Attribute(name) => Cow::Owned(env.attribute(name).map_err(|e| EvalError {
             code: "attribute-read-failed",
             message: e.to_string(),

@@ -12,6 +12,8 @@ pub(super) enum Tok<'s> {
     Ident(&'s str),
     /// A bracketed attribute name, without the brackets.
     Attr(&'s str),
+    /// A variable, `$item`, without the `$`.
+    Var(&'s str),
     /// A string literal, escapes resolved.
     Str(String),
     /// An unsigned integer literal (decimal, or `&H` hexadecimal); the
@@ -51,6 +53,7 @@ impl Tok<'_> {
         let fixed = match self {
             Tok::Ident(name) => return format!("`{name}`"),
             Tok::Attr(name) => return format!("`[{name}]`"),
+            Tok::Var(name) => return format!("`${name}`"),
             Tok::Str(_) => "a string",
             Tok::Int(n) => return format!("`{n}`"),
             Tok::Decimal(d) => return format!("`{d}`"),
@@ -270,6 +273,16 @@ impl<'s> Lexer<'s> {
             '|' if self.eat('|') => Tok::OrOr,
             '"' | '\'' => self.string(start, c)?,
             '[' => self.bracketed(start)?,
+            '$' if self.src[start + 1..]
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') =>
+            {
+                while self
+                    .chars
+                    .next_if(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+                    .is_some()
+                {}
+                Tok::Var(&self.src[start + 1..self.offset()])
+            }
             '0'..='9' => self.number(start)?,
             c if c.is_ascii_alphabetic() || c == '_' => self.ident(start),
             other => {

@@ -17,6 +17,7 @@
 //!          | NAME | "[" any characters but "]" "]"   attribute
 //!          | "(" expr ")"
 //! arg     := expr | (nothing)                        an empty slot
+//!          | "$" NAME                                a variable (Select, Where, With)
 //! ```
 //!
 //! The VBScript forms the Entra references use are accepted beside the
@@ -188,6 +189,8 @@ pub(crate) enum Kind {
     Literal(Value),
     /// An empty argument slot: the argument is not given (null).
     Missing,
+    /// A variable bound by Select, Where or With (`$item`).
+    Var(Box<str>),
     Attribute(Box<str>),
     Unary(UnaryOp, Box<Node>),
     Binary(BinaryOp, Box<Node>, Box<Node>),
@@ -283,7 +286,7 @@ impl Node {
     fn value_type(&self) -> Option<ValueType> {
         match &self.kind {
             Kind::Literal(v) => v.items().first().and_then(Value::value_type),
-            Kind::Attribute(_) | Kind::Missing => None,
+            Kind::Attribute(_) | Kind::Missing | Kind::Var(_) => None,
             Kind::Binary(BinaryOp::Concat, ..) => Some(ValueType::String),
             Kind::Binary(BinaryOp::Sub | BinaryOp::Mul, ..) => Some(ValueType::Integer),
             Kind::Unary(UnaryOp::Not, _) => Some(ValueType::Boolean),
@@ -304,9 +307,11 @@ impl Node {
         match &self.kind {
             Kind::Binary(op, ..) => op.precedence(),
             Kind::Unary(..) => UNARY_PRECEDENCE,
-            Kind::Literal(_) | Kind::Attribute(_) | Kind::Call(_) | Kind::Missing => {
-                PRIMARY_PRECEDENCE
-            }
+            Kind::Literal(_)
+            | Kind::Attribute(_)
+            | Kind::Call(_)
+            | Kind::Missing
+            | Kind::Var(_) => PRIMARY_PRECEDENCE,
         }
     }
 
@@ -314,7 +319,7 @@ impl Node {
     fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
         f(self);
         match &self.kind {
-            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing => {}
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing | Kind::Var(_) => {}
             Kind::Unary(_, operand) => operand.visit(f),
             Kind::Binary(_, left, right) => {
                 left.visit(f);
@@ -327,7 +332,7 @@ impl Node {
     /// The most argument values pending at once while evaluating this node.
     fn stack_need(&self) -> usize {
         match &self.kind {
-            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing => 0,
+            Kind::Literal(_) | Kind::Attribute(_) | Kind::Missing | Kind::Var(_) => 0,
             Kind::Unary(_, operand) => operand.stack_need(),
             Kind::Binary(_, left, right) => left.stack_need().max(right.stack_need()),
             Kind::Call(call) => call
@@ -349,6 +354,7 @@ impl PartialEq for Node {
             (Kind::Literal(a), Kind::Literal(b)) => a == b,
             (Kind::Attribute(a), Kind::Attribute(b)) => a == b,
             (Kind::Missing, Kind::Missing) => true,
+            (Kind::Var(a), Kind::Var(b)) => a == b,
             (Kind::Unary(op_a, a), Kind::Unary(op_b, b)) => op_a == op_b && a == b,
             (Kind::Binary(op_a, la, ra), Kind::Binary(op_b, lb, rb)) => {
                 op_a == op_b && la == lb && ra == rb

@@ -33,6 +33,7 @@ pub(super) fn parse(src: &str) -> Result<Node, ParseError> {
         depth: 0,
     };
     let node = parser.expr(0)?;
+    check_variables(&node, &mut Vec::new())?;
     let rest = parser.next();
     if rest.tok != Tok::Eof {
         return Err(error(
@@ -45,6 +46,50 @@ pub(super) fn parse(src: &str) -> Result<Node, ParseError> {
         ));
     }
     Ok(node)
+}
+
+/// The functions that bind a variable: their first argument names it, and
+/// it is visible in their later arguments.
+pub(super) const BINDERS: [&str; 3] = ["Select", "Where", "With"];
+
+/// Every `$variable` is bound by an enclosing Select, Where or With, whose
+/// first argument is a variable.
+fn check_variables<'n>(node: &'n Node, bound: &mut Vec<&'n str>) -> Result<(), ParseError> {
+    match &node.kind {
+        Kind::Var(name) if !bound.contains(&&**name) => Err(error(
+            "unbound-variable",
+            format!("`${name}` is not bound here: variables are introduced by Select, Where and With (`Select($item, [proxyAddresses], Lower($item))`)"),
+            node.span.clone(),
+        )),
+        Kind::Call(call) if BINDERS.contains(&call.def.name) => {
+            let Some(Kind::Var(name)) = call.args.first().map(|a| &a.kind) else {
+                let at = call.args.first().map_or(node.span.clone(), |a| a.span.clone());
+                return Err(error(
+                    "unbound-variable",
+                    format!("{}: the first argument names the variable, as `$item`", call.def.name),
+                    at,
+                ));
+            };
+            // With's value is computed outside the binding.
+            let from = if call.def.name == "With" { 1 } else { 2 };
+            for arg in &call.args[1..from] {
+                check_variables(arg, bound)?;
+            }
+            bound.push(name);
+            for arg in &call.args[from..] {
+                check_variables(arg, bound)?;
+            }
+            bound.pop();
+            Ok(())
+        }
+        Kind::Call(call) => call.args.iter().try_for_each(|a| check_variables(a, bound)),
+        Kind::Unary(_, operand) => check_variables(operand, bound),
+        Kind::Binary(_, left, right) => {
+            check_variables(left, bound)?;
+            check_variables(right, bound)
+        }
+        _ => Ok(()),
+    }
 }
 
 struct Parser<'s> {
@@ -208,6 +253,7 @@ impl<'s> Parser<'s> {
             Tok::Decimal(d) => Kind::Literal(Value::Str(d.to_owned())),
             Tok::Str(s) => Kind::Literal(Value::Str(s)),
             Tok::Attr(name) => Kind::Attribute(name.into()),
+            Tok::Var(name) => Kind::Var(name.into()),
             Tok::Ident(name) => {
                 if self.peek().tok == Tok::LParen {
                     return self.call(name, token.span);

@@ -10,6 +10,7 @@ pub(super) fn write_node(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result
     match &node.kind {
         Kind::Literal(value) => write_literal(value, f),
         Kind::Missing => Ok(()),
+        Kind::Var(name) => write!(f, "${name}"),
         Kind::Attribute(name) if is_bare_name(name) => f.write_str(name),
         Kind::Attribute(name) => write!(f, "[{name}]"),
         Kind::Unary(op, operand) => {

@@ -153,6 +153,74 @@ fn remove_duplicates(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnEr
     })
 }
 
+fn evaluated_by_the_evaluator(_: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    // Select, Where and With bind a variable, so the evaluator runs them
+    // itself (`expr::eval`); a call never reaches here.
+    Err(FnError::new("internal", "evaluated by the evaluator"))
+}
+
+pub(super) const SELECT: FunctionDef = FunctionDef {
+    name: "Select",
+    returns: None,
+    signature: "Select($item, values, expression)",
+    min_args: 3,
+    max_args: Some(3),
+    pairs: false,
+    summary: "Each value of a multi-valued attribute transformed: `expression` is evaluated \
+              with `$item` (any name after `$`) bound to each value in turn; null results drop \
+              out. Null when there are no values.",
+    examples: &[
+        (
+            "Select($item, proxyAddresses, Lower($item))",
+            "smtp:jose.muller@contoso.com; smtp:jm@contoso.com",
+        ),
+        (
+            "Select($p, Split(\"1-2,3-4\", \",\"), Replace($p, \"-\", \"\"))",
+            "12; 34",
+        ),
+        ("Select($item, missing, $item)", "null"),
+    ],
+    eval: evaluated_by_the_evaluator,
+    prepare: None,
+};
+
+pub(super) const WHERE: FunctionDef = FunctionDef {
+    name: "Where",
+    returns: None,
+    signature: "Where($item, values, condition)",
+    min_args: 3,
+    max_args: Some(3),
+    pairs: false,
+    summary: "The values of a multi-valued attribute for which `condition` holds, with `$item` \
+              bound to each value in turn. Null when none does.",
+    examples: &[
+        (
+            "Where($item, proxyAddresses, StartsWith($item, \"SMTP:\"))",
+            "SMTP:jose.muller@contoso.com",
+        ),
+        ("Where($a, proxyAddresses, Len($a) > 100)", "null"),
+    ],
+    eval: evaluated_by_the_evaluator,
+    prepare: None,
+};
+
+pub(super) const WITH: FunctionDef = FunctionDef {
+    name: "With",
+    returns: None,
+    signature: "With($variable, value, expression)",
+    min_args: 3,
+    max_args: Some(3),
+    pairs: false,
+    summary: "`expression` evaluated with `$variable` bound to `value`, computed once (a name \
+              for a value used several times).",
+    examples: &[
+        ("With($smtp, Where($item, proxyAddresses, StartsWith($item, \"SMTP:\")), IIF(Count($smtp) > 0, $smtp, null))", "SMTP:jose.muller@contoso.com"),
+        ("With($n, Len(sn), $n * 2)", "12"),
+    ],
+    eval: evaluated_by_the_evaluator,
+    prepare: None,
+};
+
 #[cfg(test)]
 mod tests {
     use crate::functions::tests::eval_str as eval;

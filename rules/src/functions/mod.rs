@@ -322,6 +322,7 @@ static FUNCTIONS: &[FunctionDef] = &[
     text::REPLACE_CHARS,
     string::RIGHT,
     text::RTRIM,
+    list::SELECT,
     unique::SELECT_UNIQUE_VALUE,
     string::SPLIT,
     string::STARTS_WITH,
@@ -340,6 +341,8 @@ static FUNCTIONS: &[FunctionDef] = &[
     text::UCASE,
     unique::UNIQUE_NUMBERED,
     string::UPPER,
+    list::WHERE,
+    list::WITH,
     string::WORD,
 ];
 

@@ -210,7 +210,12 @@ mod properties {
             let def = &functions()[index.index(functions().len())];
             let argc = (def.min_args..=def.min_args + 4).find(|&n| def.accepts(n) && n <= 6);
             let Some(argc) = argc else { return Ok(()) };
-            let names: Vec<String> = (0..argc).map(|i| format!("a{i}")).collect();
+            let mut names: Vec<String> = (0..argc).map(|i| format!("a{i}")).collect();
+            // Select, Where and With take a variable first, bound in the rest.
+            if ["Select", "Where", "With"].contains(&def.name) {
+                names[0] = "$v".to_owned();
+                names[2] = format!("Coalesce($v, {})", names[2]);
+            }
             let src = format!("{}({})", def.name, names.join(", "));
             let expr = Expr::parse(&src).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
             let mut env = MapEnv::new(names.iter().cloned().zip(values));
