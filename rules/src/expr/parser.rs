@@ -70,13 +70,13 @@ fn check_variables<'n>(node: &'n Node, bound: &mut Vec<&'n str>) -> Result<(), P
                     at,
                 ));
             };
-            // With's value is computed outside the binding.
-            let from = if call.def.name == "With" { 1 } else { 2 };
-            for arg in &call.args[1..from] {
+            // The values (With's value, Select's and Where's list) are
+            // computed outside the binding; the last argument inside it.
+            for arg in call.args.iter().take(2).skip(1) {
                 check_variables(arg, bound)?;
             }
             bound.push(name);
-            for arg in &call.args[from..] {
+            for arg in call.args.iter().skip(2) {
                 check_variables(arg, bound)?;
             }
             bound.pop();
