@@ -163,3 +163,94 @@ fn functions_lists_every_function_and_shows_one_with_its_examples() {
     let out = env.expect(&["functions", "Lowr"], 1);
     assert!(crate::harness::stderr(&out).contains("did you mean Lower?"));
 }
+
+const PHONEBOOK_CONFIG: &str = r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.hr]
+type = "csv"
+path = "data/hr.csv"
+object_type = "worker"
+anchor = "employeeId"
+
+[connectors.phonebook]
+type = "csv"
+path = "data/phonebook.csv"
+object_type = "entry"
+anchor = "employeeId"
+
+[connectors.app]
+type = "csv"
+path = "state/app.csv"
+object_type = "account"
+anchor = "accountName"
+columns = ["accountName", "displayName", "phone"]
+
+[[rules]]
+name = "hr-in"
+direction = "inbound"
+connector = "hr"
+mv_object_type = "person"
+precedence = 10
+join = [ { cs = "employeeId", mv = "employeeId" } ]
+project = true
+[rules.flows]
+employeeId = "employeeId"
+displayName = 'firstName & " " & lastName'
+
+[[rules]]
+name = "phonebook-in"
+direction = "inbound"
+connector = "phonebook"
+mv_object_type = "person"
+precedence = 5
+join = [ { cs = "employeeId", mv = "employeeId" } ]
+[rules.flows]
+displayName = 'IIF([optOut] = "yes", IgnoreObjectFlow, [displayName])'
+phone = "phone"
+
+[[rules]]
+name = "app-out"
+direction = "outbound"
+connector = "app"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+[rules.flows]
+accountName = { expr = "Lower(employeeId)", initial_only = true }
+displayName = "displayName"
+phone = "phone"
+
+[run_profiles.cycle]
+steps = [
+  { connector = "hr", step = "full-import" },
+  { connector = "hr", step = "full-sync" },
+  { connector = "phonebook", step = "full-import" },
+  { connector = "phonebook", step = "full-sync" },
+  { connector = "app", step = "export" },
+]
+"#;
+
+#[test]
+fn ignore_object_flow_in_an_inbound_rule_takes_the_source_out_for_that_object() {
+    let env = Env::new(PHONEBOOK_CONFIG);
+    env.write_hr(&[worker("E1", "Ann", "Lee"), worker("E2", "Bo", "Ray")]);
+    env.write(
+        "data/phonebook.csv",
+        "employeeId,displayName,phone,optOut\nE1,Annie Lee,555-0101,no\nE2,Bobby Ray,555-0102,yes\n",
+    );
+    env.ok(&["run", "cycle"]);
+    let ann = env.app_row("e1");
+    assert_eq!(
+        (ann["displayName"].as_str(), ann["phone"].as_str()),
+        ("Annie Lee", "555-0101")
+    );
+    // The phone book opted out: none of its flows count for E2, HR's name wins.
+    let bo = env.app_row("e2");
+    assert_eq!(
+        (bo["displayName"].as_str(), bo["phone"].as_str()),
+        ("Bo Ray", "")
+    );
+    assert!(env.run_errors(&env.last_run()).is_empty());
+}

@@ -642,3 +642,27 @@ fn convert_from_utf8_hex(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, 
         Ok(Value::Str(text))
     })
 }
+
+pub(super) const IS_EMPTY: FunctionDef = FunctionDef {
+    name: "IsEmpty",
+    returns: Some(ValueType::Boolean),
+    signature: "IsEmpty(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "Whether the value is present but empty (the empty string), as Entra Connect \
+              documents it; false for null (see IsNullOrEmpty) and for any other value.",
+    examples: &[
+        ("IsEmpty(nickname)", "true"),
+        ("IsEmpty(missing)", "false"),
+        ("IsEmpty(sn)", "false"),
+    ],
+    eval: is_empty,
+    prepare: None,
+};
+
+fn is_empty(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(Value::Bool(
+        matches!(args.get(0), Value::Str(s) if s.is_empty()),
+    ))
+}

@@ -56,13 +56,6 @@ pub(crate) fn parse_datetime_str(s: &str) -> Option<i64> {
             );
         }
     }
-    if let Some(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok() {
-        return Some(
-            date.and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_micros(),
-        );
-    }
     // A date with an offset, as Workday and SuccessFactors send hire
     // dates: `2012-03-16-07:00` is midnight at UTC-7.
     if s.len() > 10 && s.is_char_boundary(10) {

@@ -292,6 +292,7 @@ static FUNCTIONS: &[FunctionDef] = &[
     text::IN_STR_REV,
     cast::IS_BIT_SET,
     dates::IS_DATE,
+    cast::IS_EMPTY,
     cast::IS_GUID,
     cast::IS_NULL,
     logic::IS_NULL_OR_EMPTY,
