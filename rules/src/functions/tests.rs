@@ -167,6 +167,110 @@ fn arity_text_and_suggestions() {
     assert_eq!(suggest("Frobnicate"), None);
 }
 
+/// Every function whose summary says "Elementwise; null stays null" keeps
+/// that promise for null, empty, multi-valued and non-ASCII input: null
+/// gives null, and a list gives the list of each item's result (or the
+/// first item's error), whatever the other arguments are (taken from the
+/// function's first example).
+#[test]
+fn elementwise_functions_keep_their_promise_for_null_empty_lists_and_non_ascii() {
+    let items = [
+        Value::str("Zoë Ørsted"),
+        Value::str(""),
+        Value::str("日本 x"),
+    ];
+    let mut checked = 0;
+    for def in functions() {
+        if !def.summary.contains("Elementwise; null stays null") {
+            continue;
+        }
+        // The call's shape from the first example whose first argument can be
+        // replaced: `F(x, rest…)`.
+        let Some((example, _)) = def
+            .examples
+            .iter()
+            .find(|(src, _)| src.starts_with(def.name) && Expr::parse(src).is_ok())
+        else {
+            continue;
+        };
+        let inner = &example[def.name.len() + 1..example.len() - 1];
+        let rest = split_top_level(inner);
+        let call = |arg: &str| {
+            let mut args = vec![arg.to_owned()];
+            args.extend(rest.iter().skip(1).cloned());
+            format!("{}({})", def.name, args.join(", "))
+        };
+        let env = |v: Value| {
+            let mut e = example_env();
+            e.attributes.insert("x".to_owned(), v);
+            e
+        };
+        let run = |src: &str, v: Value| match Expr::parse(src) {
+            Ok(expr) => render(expr.eval(&env(v))),
+            Err(e) => format!("parse error: {}", e.message),
+        };
+        let src = call("x");
+        assert_eq!(run(&src, Value::Null), "null", "{src} with x null");
+        let each: Vec<String> = items.iter().map(|i| run(&src, i.clone())).collect();
+        let whole = run(&src, Value::list(items.clone()));
+        match each.iter().find(|r| r.starts_with("error")) {
+            Some(first_error) => assert_eq!(&whole, first_error, "{src} over a list"),
+            None => {
+                let expected: Vec<&str> = each
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| *r != "null")
+                    .collect();
+                assert_eq!(
+                    whole,
+                    if expected.is_empty() {
+                        "null".to_owned()
+                    } else {
+                        expected.join("; ")
+                    },
+                    "{src} over a list"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 40,
+        "only {checked} elementwise functions checked"
+    );
+}
+
+/// The top-level arguments of a call's argument text.
+fn split_top_level(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                if let Some(s) = out.last_mut() {
+                    s.push(c);
+                    s.extend(chars.next());
+                }
+                continue;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[') => depth += 1,
+            (None, ')' | ']') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                out.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(s) = out.last_mut() {
+            s.push(c);
+        }
+    }
+    out.into_iter().map(|s| s.trim().to_owned()).collect()
+}
+
 mod properties {
     use proptest::prelude::*;
 
