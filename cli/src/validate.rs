@@ -890,7 +890,16 @@ fn constant(expr: &Expr) -> Option<Result<Value, EvalError>> {
     if let Some(v) = expr.as_constant() {
         return Some(Ok(v.clone()));
     }
-    const IMPURE: [&str; 3] = ["Now", "SelectUniqueValue", "UniqueNumbered"];
+    // Generated values, the clock, and the keywords that skip a flow (a
+    // skip is not a failure).
+    const IMPURE: [&str; 6] = [
+        "Now",
+        "SelectUniqueValue",
+        "UniqueNumbered",
+        "Guid",
+        "IgnoreAttributeFlow",
+        "IgnoreObjectFlow",
+    ];
     if !expr.attributes().is_empty() || IMPURE.iter().any(|f| expr.calls(f)) {
         return None;
     }

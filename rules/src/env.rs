@@ -31,6 +31,14 @@ pub trait Env {
     fn variable(&self, _name: &str) -> Option<Value> {
         None
     }
+
+    /// A fresh random number for a generated value (`Guid()`), available
+    /// only where a generated value is made: an outbound flow at
+    /// provisioning, whose result is kept (sticky) and never generated
+    /// again. `None` elsewhere.
+    fn random(&self) -> Option<u128> {
+        None
+    }
 }
 
 /// An attribute that could not be read.
@@ -54,6 +62,9 @@ pub struct MapEnv {
     /// Values considered already in use by `SelectUniqueValue`; `None`
     /// means uniqueness is not available in this context.
     pub taken: Option<std::collections::BTreeSet<Value>>,
+    /// What `random()` gives (a fixed number, so examples are
+    /// deterministic); `None`: no generated values here.
+    pub random: Option<u128>,
 }
 
 impl MapEnv {
@@ -63,6 +74,7 @@ impl MapEnv {
             attributes: attributes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             now: 0,
             taken: None,
+            random: None,
         }
     }
 }
@@ -78,5 +90,9 @@ impl Env for MapEnv {
 
     fn value_in_use(&self, candidate: &Value) -> Option<bool> {
         self.taken.as_ref().map(|taken| taken.contains(candidate))
+    }
+
+    fn random(&self) -> Option<u128> {
+        self.random
     }
 }

@@ -160,7 +160,9 @@ impl Rule {
     /// Whether a flow generates a unique value (its value is chosen once, at
     /// provisioning, and never regenerated).
     pub fn is_unique_flow(flow: &Flow) -> bool {
-        flow.expr.calls("SelectUniqueValue") || flow.expr.calls("UniqueNumbered")
+        flow.expr.calls("SelectUniqueValue")
+            || flow.expr.calls("UniqueNumbered")
+            || flow.expr.calls("Guid")
     }
 
     /// Whether the rule applies to connector-space objects of `object_type`.

@@ -21,7 +21,7 @@ type = "csv"
 path = "state/app.csv"
 object_type = "account"
 anchor = "accountName"
-columns = ["accountName", "displayName", "mail", "department", "enabled", "started", "code"]
+columns = ["accountName", "displayName", "mail", "department", "enabled", "started", "code", "ref"]
 
 [[rules]]
 name = "hr-in"
@@ -54,6 +54,7 @@ department = "IgnoreFlowIfNullOrEmpty([department])"
 enabled = 'Switch([status], "no", "Active", "yes")'
 started = 'FormatDateTime("2012-03-16-07:00", , "yyyy-MM-ddzzz", "yyyyMMddHHmmss.fZ")'
 code = 'IIF(Len([employeeId]) <> 2, PadLeft([employeeId], 6, "0"), Error("employee ids are never two characters"))'
+ref = "Guid()"
 
 [run_profiles.cycle]
 steps = [
@@ -84,6 +85,16 @@ fn entra_expressions_run_unchanged_through_a_full_cycle() {
     assert_eq!(ann["started"], "20120316070000.0Z");
     assert_eq!(ann["code"], "00E100");
     assert_eq!(env.app_row("e200")["enabled"], "no");
+    // Guid() is generated once, at provisioning: a GUID, different per
+    // object, and the same after the next cycle.
+    let guid = ann["ref"].clone();
+    assert!(
+        guid.len() == 36
+            && guid.chars().filter(|c| *c == '-').count() == 4
+            && guid.as_bytes()[14] == b'4',
+        "{guid}"
+    );
+    assert_ne!(guid, env.app_row("e200")["ref"]);
 
     // E100's department leaves HR: IgnoreFlowIfNullOrEmpty keeps the exported
     // value. A new intern: IgnoreObjectFlow provisions nothing, and is no error.
@@ -108,6 +119,11 @@ fn entra_expressions_run_unchanged_through_a_full_cycle() {
         "an intern is not provisioned: {rows:?}"
     );
     assert_eq!(env.app_row("e100")["department"], "Sales");
+    assert_eq!(
+        env.app_row("e100")["ref"],
+        guid,
+        "a generated value is kept"
+    );
     assert!(
         env.preview().is_empty(),
         "nothing pending: {:?}",

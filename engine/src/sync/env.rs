@@ -292,6 +292,14 @@ impl Env for MvEnv<'_, '_> {
         self.now
     }
 
+    fn random(&self) -> Option<u128> {
+        // Only where a generated (sticky) value is made.
+        self.unique.as_ref()?;
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).ok()?;
+        Some(u128::from_le_bytes(bytes))
+    }
+
     fn value_in_use(&self, candidate: &Value) -> Option<bool> {
         let u = self.unique.as_ref()?;
         let text = candidate.to_string();

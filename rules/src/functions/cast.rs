@@ -666,3 +666,59 @@ fn is_empty(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
         matches!(args.get(0), Value::Str(s) if s.is_empty()),
     ))
 }
+
+pub(super) const GUID: FunctionDef = FunctionDef {
+    name: "Guid",
+    returns: Some(ValueType::String),
+    signature: "Guid()",
+    min_args: 0,
+    max_args: Some(0),
+    pairs: false,
+    summary: "A new random GUID (version 4) as text. Like SelectUniqueValue it is generated \
+              once, when the object is provisioned by an outbound flow, and kept: a later sync \
+              never generates another. Anywhere else it is an error.",
+    examples: &[("Guid()", "00aa00aa-bb11-4c22-9d33-44ee44ee44ee")],
+    eval: guid,
+    prepare: None,
+};
+
+fn guid(_: &mut Args<'_, '_>, env: &dyn Env) -> Result<Value, FnError> {
+    let r = env.random().ok_or_else(|| {
+        FnError::new(
+            "not-generated-here",
+            "Guid can only be used in an outbound flow, where it is generated once at provisioning",
+        )
+    })?;
+    // Version 4, variant 1 (RFC 4122).
+    let r = (r & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let h = format!("{r:032x}");
+    Ok(Value::Str(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )))
+}
+
+pub(super) const REDACT: FunctionDef = FunctionDef {
+    name: "Redact",
+    returns: None,
+    signature: "Redact(value)",
+    min_args: 1,
+    max_args: Some(1),
+    pairs: false,
+    summary: "The value, unchanged: in Entra it hides the value in provisioning logs, and \
+              mvsync writes no attribute values to its logs, so there is nothing to hide.",
+    examples: &[
+        ("Redact(mail)", "jose.muller@contoso.com"),
+        ("Redact(missing)", "null"),
+    ],
+    eval: redact,
+    prepare: None,
+};
+
+fn redact(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
+    Ok(args.take(0))
+}

@@ -283,6 +283,7 @@ static FUNCTIONS: &[FunctionDef] = &[
     list::FIRST,
     dates::FORMAT_DATE_TIME,
     convert::FROM_BASE64,
+    cast::GUID,
     convert::GUID_TO_IMMUTABLE_ID,
     logic::IGNORE_ATTRIBUTE_FLOW_FN,
     logic::IGNORE_FLOW_IF_NULL_OR_EMPTY,
@@ -317,6 +318,7 @@ static FUNCTIONS: &[FunctionDef] = &[
     dn::PARENT_DN,
     text::PCASE,
     dn::RDN,
+    cast::REDACT,
     pattern::REGEX_REPLACE,
     list::REMOVE_DUPLICATES,
     string::REPLACE,
@@ -410,6 +412,7 @@ pub fn example_env() -> MapEnv {
     ]);
     // 2024-03-15T09:30:00Z
     env.now = 1_710_495_000_000_000;
+    env.random = Some(0x00aa_00aa_bb11_cc22_dd33_44ee_44ee_44ee);
     env.taken = Some(
         ["jmuller", "jose.muller", "jmuller2", "mullerj"]
             .into_iter()
