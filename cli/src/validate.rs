@@ -892,8 +892,9 @@ fn constant(expr: &Expr) -> Option<Result<Value, EvalError>> {
     }
     // Generated values, the clock, and the keywords that skip a flow (a
     // skip is not a failure).
-    const IMPURE: [&str; 6] = [
+    const IMPURE: [&str; 7] = [
         "Now",
+        "IgnoreFlowIfNullOrEmpty",
         "SelectUniqueValue",
         "UniqueNumbered",
         "Guid",

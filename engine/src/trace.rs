@@ -736,8 +736,7 @@ impl Tracer<'_> {
                 .iter()
                 .find(|(t, _)| t == target)
                 .map(|(_, n)| n.clone());
-            let generated =
-                flow.expr.calls("SelectUniqueValue") || flow.expr.calls("UniqueNumbered");
+            let generated = rules::Rule::is_unique_flow(flow);
             let (output, error) = if generated {
                 (Value::Null, None)
             } else {

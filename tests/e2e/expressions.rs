@@ -269,4 +269,17 @@ fn ignore_object_flow_in_an_inbound_rule_takes_the_source_out_for_that_object() 
         ("Bo Ray", "")
     );
     assert!(env.run_errors(&env.last_run()).is_empty());
+
+    // E1 opts out later: the phone book's values stay as they were (a skip
+    // never writes null), they just stop changing.
+    env.write(
+        "data/phonebook.csv",
+        "employeeId,displayName,phone,optOut\nE1,Annie B. Lee,555-0199,yes\nE2,Bobby Ray,555-0102,yes\n",
+    );
+    env.ok(&["run", "cycle"]);
+    let ann = env.app_row("e1");
+    assert_eq!(
+        (ann["displayName"].as_str(), ann["phone"].as_str()),
+        ("Annie Lee", "555-0101")
+    );
 }

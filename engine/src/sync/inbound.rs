@@ -181,15 +181,40 @@ pub(crate) fn contributions(
                 continue;
             }
             let rule_start = out.len();
+            // A skipped flow keeps what this source supplied last (never
+            // null): the metaverse value it won, if it won one.
+            let kept = |target: Sym| {
+                mv.attrs
+                    .iter()
+                    .find(|a| a.name == target && a.connector == cs.key.conn && a.rule == r.name)
+                    .map(|a| a.value.clone())
+            };
             for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
                 let value = match flow.expr.eval(&env) {
                     Ok(value) => value,
-                    // The flow does not flow for this object: the next
-                    // source by precedence supplies the attribute.
-                    Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => continue,
-                    // The rule contributes nothing for this object.
+                    Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => {
+                        match kept(*target) {
+                            Some(value) => value,
+                            None => continue,
+                        }
+                    }
+                    // The whole rule is skipped for this object: each of its
+                    // attributes keeps what it supplied last.
                     Err(e) if e.code == rules::functions::IGNORE_OBJECT_FLOW => {
                         out.truncate(rule_start);
+                        for t in &r.targets {
+                            if let Some(value) = kept(*t) {
+                                out.push(Contribution {
+                                    attr: *t,
+                                    precedence: r.rule.precedence,
+                                    order,
+                                    value,
+                                    connector: cs.key.conn,
+                                    rule: r.name,
+                                    authoritative_null: false,
+                                });
+                            }
+                        }
                         break;
                     }
                     Err(e) => {

@@ -276,6 +276,9 @@ impl Syncer<'_> {
         // Only flows reading `target.` need the target's known state.
         let known = own.filter(|_| reads_target).map(CsObject::known_attrs);
         let mut rank = None;
+        // Objects whose unique values this object takes: handed on only
+        // when the object is not skipped (IgnoreObjectFlow).
+        let mut victims = Vec::new();
         for (rule, flow, target) in list {
             if out.attrs.contains_key(target) || out.initial.contains_key(target) {
                 continue;
@@ -341,7 +344,7 @@ impl Syncer<'_> {
                 return Err(e.into());
             }
             let taken = env.unique.as_ref().map(|u| u.taken_from.take());
-            self.victims.extend(taken.unwrap_or_default());
+            victims.extend(taken.unwrap_or_default());
             let value = self.to_target_refs(txn, conn, value, &mut waiting)?;
             if *target == self.model.dn_sym {
                 out.dn = (!value.is_null_or_empty()).then(|| value.to_string());
@@ -358,6 +361,7 @@ impl Syncer<'_> {
         for id in waiting {
             txn.add_waiting(conn, &waiting_marker(id), mv.id)?;
         }
+        self.victims.extend(victims);
         Ok(out)
     }
 
@@ -606,9 +610,18 @@ impl Syncer<'_> {
                     Some(&cs),
                     std::iter::once((rule, &flows[..], disable_targets)),
                 )?;
-                if !desired.ignored {
-                    self.stage(txn, k, &desired)?;
+                if desired.ignored {
+                    // Skipping a disable would leave the account enabled
+                    // (and, on deletion, unlinked): never silently.
+                    return Err(Failure::object(
+                        "flow-error",
+                        format!(
+                            "rule '{}': a disable flow said IgnoreObjectFlow; deprovisioning cannot be skipped",
+                            rule.rule.name
+                        ),
+                    ));
                 }
+                self.stage(txn, k, &desired)?;
                 if deleting {
                     let Some(b2) = txn.cs(k)? else { return Ok(()) };
                     let mut c2 = b2.clone();

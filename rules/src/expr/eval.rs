@@ -37,6 +37,9 @@ impl Env for Bound<'_> {
     fn value_in_use(&self, candidate: &Value) -> Option<bool> {
         self.inner.value_in_use(candidate)
     }
+    fn random(&self) -> Option<u128> {
+        self.inner.random()
+    }
     fn variable(&self, name: &str) -> Option<Value> {
         if name == self.name {
             Some(self.value.clone())

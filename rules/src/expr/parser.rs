@@ -11,6 +11,8 @@ use crate::{ParseError, Span, Value};
 /// evaluator, the printer and `Drop`, so that no input can overflow the stack.
 pub(super) const MAX_DEPTH: usize = 256;
 
+static NULL: Value = Value::Null;
+
 fn error(code: &'static str, message: impl Into<String>, span: Span) -> ParseError {
     ParseError {
         code,
@@ -135,7 +137,7 @@ fn unexpected(found: &Token<'_>, expected: &str) -> ParseError {
 }
 
 /// Bare words the Entra references use as constants, read as strings.
-const ENUM_WORDS: &[&str] = &[
+pub(super) const ENUM_WORDS: &[&str] = &[
     "vbTextCompare",
     "vbBinaryCompare",
     "UTF8",
@@ -209,6 +211,15 @@ impl<'s> Parser<'s> {
         };
         let op_span = self.next().span;
         if op == UnaryOp::Neg {
+            if let Tok::Decimal(digits) = self.peek().tok {
+                // A negative decimal is its text too.
+                let literal = self.next();
+                let span = op_span.start..literal.span.end;
+                return Ok(Node::new(
+                    Kind::Literal(Value::Str(format!("-{digits}"))),
+                    span,
+                ));
+            }
             if let Tok::Int(magnitude) = self.peek().tok {
                 // A negative literal, so that i64::MIN can be written.
                 let literal = self.next();
@@ -377,6 +388,8 @@ impl<'s> Parser<'s> {
                     .iter()
                     .map(|arg| match &arg.kind {
                         Kind::Literal(value) => Some(value),
+                        // An empty slot is a written null: not given.
+                        Kind::Missing => Some(&NULL),
                         _ => None,
                     })
                     .collect();

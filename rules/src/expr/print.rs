@@ -85,7 +85,14 @@ pub(super) fn is_bare_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !["null", "true", "false"]
-            .iter()
-            .any(|k| name.eq_ignore_ascii_case(k))
+        && ![
+            "null",
+            "true",
+            "false",
+            "IgnoreAttributeFlow",
+            "IgnoreObjectFlow",
+        ]
+        .iter()
+        .chain(super::parser::ENUM_WORDS)
+        .any(|k| name.eq_ignore_ascii_case(k))
 }

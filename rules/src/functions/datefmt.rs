@@ -57,6 +57,12 @@ fn tokens(format: &str) -> Result<Vec<Token>, String> {
             }
             c if FIELDS.contains(c) => {
                 let run = chars[i..].iter().take_while(|&&d| d == c).count();
+                if run > 9 {
+                    return Err(format!(
+                        "`{}` in date-time format \"{format}\" is longer than any .NET field",
+                        c.to_string().repeat(run)
+                    ));
+                }
                 out.push(Token::Field(c, run));
                 i += run;
             }
@@ -128,14 +134,18 @@ pub(crate) fn input(format: &str) -> Result<Vec<Item<'static>>, String> {
                 ('h', _) => "%I",
                 ('m', _) => "%M",
                 ('s', _) => "%S",
-                ('f' | 'F', _) => {
+                ('f' | 'F', n) => {
                     if toks
                         .get(i.wrapping_sub(1))
                         .is_some_and(|t| matches!(t, Token::Literal(l) if l.ends_with('.')))
                     {
                         "%.f"
+                    } else if *n <= 3 {
+                        "%3f"
+                    } else if *n <= 6 {
+                        "%6f"
                     } else {
-                        "%f"
+                        "%9f"
                     }
                 }
                 ('t', _) => "%p",
@@ -160,12 +170,15 @@ impl Output {
                 for (i, token) in tokens.iter().enumerate() {
                     match token {
                         Token::Literal(l) => {
-                            // `.FFF` of a whole second drops the dot too.
-                            let zero_fraction = dt.nanosecond() == 0;
-                            if zero_fraction
-                                && l.ends_with('.')
-                                && matches!(tokens.get(i + 1), Some(Token::Field('F', _)))
-                            {
+                            // `.FFF` that shows no digit drops the dot too.
+                            let no_digits = match tokens.get(i + 1) {
+                                Some(Token::Field('F', n)) => {
+                                    let digits = format!("{:09}", dt.nanosecond() % 1_000_000_000);
+                                    digits[..(*n).min(9)].trim_end_matches('0').is_empty()
+                                }
+                                _ => false,
+                            };
+                            if no_digits && l.ends_with('.') {
                                 out.push_str(&l[..l.len() - 1]);
                             } else {
                                 out.push_str(l);

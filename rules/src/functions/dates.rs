@@ -40,11 +40,21 @@ pub(crate) fn parse_datetime_str(s: &str) -> Option<i64> {
     // An hours-only offset after a time, as Entra Connect's CDate example
     // (`2013-01-10 4:00 PM -8`).
     if let Some((time, hours)) = s.rsplit_once(' ') {
-        if let (Some(local), Ok(h)) = (
-            parse_datetime_str(time).filter(|_| hours.starts_with(['+', '-'])),
-            hours.parse::<i64>(),
-        ) {
-            return Some(local - h * 3_600_000_000);
+        let offset = hours
+            .strip_prefix(['+', '-'])
+            .filter(|d| (1..=2).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|_| hours.parse::<i64>().ok())
+            .filter(|h| h.abs() <= 14);
+        if let Some(h) = offset {
+            // The time itself in one of the plain forms (no recursion).
+            for format in NAIVE {
+                if let Ok(dt) = NaiveDateTime::parse_from_str(time.trim(), format) {
+                    return dt
+                        .and_utc()
+                        .timestamp_micros()
+                        .checked_sub(h * 3_600_000_000);
+                }
+            }
         }
     }
     for format in ["%m/%d/%Y", "%Y-%m-%d"] {
@@ -516,6 +526,8 @@ fn date_diff(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
         "h" | "hour" | "hours" => floor(&b, 3_600_000_000, 0) - floor(&a, 3_600_000_000, 0),
         "n" | "minute" | "minutes" => floor(&b, 60_000_000, 0) - floor(&a, 60_000_000, 0),
         "s" | "second" | "seconds" => floor(&b, 1_000_000, 0) - floor(&a, 1_000_000, 0),
+        // VBScript's "w": whole seven-day periods.
+        "w" => (floor(&b, DAY, 0) - floor(&a, DAY, 0)) / 7,
         _ => floor(&b, DAY, 0) - floor(&a, DAY, 0),
     }))
 }
@@ -692,5 +704,15 @@ mod tests {
             eval("FormatDateTime(hireDate, \"Année %Y ✓\")"),
             "Année 2021 ✓"
         );
+    }
+
+    #[test]
+    fn hostile_date_strings_neither_recurse_nor_overflow() {
+        let spaces = format!("{}x", " ".repeat(200_000));
+        assert_eq!(parse_datetime_str(&spaces), None);
+        assert_eq!(parse_datetime_str("2013-01-10 4:00 PM +9999999999"), None);
+        assert_eq!(parse_datetime_str("2013-01-10 4:00 PM +99"), None);
+        assert!(parse_datetime_str("2013-01-10 4:00 PM -8").is_some());
+        assert!(Expr::parse("FormatDateTime(Now(), \"yyyyyyyyyy\")").is_err());
     }
 }

@@ -158,7 +158,7 @@ fn component(
     if from_right {
         values.reverse();
     }
-    let index = usize::try_from(n - 1).ok();
+    let index = n.checked_sub(1).and_then(|i| usize::try_from(i).ok());
     Ok(index
         .and_then(|i| values.get(i))
         .map_or(Value::Null, |v| Value::str(*v)))

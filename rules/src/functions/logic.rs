@@ -41,7 +41,8 @@ pub(super) const IIF: FunctionDef = FunctionDef {
     max_args: Some(3),
     pairs: false,
     summary: "`then` when the condition is truthy, `else` otherwise. Null, false, 0, the empty \
-              string and the strings \"false\" and \"0\" are false. Both branches are evaluated.",
+              string and the strings \"false\" and \"0\" are false. Only the branch taken is \
+              evaluated (so `Error` or `IgnoreAttributeFlow` there acts only when chosen).",
     examples: &[
         (
             "IIF(userAccountControl == 514, \"disabled\", \"enabled\")",

@@ -20,8 +20,8 @@ pub(super) const JOIN: FunctionDef = FunctionDef {
     summary: "The values joined by the separator, skipping null and empty ones. Multi-valued \
               arguments contribute each of their items. Null when nothing is left to join. \
               Entra Connect's form, a multi-valued attribute first and then the delimiter \
-              (`Join([proxyAddresses], \",\")`), is recognised by its first argument being a \
-              list.",
+              (`Join([proxyAddresses], \",\")`), is recognised by its two arguments: an \
+              expression first and a literal delimiter second.",
     examples: &[
         ("Join(\" \", givenName, sn)", "José Müller"),
         (
@@ -40,16 +40,25 @@ pub(super) const JOIN: FunctionDef = FunctionDef {
         ),
     ],
     eval: join,
-    prepare: None,
+    prepare: Some(prepare_join),
 };
 
+/// Entra Connect's `Join(attribute, "delimiter")`: two arguments, an
+/// expression first and a literal delimiter second (decided when parsed,
+/// so a null or single value does not change the meaning).
+struct ConnectJoin;
+
+fn prepare_join(constants: &[Option<&Value>]) -> Result<Prepared, PrepareError> {
+    Ok(match constants {
+        [None, Some(_)] => Prepared::new(ConnectJoin),
+        _ => Prepared::none(),
+    })
+}
+
 fn join(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
-    // Entra Connect's form, `Join(multiValued, delimiter)`: a list first
-    // and one value after it.
-    if args.len() == 2
-        && matches!(args.get(0), Value::List(_))
-        && !matches!(args.get(1), Value::List(_))
-    {
+    // Entra Connect's form, `Join(multiValued, "delimiter")` (decided when
+    // parsed).
+    if args.prepared::<ConnectJoin>().is_some() {
         let separator = text(args.get(1)).into_owned();
         let items: Vec<String> = args
             .get(0)
@@ -57,7 +66,11 @@ fn join(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
             .iter()
             .map(|v| text(v).into_owned())
             .collect();
-        return Ok(Value::Str(items.join(&separator)));
+        return Ok(if items.is_empty() {
+            Value::Null
+        } else {
+            Value::Str(items.join(&separator))
+        });
     }
     let separator = text(args.get(0));
     let mut out = String::new();
@@ -351,20 +364,35 @@ pub(super) const REPLACE: FunctionDef = FunctionDef {
 
 /// A literal regexPattern (argument 2 of the long form) is compiled at
 /// parse time.
+/// The long form's mode is fixed by which slots are written (an empty
+/// slot or `null` is not given; an attribute is, even when its value is
+/// null for some object), and a literal pattern is compiled once.
+struct LongForm {
+    given: [bool; 7],
+    regex: Option<regex::Regex>,
+}
+
 fn prepare_replace(constants: &[Option<&Value>]) -> Result<Prepared, PrepareError> {
     if constants.len() <= 3 {
         return Ok(Prepared::none());
     }
-    match constants.get(2).copied().flatten() {
-        Some(Value::Null) | None => Ok(Prepared::none()),
-        Some(pattern) => super::pattern::compile(&text(pattern))
-            .map(Prepared::new)
-            .map_err(|message| PrepareError {
-                arg: Some(2),
-                code: "bad-regex",
-                message,
-            }),
+    let mut given = [false; 7];
+    for (i, c) in constants.iter().enumerate().take(7) {
+        given[i] = !matches!(c, Some(Value::Null));
     }
+    let regex = match constants.get(2).copied().flatten() {
+        Some(Value::Null) | None => None,
+        Some(pattern) => {
+            Some(
+                super::pattern::compile(&text(pattern)).map_err(|message| PrepareError {
+                    arg: Some(2),
+                    code: "bad-regex",
+                    message,
+                })?,
+            )
+        }
+    };
+    Ok(Prepared::new(LongForm { given, regex }))
 }
 
 fn replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
@@ -385,11 +413,15 @@ fn replace(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
 
 /// Entra's seven-argument Replace: the arguments given choose the mode.
 fn replace_entra(args: &mut Args<'_, '_>) -> Result<Value, FnError> {
-    let given = |i: usize| !args.get(i).is_null();
+    let form = args.prepared::<LongForm>();
+    let given = |i: usize| match form {
+        Some(f) => f.given[i],
+        None => !args.get(i).is_null(),
+    };
     let (old, pattern, group, replacement, attribute, template) =
         (given(1), given(2), given(3), given(4), given(5), given(6));
     let regex = |args: &Args<'_, '_>| -> Result<regex::Regex, FnError> {
-        match args.prepared::<regex::Regex>() {
+        match args.prepared::<LongForm>().and_then(|f| f.regex.as_ref()) {
             Some(r) => Ok(r.clone()),
             None => super::pattern::cached(&text(args.get(2)), "Replace"),
         }

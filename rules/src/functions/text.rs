@@ -31,19 +31,28 @@ fn folded(s: &str, compare: &Value) -> Result<String, FnError> {
 fn char_position(haystack: &str, needle: &str, start: usize, backwards: bool) -> i64 {
     let chars: Vec<char> = haystack.chars().collect();
     let wanted: Vec<char> = needle.chars().collect();
-    if wanted.is_empty() {
-        return i64::try_from(start.min(chars.len() + 1)).unwrap_or(0);
+    let position = |i: usize| i64::try_from(i + 1).unwrap_or(0);
+    if !backwards && start > chars.len() + usize::from(wanted.is_empty()) {
+        return 0; // VBScript: a start past the end finds nothing
     }
-    let last = chars.len().saturating_sub(wanted.len());
+    if wanted.is_empty() {
+        return position(start.saturating_sub(1).min(chars.len()));
+    }
+    if wanted.len() > chars.len() {
+        return 0;
+    }
+    let last = chars.len() - wanted.len();
     let at = |i: usize| chars[i..].starts_with(&wanted);
     let found = if backwards {
-        (0..=last.min(start.saturating_sub(1)))
-            .rev()
-            .find(|&i| at(i))
+        // The match must lie within the first `start` characters.
+        let Some(latest) = start.min(chars.len()).checked_sub(wanted.len()) else {
+            return 0;
+        };
+        (0..=latest.min(last)).rev().find(|&i| at(i))
     } else {
-        (start.saturating_sub(1)..=last).find(|&i| i + wanted.len() <= chars.len() && at(i))
+        (start.saturating_sub(1)..=last).find(|&i| at(i))
     };
-    found.map_or(0, |i| i64::try_from(i + 1).unwrap_or(0))
+    found.map_or(0, position)
 }
 
 pub(super) const IN_STR: FunctionDef = FunctionDef {
@@ -66,6 +75,7 @@ pub(super) const IN_STR: FunctionDef = FunctionDef {
         ),
         ("InStr(\"Zoë Ørsted\", \"Ø\")", "5"),
         ("InStr(\"abc\", \"x\")", "0"),
+        ("InStr(\"abc\", \"c\", 9)", "0"),
         ("InStr(missing, \"x\")", "null"),
     ],
     eval: in_str,
@@ -98,6 +108,7 @@ pub(super) const IN_STR_REV: FunctionDef = FunctionDef {
     examples: &[
         ("InStrRev(\"abbcdbbbef\", \"bb\")", "7"),
         ("InStrRev(\"abbcdbbbef\", \"bb\", 5)", "2"),
+        ("InStrRev(\"abcd\", \"cd\", 3)", "0"),
         ("InStrRev(\"CN=a,OU=b,DC=c\", \",\")", "10"),
         ("InStrRev(\"abc\", \"x\")", "0"),
         ("InStrRev(missing, \"x\")", "null"),
