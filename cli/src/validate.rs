@@ -754,6 +754,14 @@ impl<'a> Checker<'a> {
     /// attribute of that name, which is almost never meant: an error that
     /// says to call it. (`[Now]` in brackets is an attribute on purpose.)
     fn function_words(&mut self, rule: &Rule, expr: &Expr, at: &ExprSpan, part: &str) {
+        for (span, message) in expr.lints() {
+            self.push(
+                Severity::Warning,
+                at.at(span),
+                format!("rule '{}', {part}: {message}", rule.name),
+                None,
+            );
+        }
         for name in expr.attributes() {
             let Some(def) = rules::functions::function(name) else {
                 continue;

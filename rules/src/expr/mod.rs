@@ -133,6 +133,36 @@ impl Expr {
         self.root.value_type()
     }
 
+    /// Forms that parse but may not mean what their author meant, for
+    /// `validate`: a Switch in provisioning's form `Switch(source, default,
+    /// key, value, …)` with a boolean key reads as the inverse of Entra
+    /// Connect's `Switch(condition, value, …)` (`Switch([isEnabled],
+    /// "Enabled", True, "Disabled")` gives "Disabled" for an enabled
+    /// account). Each with its span in the source.
+    pub fn lints(&self) -> Vec<(Span, String)> {
+        let mut out = Vec::new();
+        self.root.visit(&mut |node| {
+            let Kind::Call(call) = &node.kind else {
+                return;
+            };
+            let provisioning_switch = call.def.name == "Switch"
+                && !std::ptr::eq(call.def, &crate::functions::SWITCH_CONDITIONS);
+            let boolean_key = call
+                .args
+                .iter()
+                .skip(2)
+                .step_by(2)
+                .any(|k| matches!(k.kind, Kind::Literal(Value::Bool(_))));
+            if provisioning_switch && boolean_key {
+                out.push((
+                    node.span.clone(),
+                    "this Switch reads as Switch(source, default, key, value, …) because its first argument is not a condition; for Entra Connect's Switch(condition, value, …) write the first argument as a condition (`[isEnabled] = True`)".to_owned(),
+                ));
+            }
+        });
+        out
+    }
+
     /// Whether the expression calls the named function anywhere (the name
     /// matched case-insensitively), e.g. `calls("SelectUniqueValue")`.
     pub fn calls(&self, function: &str) -> bool {
