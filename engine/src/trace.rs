@@ -555,8 +555,22 @@ impl Tracer<'_> {
                 continue;
             }
             for (flow, target) in r.rule.flows.iter().zip(&r.targets) {
+                // A flow keyword's skip is a decision, not an error.
+                let mut skipped = None;
                 let (output, error) = match flow.expr.eval(&env) {
                     Ok(v) => (v, None),
+                    Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => {
+                        skipped = Some(
+                            "skipped (IgnoreAttributeFlow): keeps what this source supplied last",
+                        );
+                        (Value::Null, None)
+                    }
+                    Err(e) if e.code == rules::functions::IGNORE_OBJECT_FLOW => {
+                        skipped = Some(
+                            "skipped (IgnoreObjectFlow): this rule changes nothing for the object",
+                        );
+                        (Value::Null, None)
+                    }
                     Err(e) => (Value::Null, Some(e.message)),
                 };
                 let mine = |c_conn: Sym, c_rule: Sym| c_conn == cs.key.conn && c_rule == r.name;
@@ -572,6 +586,7 @@ impl Tracer<'_> {
                     .collect();
                 let winner = winning.iter().find(|a| a.name == *target);
                 let decision = match winner {
+                    _ if skipped.is_some() => skipped.unwrap_or_default().to_owned(),
                     Some(w) if mine(w.connector, w.rule) => {
                         format!("wins (precedence {})", r.rule.precedence)
                     }
@@ -737,18 +752,30 @@ impl Tracer<'_> {
                 .find(|(t, _)| t == target)
                 .map(|(_, n)| n.clone());
             let generated = rules::Rule::is_unique_flow(flow);
+            let mut skipped = None;
             let (output, error) = if generated {
                 (Value::Null, None)
             } else {
                 match flow.expr.eval(env) {
                     Ok(v) => (v, None),
+                    Err(e) if e.code == rules::functions::IGNORE_ATTRIBUTE_FLOW => {
+                        skipped = Some("skipped (IgnoreAttributeFlow): the target keeps its value");
+                        (Value::Null, None)
+                    }
+                    Err(e) if e.code == rules::functions::IGNORE_OBJECT_FLOW => {
+                        skipped = Some(
+                            "skipped (IgnoreObjectFlow): nothing is staged or provisioned for the object",
+                        );
+                        (Value::Null, None)
+                    }
                     Err(e) => (Value::Null, Some(e.message)),
                 }
             };
             let decision = match shadowed {
                 Some(rule) => format!("shadowed by rule '{rule}'"),
+                None if skipped.is_some() => skipped.unwrap_or_default().to_owned(),
                 None if generated => {
-                    "generated unique value: chosen at provisioning, never regenerated".into()
+                    "generated value: chosen at provisioning, never regenerated".into()
                 }
                 None if flow.initial_only => "initial only: applied at provisioning".into(),
                 None => "flows".into(),

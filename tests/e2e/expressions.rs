@@ -282,4 +282,14 @@ fn ignore_object_flow_in_an_inbound_rule_takes_the_source_out_for_that_object() 
         (ann["displayName"].as_str(), ann["phone"].as_str()),
         ("Annie Lee", "555-0101")
     );
+    // `preview object` shows the skip as a decision, not as an error.
+    let trace = crate::harness::stdout(&env.ok(&[
+        "preview",
+        "object",
+        "phonebook",
+        "E1",
+        "--format",
+        "json",
+    ]));
+    assert!(trace.contains("skipped (IgnoreObjectFlow)"), "{trace}");
 }

@@ -154,7 +154,16 @@ pub(crate) fn input(format: &str) -> Result<Vec<Item<'static>>, String> {
             }),
         }
     }
-    strftime(&out)
+    // `K` and `zzz` read `Z` as well as `+hh:mm`, as .NET does.
+    Ok(strftime(&out)?
+        .into_iter()
+        .map(|item| match item {
+            Item::Fixed(chrono::format::Fixed::TimezoneOffsetColon) => {
+                Item::Fixed(chrono::format::Fixed::TimezoneOffsetColonZ)
+            }
+            other => other,
+        })
+        .collect())
 }
 
 impl Output {
@@ -331,6 +340,12 @@ mod tests {
                 .ok()
                 .as_deref(),
             Some("2015-01-23 10:53:47.100")
+        );
+        let items = input("yyyy-MM-ddTHH:mm:ssK").unwrap_or_default();
+        let mut parsed = chrono::format::Parsed::new();
+        assert!(
+            chrono::format::parse(&mut parsed, "2015-01-23T10:53:47Z", items.iter()).is_ok(),
+            "K reads Z: {items:?}"
         );
         let items = input("yyyy-MM-ddzzz").unwrap_or_default();
         let mut parsed = chrono::format::Parsed::new();
