@@ -240,12 +240,28 @@ impl Settings {
         column: &str,
         anchor: &str,
     ) -> Result<Option<Value>, ConnectorError> {
+        let read = |e: DbError| connector_error(&db.shown, "cannot read the delta watermark", &e);
+        let what = format!("src.{}", quote_column(column));
+        let row = self
+            .select_by_anchor(db, &what, anchor)
+            .await
+            .map_err(read)?;
+        Ok(row.and_then(|r| r.values.into_iter().next()))
+    }
+
+    /// `SELECT what` from the source's row whose key columns hold the
+    /// anchor's parts (each a parameter, cast to its column's type).
+    pub(crate) async fn select_by_anchor(
+        &self,
+        db: &Db,
+        what: &str,
+        anchor: &str,
+    ) -> Result<Option<DbRow>, DbError> {
         let Some(key) = anchor::decode(anchor, self.keys.len()) else {
             return Ok(None);
         };
         let from = format!("{} AS src", self.relation());
-        let read = |e: DbError| connector_error(&db.shown, "cannot read the delta watermark", &e);
-        let types = db.relation_types(&from).await.map_err(read)?;
+        let types = db.relation_types(&from).await?;
         let mut params = Vec::new();
         let conditions: Vec<String> = self
             .keys
@@ -259,12 +275,10 @@ impl Settings {
             })
             .collect();
         let sql = format!(
-            "SELECT src.{} FROM {from} WHERE {}",
-            quote_column(column),
+            "SELECT {what} FROM {from} WHERE {}",
             conditions.join(" AND ")
         );
-        let row = db.fetch_optional(&sql, params).await.map_err(read)?;
-        Ok(row.and_then(|r| r.values.into_iter().next()))
+        db.fetch_optional(&sql, params).await
     }
 }
 

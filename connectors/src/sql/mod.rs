@@ -47,7 +47,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 pub use config::{SqlConfig, SqlConfigError};
 
-use db::{connector_error, quote, quote_column, Db, Kind, Param};
+use db::{connector_error, quote, Db, Kind};
 use export::Schema;
 
 /// A validated configuration, with what every part needs from it.
@@ -212,26 +212,14 @@ impl Connector for SqlConnector {
             return Ok(None);
         };
         let db = self.db().await?;
-        let lookup = |e| connector_error(&db.shown, "cannot look up an add of unknown outcome", &e);
         // Where the rows are read: the table, or the query (with statements).
-        let relation = format!("{} AS src", self.settings.relation());
-        let types = db.relation_types(&relation).await.map_err(lookup)?;
-        let mut params = Vec::new();
-        let conditions: Vec<String> = keys
-            .iter()
-            .zip(anchor::decode(&anchor, keys.len()).unwrap_or_default())
-            .enumerate()
-            .map(|(i, (k, v))| {
-                let ty = types.get(k).map(String::as_str);
-                params.push(Param::Text(v).for_column(db.kind, ty));
-                format!("src.{} = {}", quote_column(k), db.kind.param(i + 1, ty))
-            })
-            .collect();
-        let sql = format!(
-            "SELECT 1 FROM {relation} WHERE {}",
-            conditions.join(" AND ")
-        );
-        let found = db.fetch_optional(&sql, params).await.map_err(lookup)?;
+        let found = self
+            .settings
+            .select_by_anchor(&db, "1", &anchor)
+            .await
+            .map_err(|e| {
+                connector_error(&db.shown, "cannot look up an add of unknown outcome", &e)
+            })?;
         Ok(found.map(|_| anchor))
     }
 
