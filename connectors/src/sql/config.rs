@@ -203,6 +203,12 @@ pub enum Delta {
     Watermark {
         /// The column.
         column: String,
+        /// How far below the mark a delta reads again (seconds for a
+        /// timestamp column, units for a number; 0 by default), so that a
+        /// row committed late with a value below one already imported is
+        /// still seen. Rows read again that did not change stage nothing.
+        #[serde(default)]
+        overlap: i64,
     },
     /// A table the application (or a trigger) appends one row to per
     /// change: the key columns, an operation and an increasing sequence.

@@ -184,7 +184,7 @@ impl Settings {
         let read = |e: DbError| connector_error(&db.shown, "cannot read the delta watermark", &e);
         match &self.config.delta {
             None => Ok(None),
-            Some(Delta::Watermark { column }) => {
+            Some(Delta::Watermark { column, .. }) => {
                 let from = format!("{} AS src", self.relation());
                 let types = db.relation_types(&from).await.map_err(read)?;
                 let col = format!("src.{}", quote_column(column));
@@ -317,7 +317,7 @@ pub(crate) async fn delta(
     };
     let pg_type = pg_type.as_deref();
     match (&settings.config.delta, stored, now) {
-        (Some(Delta::Watermark { column }), None | Some(Mark::Column(None)), _) => {
+        (Some(Delta::Watermark { column, .. }), None | Some(Mark::Column(None)), _) => {
             let sql = settings.column_sql(column, false, None);
             let mode = Mode::Column {
                 column: column.clone(),
@@ -325,7 +325,11 @@ pub(crate) async fn delta(
             };
             Ok(read(settings.clone(), db, sql, Vec::new(), mode))
         }
-        (Some(Delta::Watermark { column }), Some(Mark::Column(Some(from))), Mark::Column(top)) => {
+        (
+            Some(Delta::Watermark { column, overlap }),
+            Some(Mark::Column(Some(from))),
+            Mark::Column(top),
+        ) => {
             let (value, anchor) = &from;
             let behind = top.as_ref().is_none_or(|(max, _)| below(max, value));
             if behind {
@@ -344,7 +348,14 @@ pub(crate) async fn delta(
                 }
             }
             let sql = settings.column_sql(column, true, pg_type);
-            let params = vec![Param::of(value).for_column(db.kind, pg_type)];
+            // Read again a little below the mark (late commits); the mark
+            // itself never moves back.
+            let read_from = match value {
+                Value::Int(i) => Value::Int(i.saturating_sub(*overlap)),
+                Value::DateTime(us) => Value::DateTime(us.saturating_sub(overlap.saturating_mul(1_000_000))),
+                other => other.clone(),
+            };
+            let params = vec![Param::of(&read_from).for_column(db.kind, pg_type)];
             let mode = Mode::Column {
                 column: column.clone(),
                 from: Some(from),
@@ -497,10 +508,16 @@ impl<'a> Reader<'a> {
         let position = self.position_of(&group);
         // A watermark only between different positions: everything at the
         // previous position has been emitted.
-        if position.is_some() && position != self.position && self.since_mark >= MARK_EVERY {
+        // A row read again below the mark (an overlap) never moves it back.
+        let advances = match (&position, &self.position) {
+            (Some(p), Some(current)) => below(current, p),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if advances && self.since_mark >= MARK_EVERY {
             self.mark().await?;
         }
-        if position.is_some() {
+        if advances {
             self.position = position;
             let key: Vec<&Value> = self
                 .settings

@@ -250,6 +250,50 @@ async fn watermark_delta_reads_rows_above_the_mark_and_refuses_a_column_that_mov
 }
 
 #[tokio::test]
+async fn an_overlap_reads_a_late_commit_again_and_never_moves_the_mark_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = database(dir.path(), WORKERS).await;
+    let keys = |overlap: i64| {
+        format!("{COMPOSITE}delta = {{ strategy = \"watermark\", column = \"version\", overlap = {overlap} }}\n")
+    };
+    let mark = column_mark("int", "INI\\|T|1", "3");
+    // A row committed late with version 2, below the mark 3.
+    run(
+        &pool,
+        "INSERT INTO workers VALUES ('ACME', 7, 'Late', NULL, NULL, 2);",
+    )
+    .await;
+    let without = events(
+        connector(dir.path(), &keys(0))
+            .delta_import(Some(&mark))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        objects(&without).is_empty(),
+        "without an overlap the late row is missed"
+    );
+    let with = events(
+        connector(dir.path(), &keys(2))
+            .delta_import(Some(&mark))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<String> = objects(&with)
+        .iter()
+        .map(|o| attr(o, "name").unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"Late".to_owned()), "{names:?}");
+    assert_eq!(
+        last_watermark(&with),
+        Some(mark),
+        "the mark does not move back"
+    );
+}
+
+#[tokio::test]
 async fn intermediate_watermarks_never_fall_between_rows_that_share_a_value() {
     let dir = tempfile::tempdir().unwrap();
     database(
