@@ -229,8 +229,8 @@ impl Postgres {
         self.run();
     }
 
-    /// The pids of the server's backends serving `application_name`
-    /// with an active query.
+    /// How many of the server's backends serving `application_name` are
+    /// running a query now.
     pub fn active_queries(&self, database: &str, application: &str) -> usize {
         self.query(
             database,

@@ -463,21 +463,13 @@ fn values_with_quotes_semicolons_and_comment_markers_round_trip_unchanged() {
 
 #[test]
 fn the_database_stopped_mid_import_is_a_clear_error_and_the_next_run_completes() {
-    let Some(Backend::Postgres(mut pg)) = Backend::postgres() else {
+    let Some(db) = Backend::postgres() else {
         return;
     };
-    let db_env = |pg: &Postgres| {
-        let mut env = Env::new(&SOURCE_CONFIG.replace(
-            "{connection}",
-            &format!(
-                "url = \"{}\"\npassword = {{ env = \"{PASSWORD_VAR}\" }}\n",
-                pg.url("hr")
-            ),
-        ));
-        env.set_var(PASSWORD_VAR, PASSWORD);
-        env
+    let env = db.env(SOURCE_CONFIG);
+    let Backend::Postgres(mut pg) = db else {
+        unreachable!("Backend::postgres gives a PostgreSQL backend")
     };
-    let env = db_env(&pg);
     pg.execute("hr", WORKERS_DDL);
     pg.execute("hr", &fill_workers(60_000));
     env.ok(&["import", "hrdb", "--full"]);

@@ -186,7 +186,13 @@ impl Writer<'_> {
         };
         let read_failed = |e: DbError| match e {
             DbError::Sql(e) => failed(e),
-            other => Failed::Change(permanent(format!("{other:?}"))),
+            // No answer: the connection is as good as lost.
+            DbError::Silent(_) | DbError::ReaderLost => {
+                Failed::Connection(sqlx::Error::PoolTimedOut)
+            }
+            DbError::Unsupported { column, type_name } => Failed::Change(permanent(format!(
+                "the key column {column} has type {type_name}, which mvsync does not read"
+            ))),
         };
         match &change.op {
             ExportOp::Add { attributes } => {

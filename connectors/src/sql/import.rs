@@ -473,24 +473,29 @@ impl<'a> Reader<'a> {
 
     async fn row(&mut self, row: DbRow) -> Result<(), Stop> {
         self.rows += 1;
+        // The child-table value this row carries, if any (taken before the
+        // row moves into its group: no row is copied).
+        let child = match (row.get(ATTR), row.get(VALUE)) {
+            (Some(Value::Str(attr)), Some(value))
+                if !value.is_null() && self.settings.config.is_child(attr) =>
+            {
+                Some((attr.clone(), value.clone()))
+            }
+            _ => None,
+        };
         let id = self.group_id(&row);
-        let same = self.current.as_ref().is_some_and(|g| g.id == id);
-        if !same {
+        if self.current.as_ref().is_none_or(|g| g.id != id) {
             if let Some(done) = self.current.take() {
                 self.emit(done).await?;
             }
             self.current = Some(Group {
                 id,
-                row: row.clone(),
+                row,
                 child: BTreeMap::new(),
             });
         }
-        if let (Some(Value::Str(attr)), Some(value)) = (row.get(ATTR), row.get(VALUE)) {
-            if !value.is_null() && self.settings.config.is_child(attr) {
-                if let Some(g) = self.current.as_mut() {
-                    g.child.entry(attr.clone()).or_default().push(value.clone());
-                }
-            }
+        if let (Some((attr, value)), Some(g)) = (child, self.current.as_mut()) {
+            g.child.entry(attr).or_default().push(value);
         }
         Ok(())
     }

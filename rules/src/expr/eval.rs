@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{ops, BinaryOp, Kind, Node, UnaryOp};
+use super::{ops, BinaryOp, Form, Kind, Node, UnaryOp};
 use crate::functions::{Args, FnError};
 use crate::{Env, EvalError, Value};
 
@@ -70,14 +70,14 @@ pub(super) fn eval<'e>(
             message: format!("`${name}` is not bound"),
             span: node.span.clone(),
         })?),
-        Kind::Call(call) if call.def.name == "With" => {
+        Kind::Call(call) if call.form == Form::With => {
             let value = eval(&call.args[1], env, stack)?.into_owned();
             let bound = Bound::new(env, &call.args[0], value);
             Cow::Owned(eval(&call.args[2], &bound, &mut Vec::new())?.into_owned())
         }
-        Kind::Call(call) if call.def.name == "Select" || call.def.name == "Where" => {
+        Kind::Call(call) if matches!(call.form, Form::Select | Form::Where) => {
             let source = eval(&call.args[1], env, stack)?.into_owned();
-            let keep_only = call.def.name == "Where";
+            let keep_only = call.form == Form::Where;
             let mut out = Vec::new();
             for item in source.items() {
                 let bound = Bound::new(env, &call.args[0], item.clone());
@@ -147,7 +147,7 @@ pub(super) fn eval<'e>(
         // IIF and Switch evaluate only the branch they take, so a branch
         // that fails (Error) or skips the flow (IgnoreAttributeFlow,
         // IgnoreObjectFlow) acts only when it is chosen.
-        Kind::Call(call) if call.def.name == "IIF" => {
+        Kind::Call(call) if call.form == Form::Iif => {
             let chosen = if eval(&call.args[0], env, stack)?.truthy() {
                 1
             } else {
@@ -155,7 +155,7 @@ pub(super) fn eval<'e>(
             };
             eval(&call.args[chosen], env, stack)?
         }
-        Kind::Call(call) if std::ptr::eq(call.def, &crate::functions::SWITCH_CONDITIONS) => {
+        Kind::Call(call) if call.form == Form::SwitchConditions => {
             for condition in (0..call.args.len()).step_by(2) {
                 if eval(&call.args[condition], env, stack)?.truthy() {
                     return eval(&call.args[condition + 1], env, stack);
@@ -163,7 +163,7 @@ pub(super) fn eval<'e>(
             }
             Cow::Owned(Value::Null)
         }
-        Kind::Call(call) if call.def.name == "Switch" => {
+        Kind::Call(call) if call.form == Form::Switch => {
             let source = eval(&call.args[0], env, stack)?;
             let mut chosen = 1;
             for key in (2..call.args.len()).step_by(2) {

@@ -233,6 +233,43 @@ pub(crate) struct Call {
     pub(crate) def: &'static FunctionDef,
     pub(crate) args: Vec<Node>,
     pub(crate) prepared: Prepared,
+    /// How the evaluator runs it, decided once here so that evaluation
+    /// compares no names.
+    pub(crate) form: Form,
+}
+
+/// How a call is evaluated: most evaluate every argument first; IIF and
+/// the Switches evaluate only the branch they take; Select, Where and With
+/// bind a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    Eager,
+    Iif,
+    Switch,
+    SwitchConditions,
+    Select,
+    Where,
+    With,
+}
+
+impl Call {
+    pub(crate) fn new(def: &'static FunctionDef, args: Vec<Node>, prepared: Prepared) -> Call {
+        let form = match def.name {
+            _ if std::ptr::eq(def, &crate::functions::SWITCH_CONDITIONS) => Form::SwitchConditions,
+            "IIF" => Form::Iif,
+            "Switch" => Form::Switch,
+            "Select" => Form::Select,
+            "Where" => Form::Where,
+            "With" => Form::With,
+            _ => Form::Eager,
+        };
+        Call {
+            def,
+            args,
+            prepared,
+            form,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! preparation on constant arguments.
 
 use super::lexer::{lex, Tok, Token};
-use super::{BinaryOp, Call, Kind, Node, UnaryOp};
+use super::{BinaryOp, Call, Form, Kind, Node, UnaryOp};
 use crate::functions::{self, Prepared};
 use crate::{ParseError, Span, Value};
 
@@ -50,10 +50,6 @@ pub(super) fn parse(src: &str) -> Result<Node, ParseError> {
     Ok(node)
 }
 
-/// The functions that bind a variable: their first argument names it, and
-/// it is visible in their later arguments.
-pub(super) const BINDERS: [&str; 3] = ["Select", "Where", "With"];
-
 /// Every `$variable` is bound by an enclosing Select, Where or With, whose
 /// first argument is a variable.
 fn check_variables<'n>(node: &'n Node, bound: &mut Vec<&'n str>) -> Result<(), ParseError> {
@@ -63,7 +59,7 @@ fn check_variables<'n>(node: &'n Node, bound: &mut Vec<&'n str>) -> Result<(), P
             format!("`${name}` is not bound here: variables are introduced by Select, Where and With (`Select($item, [proxyAddresses], Lower($item))`)"),
             node.span.clone(),
         )),
-        Kind::Call(call) if BINDERS.contains(&call.def.name) => {
+        Kind::Call(call) if matches!(call.form, Form::Select | Form::Where | Form::With) => {
             let Some(Kind::Var(name)) = call.args.first().map(|a| &a.kind) else {
                 let at = call.args.first().map_or(node.span.clone(), |a| a.span.clone());
                 return Err(error(
@@ -279,11 +275,7 @@ impl<'s> Parser<'s> {
                         )
                     })?;
                     return Ok(Node::new(
-                        Kind::Call(Call {
-                            def,
-                            args: Vec::new(),
-                            prepared: Prepared::none(),
-                        }),
+                        Kind::Call(Call::new(def, Vec::new(), Prepared::none())),
                         token.span,
                     ));
                 }
@@ -402,13 +394,6 @@ impl<'s> Parser<'s> {
                 })?
             }
         };
-        Ok(Node::new(
-            Kind::Call(Call {
-                def,
-                args,
-                prepared,
-            }),
-            span,
-        ))
+        Ok(Node::new(Kind::Call(Call::new(def, args, prepared)), span))
     }
 }

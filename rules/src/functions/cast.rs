@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 
+use super::convert::guid_bytes;
 use super::util::{describe, int_arg, map_items, map_text, parse_int, text};
 use super::{Args, FnError, FunctionDef};
 use crate::{Env, Value, ValueType};
@@ -115,27 +116,6 @@ fn cbool(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     })
 }
 
-/// A GUID's 16 bytes in Microsoft's order (the first three fields little
-/// endian) from its text form, with or without braces.
-fn guid_from_text(s: &str) -> Option<Vec<u8>> {
-    let hex: String = s
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .chars()
-        .filter(|c| *c != '-')
-        .collect();
-    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let b: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap_or(0))
-        .collect();
-    let mut out = vec![b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]];
-    out.extend_from_slice(&b[8..]);
-    Some(out)
-}
-
 /// The text form of a GUID's 16 bytes in Microsoft's order.
 fn guid_text(b: &[u8]) -> Option<String> {
     if b.len() != 16 {
@@ -176,8 +156,8 @@ pub(super) const CGUID: FunctionDef = FunctionDef {
 fn cguid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     map_items(args.take(0), |v| match &v {
         Value::Bytes(b) if b.len() == 16 => Ok(v),
-        Value::Str(s) => guid_from_text(s)
-            .map(Value::Bytes)
+        Value::Str(s) => guid_bytes(s)
+            .map(|b| Value::Bytes(b.to_vec()))
             .ok_or_else(|| FnError::bad_argument(format!("CGuid: \"{s}\" is not a GUID"))),
         other => Err(FnError::bad_argument(format!(
             "CGuid: {} is not a GUID",
@@ -592,7 +572,7 @@ pub(super) const IS_GUID: FunctionDef = FunctionDef {
 
 fn is_guid(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, FnError> {
     Ok(Value::Bool(
-        matches!(args.get(0), Value::Str(s) if guid_from_text(s).is_some()),
+        matches!(args.get(0), Value::Str(s) if guid_bytes(s).is_some()),
     ))
 }
 

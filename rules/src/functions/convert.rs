@@ -261,7 +261,7 @@ fn guid_to_immutable_id(args: &mut Args<'_, '_>, _: &dyn Env) -> Result<Value, F
 
 /// The 16 bytes of a GUID in its text form, in AD's (Windows) byte order:
 /// the first three groups little-endian, the last two as written.
-fn guid_bytes(s: &str) -> Option<[u8; 16]> {
+pub(super) fn guid_bytes(s: &str) -> Option<[u8; 16]> {
     let s = s.trim();
     let s = s
         .strip_prefix('{')
