@@ -12,6 +12,7 @@ pub mod common;
 pub mod csv;
 #[cfg(feature = "testkit")]
 pub mod fault;
+pub mod ldap;
 pub mod sql;
 
 use std::path::Path;
@@ -29,6 +30,8 @@ pub enum ConnectorConfig {
     Csv(csv::CsvConfig),
     /// A PostgreSQL or SQLite table, view or query (`type = "sql"`).
     Sql(sql::SqlConfig),
+    /// An LDAP directory: Active Directory, OpenLDAP (`type = "ldap"`).
+    Ldap(ldap::LdapConfig),
     /// The end-to-end tests' system with faults (`type = "fault"`; cargo
     /// feature `testkit` only).
     #[cfg(feature = "testkit")]
@@ -59,6 +62,16 @@ impl ConnectorConfig {
                 })?;
                 Ok(Box::new(connector))
             }
+            ConnectorConfig::Ldap(config) => {
+                let connector =
+                    ldap::LdapConnector::new(config.clone(), base_dir).map_err(|e| {
+                        engine::ConnectorError::of(
+                            engine::ConnectorErrorKind::Configuration,
+                            e.to_string(),
+                        )
+                    })?;
+                Ok(Box::new(connector))
+            }
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(config) => Ok(Box::new(fault::FaultConnector::new(
                 config.clone(),
@@ -73,7 +86,7 @@ impl ConnectorConfig {
     pub fn declares_attributes(&self) -> bool {
         match self {
             ConnectorConfig::Csv(csv) => csv.columns.is_some(),
-            ConnectorConfig::Sql(_) => false,
+            ConnectorConfig::Sql(_) | ConnectorConfig::Ldap(_) => false,
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => false,
         }
@@ -84,6 +97,7 @@ impl ConnectorConfig {
         match self {
             ConnectorConfig::Csv(_) => "csv",
             ConnectorConfig::Sql(_) => "sql",
+            ConnectorConfig::Ldap(_) => "ldap",
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => "fault",
         }
