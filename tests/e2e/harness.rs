@@ -605,3 +605,15 @@ impl Setup {
         env
     }
 }
+
+/// The sum of a counter over a run's steps.
+pub fn counter(run: &Value, name: &str) -> u64 {
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    if steps.is_empty() {
+        return run["counters"][name].as_u64().unwrap_or(0);
+    }
+    steps
+        .iter()
+        .map(|s| s["counters"][name].as_u64().unwrap_or(0))
+        .sum()
+}

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{flat, hr_csv, stderr, worker, Env};
+use crate::harness::{counter, flat, hr_csv, stderr, worker, Env};
 use crate::postgres::{Postgres, PASSWORD};
 
 const PASSWORD_VAR: &str = "MVSYNC_TEST_DB_PASSWORD";
@@ -80,18 +80,6 @@ impl Backend {
             }
         }
     }
-}
-
-/// The sum of a counter over a run's steps.
-fn counter(run: &Value, name: &str) -> u64 {
-    let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    if steps.is_empty() {
-        return run["counters"][name].as_u64().unwrap_or(0);
-    }
-    steps
-        .iter()
-        .map(|s| s["counters"][name].as_u64().unwrap_or(0))
-        .sum()
 }
 
 // ------------------------------------------------------------ HR as a source

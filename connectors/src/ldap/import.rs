@@ -389,6 +389,12 @@ fn syncrepl_delta(
                 }
             }
             let done = search.finish().await;
+            if done.rc == 53 && done.text.contains("newer than provider") {
+                return Err(ConnectorError::watermark_expired(format!(
+                    "{shown}: the server's content under {base} is older than the stored cookie (restored, or restarted after a crash before it saved its state); a full import is needed"
+                ))
+                .into());
+            }
             if done.rc == 4096 {
                 return Err(ConnectorError::watermark_expired(format!(
                     "{shown}: the server no longer holds the changes since the stored cookie for {base} (e-syncRefreshRequired); a full import is needed"

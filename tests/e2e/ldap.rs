@@ -1,0 +1,629 @@
+//! The LDAP connector through the binary, against a real OpenLDAP `slapd`
+//! per test and a real Samba AD domain controller shared by the test
+//! process (`directory.rs`): OpenLDAP as a source with full and RFC 4533
+//! delta imports (adds, modifies, moves out of scope, deletes, an expired
+//! cookie); HR provisioned into Active Directory with joiners, a mover, a
+//! manager rename, a leaver disabled and moved, a rehire; hostile names in
+//! DNs and filters; wrong password, an untrusted certificate, a server down.
+
+use crate::directory::{self, Slapd, ADMIN_PASSWORD};
+use crate::harness::{counter, flat, hr_csv, stderr, worker, Env, Worker};
+
+const PASSWORD_VAR: &str = "MVSYNC_TEST_LDAP_PASSWORD";
+
+fn ca_file() -> String {
+    directory::test_ca().join("ca.pem").display().to_string()
+}
+
+/// A test folder with this configuration and the directory's password.
+fn env(config: &str) -> Env {
+    let mut env = Env::new(config);
+    env.set_var(PASSWORD_VAR, ADMIN_PASSWORD);
+    env
+}
+
+// ------------------------------------------------------------ OpenLDAP
+
+/// People in OpenLDAP, flowing into the app's account list.
+fn openldap_config(slapd: &Slapd, ca: &str) -> String {
+    format!(
+        r#"
+[store]
+path = "state/mvsync.db"
+
+[metaverse.person]
+deletion = "last-source"
+
+[connectors.dir]
+type = "ldap"
+flavor = "openldap"
+url = "ldaps://127.0.0.1:{port}"
+bind_dn = "{admin}"
+password = {{ env = "{PASSWORD_VAR}" }}
+ca_file = "{ca}"
+base_dns = ["ou=people,{base}"]
+page_size = 2
+[connectors.dir.object_types.person]
+object_class = "inetOrgPerson"
+object_classes = ["inetOrgPerson"]
+attributes = ["uid", "cn", "sn", "mail", "employeeNumber", "manager"]
+references = ["manager"]
+
+[connectors.app]
+type = "csv"
+path = "state/app.csv"
+object_type = "account"
+anchor = "accountName"
+references = {{ manager = "accountName" }}
+columns = ["accountName", "displayName", "mail", "manager"]
+
+[[rules]]
+name = "dir-in"
+direction = "inbound"
+connector = "dir"
+mv_object_type = "person"
+precedence = 10
+join = [ {{ cs = "employeeNumber", mv = "employeeId" }} ]
+project = true
+[rules.flows]
+employeeId = "employeeNumber"
+displayName = "cn"
+mail = "mail"
+manager = "manager"
+
+[[rules]]
+name = "app-out"
+direction = "outbound"
+connector = "app"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+deprovision = "delete"
+[rules.flows]
+accountName = "employeeId"
+displayName = "displayName"
+mail = "mail"
+manager = "manager"
+
+[run_profiles.full]
+steps = [
+  {{ connector = "dir", step = "full-import" }},
+  {{ connector = "dir", step = "full-sync" }},
+  {{ connector = "app", step = "export" }},
+]
+
+[run_profiles.delta]
+steps = [
+  {{ connector = "dir", step = "delta-import", fallback = "full-import" }},
+  {{ connector = "dir", step = "delta-sync" }},
+  {{ connector = "app", step = "export" }},
+]
+"#,
+        port = slapd.tls_port,
+        admin = Slapd::ADMIN,
+        base = Slapd::BASE,
+    )
+}
+
+/// A person entry under `ou`.
+fn person(cn: &str, number: &str, ou: &str, extra: &str) -> String {
+    let rdn = rules_escape(cn);
+    format!(
+        "dn: cn={rdn},ou={ou},{base}\nobjectClass: inetOrgPerson\ncn: {cn}\nsn: {number}\nemployeeNumber: {number}\nmail: {number}@example.org\n{extra}\n",
+        base = Slapd::BASE
+    )
+}
+
+/// RFC 4514 escaping for the LDIF the test writes (the connector has its own).
+fn rules_escape(value: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The app rows by account name: (displayName, mail, manager).
+fn accounts(env: &Env) -> Vec<(String, String, String, String)> {
+    let mut rows: Vec<_> = env
+        .csv_rows("state/app.csv")
+        .into_iter()
+        .map(|r| {
+            (
+                r["accountName"].clone(),
+                r["displayName"].clone(),
+                r["mail"].clone(),
+                r["manager"].clone(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn row(a: &str, d: &str, m: &str, mgr: &str) -> (String, String, String, String) {
+    (a.into(), d.into(), m.into(), mgr.into())
+}
+
+const HOSTILE: &str = "Müller, José + \"Jo\" <jm>; #1 \\ ok";
+
+#[test]
+fn openldap_full_and_delta_imports_follow_adds_modifies_moves_and_deletes() {
+    let Some(mut slapd) = Slapd::start() else {
+        return;
+    };
+    let tools = slapd.tools();
+    let base = Slapd::BASE;
+    tools.add(&format!(
+        "dn: ou=people,{base}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: ou=alumni,{base}\nobjectClass: organizationalUnit\nou: alumni\n"
+    ));
+    let boss_dn = format!("cn=Ada Lovelace,ou=people,{base}");
+    let mut ldif = person("Ada Lovelace", "100", "people", "");
+    ldif.push('\n');
+    ldif.push_str(&person(
+        "Grace Hopper",
+        "101",
+        "people",
+        &format!("manager: {boss_dn}"),
+    ));
+    ldif.push('\n');
+    ldif.push_str(&person(
+        HOSTILE,
+        "102",
+        "people",
+        &format!("manager: {boss_dn}"),
+    ));
+    ldif.push('\n');
+    ldif.push_str(&person("Alan Turing", "103", "people", ""));
+    tools.add(&ldif);
+    let env = env(&openldap_config(&slapd, &ca_file()));
+
+    env.ok(&["run", "full"]);
+    assert_eq!(
+        accounts(&env),
+        vec![
+            row("100", "Ada Lovelace", "100@example.org", ""),
+            row("101", "Grace Hopper", "101@example.org", "100"),
+            row("102", HOSTILE, "102@example.org", "100"),
+            row("103", "Alan Turing", "103@example.org", ""),
+        ],
+        "a paged full import (two entries a page) reads every person, the hostile name intact and the manager as a reference"
+    );
+
+    // A modify, an add, a move out of the base DN, a delete.
+    tools.modify(&format!(
+        "dn: cn={},ou=people,{base}\nchangetype: modify\nreplace: mail\nmail: jose@example.org\n\n\
+         dn: cn=Alan Turing,ou=people,{base}\nchangetype: modrdn\nnewrdn: cn=Alan Turing\ndeleteoldrdn: 1\nnewsuperior: ou=alumni,{base}\n\n\
+         dn: cn=Grace Hopper,ou=people,{base}\nchangetype: delete\n",
+        rules_escape(HOSTILE)
+    ));
+    tools.add(&person(
+        "Katherine Johnson",
+        "104",
+        "people",
+        &format!("manager: {boss_dn}"),
+    ));
+
+    let out = env.ok(&["run", "delta"]);
+    assert!(!stderr(&out).contains("full import"), "{}", stderr(&out));
+    assert_eq!(
+        accounts(&env),
+        vec![
+            row("100", "Ada Lovelace", "100@example.org", ""),
+            row("102", HOSTILE, "jose@example.org", "100"),
+            row("104", "Katherine Johnson", "104@example.org", "100"),
+        ],
+        "the delta import saw the modify, the add, the move out of scope and the delete"
+    );
+    let run = env
+        .history()
+        .into_iter()
+        .rev()
+        .find(|r| r["connector"] == "dir" && r["step"] == "DeltaImport")
+        .expect("the delta import's record");
+    assert_eq!(
+        (
+            counter(&run, "import_adds"),
+            counter(&run, "import_updates"),
+            counter(&run, "import_deletes")
+        ),
+        (1, 1, 2),
+        "{run}"
+    );
+
+    // A delete, then the server restarts and forgets its session log: the
+    // next delta cannot replay the delete, says so, and the profile's
+    // fallback runs a full import, which sees it.
+    tools.modify(&format!(
+        "dn: cn=Katherine Johnson,ou=people,{base}\nchangetype: delete\n"
+    ));
+    slapd.restart();
+    let out = env.ok(&["run", "delta"]);
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("cannot replay the deletes") && err.contains("running a full import"),
+        "{err}"
+    );
+    assert_eq!(
+        accounts(&env),
+        vec![
+            row("100", "Ada Lovelace", "100@example.org", ""),
+            row("102", HOSTILE, "jose@example.org", "100"),
+        ]
+    );
+}
+
+#[test]
+fn ldap_failures_are_clear_errors_and_lose_nothing() {
+    let Some(mut slapd) = Slapd::start() else {
+        return;
+    };
+    let base = Slapd::BASE;
+    slapd.tools().add(&format!(
+        "dn: ou=people,{base}\nobjectClass: organizationalUnit\nou: people\n\n{}",
+        person("Ada Lovelace", "100", "people", "")
+    ));
+    let config = openldap_config(&slapd, &ca_file());
+    let mut env = env(&config);
+    env.ok(&["run", "full"]);
+    assert_eq!(accounts(&env).len(), 1);
+
+    // Wrong password: an authentication error naming the bind DN, never the password.
+    env.set_var(PASSWORD_VAR, "not-the-password");
+    let out = env.expect(&["import", "dir"], 1);
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("cannot bind as cn=admin,dc=example,dc=org")
+            && err.contains("49 invalidCredentials"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"), "{err}");
+    env.set_var(PASSWORD_VAR, ADMIN_PASSWORD);
+
+    // A certificate of a CA the configuration does not trust.
+    let other = tempfile::tempdir().expect("temp dir");
+    directory::make_ca(other.path(), "another CA");
+    env.write(
+        "mvsync.toml",
+        &openldap_config(&slapd, &other.path().join("ca.pem").display().to_string()),
+    );
+    let out = env.expect(&["import", "dir"], 1);
+    let err = flat(&stderr(&out));
+    assert!(err.contains("TLS certificate is not trusted"), "{err}");
+    env.write("mvsync.toml", &config);
+
+    // The server is down: the step fails after its retries, and what was
+    // staged and exported stays as it was.
+    slapd.kill();
+    let out = env.expect(&["run", "delta"], 1);
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains(&format!("ldaps://127.0.0.1:{}", slapd.tls_port))
+            && err.contains("cannot connect"),
+        "{err}"
+    );
+    assert_eq!(accounts(&env).len(), 1, "nothing lost");
+    slapd.restart();
+    slapd
+        .tools()
+        .add(&person("Grace Hopper", "101", "people", ""));
+    env.ok(&["run", "delta"]);
+    assert_eq!(
+        accounts(&env).len(),
+        2,
+        "the next run goes on from the stored watermark"
+    );
+}
+
+// ------------------------------------------------------------ Active Directory
+
+/// HR provisioned into the test's OU of the shared Samba DC.
+fn ad_config(ou: &str) -> String {
+    format!(
+        r#"
+[store]
+path = "state/mvsync.db"
+
+[metaverse.person]
+deletion = "last-source"
+
+[connectors.hr]
+type = "csv"
+path = "data/hr.csv"
+object_type = "worker"
+anchor = "employeeId"
+references = {{ managerId = "employeeId" }}
+
+[connectors.ad]
+type = "ldap"
+flavor = "active-directory"
+url = "ldaps://127.0.0.1:636"
+bind_dn = "Administrator@TEST.LOCAL"
+password = {{ env = "{PASSWORD_VAR}" }}
+ca_file = "{ca}"
+base_dns = ["{ou}"]
+initial_password = {{ length = 20 }}
+consistency_guid = true
+[connectors.ad.object_types.user]
+object_class = "user"
+object_classes = ["top", "person", "organizationalPerson", "user"]
+attributes = ["sAMAccountName", "userPrincipalName", "givenName", "sn", "displayName", "department", "manager", "userAccountControl", "employeeID", "objectGUID", "mS-DS-ConsistencyGuid"]
+references = ["manager"]
+
+[[rules]]
+name = "hr-in"
+direction = "inbound"
+connector = "hr"
+mv_object_type = "person"
+precedence = 10
+join = [ {{ cs = "employeeId", mv = "employeeId" }} ]
+project = true
+[rules.flows]
+employeeId = "employeeId"
+firstName = "firstName"
+lastName = "lastName"
+displayName = 'Join(" ", firstName, lastName)'
+department = "department"
+manager = "managerId"
+active = 'status != "Terminated"'
+
+[[rules]]
+name = "ad-in"
+direction = "inbound"
+connector = "ad"
+mv_object_type = "person"
+precedence = 20
+join = [ {{ cs = "employeeID", mv = "employeeId" }} ]
+[rules.flows]
+immutableId = "GuidToImmutableId(objectGUID)"
+
+[[rules]]
+name = "ad-out"
+direction = "outbound"
+connector = "ad"
+mv_object_type = "person"
+cs_object_type = "user"
+provision = 'active'
+deprovision = {{ disable = {{ userAccountControl = "514", dn = '"CN=" + EscapeDN(displayName) + ",OU=Leavers,{ou}"' }} }}
+deprovision_on_delete = "delete"
+scope = 'active'
+[rules.flows]
+dn = '"CN=" + EscapeDN(displayName) + "," + Switch(department, "OU=Staff,{ou}", "Sales", "OU=Sales,{ou}")'
+sAMAccountName = {{ expr = 'SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName))', initial_only = true }}
+userPrincipalName = 'target.sAMAccountName + "@test.local"'
+givenName = "firstName"
+sn = "lastName"
+displayName = "displayName"
+department = "department"
+manager = "manager"
+employeeID = "employeeId"
+userAccountControl = "512"
+
+[run_profiles.cycle]
+steps = [
+  {{ connector = "hr", step = "full-import" }},
+  {{ connector = "hr", step = "full-sync" }},
+  {{ connector = "ad", step = "export" }},
+  {{ connector = "ad", step = "delta-import", fallback = "full-import" }},
+  {{ connector = "ad", step = "delta-sync" }},
+]
+"#,
+        ca = ca_file(),
+    )
+}
+
+/// The users under the OU: (sAMAccountName, DN's first RDN, parent OU,
+/// department, manager's CN, userAccountControl).
+fn ad_users(
+    samba: &directory::Samba,
+    ou: &str,
+) -> Vec<(String, String, String, String, String, String)> {
+    let ldif = samba.tools().search(
+        ou,
+        "(objectClass=user)",
+        &[
+            "sAMAccountName",
+            "department",
+            "manager",
+            "userAccountControl",
+        ],
+    );
+    let mut users = Vec::new();
+    for entry in ldif.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let dn = directory::ldif_values(entry, "dn")
+            .pop()
+            .unwrap_or_default();
+        let one = |a: &str| directory::ldif_values(entry, a).pop().unwrap_or_default();
+        let (rdn, parent) = dn.split_once(",OU=").unwrap_or((&dn, ""));
+        let parent = parent.split(',').next().unwrap_or_default().to_owned();
+        let manager = one("manager");
+        let manager_cn = manager
+            .strip_prefix("CN=")
+            .and_then(|m| m.split(",OU=").next())
+            .unwrap_or_default()
+            .to_owned();
+        users.push((
+            one("sAMAccountName"),
+            rdn.to_owned(),
+            parent,
+            one("department"),
+            manager_cn,
+            one("userAccountControl"),
+        ));
+    }
+    users.sort();
+    users
+}
+
+fn user(
+    sam: &str,
+    rdn: &str,
+    parent: &str,
+    department: &str,
+    manager: &str,
+    uac: &str,
+) -> (String, String, String, String, String, String) {
+    (
+        sam.into(),
+        rdn.into(),
+        parent.into(),
+        department.into(),
+        manager.into(),
+        uac.into(),
+    )
+}
+
+fn staff() -> Vec<Worker> {
+    vec![
+        worker("E1", "Ada", "Lovelace"),
+        worker("E2", "Grace", "Hopper").manager("E1"),
+        worker("E3", "Alan", "Turing").manager("E1"),
+    ]
+}
+
+#[test]
+fn hr_provisions_active_directory_joiner_mover_rename_leaver_rehire() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-hr", &["Staff", "Sales", "Leavers"]);
+    let env = env(&ad_config(&ou));
+    env.write("data/hr.csv", &hr_csv(&staff()));
+
+    // Joiners: added with a password over LDAPS, enabled, managers by DN.
+    env.ok(&["run", "cycle"]);
+    assert_eq!(
+        ad_users(samba, &ou),
+        vec![
+            user(
+                "alovelace",
+                "CN=Ada Lovelace",
+                "Staff",
+                "Engineering",
+                "",
+                "512"
+            ),
+            user(
+                "aturing",
+                "CN=Alan Turing",
+                "Staff",
+                "Engineering",
+                "Ada Lovelace",
+                "512"
+            ),
+            user(
+                "ghopper",
+                "CN=Grace Hopper",
+                "Staff",
+                "Engineering",
+                "Ada Lovelace",
+                "512"
+            ),
+        ]
+    );
+    assert!(
+        env.preview().is_empty(),
+        "the confirming import settled every export: {:?}",
+        env.preview()
+    );
+    let guid = samba
+        .tools()
+        .values(
+            &format!("CN=Ada Lovelace,OU=Staff,{ou}"),
+            "mS-DS-ConsistencyGuid",
+        )
+        .expect("Ada's entry");
+    assert_eq!(
+        guid.len(),
+        1,
+        "mS-DS-ConsistencyGuid written on provisioning"
+    );
+
+    // A mover (to Sales: an OU move) and a manager rename (Ada marries):
+    // AD rewrites the reports' manager itself, so only the rename is exported.
+    let mut workers = staff();
+    workers[2] = worker("E3", "Alan", "Turing")
+        .manager("E1")
+        .department("Sales");
+    workers[0] = worker("E1", "Ada", "King");
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["run", "cycle"]);
+    assert_eq!(
+        ad_users(samba, &ou),
+        vec![
+            user(
+                "alovelace",
+                "CN=Ada King",
+                "Staff",
+                "Engineering",
+                "",
+                "512"
+            ),
+            user(
+                "aturing",
+                "CN=Alan Turing",
+                "Sales",
+                "Sales",
+                "Ada King",
+                "512"
+            ),
+            user(
+                "ghopper",
+                "CN=Grace Hopper",
+                "Staff",
+                "Engineering",
+                "Ada King",
+                "512"
+            ),
+        ]
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+
+    // A leaver: disabled and moved to Leavers, kept.
+    workers[1] = worker("E2", "Grace", "Hopper").manager("E1").terminated();
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["run", "cycle"]);
+    let users = ad_users(samba, &ou);
+    assert!(
+        users.contains(&user(
+            "ghopper",
+            "CN=Grace Hopper",
+            "Leavers",
+            "Engineering",
+            "Ada King",
+            "514"
+        )),
+        "{users:?}"
+    );
+    assert!(
+        env.preview().is_empty(),
+        "a disabled account confirms as 514: {:?}",
+        env.preview()
+    );
+
+    // The rehire: enabled again and back in Staff, the same account.
+    workers[1] = worker("E2", "Grace", "Hopper").manager("E1");
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["run", "cycle"]);
+    let users = ad_users(samba, &ou);
+    assert!(
+        users.contains(&user(
+            "ghopper",
+            "CN=Grace Hopper",
+            "Staff",
+            "Engineering",
+            "Ada King",
+            "512"
+        )),
+        "{users:?}"
+    );
+    assert_eq!(users.len(), 3, "{users:?}");
+}
