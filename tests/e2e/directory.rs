@@ -441,7 +441,7 @@ fn start_samba() -> Option<Samba> {
     let dir = std::env::temp_dir().join("mvsync-test-samba");
     if let Ok(pid) = std::fs::read_to_string(dir.join("samba.pid")) {
         let pid = pid.trim();
-        let _ = Command::new("kill").arg(pid).status();
+        let _ = Command::new("kill").arg(pid).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Command::new("kill")
             .args(["-0", pid])

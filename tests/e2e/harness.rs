@@ -145,7 +145,7 @@ impl Env {
 
     /// Starts `mvsync args`, its output discarded unless the caller pipes it.
     pub fn spawn(&self, args: &[&str], stdout: Stdio) -> Child {
-        command(self.root(), args)
+        self.command(args)
             .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()

@@ -627,3 +627,290 @@ fn hr_provisions_active_directory_joiner_mover_rename_leaver_rehire() {
     );
     assert_eq!(users.len(), 3, "{users:?}");
 }
+
+/// The number of users under `ou`, and their sAMAccountNames.
+fn sam_names(samba: &directory::Samba, ou: &str) -> Vec<String> {
+    let ldif = samba
+        .tools()
+        .search(ou, "(objectClass=user)", &["sAMAccountName"]);
+    let mut names = directory::ldif_values(&ldif, "sAMAccountName");
+    names.sort();
+    names
+}
+
+#[test]
+fn ad_account_added_without_a_password_confirms_although_ad_adds_passwd_notreqd() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-notreqd", &["Staff", "Sales", "Leavers"]);
+    // Every account disabled, then AD sets PASSWD_NOTREQD on one (as it
+    // does on an account without a password: 514 reads back as 546). The
+    // exported 514 stays confirmed, and nothing is exported again.
+    let config = ad_config(&ou).replace(
+        "userAccountControl = \"512\"",
+        "userAccountControl = \"514\"",
+    );
+    let env = env(&config);
+    env.write("data/hr.csv", &hr_csv(&staff()));
+    env.ok(&["run", "cycle"]);
+    let ada = format!("CN=Ada Lovelace,OU=Staff,{ou}");
+    samba.tools().modify(&format!(
+        "dn: {ada}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n"
+    ));
+    env.ok(&["run", "cycle"]);
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+    let errors: u64 = env.history().iter().map(|r| counter(r, "errors")).sum();
+    assert_eq!(errors, 0, "no exported-change-not-reimported");
+    let exported: u64 = env
+        .history()
+        .iter()
+        .filter(|r| r["step"] == "Export")
+        .map(|r| counter(r, "export_updates"))
+        .sum();
+    assert_eq!(exported, 0, "no export of 514 over AD's 546");
+    let uac = samba
+        .tools()
+        .values(&ada, "userAccountControl")
+        .expect("Ada");
+    assert_eq!(uac, ["546"], "AD's bit is left as AD set it");
+}
+
+/// AD as a source: users read from the test's OU.
+fn ad_source_config(ou: &str) -> String {
+    format!(
+        r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.ad]
+type = "ldap"
+flavor = "active-directory"
+url = "ldap://127.0.0.1:389"
+bind_dn = "Administrator@TEST.LOCAL"
+password = {{ env = "{PASSWORD_VAR}" }}
+ca_file = "{ca}"
+base_dns = ["OU=In,{ou}"]
+filter = "(!(objectClass=computer))"
+page_size = 7
+[connectors.ad.object_types.user]
+object_class = "user"
+attributes = ["sAMAccountName", "displayName", "employeeID", "manager", "objectSid", "objectGUID"]
+references = ["manager"]
+binary = ["objectSid"]
+
+[connectors.app]
+type = "csv"
+path = "state/app.csv"
+object_type = "account"
+anchor = "accountName"
+references = {{ manager = "accountName" }}
+columns = ["accountName", "displayName", "mail", "manager"]
+
+[[rules]]
+name = "ad-in"
+direction = "inbound"
+connector = "ad"
+mv_object_type = "person"
+precedence = 10
+join = [ {{ cs = "employeeID", mv = "employeeId" }} ]
+project = true
+[rules.flows]
+employeeId = "employeeID"
+displayName = "displayName"
+mail = 'sAMAccountName + "@test.local"'
+manager = "manager"
+immutableId = "GuidToImmutableId(objectGUID)"
+
+[[rules]]
+name = "app-out"
+direction = "outbound"
+connector = "app"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+deprovision = "delete"
+[rules.flows]
+accountName = "employeeId"
+displayName = "displayName"
+mail = "mail"
+manager = "manager"
+
+[run_profiles.full]
+steps = [
+  {{ connector = "ad", step = "full-import" }},
+  {{ connector = "ad", step = "full-sync" }},
+  {{ connector = "app", step = "export" }},
+]
+
+[run_profiles.delta]
+steps = [
+  {{ connector = "ad", step = "delta-import" }},
+  {{ connector = "ad", step = "delta-sync" }},
+  {{ connector = "app", step = "export" }},
+]
+"#,
+        ca = ca_file(),
+    )
+}
+
+/// An AD user entry under `parent`.
+fn ad_user(cn: &str, sam: &str, id: &str, parent: &str, extra: &str) -> String {
+    format!(
+        "dn: CN={},{parent}\nobjectClass: user\nsAMAccountName: {sam}\ndisplayName: {cn}\nemployeeID: {id}\n{extra}\n",
+        rules_escape(cn)
+    )
+}
+
+#[test]
+fn ad_full_and_usn_delta_imports_over_starttls_see_adds_modifies_moves_and_deletes() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-source", &["In", "Out"]);
+    let tools = samba.tools();
+    let inside = format!("OU=In,{ou}");
+    let boss = format!("CN=Ada Lovelace,{inside}");
+    let mut ldif = ad_user("Ada Lovelace", "ada", "100", &inside, "");
+    for (i, name) in [HOSTILE, "Grace Hopper", "Alan Turing"].iter().enumerate() {
+        ldif.push('\n');
+        ldif.push_str(&ad_user(
+            name,
+            &format!("u{i}"),
+            &format!("10{}", i + 1),
+            &inside,
+            &format!("manager: {boss}"),
+        ));
+    }
+    tools.add(&ldif);
+    let env = env(&ad_source_config(&ou));
+    env.ok(&["run", "full"]);
+    assert_eq!(
+        accounts(&env),
+        vec![
+            row("100", "Ada Lovelace", "ada@test.local", ""),
+            row("101", HOSTILE, "u0@test.local", "100"),
+            row("102", "Grace Hopper", "u1@test.local", "100"),
+            row("103", "Alan Turing", "u2@test.local", "100"),
+        ]
+    );
+    let cs = env.show_cs("ad", &first_anchor(&env, "100")).to_string();
+    assert!(cs.contains("objectSid"), "binary attributes are kept: {cs}");
+
+    // A modify, an add, a move out of the base DN, a delete.
+    tools.modify(&format!(
+        "dn: CN={},{inside}\nchangetype: modify\nreplace: displayName\ndisplayName: José Müller\n\n\
+         dn: CN=Grace Hopper,{inside}\nchangetype: modrdn\nnewrdn: CN=Grace Hopper\ndeleteoldrdn: 1\nnewsuperior: OU=Out,{ou}\n\n\
+         dn: CN=Alan Turing,{inside}\nchangetype: delete\n",
+        rules_escape(HOSTILE)
+    ));
+    tools.add(&ad_user(
+        "Katherine Johnson",
+        "kj",
+        "104",
+        &inside,
+        &format!("manager: {boss}"),
+    ));
+    env.ok(&["run", "delta"]);
+    assert_eq!(
+        accounts(&env),
+        vec![
+            row("100", "Ada Lovelace", "ada@test.local", ""),
+            row("101", "José Müller", "u0@test.local", "100"),
+            row("104", "Katherine Johnson", "kj@test.local", "100"),
+        ],
+        "the uSN delta saw the modify, the add, the move out and the tombstone"
+    );
+    let run = env
+        .history()
+        .into_iter()
+        .rev()
+        .find(|r| r["connector"] == "ad" && r["step"] == "DeltaImport")
+        .expect("the delta import's record");
+    assert_eq!(
+        (
+            counter(&run, "import_adds"),
+            counter(&run, "import_updates"),
+            counter(&run, "import_deletes")
+        ),
+        (1, 1, 2),
+        "{run}"
+    );
+    // Nothing changed: the next delta reads nothing.
+    env.ok(&["run", "delta"]);
+    let run = env
+        .history()
+        .into_iter()
+        .rev()
+        .find(|r| r["connector"] == "ad" && r["step"] == "DeltaImport")
+        .expect("the delta import's record");
+    assert_eq!(
+        counter(&run, "import_updates") + counter(&run, "import_adds"),
+        0,
+        "{run}"
+    );
+}
+
+/// The anchor of the AD object joined to the person with this employee id.
+fn first_anchor(env: &Env, employee_id: &str) -> String {
+    let mv = env.json(&["show", "cs", "app", employee_id]);
+    let text = mv.to_string();
+    let person = mv["link"][0]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a metaverse link in {text}"));
+    let person = env.json(&["show", "mv", &person.to_string()]);
+    person["links"]
+        .as_array()
+        .and_then(|links| {
+            links
+                .iter()
+                .find(|l| l["connector"] == "ad")
+                .and_then(|l| l["object"].as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| panic!("an ad link in {person}"))
+}
+
+#[test]
+fn ad_export_killed_midway_then_rerun_creates_nothing_twice() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-crash", &["Staff", "Sales", "Leavers"]);
+    let env = env(&ad_config(&ou));
+    let workers: Vec<Worker> = (0..150)
+        .map(|i| worker(&format!("E{i:03}"), "Worker", &format!("Number{i:03}")))
+        .collect();
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["import", "hr"]);
+    env.ok(&["sync", "hr"]);
+    let mut export = env.spawn(&["export", "ad"], std::process::Stdio::null());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = sam_names(samba, &ou).len();
+        if done >= 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export made no progress"
+        );
+        assert!(
+            export.try_wait().ok().flatten().is_none(),
+            "the export ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    export.kill().expect("kill the export");
+    let _ = export.wait();
+    let before = sam_names(samba, &ou).len();
+    assert!(before < 150, "killed midway: {before} of 150");
+
+    env.ok(&["run", "cycle"]);
+    let names = sam_names(samba, &ou);
+    assert_eq!(names.len(), 150, "{names:?}");
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 150, "no account twice: {names:?}");
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+    env.ok(&["check"]);
+}
