@@ -36,6 +36,35 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     ai.len() > 1 && texts(ai) == texts(bi)
 }
 
+/// [`equivalent`], with the values of a DN-valued attribute (a reference
+/// by DN) compared as DNs: a directory may return a DN it was given with
+/// other escapes (`\3B` for `\;`), case or spacing.
+pub fn equivalent_as(a: &Value, b: &Value, dn_valued: bool) -> bool {
+    if equivalent(a, b) {
+        return true;
+    }
+    if !dn_valued {
+        return false;
+    }
+    let (ai, bi) = (a.items(), b.items());
+    ai.len() == bi.len() && {
+        let keys = |items: &[Value]| {
+            let mut k: Vec<String> = items.iter().map(|v| compare_key(v, true)).collect();
+            k.sort_unstable();
+            k
+        };
+        keys(ai) == keys(bi)
+    }
+}
+
+/// The text a value is compared by: its text form, or its normalized DN.
+fn compare_key(v: &Value, dn_valued: bool) -> String {
+    match v {
+        Value::Str(s) if dn_valued => rules::dn::normalize(s),
+        other => other.to_string(),
+    }
+}
+
 /// Converts a flowed value to the target attribute's type; values that do
 /// not convert are kept as they are (the connector will reject them on that
 /// object, with its own message).
@@ -83,13 +112,15 @@ pub fn diff(
     desired: &BTreeMap<Sym, Value>,
     known: &Attrs,
     multi: &dyn Fn(Sym) -> bool,
+    dn_valued: &dyn Fn(Sym) -> bool,
     translate: &dyn Fn(&Value) -> Value,
 ) -> Vec<(Sym, AttrOp)> {
     let mut changes = Vec::new();
     for (attr, want) in desired {
         let have = known.get(*attr).unwrap_or(&Value::Null);
         let want_t = translate(want);
-        if equivalent(&want_t, have) {
+        let dn = dn_valued(*attr);
+        if equivalent_as(&want_t, have, dn) {
             continue;
         }
         if want.is_null() {
@@ -97,11 +128,12 @@ pub fn diff(
         } else if multi(*attr) && !have.is_null() {
             // Values match by their text form, as `equivalent` compares
             // them; hashed, so a group of 100,000 costs one pass each way.
-            let have_texts: HashSet<String> = have.items().iter().map(Value::to_string).collect();
+            let have_texts: HashSet<String> =
+                have.items().iter().map(|v| compare_key(v, dn)).collect();
             let wanted: Vec<(&Value, String)> = want
                 .items()
                 .iter()
-                .map(|v| (v, translate(v).to_string()))
+                .map(|v| (v, compare_key(&translate(v), dn)))
                 .collect();
             let want_texts: HashSet<&str> = wanted.iter().map(|(_, t)| t.as_str()).collect();
             let add: Vec<Value> = wanted
@@ -112,7 +144,7 @@ pub fn diff(
             let remove: Vec<Value> = have
                 .items()
                 .iter()
-                .filter(|h| !want_texts.contains(h.to_string().as_str()))
+                .filter(|h| !want_texts.contains(compare_key(h, dn).as_str()))
                 .cloned()
                 .collect();
             if !add.is_empty() {
@@ -156,7 +188,7 @@ mod tests {
     fn unchanged_values_produce_no_change() {
         let known = Attrs::from_pairs(vec![(Sym(1), s("Ann")), (Sym(2), s("512"))]);
         let desired = BTreeMap::from([(Sym(1), s("Ann")), (Sym(2), Value::Int(512))]);
-        assert!(diff(&desired, &known, &no_multi, &same).is_empty());
+        assert!(diff(&desired, &known, &no_multi, &no_multi, &same).is_empty());
     }
 
     #[test]
@@ -168,7 +200,7 @@ mod tests {
             (Sym(3), Value::Null),
         ]);
         assert_eq!(
-            diff(&desired, &known, &no_multi, &same),
+            diff(&desired, &known, &no_multi, &no_multi, &same),
             vec![
                 (Sym(1), AttrOp::Replace(s("Anna"))),
                 (Sym(2), AttrOp::Clear)
@@ -179,7 +211,7 @@ mod tests {
     #[test]
     fn attributes_without_a_flow_are_never_touched() {
         let known = Attrs::from_pairs(vec![(Sym(9), s("owned by someone else"))]);
-        assert!(diff(&BTreeMap::new(), &known, &no_multi, &same).is_empty());
+        assert!(diff(&BTreeMap::new(), &known, &no_multi, &no_multi, &same).is_empty());
     }
 
     #[test]
@@ -187,7 +219,7 @@ mod tests {
         let known = Attrs::from_pairs(vec![(Sym(1), Value::list([s("a"), s("b"), s("c")]))]);
         let desired = BTreeMap::from([(Sym(1), Value::list([s("a"), s("c"), s("d")]))]);
         assert_eq!(
-            diff(&desired, &known, &|_| true, &same),
+            diff(&desired, &known, &|_| true, &no_multi, &same),
             vec![
                 (Sym(1), AttrOp::Add(vec![s("d")])),
                 (Sym(1), AttrOp::Remove(vec![s("b")]))
@@ -203,7 +235,31 @@ mod tests {
             Value::Ref(7) => s("E100"),
             other => other.clone(),
         };
-        assert!(diff(&desired, &known, &no_multi, &translate).is_empty());
+        assert!(diff(&desired, &known, &no_multi, &no_multi, &translate).is_empty());
+    }
+
+    #[test]
+    fn dn_valued_attributes_compare_as_dns() {
+        let known = Attrs::from_pairs(vec![
+            (Sym(1), s("CN=M\\3B x,OU=Staff,DC=corp")),
+            (
+                Sym(2),
+                Value::list([s("cn=a,dc=corp"), s("CN=B\\2C c,DC=corp")]),
+            ),
+        ]);
+        let desired = BTreeMap::from([
+            (Sym(1), s("cn=M\\; x, ou=staff,dc=corp")),
+            (
+                Sym(2),
+                Value::list([s("CN=A,DC=corp"), s("cn=b\\, c,dc=corp")]),
+            ),
+        ]);
+        assert!(diff(&desired, &known, &|_| true, &|_| true, &same).is_empty());
+        assert_eq!(
+            diff(&desired, &known, &|_| true, &no_multi, &same).len(),
+            4,
+            "as plain text every value differs: an add and a remove each"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use futures::StreamExt;
 
 use crate::connector::{Connector, ImportEvent, ImportItem, ImportedObject};
-use crate::diff::equivalent;
+use crate::diff::equivalent_as;
 use crate::history::{RunError, RunLog};
 use crate::model::{
     apply_op, Attrs, CsKey, CsObject, CsState, ImportKind, ObjectError, PendingImport, Sym,
@@ -373,9 +373,14 @@ impl<'a> Importer<'a> {
                     mismatches
                         .push("the object was deleted by export but is still present".to_string());
                 }
+                let conn = self.model.conn(self.conn);
+                let type_name = self.store.name(cs.object_type);
                 for (k, want) in &cs.escrow.attrs {
                     let got = attrs.get(*k).cloned().unwrap_or_default();
-                    if !equivalent(want, &got) {
+                    let dn_valued = conn
+                        .and_then(|c| c.reference_kind(&type_name, &self.store.name(*k)))
+                        == Some(crate::connector::RefKind::Dn);
+                    if !equivalent_as(want, &got, dn_valued) {
                         mismatches.push(format!(
                             "{}: exported '{}', imported '{}'",
                             self.store.name(*k),

@@ -647,10 +647,16 @@ fn ad_account_added_without_a_password_confirms_although_ad_adds_passwd_notreqd(
     // Every account disabled, then AD sets PASSWD_NOTREQD on one (as it
     // does on an account without a password: 514 reads back as 546). The
     // exported 514 stays confirmed, and nothing is exported again.
-    let config = ad_config(&ou).replace(
-        "userAccountControl = \"512\"",
-        "userAccountControl = \"514\"",
-    );
+    // (Account names of its own: the domain is shared with other tests.)
+    let config = ad_config(&ou)
+        .replace(
+            "userAccountControl = \"512\"",
+            "userAccountControl = \"514\"",
+        )
+        .replace(
+            "SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName))",
+            "SelectUniqueValue(\"nr\" + Lower(employeeId))",
+        );
     let env = env(&config);
     env.write("data/hr.csv", &hr_csv(&staff()));
     env.ok(&["run", "cycle"]);
@@ -913,4 +919,104 @@ fn ad_export_killed_midway_then_rerun_creates_nothing_twice() {
     assert_eq!(unique.len(), 150, "no account twice: {names:?}");
     assert!(env.preview().is_empty(), "{:?}", env.preview());
     env.ok(&["check"]);
+}
+
+#[test]
+fn ad_export_escapes_hostile_names_and_adopts_an_entry_that_already_exists() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-names", &["Staff", "Sales", "Leavers"]);
+    // An administrator created Ada's account by hand before mvsync ran.
+    let ada = format!("CN=Ada Lovelace,OU=Staff,{ou}");
+    samba.tools().add(&format!(
+        "dn: {ada}\nobjectClass: user\nsAMAccountName: ada.by.hand\n"
+    ));
+    let guid_before = samba.tools().values(&ada, "objectGUID").expect("Ada");
+    let config = ad_config(&ou).replace(
+        "SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName))",
+        "SelectUniqueValue(\"u\" + Lower(employeeId))",
+    );
+    let env = env(&config);
+    let workers = vec![
+        worker("E1", "Ada", "Lovelace"),
+        worker("E2", "José", "Müller, \"Jo\" + <jm>; #1 \\ ok").manager("E1"),
+        worker("E3", "#Zoë", "Ørsted=").manager("E2"),
+    ];
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["run", "cycle"]);
+    // A second cycle: the adopted entry brought in step.
+    env.ok(&["run", "cycle"]);
+    let users = ad_users(samba, &ou);
+    assert_eq!(
+        users,
+        vec![
+            user(
+                "ada.by.hand",
+                "CN=Ada Lovelace",
+                "Staff",
+                "Engineering",
+                "",
+                "512"
+            ),
+            user(
+                "ue2",
+                "CN=José Müller\\, \\\"Jo\\\" \\+ \\<jm\\>\\3B \\#1 \\\\ ok",
+                "Staff",
+                "Engineering",
+                "Ada Lovelace",
+                "512"
+            ),
+            user(
+                "ue3",
+                "CN=\\#Zoë Ørsted\\3D",
+                "Staff",
+                "Engineering",
+                "José Müller\\, \\\"Jo\\\" \\+ \\<jm\\>\\3B \\#1 \\\\ ok",
+                "512"
+            ),
+        ]
+    );
+    assert_eq!(
+        samba.tools().values(&ada, "objectGUID").expect("Ada"),
+        guid_before,
+        "the existing entry was adopted, not replaced"
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+}
+
+#[test]
+fn ad_add_clashing_with_an_account_name_outside_the_base_is_refused_not_adopted() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-clash", &["Staff", "Sales", "Leavers"]);
+    let elsewhere = samba.ou("t-clash-elsewhere", &[]);
+    // Another team's account holds the name mvsync will choose: AD's
+    // sAMAccountName is unique in the domain, beyond the connector's base.
+    samba.tools().add(&format!(
+        "dn: CN=Someone Else,{elsewhere}\nobjectClass: user\nsAMAccountName: clash-e1\n"
+    ));
+    let config = ad_config(&ou).replace(
+        "SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName))",
+        "SelectUniqueValue(\"clash-\" + Lower(employeeId))",
+    );
+    let env = env(&config);
+    env.write("data/hr.csv", &hr_csv(&[worker("E1", "Ada", "Lovelace")]));
+    let out = env.expect(&["run", "cycle"], 3);
+    let text = flat(&crate::harness::stdout(&out));
+    assert!(
+        text.contains("export-rejected")
+            && text.contains("another entry already holds one of this object's unique values"),
+        "{text}"
+    );
+    assert!(
+        ad_users(samba, &ou).is_empty(),
+        "nothing created, nothing adopted"
+    );
+    let ada = env.json(&["show", "mv", "1"]).to_string();
+    assert!(
+        ada.contains("\"connector\":\"ad\""),
+        "still linked, to be fixed: {ada}"
+    );
 }

@@ -154,6 +154,16 @@ async fn add(
         Err(LdapError::LdapResult { result }) if result.rc == 68 => {
             let mut failure = export_failure(&LdapError::LdapResult { result });
             failure.existing_anchor = read_anchor(settings, ldap, dn).await?;
+            if failure.existing_anchor.is_none() {
+                // Nothing at the DN: another object holds one of the new
+                // one's unique values (AD's sAMAccountName or
+                // userPrincipalName). Not this object: never adopted.
+                failure.kind = FailureKind::RejectedByPolicy;
+                failure.message = format!(
+                    "another entry already holds one of this object's unique values (such as sAMAccountName or userPrincipalName): {}",
+                    failure.message
+                );
+            }
             return Err(Failed::Object(failure));
         }
         Err(LdapError::LdapResult { result }) if result.rc == 32 => {

@@ -425,6 +425,11 @@ impl Syncer<'_> {
             let type_name = self.store.name(cs.object_type);
             let (model, store) = (self.model, self.store);
             let multi = |a: Sym| model.target_type(k.conn, &type_name, &store.name(a)).1;
+            let conn_model = model.conn(k.conn);
+            let dn_valued = |a: Sym| {
+                conn_model.and_then(|c| c.reference_kind(&type_name, &store.name(a)))
+                    == Some(crate::connector::RefKind::Dn)
+            };
             let failure = std::cell::RefCell::new(None);
             let translate = |v: &Value| match translate(txn, k.conn, form, v) {
                 Ok(t) => t,
@@ -434,7 +439,7 @@ impl Syncer<'_> {
                 }
             };
             let known = cs.known_attrs();
-            let changes = diff(&desired.attrs, &known, &multi, &translate);
+            let changes = diff(&desired.attrs, &known, &multi, &dn_valued, &translate);
             if let Some(e) = failure.into_inner() {
                 return Err(e.into());
             }
