@@ -132,13 +132,13 @@ impl Tools {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {program}: {e}"));
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(ldif.as_bytes())
-            .expect("write LDIF");
+        // Written from a thread while the output is read: a large LDIF
+        // would otherwise fill both pipes and wait forever.
+        let mut stdin = child.stdin.take().expect("stdin");
+        let text = ldif.to_owned();
+        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
         let out = child.wait_with_output().expect("wait");
+        writer.join().expect("the LDIF writer").expect("write LDIF");
         assert!(
             out.status.success(),
             "{program} failed:\n{}{}\nLDIF:\n{}",

@@ -1020,3 +1020,99 @@ fn ad_add_clashing_with_an_account_name_outside_the_base_is_refused_not_adopted(
         "still linked, to be fixed: {ada}"
     );
 }
+
+/// A GUID's text form from `objectGUID`'s bytes (Windows' byte order).
+fn guid_text(b: &[u8]) -> String {
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{}",
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8..10]
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+            + "-"
+            + &b[10..16]
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<String>()
+    )
+}
+
+#[test]
+fn ad_full_import_of_5000_users_and_a_group_of_3000_members() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-bulk", &["Users", "Groups"]);
+    let mut ldif = String::new();
+    for i in 0..5000 {
+        ldif.push_str(&format!(
+            "dn: CN=Bulk User {i:04},OU=Users,{ou}\nobjectClass: user\nsAMAccountName: bulk{i:04}\n\n"
+        ));
+    }
+    ldif.push_str(&format!(
+        "dn: CN=Big Group,OU=Groups,{ou}\nobjectClass: group\nsAMAccountName: bulk-big-group\n"
+    ));
+    for i in 0..3000 {
+        ldif.push_str(&format!("member: CN=Bulk User {i:04},OU=Users,{ou}\n"));
+    }
+    samba.tools().add(&ldif);
+    let config = format!(
+        r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.ad]
+type = "ldap"
+flavor = "active-directory"
+url = "ldaps://127.0.0.1:636"
+bind_dn = "Administrator@TEST.LOCAL"
+password = {{ env = "{PASSWORD_VAR}" }}
+ca_file = "{ca}"
+base_dns = ["OU=Users,{ou}", "OU=Groups,{ou}"]
+[connectors.ad.object_types.user]
+object_class = "user"
+attributes = ["sAMAccountName"]
+[connectors.ad.object_types.group]
+object_class = "group"
+attributes = ["sAMAccountName", "member"]
+references = ["member"]
+multi_valued = ["member"]
+"#,
+        ca = ca_file(),
+    );
+    let env = env(&config);
+    env.ok(&["import", "ad", "--full"]);
+    let run = env.last_run();
+    assert_eq!(counter(&run, "import_adds"), 5001, "{run}");
+
+    let ldif = samba.tools().search(
+        &format!("OU=Groups,{ou}"),
+        "(objectClass=group)",
+        &["objectGUID"],
+    );
+    let guid = ldif
+        .lines()
+        .find_map(|l| l.strip_prefix("objectGUID:: "))
+        .expect("the group's objectGUID");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(guid)
+        .expect("base64");
+    let group = env.show_cs("ad", &guid_text(&bytes));
+    // Staged by the import: the pending import's attributes.
+    let members = group["pending_import"][1]
+        .as_array()
+        .and_then(|attrs| attrs.iter().find(|a| a[0] == "member"))
+        .and_then(|a| a[1].as_array())
+        .map_or(0, Vec::len);
+    let shown: String = group.to_string().chars().take(600).collect();
+    assert_eq!(members, 3000, "every member, as a reference: {shown}");
+}
