@@ -21,20 +21,21 @@ trap 'rm -rf "$work"' EXIT
 export LDAPTLS_CACERT=$PWD/samples/hr-to-ad/state/samba/tls/ca.pem
 ldap() { "$@" -x -H ldaps://127.0.0.1:636 -D Administrator@CORP.EXAMPLE -w "$MVSYNC_AD_PASSWORD"; }
 run=$(date +%s)
+tag=$((run % 100000))   # account names are unique in the domain: one set per run
 base="OU=bench-$run,DC=corp,DC=example"
 printf 'dn: %s\nobjectClass: organizationalUnit\n\ndn: OU=mvsync,%s\nobjectClass: organizationalUnit\n\ndn: OU=ldapadd,%s\nobjectClass: organizationalUnit\n' \
     "$base" "$base" "$base" | ldap ldapadd >/dev/null
 
-python3 - "$users" "$work" "$base" <<'PY'
+python3 - "$users" "$work" "$base" "$tag" <<'PY'
 import sys
-n, work, base = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, work, base, tag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 with open(f"{work}/hr.csv", "w") as hr, open(f"{work}/users.ldif", "w") as ldif:
     hr.write("employeeId,firstName,lastName,department\n")
     for i in range(n):
         hr.write(f"B{i:06},First{i},Last{i},Department {i % 40}\n")
         ldif.write(f"dn: CN=First{i} Last{i},OU=ldapadd,{base}\nobjectClass: top\nobjectClass: person\n"
-                   f"objectClass: organizationalPerson\nobjectClass: user\nsAMAccountName: l{i:06}\n"
-                   f"userPrincipalName: l{i:06}@corp.example\ngivenName: First{i}\nsn: Last{i}\n"
+                   f"objectClass: organizationalPerson\nobjectClass: user\nsAMAccountName: l{i:06}{tag}\n"
+                   f"userPrincipalName: l{i:06}{tag}@corp.example\ngivenName: First{i}\nsn: Last{i}\n"
                    f"displayName: First{i} Last{i}\ndepartment: Department {i % 40}\nemployeeID: B{i:06}\n"
                    f"userAccountControl: 514\n\n")
 PY
@@ -79,8 +80,8 @@ cs_object_type = "user"
 provision = true
 [rules.flows]
 dn = '"CN=" + EscapeDN(firstName + " " + lastName) + ",OU=mvsync,$base"'
-sAMAccountName = 'Lower(Replace(employeeId, "B", "m"))'
-userPrincipalName = 'Lower(Replace(employeeId, "B", "m")) + "@corp.example"'
+sAMAccountName = 'Lower(Replace(employeeId, "B", "m")) + "$tag"'
+userPrincipalName = 'Lower(Replace(employeeId, "B", "m")) + "$tag@corp.example"'
 givenName = "firstName"
 sn = "lastName"
 displayName = 'firstName + " " + lastName'
@@ -92,9 +93,19 @@ cd "$work"
 "$mvsync" import hr >/dev/null
 "$mvsync" sync hr >/dev/null
 measure() { /usr/bin/time -f "%e s wall, %M KB peak RSS" "$@"; }
-echo "mvsync export ad ($users adds):"
+# Each on a freshly provisioned DC: Samba slows down as its database grows.
+fresh() {
+    kill "$(cat "$OLDPWD/samples/hr-to-ad/state/samba/samba.pid")" 2>/dev/null || true
+    sleep 2
+    "$OLDPWD/samples/hr-to-ad/start-samba.sh" >/dev/null
+    printf 'dn: %s\nobjectClass: organizationalUnit\n\ndn: OU=mvsync,%s\nobjectClass: organizationalUnit\n\ndn: OU=ldapadd,%s\nobjectClass: organizationalUnit\n' \
+        "$base" "$base" "$base" | ldap ldapadd >/dev/null
+}
+fresh
+echo "ldapadd of $users entries:"
+measure ldapadd -x -H ldaps://127.0.0.1:636 -D Administrator@CORP.EXAMPLE -w "$MVSYNC_AD_PASSWORD" -f users.ldif >/dev/null
+fresh
+echo "mvsync export ad of the same $users users:"
 measure "$mvsync" export ad | tail -1
-echo "ldapadd of the same $users entries:"
-measure ldap ldapadd -f users.ldif >/dev/null
 echo "mvsync import ad --full (read them back):"
 measure "$mvsync" import ad --full | tail -1

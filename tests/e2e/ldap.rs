@@ -626,6 +626,15 @@ fn hr_provisions_active_directory_joiner_mover_rename_leaver_rehire() {
         "{users:?}"
     );
     assert_eq!(users.len(), 3, "{users:?}");
+
+    // A worker removed from HR: the account is deleted.
+    workers.remove(2);
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["run", "cycle"]);
+    let users = ad_users(samba, &ou);
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(users.iter().all(|u| u.0 != "aturing"), "{users:?}");
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
 }
 
 /// The number of users under `ou`, and their sAMAccountNames.
@@ -1115,4 +1124,163 @@ multi_valued = ["member"]
         .map_or(0, Vec::len);
     let shown: String = group.to_string().chars().take(600).collect();
     assert_eq!(members, 3000, "every member, as a reference: {shown}");
+}
+
+#[test]
+fn hr_to_ad_sample_provisions_the_quickstart_people() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-sample", &["Staff", "Sales", "Leavers"]);
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/hr-to-ad");
+    let config = std::fs::read_to_string(sample.join("mvsync.toml"))
+        .expect("the sample's configuration")
+        .replace("OU=mvsync,DC=corp,DC=example", &ou)
+        .replace("Administrator@CORP.EXAMPLE", "Administrator@TEST.LOCAL")
+        .replace("state/samba/tls/ca.pem", &ca_file())
+        .replace("MVSYNC_AD_PASSWORD", PASSWORD_VAR)
+        // Account names of its own: the domain is shared with other tests.
+        .replace(
+            "NormalizeDiacritics(Lower(lastName))",
+            "NormalizeDiacritics(Lower(lastName)) + \"-s\"",
+        );
+    let env = env(&config);
+    env.write(
+        "data/hr.csv",
+        &std::fs::read_to_string(sample.join("data/hr.csv")).expect("the sample's HR file"),
+    );
+    let out = env.ok(&["run", "cycle"]);
+    let text = flat(&crate::harness::stdout(&out));
+    assert!(
+        text.contains("export ad: success (export-adds=20)"),
+        "{text}"
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+    let users = ad_users(samba, &ou);
+    assert_eq!(users.len(), 20, "{users:?}");
+    let sales = users.iter().filter(|u| u.2 == "Sales").count();
+    assert_eq!(sales, 5, "the Sales people in OU=Sales: {users:?}");
+}
+
+#[test]
+fn openldap_server_killed_mid_import_fails_the_step_and_the_next_run_completes() {
+    let Some(mut slapd) = Slapd::start() else {
+        return;
+    };
+    let base = Slapd::BASE;
+    let mut ldif = format!("dn: ou=people,{base}\nobjectClass: organizationalUnit\nou: people\n\n");
+    for i in 0..10_000 {
+        ldif.push_str(&person(
+            &format!("Person {i:05}"),
+            &format!("{i:05}"),
+            "people",
+            "",
+        ));
+        ldif.push('\n');
+    }
+    slapd.tools().add(&ldif);
+    let config = openldap_config(&slapd, &ca_file()).replace("page_size = 2", "page_size = 5");
+    let env = env(&config);
+    let mut import = env.spawn(&["import", "dir", "--full"], std::process::Stdio::null());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(
+        import.try_wait().ok().flatten().is_none(),
+        "the import ended before the server could be stopped under it"
+    );
+    slapd.kill();
+    let status = import.wait().expect("the import's exit");
+    assert_eq!(status.code(), Some(1), "the step failed");
+    let run = env.last_run();
+    let failure = run["status"]["Failed"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("cannot search under ou=people,dc=example,dc=org")
+            && failure.contains("the connection was lost"),
+        "{run}"
+    );
+    assert!(counter(&run, "import_adds") > 0, "killed mid-import: {run}");
+
+    slapd.restart();
+    env.ok(&["run", "full"]);
+    assert_eq!(accounts(&env).len(), 10_000, "every person, none twice");
+    env.ok(&["check"]);
+}
+
+#[test]
+fn ad_two_domains_routed_by_department_with_forest_wide_unique_names() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    // Two connectors, one per domain; the test DC stands in for both,
+    // each under an OU of its own.
+    let a = samba.ou("t-dom-a", &["Staff", "Sales", "Leavers"]);
+    let b = samba.ou("t-dom-b", &["Staff", "Sales", "Leavers"]);
+    let one = ad_config(&a);
+    let start = one.find("[connectors.ad]").expect("the ad connector");
+    let end = one.find("[[rules]]").expect("the rules");
+    let connector_b = one[start..end]
+        .replace("[connectors.ad]", "[connectors.adb]")
+        .replace(
+            "[connectors.ad.object_types.user]",
+            "[connectors.adb.object_types.user]",
+        )
+        .replace(&a, &b);
+    let rule_start = one
+        .find("[[rules]]\nname = \"ad-out\"")
+        .expect("the ad-out rule");
+    let rule_end = one.find("[run_profiles.cycle]").expect("the profile");
+    let unique = "SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName), Left(Lower(firstName), 2) + Lower(lastName))";
+    let rule_a = one[rule_start..rule_end]
+        .replace(
+            "scope = 'active'",
+            "scope = 'active && department != \"Sales\"'\nunique_in = [\"adb\"]",
+        )
+        .replace(
+            "SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName))",
+            unique,
+        );
+    let rule_b = rule_a
+        .replace("name = \"ad-out\"", "name = \"adb-out\"")
+        .replace("connector = \"ad\"", "connector = \"adb\"")
+        .replace("department != \"Sales\"", "department == \"Sales\"")
+        .replace("unique_in = [\"adb\"]", "unique_in = [\"ad\"]")
+        .replace(&a, &b);
+    let config = format!(
+        "{}{connector_b}{}{rule_a}{rule_b}[run_profiles.cycle]\nsteps = [\n  {{ connector = \"hr\", step = \"full-import\" }},\n  {{ connector = \"hr\", step = \"full-sync\" }},\n  {{ connector = \"ad\", step = \"export\" }},\n  {{ connector = \"adb\", step = \"export\" }},\n  {{ connector = \"ad\", step = \"full-import\" }},\n  {{ connector = \"adb\", step = \"full-import\" }},\n  {{ connector = \"ad\", step = \"full-sync\" }},\n  {{ connector = \"adb\", step = \"full-sync\" }},\n]\n",
+        &one[..end],
+        &one[end..rule_start],
+    );
+    let env = env(&config);
+    env.write(
+        "data/hr.csv",
+        &hr_csv(&[
+            worker("D1", "John", "Smithee"),
+            worker("D2", "Jane", "Smithee").department("Sales"),
+        ]),
+    );
+    env.ok(&["run", "cycle"]);
+    let in_a = ad_users(samba, &a);
+    let in_b = ad_users(samba, &b);
+    assert_eq!(
+        (in_a, in_b),
+        (
+            vec![user(
+                "jsmithee",
+                "CN=John Smithee",
+                "Staff",
+                "Engineering",
+                "",
+                "512"
+            )],
+            vec![user(
+                "jasmithee",
+                "CN=Jane Smithee",
+                "Sales",
+                "Sales",
+                "",
+                "512"
+            )],
+        ),
+        "routed by department; the second J. Smithee's name is unique across both domains"
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
 }

@@ -178,7 +178,10 @@ pub(crate) fn step_error(shown: &str, what: &str, e: LdapError) -> ConnectorErro
                     ),
                 )
             } else {
-                (ConnectorErrorKind::Unavailable, text)
+                (
+                    ConnectorErrorKind::Unavailable,
+                    format!("the connection was lost or refused ({text})"),
+                )
             }
         }
     };
