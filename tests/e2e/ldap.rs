@@ -1284,3 +1284,49 @@ fn ad_two_domains_routed_by_department_with_forest_wide_unique_names() {
     );
     assert!(env.preview().is_empty(), "{:?}", env.preview());
 }
+
+#[test]
+fn ad_cutover_sample_previews_no_delete_and_the_unmatched_adds() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-cutover", &[]);
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/ad-cutover");
+    let read = |f: &str| std::fs::read_to_string(sample.join(f)).expect("a sample file");
+    let seed = read("data/ad-users.ldif");
+    // The OU exists already (the test's own); the users go under it.
+    let users = seed
+        .split_once("\n\n")
+        .map(|(_, users)| users)
+        .expect("the OU entry, then the users")
+        .replace("OU=cutover,DC=corp,DC=example", &ou);
+    samba.tools().add(&users);
+    let config = read("mvsync.toml")
+        .replace("OU=cutover,DC=corp,DC=example", &ou)
+        .replace("Administrator@CORP.EXAMPLE", "Administrator@TEST.LOCAL")
+        .replace("../hr-to-ad/state/samba/tls/ca.pem", &ca_file())
+        .replace("MVSYNC_AD_PASSWORD", PASSWORD_VAR);
+    let env = env(&config);
+    env.write("data/entra-users.csv", &read("data/entra-users.csv"));
+    env.ok(&["run", "check"]);
+    let preview = env.preview();
+    let mut adds: Vec<String> = preview
+        .iter()
+        .map(|c| {
+            assert_eq!(c["operation"], "add", "only adds: {c}");
+            let text = c.to_string();
+            ["ktanaka", "psharma"]
+                .into_iter()
+                .find(|n| text.contains(&format!("{n}@contoso.example")))
+                .unwrap_or_else(|| panic!("an unexpected add: {text}"))
+                .to_owned()
+        })
+        .collect();
+    adds.sort();
+    assert_eq!(adds, ["ktanaka", "psharma"], "{preview:?}");
+    assert_eq!(
+        read("data/entra-users.csv"),
+        std::fs::read_to_string(env.path("data/entra-users.csv")).expect("the export"),
+        "staging: the tenant's file is untouched"
+    );
+}
