@@ -8,7 +8,7 @@ use rules::{NullHandling, Value};
 use super::{CsEnv, Failure, Syncer};
 use crate::model::{CsObject, LinkKind, MvAttr, MvObject, Sym};
 use crate::setup::{Model, RuleModel};
-use crate::store::{Store, Txn};
+use crate::store::{Store, StoreError, Txn};
 
 /// One source's offer of a value for a metaverse attribute.
 #[derive(Debug, Clone)]
@@ -72,6 +72,12 @@ impl Syncer<'_> {
                         return Ok(());
                     };
                     let mut mv_after = mv_before.clone();
+                    // An object provisioned for it in this connector and never
+                    // exported gives way to the one that exists.
+                    if let Some(placeholder) = placeholder_in(txn, &mv_before, cs.key.conn)? {
+                        mv_after.links.retain(|k| *k != placeholder.key);
+                        txn.save_cs(Some(&placeholder), None)?;
+                    }
                     self.attach(cs, &mut mv_after, LinkKind::Joined, rule);
                     txn.save_mv(Some(&mv_before), Some(&mv_after))?;
                     self.log.record.counters.joins += 1;
@@ -125,7 +131,11 @@ impl Syncer<'_> {
                 let mut candidates = Vec::new();
                 for id in txn.join_candidates(r.join_mv[i], &value)? {
                     if let Some(mv) = txn.mv(id)? {
-                        if mv.object_type == r.mv_type && mv.link_in(cs.key.conn).is_none() {
+                        let free = match mv.link_in(cs.key.conn) {
+                            None => true,
+                            Some(_) => placeholder_in(txn, &mv, cs.key.conn)?.is_some(),
+                        };
+                        if mv.object_type == r.mv_type && free {
                             candidates.push(id);
                         }
                     }
@@ -152,6 +162,20 @@ impl Syncer<'_> {
         }
         Ok(None)
     }
+}
+
+/// The object `mv` is linked to in `conn` when it is only a placeholder:
+/// provisioned by an outbound rule and never exported (its add still
+/// pending). An existing object that joins replaces it: provisioning ran
+/// before the join had its chance (the source's sync came first), and
+/// adding a second object for the same identity would be wrong.
+fn placeholder_in(txn: &Txn<'_>, mv: &MvObject, conn: Sym) -> Result<Option<CsObject>, StoreError> {
+    let Some(key) = mv.link_in(conn) else {
+        return Ok(None);
+    };
+    Ok(txn
+        .cs(key)?
+        .filter(|o| o.state == crate::model::CsState::Provisioned))
 }
 
 /// Every in-scope inbound flow's value for `mv`, from all its linked
