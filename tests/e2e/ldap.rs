@@ -7,7 +7,7 @@
 //! DNs and filters; wrong password, an untrusted certificate, a server down.
 
 use crate::directory::{self, Slapd, ADMIN_PASSWORD};
-use crate::harness::{counter, flat, hr_csv, stderr, worker, Env, Worker};
+use crate::harness::{counter, flat, hr_csv, operations, stderr, worker, Env, Worker};
 
 const PASSWORD_VAR: &str = "MVSYNC_TEST_LDAP_PASSWORD";
 
@@ -1329,4 +1329,166 @@ fn ad_cutover_sample_previews_no_delete_and_the_unmatched_adds() {
         std::fs::read_to_string(env.path("data/entra-users.csv")).expect("the export"),
         "staging: the tenant's file is untouched"
     );
+}
+
+#[test]
+fn ad_group_membership_changes_add_and_remove_just_those_members() {
+    let Some(samba) = directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-groups", &["Users", "Groups"]);
+    let config = format!(
+        r#"
+[store]
+path = "state/mvsync.db"
+
+[connectors.src]
+type = "csv"
+path = "data/directory.csv"
+anchor = "key"
+object_type_column = "kind"
+object_types = ["worker", "team"]
+multi_valued = {{ members = ";" }}
+references = {{ members = "key" }}
+columns = ["key", "kind", "name", "members"]
+
+[connectors.ad]
+type = "ldap"
+flavor = "active-directory"
+url = "ldaps://127.0.0.1:636"
+bind_dn = "Administrator@TEST.LOCAL"
+password = {{ env = "{PASSWORD_VAR}" }}
+ca_file = "{ca}"
+base_dns = ["{ou}"]
+[connectors.ad.object_types.user]
+object_class = "user"
+attributes = ["sAMAccountName", "displayName"]
+[connectors.ad.object_types.group]
+object_class = "group"
+object_classes = ["top", "group"]
+attributes = ["sAMAccountName", "displayName", "member"]
+references = ["member"]
+multi_valued = ["member"]
+
+[[rules]]
+name = "src-workers"
+direction = "inbound"
+connector = "src"
+mv_object_type = "person"
+cs_object_type = "worker"
+join = [ {{ cs = "key", mv = "employeeId" }} ]
+project = true
+[rules.flows]
+employeeId = "key"
+displayName = "name"
+
+[[rules]]
+name = "src-teams"
+direction = "inbound"
+connector = "src"
+mv_object_type = "group"
+cs_object_type = "team"
+join = [ {{ cs = "key", mv = "groupId" }} ]
+project = true
+[rules.flows]
+groupId = "key"
+displayName = "name"
+members = "members"
+
+[[rules]]
+name = "ad-users"
+direction = "outbound"
+connector = "ad"
+mv_object_type = "person"
+cs_object_type = "user"
+provision = true
+deprovision = "delete"
+[rules.flows]
+dn = '"CN=" + EscapeDN(displayName) + ",OU=Users,{ou}"'
+sAMAccountName = {{ expr = '"grp-" + Lower(employeeId)', initial_only = true }}
+displayName = "displayName"
+
+[[rules]]
+name = "ad-groups"
+direction = "outbound"
+connector = "ad"
+mv_object_type = "group"
+cs_object_type = "group"
+provision = true
+deprovision = "delete"
+[rules.flows]
+dn = '"CN=" + EscapeDN(displayName) + ",OU=Groups,{ou}"'
+sAMAccountName = {{ expr = '"grp-" + Lower(groupId)', initial_only = true }}
+displayName = "displayName"
+member = "members"
+
+[run_profiles.cycle]
+steps = [
+  {{ connector = "src", step = "full-import" }},
+  {{ connector = "src", step = "full-sync" }},
+  {{ connector = "ad", step = "export" }},
+  {{ connector = "ad", step = "delta-import", fallback = "full-import" }},
+  {{ connector = "ad", step = "delta-sync" }},
+]
+"#,
+        ca = ca_file(),
+    );
+    let directory = |members: &str| {
+        format!(
+            "key,kind,name,members\nT1,team,Engineering,{members}\nE1,worker,Ada Lovelace,\nE2,worker,Grace Hopper,\nE3,worker,\"Smith; Jo\",\nE4,worker,Alan Turing,\n"
+        )
+    };
+    let env = env(&config);
+    env.write("data/directory.csv", &directory("E1;E2;E3"));
+    env.ok(&["run", "cycle"]);
+    let group = format!("CN=Engineering,OU=Groups,{ou}");
+    let members = || {
+        let mut m: Vec<String> = samba
+            .tools()
+            .values(&group, "member")
+            .expect("the group")
+            .into_iter()
+            .map(|dn| dn.split(",OU=").next().unwrap_or_default().to_owned())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(
+        members(),
+        ["CN=Ada Lovelace", "CN=Grace Hopper", "CN=Smith\\3B Jo"],
+        "the group is added after its members, with them"
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
+
+    // Grace leaves the team, Alan joins: one modify that deletes one value
+    // and adds one.
+    env.write("data/directory.csv", &directory("E1;E3;E4"));
+    env.ok(&["import", "src"]);
+    env.ok(&["sync", "src"]);
+    let preview = env.preview();
+    assert_eq!(preview.len(), 1, "{preview:?}");
+    assert_eq!(
+        operations(&preview)[0].1,
+        "update",
+        "only the group changes: {preview:?}"
+    );
+    let ops: Vec<String> = preview[0]["attributes"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["name"].as_str().unwrap_or("?"),
+                a["op"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(ops.iter().all(|o| o.starts_with("member ")), "{ops:?}");
+    env.ok(&["run", "cycle"]);
+    assert_eq!(
+        members(),
+        ["CN=Ada Lovelace", "CN=Alan Turing", "CN=Smith\\3B Jo"]
+    );
+    assert!(env.preview().is_empty(), "{:?}", env.preview());
 }
