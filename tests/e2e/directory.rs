@@ -148,8 +148,7 @@ impl Tools {
         );
     }
 
-    /// `ldapsearch` under `base` (subtree), LDIF without wrapping; the
-    /// Show Deleted control with `deleted`.
+    /// `ldapsearch` under `base` (subtree), LDIF without wrapping.
     pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {
         run(self
             .tool("ldapsearch")

@@ -239,6 +239,22 @@ fn openldap_full_and_delta_imports_follow_adds_modifies_moves_and_deletes() {
         "{run}"
     );
 
+    // Nothing changed: the next delta stages nothing.
+    env.ok(&["run", "delta"]);
+    let run = env
+        .history()
+        .into_iter()
+        .rev()
+        .find(|r| r["connector"] == "dir" && r["step"] == "DeltaImport")
+        .expect("the delta import's record");
+    assert_eq!(
+        counter(&run, "import_adds")
+            + counter(&run, "import_updates")
+            + counter(&run, "import_deletes"),
+        0,
+        "{run}"
+    );
+
     // A delete, then the server restarts and forgets its session log: the
     // next delta cannot replay the delete, says so, and the profile's
     // fallback runs a full import, which sees it.

@@ -343,6 +343,23 @@ impl LdapConfig {
         if self.delta_method() == DeltaMethod::Usn && self.flavor != Flavor::ActiveDirectory {
             problems.push("`delta = \"usn\"` is for Active Directory".into());
         }
+        // The deltas name deleted objects by these: another anchor would
+        // never match them, and deletes would be missed.
+        let anchor = self.anchor_attribute();
+        match self.delta_method() {
+            DeltaMethod::Usn if !anchor.eq_ignore_ascii_case("objectGUID") => problems.push(format!(
+                "`delta = \"usn\"` needs `anchor = \"objectGUID\"` (tombstones keep only it), not `{anchor}`"
+            )),
+            DeltaMethod::Syncrepl if !anchor.eq_ignore_ascii_case("entryUUID") => {
+                problems.push(format!(
+                    "`delta = \"syncrepl\"` needs `anchor = \"entryUUID\"` (RFC 4533 names deleted entries by it), not `{anchor}`"
+                ))
+            }
+            _ => {}
+        }
+        if self.timeout_secs == 0 {
+            problems.push("`timeout_secs` must be at least 1".into());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -365,5 +382,59 @@ pub(crate) fn shown_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, _)) => format!("{scheme}://{host}"),
         None => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn problems(toml_text: &str) -> Vec<String> {
+        let config: LdapConfig = toml::from_str(toml_text).unwrap();
+        config.validate().map_or_else(|e| e.0, |()| Vec::new())
+    }
+
+    const TYPES: &str = "[object_types.user]\nobject_class = \"user\"\n";
+
+    #[test]
+    fn a_valid_configuration_has_no_problem() {
+        let ok = format!(
+            "flavor = \"active-directory\"\nurl = \"ldaps://dc1\"\nbind_dn = \"svc@corp\"\npassword = {{ env = \"P\" }}\nbase_dns = [\"DC=corp\"]\n{TYPES}"
+        );
+        assert_eq!(problems(&ok), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let bad = format!(
+            "flavor = \"openldap\"\nurl = \"http://x@y\"\nbind_dn = \"cn=a\"\npassword = {{ env = \"P\" }}\nstarttls = false\nbase_dns = [\"not a dn\"]\nfilter = \"(broken\"\nanchor = \"uid\"\npage_size = 0\ntimeout_secs = 0\ninitial_password = {{ length = 8 }}\n{TYPES}"
+        );
+        let found = problems(&bad).join("\n");
+        for expected in [
+            "`url` must start with ldap:// or ldaps://",
+            "`base_dns`: `not a dn` is not a DN",
+            "`filter` is not an LDAP filter",
+            "`delta = \"syncrepl\"` needs `anchor = \"entryUUID\"`",
+            "`page_size` must be at least 1",
+            "`timeout_secs` must be at least 1",
+            "`initial_password` is for Active Directory",
+            "`initial_password.length` must be between 12 and 120",
+        ] {
+            assert!(
+                found.contains(expected),
+                "{expected} missing from:\n{found}"
+            );
+        }
+        let clear = format!(
+            "url = \"ldap://x\"\nbind_dn = \"cn=a\"\npassword = {{ env = \"P\" }}\nstarttls = false\nbase_dns = [\"dc=x\"]\n{TYPES}"
+        );
+        assert!(
+            problems(&clear)
+                .join("\n")
+                .contains("a password is never sent over ldap:// without StartTLS"),
+            "{:?}",
+            problems(&clear)
+        );
     }
 }

@@ -11,11 +11,8 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult};
 
 use super::config::{shown_url, LdapConfig};
 
-/// An open, bound connection. Clones share it (LDAP multiplexes).
-pub(crate) type Session = Ldap;
-
 /// Opens a connection and binds, retrying transient failures.
-pub(crate) async fn open(config: &LdapConfig, base_dir: &Path) -> Result<Session, ConnectorError> {
+pub(crate) async fn open(config: &LdapConfig, base_dir: &Path) -> Result<Ldap, ConnectorError> {
     let shown = shown_url(&config.url);
     let password = match &config.password {
         Some(p) => Some(p.resolve(base_dir).map_err(|e| {
@@ -117,6 +114,7 @@ pub(crate) fn code_name(rc: u32) -> &'static str {
         8 => "strongerAuthRequired",
         10 => "referral",
         11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
         13 => "confidentialityRequired",
         16 => "noSuchAttribute",
         17 => "undefinedAttributeType",
@@ -160,7 +158,7 @@ pub(crate) fn step_error(shown: &str, what: &str, e: LdapError) -> ConnectorErro
             let kind = match result.rc {
                 49 => ConnectorErrorKind::Authentication,
                 51 | 52 | 3 => ConnectorErrorKind::Unavailable,
-                8 | 13 => ConnectorErrorKind::Configuration,
+                8 | 12 | 13 => ConnectorErrorKind::Configuration,
                 32 | 34 => ConnectorErrorKind::Configuration,
                 4096 => ConnectorErrorKind::WatermarkExpired,
                 _ => ConnectorErrorKind::Other,

@@ -6,7 +6,7 @@
 //! read to their end.
 
 use engine::{ImportedObject, ItemError};
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Ldap, ResultEntry, Scope, SearchEntry};
 use rules::Value;
 
 use super::config::{is_listed, Flavor, LdapConfig, ObjectType};
@@ -17,16 +17,24 @@ use super::config::{is_listed, Flavor, LdapConfig, ObjectType};
 pub(crate) const PASSWD_NOTREQD: i64 = 0x20;
 
 /// An entry's values by attribute name, text and binary merged, the name
-/// as the server returned it.
+/// as the server returned it (ldap3 puts an attribute with any value that
+/// is not UTF-8 in its binary map, and the others in its text map).
 pub(crate) struct RawEntry {
     pub(crate) dn: String,
     pub(crate) values: Vec<(String, Vec<Vec<u8>>)>,
 }
 
 impl RawEntry {
-    /// Merges ldap3's text and binary maps (an attribute whose values are
-    /// partly valid UTF-8 lands in both).
-    pub(crate) fn from(entry: SearchEntry) -> RawEntry {
+    /// Parses a search result entry; ldap3's parser panics on malformed
+    /// BER, which is caught here and becomes an error naming it.
+    pub(crate) fn parse(found: ResultEntry) -> Result<RawEntry, String> {
+        parsed(|| SearchEntry::construct(found))
+            .map(RawEntry::from)
+            .ok_or_else(|| "a malformed search result entry".to_owned())
+    }
+
+    /// Merges ldap3's text and binary maps.
+    fn from(entry: SearchEntry) -> RawEntry {
         let mut values: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         let mut push = |name: String, v: Vec<u8>| match values
             .iter_mut()
@@ -66,22 +74,29 @@ impl RawEntry {
     }
 
     /// Reads the rest of every ranged attribute (`member;range=0-1499`),
-    /// asking the server for the next range until it answers `*`.
+    /// asking the server for the next range until it answers `*`. `false`
+    /// when the entry is gone (deleted while the import ran). A server
+    /// that answers a range other than the one asked for is an error, not
+    /// a loop.
     pub(crate) async fn complete_ranges(
         &mut self,
+        settings: &super::Settings,
         ldap: &mut Ldap,
-    ) -> Result<(), ldap3::LdapError> {
+    ) -> Result<bool, ldap3::LdapError> {
         loop {
             let Some(i) = self.values.iter().position(|(n, _)| range_of(n).is_some()) else {
-                return Ok(());
+                return Ok(true);
             };
             let (name, values) = self.values.swap_remove(i);
-            let (base, end) = range_of(&name).unwrap_or_default();
+            let Some((base, _, end)) = range_of(&name) else {
+                continue;
+            };
             let mut all = values;
             let mut next = end;
             while let Some(from) = next {
                 let wanted = format!("{base};range={from}-*");
-                let (entries, _) = ldap
+                let found = settings
+                    .op(ldap)
                     .search(
                         &self.dn,
                         Scope::Base,
@@ -89,15 +104,27 @@ impl RawEntry {
                         vec![wanted.as_str()],
                     )
                     .await?
-                    .success()?;
+                    .success();
+                let entries = match found {
+                    Ok((entries, _)) => entries,
+                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                };
                 next = None;
                 let Some(found) = entries.into_iter().next() else {
-                    break;
+                    return Ok(false);
                 };
-                let more = RawEntry::from(SearchEntry::construct(found));
+                let more = RawEntry::parse(found).map_err(|_| ldap3::LdapError::EndOfStream)?;
                 for (n, vs) in more.values {
-                    if let Some((b, e)) = range_of(&n) {
+                    if let Some((b, lo, e)) = range_of(&n) {
                         if b.eq_ignore_ascii_case(&base) {
+                            if lo != from {
+                                return Err(ldap3::LdapError::AdapterInit(format!(
+                                    "asked for {base} from value {from}, the server answered from {lo}"
+                                )));
+                            }
                             all.extend(vs);
                             next = e;
                         }
@@ -116,24 +143,38 @@ impl RawEntry {
     }
 }
 
-/// `member;range=0-1499` → (`member`, Some(1500)); `member;range=1500-*` →
-/// (`member`, None).
-fn range_of(name: &str) -> Option<(String, Option<u64>)> {
+/// `member;range=0-1499` → (`member`, 0, Some(1500)); `member;range=1500-*`
+/// → (`member`, 1500, None).
+fn range_of(name: &str) -> Option<(String, u64, Option<u64>)> {
     let (base, options) = name.split_once(';')?;
     let range = options.split(';').find_map(|o| {
         o.strip_prefix("range=")
             .or_else(|| o.strip_prefix("Range="))
     })?;
-    let (_, hi) = range.split_once('-')?;
+    let (lo, hi) = range.split_once('-')?;
+    let lo = lo.parse::<u64>().ok()?;
     let next = if hi == "*" {
         None
     } else {
-        Some(hi.parse::<u64>().ok()? + 1)
+        let hi = hi.parse::<u64>().ok()?;
+        if hi < lo {
+            return None;
+        }
+        Some(hi + 1)
     };
-    Some((base.to_owned(), next))
+    Some((base.to_owned(), lo, next))
 }
 
-/// The object type of an entry: the first whose objectClass it has.
+/// Runs a parser of server data that panics on malformed input (ldap3's
+/// entry and control parsers); `None` when it did.
+pub(crate) fn parsed<T>(parse: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).ok()
+}
+
+/// The object type of an entry: of the types whose objectClass it has,
+/// the most specific, the one whose class comes last in the entry's
+/// objectClass values (a directory lists them from `top` down: an AD
+/// computer is `…, user, computer`).
 pub(crate) fn object_type<'a>(
     config: &'a LdapConfig,
     entry: &RawEntry,
@@ -147,7 +188,15 @@ pub(crate) fn object_type<'a>(
     config
         .object_types
         .iter()
-        .find(|(_, t)| classes.contains(&t.object_class.to_ascii_lowercase()))
+        .filter_map(|(name, t)| {
+            let class = t.object_class.to_ascii_lowercase();
+            classes
+                .iter()
+                .rposition(|c| *c == class)
+                .map(|at| (at, name, t))
+        })
+        .max_by_key(|(at, _, _)| *at)
+        .map(|(_, name, t)| (name, t))
 }
 
 /// An anchor value as text: a GUID in its usual form, anything else as is.
@@ -231,8 +280,12 @@ fn to_value(
         let value = if binary {
             Value::Bytes(v.clone())
         } else {
-            let text = String::from_utf8(v.clone())
-                .map_err(|_| "a value is not UTF-8 text; list the attribute in `binary`")?;
+            // A value that is not text (an attribute read with `*` that
+            // holds bytes: logonHours, thumbnailPhoto) is bytes.
+            let Ok(text) = String::from_utf8(v.clone()) else {
+                values.push(Value::Bytes(v.clone()));
+                continue;
+            };
             if integer {
                 match text.trim().parse::<i64>() {
                     Ok(n) if uac => Value::Int(n & !PASSWD_NOTREQD),
@@ -337,9 +390,8 @@ pub(crate) fn requested(config: &LdapConfig) -> Vec<String> {
     attrs
 }
 
-/// The filter of an import: the configured filter, and one of the
-/// configured object classes.
-pub(crate) fn scope_filter(config: &LdapConfig) -> String {
+/// A filter matching the configured object classes, each escaped.
+pub(crate) fn classes_filter(config: &LdapConfig) -> String {
     let classes: String = config
         .object_types
         .values()
@@ -350,11 +402,30 @@ pub(crate) fn scope_filter(config: &LdapConfig) -> String {
             )
         })
         .collect();
-    let classes = if config.object_types.len() == 1 {
+    if config.object_types.len() == 1 {
         classes
     } else {
         format!("(|{classes})")
-    };
+    }
+}
+
+/// A filter that matches the entry with this anchor (its bytes or text
+/// escaped, as every value placed in a filter is).
+pub(crate) fn anchor_filter(config: &LdapConfig, anchor: &str) -> Option<String> {
+    let name = config.anchor_attribute();
+    if config.binary_anchor() {
+        let bytes = guid_bytes(anchor)?;
+        let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+        Some(format!("({name}={escaped})"))
+    } else {
+        Some(format!("({name}={})", ldap3::ldap_escape(anchor)))
+    }
+}
+
+/// The filter of an import: the configured filter, and one of the
+/// configured object classes.
+pub(crate) fn scope_filter(config: &LdapConfig) -> String {
+    let classes = classes_filter(config);
     match &config.filter {
         Some(f) => format!("(&{}{classes})", parenthesised(f)),
         None => classes,
@@ -390,15 +461,50 @@ mod tests {
     }
 
     #[test]
+    fn the_most_specific_configured_class_types_an_entry() {
+        let config: LdapConfig = toml::from_str(
+            r#"
+            flavor = "active-directory"
+            url = "ldaps://127.0.0.1"
+            base_dns = ["dc=corp"]
+            [object_types.user]
+            object_class = "user"
+            [object_types.workstation]
+            object_class = "computer"
+            "#,
+        )
+        .unwrap();
+        let entry = |classes: &[&str]| RawEntry {
+            dn: "cn=x,dc=corp".into(),
+            values: vec![(
+                "objectClass".into(),
+                classes.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            )],
+        };
+        let typed =
+            |classes: &[&str]| object_type(&config, &entry(classes)).map(|(n, _)| n.clone());
+        assert_eq!(
+            typed(&["top", "person", "organizationalPerson", "user", "computer"]),
+            Some("workstation".into())
+        );
+        assert_eq!(
+            typed(&["top", "person", "organizationalPerson", "user"]),
+            Some("user".into())
+        );
+        assert_eq!(typed(&["top", "group"]), None);
+    }
+
+    #[test]
     fn ranged_attribute_names_give_the_next_range() {
         assert_eq!(
             range_of("member;range=0-1499"),
-            Some(("member".into(), Some(1500)))
+            Some(("member".into(), 0, Some(1500)))
         );
         assert_eq!(
             range_of("member;range=1500-*"),
-            Some(("member".into(), None))
+            Some(("member".into(), 1500, None))
         );
+        assert_eq!(range_of("member;range=9-3"), None);
         assert_eq!(range_of("member"), None);
         assert_eq!(range_of("member;binary"), None);
     }
@@ -418,6 +524,10 @@ mod tests {
         assert_eq!(
             scope_filter(&config),
             "(&(department=R&D)(objectClass=inet\\2aPerson\\29\\28x))"
+        );
+        assert_eq!(
+            anchor_filter(&config, "a*b(c)\\").unwrap(),
+            "(entryUUID=a\\2ab\\28c\\29\\5c)"
         );
     }
 }

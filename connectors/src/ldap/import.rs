@@ -5,14 +5,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use engine::{ConnectorError, ImportEvent, ImportStream};
+use engine::{ConnectorError, ConnectorErrorKind, ImportEvent, ImportStream};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::{
-    Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
+    Control, ControlType, EntryState, MakeCritical, RefreshMode, SyncDone, SyncInfo, SyncRequest,
     SyncState,
 };
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Ldap, Scope};
 
+use super::config::DeltaMethod;
 use super::conn::step_error;
 use super::entry::{self, RawEntry};
 use super::watermark::Watermark;
@@ -29,7 +30,11 @@ pub(crate) async fn full(
     ldap: Ldap,
 ) -> Result<ImportStream, ConnectorError> {
     let mut ldap = ldap;
-    let mark = current_mark(&settings, &mut ldap).await?;
+    let mark = match settings.config.delta_method() {
+        DeltaMethod::None => None,
+        DeltaMethod::Usn => Some(usn_mark(&settings, &mut ldap).await?),
+        DeltaMethod::Syncrepl => Some(cookie_mark(&settings, &mut ldap).await?),
+    };
     Ok(stream::spawn(move |sink| async move {
         let filter = entry::scope_filter(&settings.config);
         for base in &settings.config.base_dns {
@@ -50,12 +55,17 @@ pub(crate) async fn delta(
 ) -> Result<ImportStream, ConnectorError> {
     let mut ldap = ldap;
     let stored = watermark.map(Watermark::decode).transpose()?;
-    match current_mark(&settings, &mut ldap).await? {
-        Some(Watermark::Usn {
-            invocation_id,
-            usn,
-            taken_at,
-        }) => {
+    match settings.config.delta_method() {
+        DeltaMethod::Usn => {
+            let next = usn_mark(&settings, &mut ldap).await?;
+            let Watermark::Usn {
+                invocation_id,
+                usn,
+                taken_at,
+            } = &next
+            else {
+                return Err(foreign(watermark));
+            };
             let since = match stored {
                 None => 0,
                 Some(Watermark::Usn {
@@ -63,28 +73,34 @@ pub(crate) async fn delta(
                     usn: then,
                     taken_at: when,
                 }) => {
-                    settings.check_usn_mark(&was, then, when, &invocation_id, usn, taken_at)?;
+                    settings.check_usn_mark(&was, then, when, invocation_id, *usn, *taken_at)?;
                     then
                 }
                 Some(_) => return Err(foreign(watermark)),
             };
-            let next = Watermark::Usn {
-                invocation_id,
-                usn,
-                taken_at,
-            };
-            Ok(usn_delta(settings, ldap, since, next))
+            // Read before streaming: a DC without it fails the step before
+            // any work, not after.
+            let dse = settings.root_dse(&mut ldap).await?;
+            let domain = dse
+                .text("defaultNamingContext")
+                .ok_or_else(|| settings.missing("defaultNamingContext in the root DSE"))?;
+            Ok(usn_delta(settings, ldap, since, next, domain))
         }
-        Some(Watermark::Cookies(_)) => {
+        DeltaMethod::Syncrepl => {
             let cookies = match stored {
                 None => vec![None; settings.config.base_dns.len()],
-                Some(Watermark::Cookies(c)) if c.len() == settings.config.base_dns.len() => c,
+                Some(Watermark::Cookies(c))
+                    if c.len() == settings.config.base_dns.len()
+                        && c.iter().all(Option::is_some) =>
+                {
+                    c
+                }
                 Some(_) => return Err(foreign(watermark)),
             };
             Ok(syncrepl_delta(settings, ldap, cookies))
         }
-        None => Err(ConnectorError::of(
-            engine::ConnectorErrorKind::Configuration,
+        DeltaMethod::None => Err(ConnectorError::of(
+            ConnectorErrorKind::Configuration,
             "this LDAP connector has no delta method (`delta`); run a full import",
         )),
     }
@@ -92,13 +108,14 @@ pub(crate) async fn delta(
 
 fn foreign(watermark: Option<&str>) -> ConnectorError {
     ConnectorError::watermark_expired(format!(
-        "the stored watermark `{}` belongs to another delta method; a full import is needed",
+        "the stored watermark `{}` belongs to another delta method or base DN list; a full import is needed",
         watermark.unwrap_or_default()
     ))
 }
 
 /// Reads one subtree, paged, sending each entry of a configured type;
-/// `seen` hears every anchor sent.
+/// `seen` hears the anchor of every entry read, sent or not (an entry
+/// that cannot be read is not a deleted one).
 async fn read(
     settings: &Settings,
     ldap: &mut Ldap,
@@ -115,25 +132,33 @@ async fn read(
         Box::new(PagedResults::new(config.page_size)),
     ];
     let failed = |e| step_error(shown, &format!("cannot search under {base}"), e);
-    let mut search = ldap
+    let mut search = settings
+        .op(ldap)
         .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
         .await
         .map_err(failed)?;
     let mut ranges = ldap.clone();
     while let Some(found) = search.next().await.map_err(failed)? {
-        let mut raw = RawEntry::from(SearchEntry::construct(found));
-        raw.complete_ranges(&mut ranges).await.map_err(|e| {
-            step_error(
-                shown,
-                &format!("cannot read the ranged values of {}", raw.dn),
-                e,
-            )
-        })?;
+        let mut raw = RawEntry::parse(found).map_err(|e| settings.malformed(&e))?;
+        if let Ok(anchor) = entry::anchor(config, &raw) {
+            seen(&anchor);
+        }
+        if !raw
+            .complete_ranges(settings, &mut ranges)
+            .await
+            .map_err(|e| {
+                step_error(
+                    shown,
+                    &format!("cannot read the ranged values of {}", raw.dn),
+                    e,
+                )
+            })?
+        {
+            // Deleted while the import ran: the next import sees it gone.
+            continue;
+        }
         match entry::to_object(config, &raw) {
-            Ok(Some(object)) => {
-                seen(&object.anchor);
-                sink.event(ImportEvent::Object(object)).await?;
-            }
+            Ok(Some(object)) => sink.event(ImportEvent::Object(object)).await?,
             Ok(None) => {}
             Err(bad) => sink.bad(bad).await?,
         }
@@ -142,87 +167,106 @@ async fn read(
     Ok(())
 }
 
-/// The mark to resume from, read before anything else so that a change
-/// made during the import is read again next time (re-reading is harmless,
-/// missing is not).
-async fn current_mark(
-    settings: &Settings,
-    ldap: &mut Ldap,
-) -> Result<Option<Watermark>, ConnectorError> {
-    use super::config::DeltaMethod;
-    match settings.config.delta_method() {
-        DeltaMethod::None => Ok(None),
-        DeltaMethod::Usn => {
-            let dse = settings.root_dse(ldap).await?;
-            let usn = dse
-                .text("highestCommittedUSN")
-                .and_then(|u| u.parse().ok())
-                .ok_or_else(|| settings.missing("highestCommittedUSN in the root DSE"))?;
-            let service = dse
-                .text("dsServiceName")
-                .ok_or_else(|| settings.missing("dsServiceName in the root DSE"))?;
-            let (found, _) = ldap
-                .search(
-                    &service,
-                    Scope::Base,
-                    "(objectClass=*)",
-                    vec!["invocationId"],
-                )
-                .await
-                .and_then(|r| r.success())
-                .map_err(|e| step_error(&settings.shown, "cannot read the invocationId", e))?;
-            let invocation_id = found
-                .into_iter()
-                .next()
-                .map(|e| RawEntry::from(SearchEntry::construct(e)))
-                .and_then(|e| e.get("invocationId").and_then(|v| v.first().cloned()))
-                .and_then(|v| entry::guid_text(&v))
-                .ok_or_else(|| settings.missing("the DC's invocationId"))?;
-            Ok(Some(Watermark::Usn {
-                invocation_id,
-                usn,
-                taken_at: chrono::Utc::now().timestamp(),
-            }))
-        }
-        DeltaMethod::Syncrepl => {
-            let mut cookies = Vec::new();
-            for base in &settings.config.base_dns {
-                // A base-scoped refresh: the cookie of the database as it is now.
-                let control: RawControl = SyncRequest {
-                    mode: RefreshMode::RefreshOnly,
-                    cookie: None,
-                    reload_hint: false,
-                }
-                .into();
-                let result = ldap
-                    .with_controls(control)
-                    .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
-                    .await
-                    .and_then(|r| r.success())
-                    .map_err(|e| {
-                        step_error(&settings.shown, "cannot start content synchronisation", e)
-                    })?;
-                cookies.push(sync_done(&result.1.ctrls).and_then(|d| d.cookie));
-            }
-            Ok(Some(Watermark::Cookies(cookies)))
-        }
+/// Active Directory's mark to resume from: the DC's database identity and
+/// its highest committed USN, read before anything else so that a change
+/// made during the import is read again next time (re-reading is
+/// harmless, missing is not).
+async fn usn_mark(settings: &Settings, ldap: &mut Ldap) -> Result<Watermark, ConnectorError> {
+    let dse = settings.root_dse(ldap).await?;
+    let usn = dse
+        .text("highestCommittedUSN")
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| settings.missing("highestCommittedUSN in the root DSE"))?;
+    let service = dse
+        .text("dsServiceName")
+        .ok_or_else(|| settings.missing("dsServiceName in the root DSE"))?;
+    let (found, _) = settings
+        .op(ldap)
+        .search(
+            &service,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["invocationId"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .map_err(|e| step_error(&settings.shown, "cannot read the invocationId", e))?;
+    let mut invocation_id = None;
+    for found in found {
+        let entry = RawEntry::parse(found).map_err(|e| settings.malformed(&e))?;
+        invocation_id = entry
+            .get("invocationId")
+            .and_then(|v| v.first())
+            .and_then(|v| entry::guid_text(v));
     }
-}
-
-fn sync_done(ctrls: &[Control]) -> Option<SyncDone> {
-    ctrls.iter().find_map(|c| match c {
-        Control(Some(ControlType::SyncDone), raw) => Some(raw.parse::<SyncDone>()),
-        _ => None,
+    Ok(Watermark::Usn {
+        invocation_id: invocation_id.ok_or_else(|| settings.missing("the DC's invocationId"))?,
+        usn,
+        taken_at: chrono::Utc::now().timestamp(),
     })
 }
 
+/// The RFC 4533 cookie of each base DN as the directory is now: a
+/// base-scoped refresh, which returns the database's cookie. A server that
+/// ignores the request (the control is critical, so it must not) or gives
+/// no cookie cannot resume a delta: a configuration error.
+async fn cookie_mark(settings: &Settings, ldap: &mut Ldap) -> Result<Watermark, ConnectorError> {
+    let mut cookies = Vec::new();
+    for base in &settings.config.base_dns {
+        let request = SyncRequest {
+            mode: RefreshMode::RefreshOnly,
+            cookie: None,
+            reload_hint: false,
+        };
+        let result = settings
+            .op(ldap)
+            .with_controls(request.critical())
+            .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| step_error(&settings.shown, "cannot start content synchronisation", e))?;
+        let cookie = sync_done(settings, &result.1.ctrls)?.and_then(|d| d.cookie);
+        cookies.push(Some(cookie.ok_or_else(|| no_sync(settings, base))?));
+    }
+    Ok(Watermark::Cookies(cookies))
+}
+
+fn no_sync(settings: &Settings, base: &str) -> ConnectorError {
+    ConnectorError::of(
+        ConnectorErrorKind::Configuration,
+        format!(
+            "{}: the server gave no content synchronisation cookie for {base}: is the syncprov overlay on that database? (or set `delta = \"none\"`)",
+            settings.shown
+        ),
+    )
+}
+
+/// The Sync Done control of a search's result, if any.
+fn sync_done(settings: &Settings, ctrls: &[Control]) -> Result<Option<SyncDone>, ConnectorError> {
+    for c in ctrls {
+        if let Control(Some(ControlType::SyncDone), raw) = c {
+            return entry::parsed(|| raw.parse::<SyncDone>())
+                .map(Some)
+                .ok_or_else(|| settings.malformed("a malformed Sync Done control"));
+        }
+    }
+    Ok(None)
+}
+
 /// Active Directory: what changed above `since` under the base DNs, as
-/// objects; then every object of a configured class changed above `since`
-/// anywhere in the domain, tombstones included, that the first search did
-/// not return: deleted, moved out of the base DNs, or no longer matching
-/// the filter, each a delete for the engine (which ignores anchors it does
-/// not hold).
-fn usn_delta(settings: Arc<Settings>, ldap: Ldap, since: u64, next: Watermark) -> ImportStream {
+/// objects; then every object of a configured class in the domain changed
+/// between `since` and the new mark, tombstones included, that the first
+/// search did not read: deleted, moved out of the base DNs, or no longer
+/// matching the filter, each a delete for the engine (which ignores
+/// anchors it does not hold). A change after the mark is left to the next
+/// delta, which reads it whole.
+fn usn_delta(
+    settings: Arc<Settings>,
+    ldap: Ldap,
+    since: u64,
+    next: Watermark,
+    domain: String,
+) -> ImportStream {
     let mut ldap = ldap;
     stream::spawn(move |sink| async move {
         let config = &settings.config;
@@ -235,21 +279,13 @@ fn usn_delta(settings: Arc<Settings>, ldap: Ldap, since: u64, next: Watermark) -
             })
             .await?;
         }
-        let dse = settings.root_dse(&mut ldap).await?;
-        let domain = dse
-            .text("defaultNamingContext")
-            .ok_or_else(|| settings.missing("defaultNamingContext in the root DSE"))?;
-        let classes: String = config
-            .object_types
-            .values()
-            .map(|t| {
-                format!(
-                    "(objectClass={})",
-                    ldap3::ldap_escape(t.object_class.as_str())
-                )
-            })
-            .collect();
-        let gone = format!("(&{above}(|{classes}))");
+        let Watermark::Usn { usn: mark, .. } = &next else {
+            return Ok(());
+        };
+        let gone = format!(
+            "(&{above}(uSNChanged<={mark}){})",
+            entry::classes_filter(config)
+        );
         let anchor = config.anchor_attribute();
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
@@ -262,22 +298,20 @@ fn usn_delta(settings: Arc<Settings>, ldap: Ldap, since: u64, next: Watermark) -
                 e,
             )
         };
-        let show_deleted = RawControl {
+        let show_deleted = ldap3::controls::RawControl {
             ctype: SHOW_DELETED.into(),
             crit: true,
             val: None,
         };
-        let mut search = ldap
+        let mut search = settings
+            .op(&mut ldap)
             .with_controls(show_deleted)
             .streaming_search_with(adapters, &domain, Scope::Subtree, &gone, vec![anchor])
             .await
             .map_err(failed)?;
         while let Some(found) = search.next().await.map_err(failed)? {
-            let raw = RawEntry::from(SearchEntry::construct(found));
-            let Some(value) = raw.get(anchor).and_then(|v| v.first()) else {
-                continue;
-            };
-            let Some(anchor) = entry::anchor_text(config, value) else {
+            let raw = RawEntry::parse(found).map_err(|e| settings.malformed(&e))?;
+            let Ok(anchor) = entry::anchor(config, &raw) else {
                 continue;
             };
             if !seen.contains(&anchor) {
@@ -293,8 +327,10 @@ fn usn_delta(settings: Arc<Settings>, ldap: Ldap, since: u64, next: Watermark) -
 /// RFC 4533, refresh only, per base DN from its cookie: added and modified
 /// entries come whole, deleted ones by UUID (a delete state, or a set of
 /// UUIDs). A server that can no longer replay the deletes since a cookie
-/// (it answers with a present phase, or e-syncRefreshRequired) has
-/// expired the watermark: never a silent gap.
+/// (it starts a present phase, or answers e-syncRefreshRequired), or whose
+/// state is older than the cookie, has expired the watermark: never a
+/// silent gap. A present phase stops the step at once rather than buffer
+/// the directory's list of entries.
 fn syncrepl_delta(
     settings: Arc<Settings>,
     ldap: Ldap,
@@ -310,31 +346,42 @@ fn syncrepl_delta(
         let mut next = Vec::new();
         for (base, cookie) in config.base_dns.iter().zip(cookies) {
             let had_cookie = cookie.is_some();
-            let control: RawControl = SyncRequest {
+            let cannot_replay = || -> Stop {
+                ConnectorError::watermark_expired(format!(
+                    "{shown}: the server cannot replay the deletes under {base} since the stored cookie (it started a present phase; is syncprov's session log too short, or was the server restarted?); a full import is needed"
+                ))
+                .into()
+            };
+            let request = SyncRequest {
                 mode: RefreshMode::RefreshOnly,
                 cookie: cookie.clone(),
                 reload_hint: false,
-            }
-            .into();
+            };
             let failed = |e| step_error(shown, &format!("cannot synchronise {base}"), e);
-            let mut search = ldap
-                .with_controls(control)
+            let mut search = settings
+                .op(&mut ldap)
+                .with_controls(request.critical())
                 .streaming_search(base, Scope::Subtree, &filter, attrs.clone())
                 .await
                 .map_err(failed)?;
             let mut latest = cookie;
-            let mut presents = false;
             let mut ranges = ldap.clone();
             while let Some(found) = search.next().await.map_err(failed)? {
                 if found.is_intermediate() {
-                    match ldap3::controls::parse_syncinfo(found) {
-                        SyncInfo::NewCookie(c) => latest = Some(c),
+                    let info = entry::parsed(|| ldap3::controls::parse_syncinfo(found))
+                        .ok_or_else(|| settings.malformed("a malformed Sync Info message"))?;
+                    let present = match info {
+                        SyncInfo::NewCookie(c) => {
+                            latest = Some(c);
+                            false
+                        }
                         SyncInfo::RefreshDelete { cookie, .. } => {
                             latest = cookie.or(latest);
+                            false
                         }
                         SyncInfo::RefreshPresent { cookie, .. } => {
-                            presents = true;
                             latest = cookie.or(latest);
+                            true
                         }
                         SyncInfo::SyncIdSet {
                             cookie,
@@ -348,40 +395,55 @@ fn syncrepl_delta(
                                         sink.event(ImportEvent::Delete { anchor }).await?;
                                     }
                                 }
-                            } else {
-                                presents = true;
                             }
+                            !refresh_deletes
                         }
+                    };
+                    if present && had_cookie {
+                        return Err(cannot_replay());
                     }
                     continue;
                 }
                 if found.is_ref() {
                     continue;
                 }
-                let state = found.1.iter().find_map(|c| match c {
-                    Control(Some(ControlType::SyncState), raw) => Some(raw.parse::<SyncState>()),
+                let state = match found.1.iter().find_map(|c| match c {
+                    Control(Some(ControlType::SyncState), raw) => Some(raw),
                     _ => None,
-                });
-                if let Some(state) = &state {
-                    if state.cookie.is_some() {
-                        latest.clone_from(&state.cookie);
-                    }
-                    match state.state {
-                        EntryState::Delete => {
-                            if let Some(anchor) = entry::uuid_text(&state.entry_uuid) {
-                                sink.event(ImportEvent::Delete { anchor }).await?;
-                            }
-                            continue;
-                        }
-                        EntryState::Present => {
-                            presents = true;
-                            continue;
-                        }
-                        EntryState::Add | EntryState::Modify => {}
-                    }
+                }) {
+                    Some(raw) => Some(
+                        entry::parsed(|| raw.parse::<SyncState>())
+                            .ok_or_else(|| settings.malformed("a malformed Sync State control"))?,
+                    ),
+                    None => None,
+                };
+                let Some(state) = state else {
+                    // An entry without its sync state: the server did not
+                    // run the synchronisation it accepted.
+                    return Err(no_sync(&settings, base).into());
+                };
+                if state.cookie.is_some() {
+                    latest.clone_from(&state.cookie);
                 }
-                let mut raw = RawEntry::from(SearchEntry::construct(found));
-                raw.complete_ranges(&mut ranges).await.map_err(failed)?;
+                match state.state {
+                    EntryState::Delete => {
+                        if let Some(anchor) = entry::uuid_text(&state.entry_uuid) {
+                            sink.event(ImportEvent::Delete { anchor }).await?;
+                        }
+                        continue;
+                    }
+                    EntryState::Present if had_cookie => return Err(cannot_replay()),
+                    EntryState::Present => continue,
+                    EntryState::Add | EntryState::Modify => {}
+                }
+                let mut raw = RawEntry::parse(found).map_err(|e| settings.malformed(&e))?;
+                if !raw
+                    .complete_ranges(&settings, &mut ranges)
+                    .await
+                    .map_err(failed)?
+                {
+                    continue;
+                }
                 match entry::to_object(config, &raw) {
                     Ok(Some(object)) => sink.event(ImportEvent::Object(object)).await?,
                     Ok(None) => {}
@@ -402,19 +464,14 @@ fn syncrepl_delta(
                 .into());
             }
             let done = done.success().map_err(failed)?;
-            if let Some(d) = sync_done(&done.ctrls) {
-                latest = d.cookie.or(latest);
-                if !d.refresh_deletes {
-                    presents = true;
-                }
+            let Some(sync) = sync_done(&settings, &done.ctrls)? else {
+                return Err(no_sync(&settings, base).into());
+            };
+            latest = sync.cookie.or(latest);
+            if had_cookie && !sync.refresh_deletes {
+                return Err(cannot_replay());
             }
-            if had_cookie && presents {
-                return Err(ConnectorError::watermark_expired(format!(
-                    "{shown}: the server cannot replay the deletes under {base} since the stored cookie (it answered with its present list; is syncprov's session log too short?); a full import is needed"
-                ))
-                .into());
-            }
-            next.push(latest);
+            next.push(Some(latest.ok_or_else(|| no_sync(&settings, base))?));
         }
         sink.event(ImportEvent::Watermark(Watermark::Cookies(next).encode()))
             .await?;

@@ -43,7 +43,7 @@ use engine::{
     AttributeSchema, CheckReport, Connector, ConnectorError, ConnectorErrorKind, ConnectorInfo,
     ExportChange, ExportOp, ExportReport, ImportStream, ObjectTypeSchema, RefKind,
 };
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Ldap, Scope};
 use rules::ValueType;
 use tokio::sync::Mutex;
 
@@ -64,9 +64,17 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
+    /// `ldap` with this connector's timeout set for its next operation
+    /// (ldap3 takes the timeout with each operation, and a clone of a
+    /// handle starts without one).
+    pub(crate) fn op<'l>(&self, ldap: &'l mut Ldap) -> &'l mut Ldap {
+        ldap.with_timeout(std::time::Duration::from_secs(self.config.timeout_secs))
+    }
+
     /// The root DSE's attributes.
     pub(crate) async fn root_dse(&self, ldap: &mut Ldap) -> Result<RawEntry, ConnectorError> {
-        let (found, _) = ldap
+        let (found, _) = self
+            .op(ldap)
             .search(
                 "",
                 Scope::Base,
@@ -84,11 +92,10 @@ impl Settings {
             .await
             .and_then(|r| r.success())
             .map_err(|e| step_error(&self.shown, "cannot read the root DSE", e))?;
-        found
-            .into_iter()
-            .next()
-            .map(|e| RawEntry::from(SearchEntry::construct(e)))
-            .ok_or_else(|| self.missing("the root DSE"))
+        match found.into_iter().next() {
+            Some(e) => RawEntry::parse(e).map_err(|e| self.malformed(&e)),
+            None => Err(self.missing("the root DSE")),
+        }
     }
 
     /// The anchor of the entry at `dn`; `None` when there is none.
@@ -98,7 +105,8 @@ impl Settings {
         dn: &str,
     ) -> Result<Option<String>, ldap3::LdapError> {
         let name = self.config.anchor_attribute();
-        match ldap
+        match self
+            .op(ldap)
             .search(dn, Scope::Base, "(objectClass=*)", vec![name])
             .await
             .and_then(|r| r.success())
@@ -106,11 +114,43 @@ impl Settings {
             Ok((found, _)) => Ok(found
                 .into_iter()
                 .next()
-                .map(|e| RawEntry::from(SearchEntry::construct(e)))
+                .and_then(|e| RawEntry::parse(e).ok())
                 .and_then(|e| entry::anchor(&self.config, &e).ok())),
             Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The DN of the entry with this anchor under the base DNs (it may
+    /// have moved since the last import); `None` when there is none.
+    pub(crate) async fn locate(
+        &self,
+        ldap: &mut Ldap,
+        anchor: &str,
+    ) -> Result<Option<String>, ldap3::LdapError> {
+        let Some(filter) = entry::anchor_filter(&self.config, anchor) else {
+            return Ok(None);
+        };
+        for base in &self.config.base_dns {
+            let (found, _) = self
+                .op(ldap)
+                .search(base, Scope::Subtree, &filter, vec!["1.1"])
+                .await?
+                .success()?;
+            if let Some(e) = found
+                .into_iter()
+                .next()
+                .and_then(|e| RawEntry::parse(e).ok())
+            {
+                return Ok(Some(e.dn));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The server sent something ldap3 could not parse.
+    pub(crate) fn malformed(&self, what: &str) -> ConnectorError {
+        ConnectorError::new(format!("{}: the server sent {what}", self.shown))
     }
 
     /// The server did not say something it must.
@@ -201,12 +241,24 @@ impl Connector for LdapConnector {
             .object_types
             .iter()
             .map(|(name, ty)| {
+                // Declared: references, multi-valued attributes, and every
+                // attribute of a type other than text (GUIDs, SIDs and
+                // AD's integers included), so that values flowing out
+                // are coerced to it.
                 let mut names: Vec<&String> = ty.references.iter().collect();
-                for list in [&ty.multi_valued, &ty.binary, &ty.integers] {
-                    for a in list {
-                        if !is_listed(&names, a) {
-                            names.push(a);
-                        }
+                let typed = ty
+                    .attributes
+                    .iter()
+                    .filter(|a| config.is_binary(ty, a) || config.is_integer(ty, a));
+                for a in ty
+                    .multi_valued
+                    .iter()
+                    .chain(&ty.binary)
+                    .chain(&ty.integers)
+                    .chain(typed)
+                {
+                    if !is_listed(&names, a) {
+                        names.push(a);
                     }
                 }
                 let attributes = names
@@ -321,7 +373,9 @@ impl Connector for LdapConnector {
             checks.push(format!("the server offers {name}"));
         }
         for base in &config.base_dns {
-            ldap.search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            settings
+                .op(&mut ldap)
+                .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
                 .await
                 .and_then(|r| r.success())
                 .map_err(|e| {

@@ -14,7 +14,7 @@ pub(crate) fn generate(length: usize) -> crate::common::Secret {
     let classes = [UPPER, LOWER, DIGITS, SYMBOLS];
     let all: Vec<u8> = classes.concat();
     let length = length.max(classes.len());
-    let mut random = vec![0u8; length * 2];
+    let mut random = vec![0u8; length + 2 * classes.len()];
     // The OS's generator failing is not something to carry on from.
     #[allow(clippy::expect_used)]
     getrandom::getrandom(&mut random).expect("the operating system's random number generator");
