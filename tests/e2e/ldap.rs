@@ -643,7 +643,11 @@ fn hr_provisions_active_directory_joiner_mover_rename_leaver_rehire() {
     );
     assert_eq!(users.len(), 3, "{users:?}");
 
-    // A worker removed from HR: the account is deleted.
+    // A worker removed from HR: the account is deleted, even though an
+    // administrator moved it since the last import (found by its anchor).
+    samba.tools().modify(&format!(
+        "dn: CN=Alan Turing,OU=Sales,{ou}\nchangetype: modrdn\nnewrdn: CN=Alan Turing\ndeleteoldrdn: 1\nnewsuperior: OU=Staff,{ou}\n"
+    ));
     workers.remove(2);
     env.write("data/hr.csv", &hr_csv(&workers));
     env.ok(&["run", "cycle"]);
@@ -1376,6 +1380,7 @@ bind_dn = "Administrator@TEST.LOCAL"
 password = {{ env = "{PASSWORD_VAR}" }}
 ca_file = "{ca}"
 base_dns = ["{ou}"]
+initial_password = {{ length = 20 }}   # sent with the users only
 [connectors.ad.object_types.user]
 object_class = "user"
 attributes = ["sAMAccountName", "displayName"]
