@@ -22,6 +22,44 @@ fn env(config: &str) -> Env {
     env
 }
 
+/// The app account list the directory tests provision from people read
+/// in a directory.
+const APP_CONNECTOR: &str = r#"[connectors.app]
+type = "csv"
+path = "state/app.csv"
+object_type = "account"
+anchor = "accountName"
+references = { manager = "accountName" }
+columns = ["accountName", "displayName", "mail", "manager"]
+
+"#;
+
+/// The rule that provisions the app account list.
+const APP_RULE: &str = r#"[[rules]]
+name = "app-out"
+direction = "outbound"
+connector = "app"
+mv_object_type = "person"
+cs_object_type = "account"
+provision = true
+deprovision = "delete"
+[rules.flows]
+accountName = "employeeId"
+displayName = "displayName"
+mail = "mail"
+manager = "manager"
+
+"#;
+
+/// The record of the last `step` (`DeltaImport`) of `connector`.
+fn last_step(env: &Env, connector: &str, step: &str) -> serde_json::Value {
+    env.history()
+        .into_iter()
+        .rev()
+        .find(|r| r["connector"] == connector && r["step"] == step)
+        .unwrap_or_else(|| panic!("a {step} of {connector} in the history"))
+}
+
 // ------------------------------------------------------------ OpenLDAP
 
 /// People in OpenLDAP, flowing into the app's account list.
@@ -49,15 +87,7 @@ object_classes = ["inetOrgPerson"]
 attributes = ["uid", "cn", "sn", "mail", "employeeNumber", "manager"]
 references = ["manager"]
 
-[connectors.app]
-type = "csv"
-path = "state/app.csv"
-object_type = "account"
-anchor = "accountName"
-references = {{ manager = "accountName" }}
-columns = ["accountName", "displayName", "mail", "manager"]
-
-[[rules]]
+{APP_CONNECTOR}[[rules]]
 name = "dir-in"
 direction = "inbound"
 connector = "dir"
@@ -71,21 +101,7 @@ displayName = "cn"
 mail = "mail"
 manager = "manager"
 
-[[rules]]
-name = "app-out"
-direction = "outbound"
-connector = "app"
-mv_object_type = "person"
-cs_object_type = "account"
-provision = true
-deprovision = "delete"
-[rules.flows]
-accountName = "employeeId"
-displayName = "displayName"
-mail = "mail"
-manager = "manager"
-
-[run_profiles.full]
+{APP_RULE}[run_profiles.full]
 steps = [
   {{ connector = "dir", step = "full-import" }},
   {{ connector = "dir", step = "full-sync" }},
@@ -223,12 +239,7 @@ fn openldap_full_and_delta_imports_follow_adds_modifies_moves_and_deletes() {
         ],
         "the delta import saw the modify, the add, the move out of scope and the delete"
     );
-    let run = env
-        .history()
-        .into_iter()
-        .rev()
-        .find(|r| r["connector"] == "dir" && r["step"] == "DeltaImport")
-        .expect("the delta import's record");
+    let run = last_step(&env, "dir", "DeltaImport");
     assert_eq!(
         (
             counter(&run, "import_adds"),
@@ -241,12 +252,7 @@ fn openldap_full_and_delta_imports_follow_adds_modifies_moves_and_deletes() {
 
     // Nothing changed: the next delta stages nothing.
     env.ok(&["run", "delta"]);
-    let run = env
-        .history()
-        .into_iter()
-        .rev()
-        .find(|r| r["connector"] == "dir" && r["step"] == "DeltaImport")
-        .expect("the delta import's record");
+    let run = last_step(&env, "dir", "DeltaImport");
     assert_eq!(
         counter(&run, "import_adds")
             + counter(&run, "import_updates")
@@ -734,15 +740,7 @@ attributes = ["sAMAccountName", "displayName", "employeeID", "manager", "objectS
 references = ["manager"]
 binary = ["objectSid"]
 
-[connectors.app]
-type = "csv"
-path = "state/app.csv"
-object_type = "account"
-anchor = "accountName"
-references = {{ manager = "accountName" }}
-columns = ["accountName", "displayName", "mail", "manager"]
-
-[[rules]]
+{APP_CONNECTOR}[[rules]]
 name = "ad-in"
 direction = "inbound"
 connector = "ad"
@@ -757,21 +755,7 @@ mail = 'sAMAccountName + "@test.local"'
 manager = "manager"
 immutableId = "GuidToImmutableId(objectGUID)"
 
-[[rules]]
-name = "app-out"
-direction = "outbound"
-connector = "app"
-mv_object_type = "person"
-cs_object_type = "account"
-provision = true
-deprovision = "delete"
-[rules.flows]
-accountName = "employeeId"
-displayName = "displayName"
-mail = "mail"
-manager = "manager"
-
-[run_profiles.full]
+{APP_RULE}[run_profiles.full]
 steps = [
   {{ connector = "ad", step = "full-import" }},
   {{ connector = "ad", step = "full-sync" }},
@@ -856,12 +840,7 @@ fn ad_full_and_usn_delta_imports_over_starttls_see_adds_modifies_moves_and_delet
         ],
         "the uSN delta saw the modify, the add, the move out and the tombstone"
     );
-    let run = env
-        .history()
-        .into_iter()
-        .rev()
-        .find(|r| r["connector"] == "ad" && r["step"] == "DeltaImport")
-        .expect("the delta import's record");
+    let run = last_step(&env, "ad", "DeltaImport");
     assert_eq!(
         (
             counter(&run, "import_adds"),
@@ -873,12 +852,7 @@ fn ad_full_and_usn_delta_imports_over_starttls_see_adds_modifies_moves_and_delet
     );
     // Nothing changed: the next delta reads nothing.
     env.ok(&["run", "delta"]);
-    let run = env
-        .history()
-        .into_iter()
-        .rev()
-        .find(|r| r["connector"] == "ad" && r["step"] == "DeltaImport")
-        .expect("the delta import's record");
+    let run = last_step(&env, "ad", "DeltaImport");
     assert_eq!(
         counter(&run, "import_updates") + counter(&run, "import_adds"),
         0,
