@@ -405,21 +405,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             what: None,
             connector,
             format,
-        } => {
-            return match engine.preview(connector.as_deref()) {
-                Ok(changes) => {
-                    print!(
-                        "{}",
-                        match format {
-                            Format::Table => output::preview_table(&changes),
-                            Format::Json => output::json(&changes) + "\n",
-                        }
-                    );
-                    Outcome::Ok
-                }
-                Err(e) => report(&e),
-            }
-        }
+        } => return preview(engine, connector.as_deref(), format),
         Command::Show { what } => return show(engine, what),
         Command::History { run, format } => return history(engine, run, format),
         Command::Check => {
@@ -467,6 +453,75 @@ async fn test_connection(
         }
         Err(e) => {
             eprintln!("error: connector '{name}': {}", output::escape(&e.message));
+            Outcome::Failed
+        }
+    }
+}
+
+/// `mvsync preview`: written as it is read, one change at a time (JSON),
+/// or a table per thousand changes, so that a preview of millions of
+/// pending adds holds their keys in memory, never the changes or the text.
+fn preview(engine: &Engine, connector: Option<&str>, format: Format) -> Outcome {
+    use std::io::Write;
+    const TABLE_ROWS: usize = 1000;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed: Option<std::io::Error> = None;
+    let mut counts = std::collections::BTreeMap::new();
+    let mut chunk = Vec::new();
+    let mut first = true;
+    let mut each = |change: engine::PendingChange| {
+        let written = match format {
+            Format::Json => {
+                let item = output::json(&change);
+                let sep = if first { "[\n" } else { ",\n" };
+                first = false;
+                let indented: Vec<String> = item.lines().map(|l| format!("  {l}")).collect();
+                write!(out, "{sep}{}", indented.join("\n"))
+            }
+            Format::Table => {
+                *counts.entry(change.operation).or_insert(0) += 1;
+                chunk.push(change);
+                if chunk.len() < TABLE_ROWS {
+                    Ok(())
+                } else {
+                    let t = output::preview_rows(&chunk);
+                    chunk.clear();
+                    writeln!(out, "{t}")
+                }
+            }
+        };
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    };
+    let given = match engine.preview_each(connector, &mut each) {
+        Ok(n) => n,
+        Err(e) => return report(&e),
+    };
+    let end = match format {
+        Format::Json if given == 0 => writeln!(out, "[]"),
+        Format::Json => writeln!(out, "\n]"),
+        Format::Table if given == 0 => write!(out, "no pending exports\n"),
+        Format::Table => {
+            let rest = if chunk.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n", output::preview_rows(&chunk))
+            };
+            write!(out, "{rest}{}", output::preview_summary(&counts))
+        }
+    };
+    match failed.map_or(end.and_then(|()| out.flush()), Err) {
+        Ok(()) => Outcome::Ok,
+        // A reader that stopped reading (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write the preview: {e}");
             Outcome::Failed
         }
     }

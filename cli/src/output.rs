@@ -87,6 +87,22 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
     if changes.is_empty() {
         return "no pending exports\n".into();
     }
+    let mut counts = std::collections::BTreeMap::new();
+    for c in changes {
+        *counts.entry(c.operation).or_insert(0) += 1;
+    }
+    format!("{}\n{}", preview_rows(changes), preview_summary(&counts))
+}
+
+/// The last line of a preview: how many of each operation.
+pub fn preview_summary(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    let total: usize = counts.values().sum();
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    format!("{total} pending: {}\n", summary.join(", "))
+}
+
+/// One table of pending exports (a preview prints one per thousand).
+pub fn preview_rows(changes: &[PendingChange]) -> String {
     let mut t = table(&[
         "connector",
         "object",
@@ -127,12 +143,7 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
             }
         }
     }
-    let mut counts = std::collections::BTreeMap::new();
-    for c in changes {
-        *counts.entry(c.operation).or_insert(0) += 1;
-    }
-    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    format!("{t}\n{} pending: {}\n", changes.len(), summary.join(", "))
+    t.to_string()
 }
 
 /// A metaverse object with lineage.

@@ -78,9 +78,27 @@ pub(crate) fn pending_changes(
     conns: &[Sym],
 ) -> Result<Vec<PendingChange>, StoreError> {
     let mut out = Vec::new();
+    each_pending_change(store, model, conns, &mut |change| {
+        out.push(change);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Calls `each` with every pending export of the given connectors, ordered
+/// by connector and object, one at a time: memory holds the ordered list
+/// of object keys and labels, never the changes (a preview of 2M adds).
+/// `each` returns `false` to stop. Returns how many it was given.
+pub(crate) fn each_pending_change(
+    store: &Store,
+    model: &Model,
+    conns: &[Sym],
+    each: &mut dyn FnMut(PendingChange) -> bool,
+) -> Result<usize, StoreError> {
     let txn = store.begin();
+    let mut order: Vec<(String, String, CsKey)> = Vec::new();
     for conn in conns {
-        let form = model.ref_form(*conn, true);
+        let name = store.name(*conn).to_string();
         let mut keys_in_queue = Vec::new();
         store.for_each_prefix(
             &keys::conn_prefix(keys::tag::EXPORT_QUEUE, *conn),
@@ -91,14 +109,25 @@ pub(crate) fn pending_changes(
         )?;
         for key in keys_in_queue {
             if let Some(cs) = txn.cs(key)? {
-                if let Some(change) = pending_change(store, &txn, form, &cs)? {
-                    out.push(change);
+                if cs.pending_export.is_some() {
+                    order.push((name.clone(), object_label(&cs), key));
                 }
             }
         }
     }
-    out.sort_by(|a, b| (&a.connector, &a.object).cmp(&(&b.connector, &b.object)));
-    Ok(out)
+    order.sort_unstable();
+    let mut given = 0;
+    for (_, _, key) in order {
+        let Some(cs) = txn.cs(key)? else { continue };
+        let form = model.ref_form(key.conn, true);
+        if let Some(change) = pending_change(store, &txn, form, &cs)? {
+            given += 1;
+            if !each(change) {
+                break;
+            }
+        }
+    }
+    Ok(given)
 }
 
 pub(crate) fn pending_change(

@@ -283,6 +283,27 @@ impl Engine {
         Ok(inspect::pending_changes(&self.store, &self.model, &conns)?)
     }
 
+    /// Pending exports of one connector, or of all, given to `each` one at
+    /// a time in the order of [`Engine::preview`] (memory holds their
+    /// keys, not the changes); `each` returns `false` to stop. Returns how
+    /// many were given.
+    pub fn preview_each(
+        &self,
+        connector: Option<&str>,
+        each: &mut dyn FnMut(PendingChange) -> bool,
+    ) -> Result<usize, EngineError> {
+        let conns: Vec<model::Sym> = match connector {
+            Some(name) => vec![self.conn(name)?.0],
+            None => self.model.conns.keys().copied().collect(),
+        };
+        Ok(inspect::each_pending_change(
+            &self.store,
+            &self.model,
+            &conns,
+            each,
+        )?)
+    }
+
     /// A metaverse object with lineage.
     pub fn show_mv(&self, id: model::MvId) -> Result<Option<MvView>, EngineError> {
         Ok(inspect::mv_view(

@@ -245,3 +245,28 @@ fn show_mv_gives_references_as_the_metaverse_objects_they_name() {
     let shown = env.json(&["show", "mv", &manager.to_string()]);
     assert_eq!(shown["id"], json!(manager));
 }
+
+#[test]
+fn a_preview_of_many_changes_streams_tables_of_a_thousand_and_one_json_array() {
+    let env = crate::harness::Setup::default().env(&crate::harness::many_workers(2_500));
+    env.ok(&["import", "hr"]);
+    env.ok(&["sync", "hr"]);
+    let table = crate::harness::stdout(&env.ok(&["preview"]));
+    assert_eq!(
+        table.matches('┌').count(),
+        3,
+        "2,500 changes in tables of a thousand"
+    );
+    assert!(
+        table.ends_with("\n2500 pending: 2500 add\n"),
+        "one summary at the end: {}",
+        &table[table.len().saturating_sub(200)..]
+    );
+    let json = env.preview();
+    assert_eq!(json.len(), 2_500);
+    assert!(json.iter().all(|c| c["operation"] == "add"));
+    let objects: Vec<&str> = json.iter().filter_map(|c| c["object"].as_str()).collect();
+    let mut sorted = objects.clone();
+    sorted.sort_unstable();
+    assert_eq!(objects, sorted, "ordered by object, as before");
+}
