@@ -506,7 +506,7 @@ fn preview(engine: &Engine, connector: Option<&str>, format: Format) -> Outcome 
     let end = match format {
         Format::Json if given == 0 => writeln!(out, "[]"),
         Format::Json => writeln!(out, "\n]"),
-        Format::Table if given == 0 => write!(out, "no pending exports\n"),
+        Format::Table if given == 0 => writeln!(out, "no pending exports"),
         Format::Table => {
             let rest = if chunk.is_empty() {
                 String::new()
