@@ -1143,6 +1143,14 @@ fn hr_to_ad_sample_provisions_the_quickstart_people() {
         "data/hr.csv",
         &std::fs::read_to_string(sample.join("data/hr.csv")).expect("the sample's HR file"),
     );
+    let checked = flat(&crate::harness::stdout(&env.ok(&["test-connection", "ad"])));
+    for line in [
+        "bound as Administrator@TEST.LOCAL",
+        "the server offers Show Deleted",
+        "deleted objects (tombstones) are readable",
+    ] {
+        assert!(checked.contains(line), "{line}: {checked}");
+    }
     let out = env.ok(&["run", "cycle"]);
     let text = flat(&crate::harness::stdout(&out));
     assert!(

@@ -53,6 +53,9 @@ use config::is_listed;
 use conn::step_error;
 use entry::RawEntry;
 
+/// The well-known GUID of Active Directory's Deleted Objects container.
+const DELETED_OBJECTS_WKGUID: &str = "18e2ea80684f11d2b9aa00c04f79f805";
+
 /// A validated configuration, with what every part needs from it.
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -386,6 +389,40 @@ impl Connector for LdapConnector {
                     )
                 })?;
             checks.push(format!("the base DN {base} is readable"));
+        }
+        if config.delta_method() == config::DeltaMethod::Usn {
+            // Deletes are seen through tombstones, which AD shows only to
+            // accounts with the right to list Deleted Objects.
+            let domain = dse
+                .text("defaultNamingContext")
+                .ok_or_else(|| settings.missing("defaultNamingContext in the root DSE"))?;
+            let container = format!("<WKGUID={DELETED_OBJECTS_WKGUID},{domain}>");
+            let show_deleted = ldap3::controls::RawControl {
+                ctype: "1.2.840.113556.1.4.417".into(),
+                crit: true,
+                val: None,
+            };
+            let found = settings
+                .op(&mut ldap)
+                .with_controls(show_deleted)
+                .search(&container, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+                .and_then(|r| r.success());
+            match found {
+                Ok((entries, _)) if !entries.is_empty() => {
+                    checks.push("deleted objects (tombstones) are readable".into());
+                }
+                _ => {
+                    return Err(ConnectorError::of(
+                        ConnectorErrorKind::Configuration,
+                        format!(
+                            "{}: {} cannot read the Deleted Objects container of {domain}: a delta import would not see deletes; grant it the right to list deleted objects (or use an account that has it)",
+                            settings.shown,
+                            config.bind_dn.as_deref().unwrap_or("the anonymous bind"),
+                        ),
+                    ));
+                }
+            }
         }
         Ok(CheckReport { checks })
     }
