@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod check;
 mod contract;
 mod crash;
 mod export_order;
