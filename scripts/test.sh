@@ -38,6 +38,10 @@ install_packages() {
         for service in slapd samba-ad-dc smbd nmbd winbind; do
             $sudo service "$service" stop >/dev/null 2>&1 || true
         done
+        # Where there is no service manager, a server the packages started
+        # is stopped by name (no test has started yet).
+        $sudo pkill -x slapd >/dev/null 2>&1 || true
+        $sudo pkill -x samba >/dev/null 2>&1 || true
     fi
 }
 
