@@ -48,8 +48,9 @@ struct Cli {
 enum Command {
     /// Run a run profile's steps in order; stop at the first failed step.
     Run {
-        /// The run profile.
-        profile: String,
+        /// The run profile; without one, the configured profiles are
+        /// listed with their steps.
+        profile: Option<String>,
         /// Let imports, syncs and exports delete up to N objects, above the
         /// deletion thresholds.
         #[arg(long, value_name = "N")]
@@ -293,6 +294,10 @@ async fn run(cli: Cli) -> Outcome {
     if let Command::TestConnection { connector } = &cli.command {
         return test_connection(&connectors, connector).await;
     }
+    if let Command::Run { profile: None, .. } = &cli.command {
+        print!("{}", output::profiles(&config.profiles));
+        return Outcome::Ok;
+    }
     let reads_only = matches!(
         cli.command,
         Command::Check
@@ -339,6 +344,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             profile,
             allow_deletes,
         } => {
+            let profile = profile.unwrap_or_default();
             let Some(steps) = config.profiles.get(&profile) else {
                 let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
                 eprintln!(

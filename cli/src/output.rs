@@ -82,6 +82,35 @@ pub fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// The run profiles, each with its steps in order (`mvsync run` without
+/// a profile).
+pub fn profiles(
+    profiles: &std::collections::BTreeMap<String, Vec<crate::config::ProfileStep>>,
+) -> String {
+    if profiles.is_empty() {
+        return "no run profiles are configured ([run_profiles.NAME] in the configuration)\n"
+            .into();
+    }
+    let mut out = String::from("run profiles (mvsync run PROFILE):\n");
+    for (name, steps) in profiles {
+        out.push_str(&format!("  {}\n", esc(name)));
+        for (i, s) in steps.iter().enumerate() {
+            let fallback = if s.full_import_fallback {
+                " (full import if the watermark expired)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "    {}. {} {}{fallback}\n",
+                i + 1,
+                esc(&s.connector),
+                s.kind.name()
+            ));
+        }
+    }
+    out
+}
+
 /// The pending exports as a table: one row per attribute change.
 pub fn preview_table(changes: &[PendingChange]) -> String {
     if changes.is_empty() {

@@ -113,3 +113,22 @@ fn quickstart_previews() {
         qs(&env, &["preview", "--format", "json"], 0)
     );
 }
+
+#[test]
+fn run_without_a_profile_lists_the_profiles_with_their_steps() {
+    let env = quickstart();
+    let out = qs(&env, &["run"], 0);
+    assert!(
+        out.starts_with("run profiles (mvsync run PROFILE):\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  delta\n    1. hr delta-import\n    2. hr delta-sync\n    3. app export\n"),
+        "{out}"
+    );
+    assert!(out.contains("  full\n    1. hr full-import\n"), "{out}");
+    assert!(
+        !env.path("samples/quickstart/state").exists() && !env.path("state").exists(),
+        "listing opens no store"
+    );
+}
