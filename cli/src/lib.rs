@@ -137,6 +137,14 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Print a shell completion script (for example
+    /// `mvsync completions bash > /etc/bash_completion.d/mvsync`). Needs
+    /// no configuration.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -264,6 +272,21 @@ fn holder(args: &[String]) -> String {
 
 async fn run(cli: Cli) -> Outcome {
     let shown = cli.config.display().to_string();
+    if let Command::Completions { shell } = &cli.command {
+        use clap::CommandFactory;
+        use std::io::Write;
+        // Into a buffer first: the generator panics on a write error (a
+        // reader that stopped reading).
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "mvsync", &mut script);
+        return match std::io::stdout().write_all(&script) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("error: cannot write the completion script: {e}");
+                Outcome::Failed
+            }
+            _ => Outcome::Ok,
+        };
+    }
     if let Command::Functions { name, format } = &cli.command {
         return match functions::command(name.as_deref(), *format) {
             Ok(text) => {
@@ -430,7 +453,9 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                 Err(e) => report(&e),
             }
         }
-        Command::Validate | Command::Functions { .. } => return Outcome::Ok,
+        Command::Validate | Command::Functions { .. } | Command::Completions { .. } => {
+            return Outcome::Ok
+        }
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }

@@ -132,3 +132,25 @@ fn run_without_a_profile_lists_the_profiles_with_their_steps() {
         "listing opens no store"
     );
 }
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands_and_need_no_configuration() {
+    let env = Env::empty();
+    for (shell, marker) in [
+        ("bash", "_mvsync()"),
+        ("zsh", "#compdef mvsync"),
+        ("fish", "complete -c mvsync"),
+    ] {
+        let script = stdout(&env.ok(&["completions", shell]));
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["preview", "test-connection", "completions"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let out = env.expect(&["completions", "tcsh"], 2);
+    assert!(
+        crate::harness::stderr(&out).contains("invalid value 'tcsh'"),
+        "{}",
+        crate::harness::describe(&out)
+    );
+}
