@@ -151,6 +151,13 @@ fn check_cs_objects(
     })
 }
 
+/// The connector of a key that starts with tag and connector (anchor,
+/// DN and unique-value index entries).
+fn conn_of(key: &[u8]) -> Option<crate::model::Sym> {
+    let conn = key.get(1..5)?.try_into().ok()?;
+    Some(crate::model::Sym(u32::from_be_bytes(conn)))
+}
+
 /// The text of an anchor or DN index key (after the tag and connector).
 fn index_text(key: &[u8]) -> String {
     String::from_utf8_lossy(key.get(5..).unwrap_or_default()).into_owned()
@@ -259,7 +266,7 @@ fn check_indexes(
     for (tag, what) in [(keys::tag::ANCHOR, "anchor"), (keys::tag::DN, "DN")] {
         store.for_each_prefix(&[tag], |k, v| {
             let id = <[u8; 8]>::try_from(v).map(u64::from_be_bytes).ok();
-            let conn = keys::decode_cs_keyed(&[k, &[0u8; 8][..]].concat()).map(|c| c.conn);
+            let conn = conn_of(k);
             let target = match (conn, id) {
                 (Some(conn), Some(id)) => txn.cs(CsKey { conn, id })?,
                 _ => None,
@@ -357,7 +364,7 @@ fn check_unique_entries(
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
     store.for_each_prefix(&[keys::tag::UNIQUE], |k, _| {
-        let conn = keys::decode_cs_keyed(&[k, &[0u8; 8][..]].concat()).map(|c| c.conn);
+        let conn = conn_of(k);
         let id = k
             .get(k.len().saturating_sub(8)..)
             .and_then(|t| <[u8; 8]>::try_from(t).ok())

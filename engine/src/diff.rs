@@ -36,16 +36,12 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     ai.len() > 1 && texts(ai) == texts(bi)
 }
 
-/// [`equivalent`], with the values of a DN-valued attribute (a reference
-/// by DN) compared as DNs: a directory may return a DN it was given with
-/// other escapes (`\3B` for `\;`), case or spacing.
-pub fn equivalent_as(a: &Value, b: &Value, dn_valued: bool) -> bool {
-    if equivalent(a, b) {
-        return true;
-    }
-    if !dn_valued {
-        return false;
-    }
+/// Whether two values of a DN-valued attribute (a reference by DN) name
+/// the same DNs: a directory may return a DN it was given with other
+/// escapes (`\3B` for `\;`), case or spacing. Called only where
+/// [`equivalent`] said no, so that the attributes that did not change
+/// cost no schema look-up.
+pub fn same_dns(a: &Value, b: &Value) -> bool {
     let (ai, bi) = (a.items(), b.items());
     ai.len() == bi.len() && {
         let keys = |items: &[Value]| {
@@ -119,8 +115,11 @@ pub fn diff(
     for (attr, want) in desired {
         let have = known.get(*attr).unwrap_or(&Value::Null);
         let want_t = translate(want);
+        if equivalent(&want_t, have) {
+            continue;
+        }
         let dn = dn_valued(*attr);
-        if equivalent_as(&want_t, have, dn) {
+        if dn && same_dns(&want_t, have) {
             continue;
         }
         if want.is_null() {

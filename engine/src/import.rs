@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use futures::StreamExt;
 
 use crate::connector::{Connector, ImportEvent, ImportItem, ImportedObject};
-use crate::diff::equivalent_as;
+use crate::diff::{equivalent, same_dns};
 use crate::history::{RunError, RunLog};
 use crate::model::{
     apply_op, Attrs, CsKey, CsObject, CsState, ImportKind, ObjectError, PendingImport, Sym,
@@ -377,10 +377,12 @@ impl<'a> Importer<'a> {
                 let type_name = self.store.name(cs.object_type);
                 for (k, want) in &cs.escrow.attrs {
                     let got = attrs.get(*k).cloned().unwrap_or_default();
-                    let dn_valued = conn
-                        .and_then(|c| c.reference_kind(&type_name, &self.store.name(*k)))
-                        == Some(crate::connector::RefKind::Dn);
-                    if !equivalent_as(want, &got, dn_valued) {
+                    let dn_valued = || {
+                        conn.and_then(|c| c.reference_kind(&type_name, &self.store.name(*k)))
+                            == Some(crate::connector::RefKind::Dn)
+                    };
+                    let confirmed = equivalent(want, &got) || dn_valued() && same_dns(want, &got);
+                    if !confirmed {
                         mismatches.push(format!(
                             "{}: exported '{}', imported '{}'",
                             self.store.name(*k),

@@ -1020,7 +1020,7 @@ fn ad_add_clashing_with_an_account_name_outside_the_base_is_refused_not_adopted(
     let ada = env.json(&["show", "mv", "1"]).to_string();
     assert!(
         ada.contains("\"connector\":\"ad\""),
-        "still linked, to be fixed: {ada}"
+        "the refused account stays linked and pending, for the operator to fix: {ada}"
     );
 }
 

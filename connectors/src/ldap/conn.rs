@@ -104,6 +104,19 @@ fn tls_config(
     Ok(Some(Arc::new(tls)))
 }
 
+/// The OID of Active Directory's Show Deleted control.
+pub(crate) const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+
+/// Active Directory's Show Deleted control (critical): a search returns
+/// tombstones too.
+pub(crate) fn show_deleted() -> ldap3::controls::RawControl {
+    ldap3::controls::RawControl {
+        ctype: SHOW_DELETED.into(),
+        crit: true,
+        val: None,
+    }
+}
+
 /// An LDAP result code's name, for messages and export failure codes.
 pub(crate) fn code_name(rc: u32) -> &'static str {
     match rc {
@@ -165,6 +178,12 @@ pub(crate) fn step_error(shown: &str, what: &str, e: LdapError) -> ConnectorErro
             };
             (kind, describe(result))
         }
+        // What the connector itself found wrong in an answer (a malformed
+        // entry, a range other than the one asked for).
+        LdapError::AdapterInit(why) => (
+            ConnectorErrorKind::Other,
+            format!("the server's answer is not usable: {why}"),
+        ),
         other => {
             let text = other.to_string();
             if is_certificate_error(&text) {
@@ -196,7 +215,10 @@ fn is_certificate_error(text: &str) -> bool {
 pub(crate) fn is_connection_lost(e: &LdapError) -> bool {
     !matches!(
         e,
-        LdapError::LdapResult { .. } | LdapError::AddNoValues | LdapError::FilterParsing
+        LdapError::LdapResult { .. }
+            | LdapError::AddNoValues
+            | LdapError::FilterParsing
+            | LdapError::AdapterInit(_)
     )
 }
 

@@ -116,7 +116,7 @@ impl RawEntry {
                 let Some(found) = entries.into_iter().next() else {
                     return Ok(false);
                 };
-                let more = RawEntry::parse(found).map_err(|_| ldap3::LdapError::EndOfStream)?;
+                let more = RawEntry::parse(found).map_err(ldap3::LdapError::AdapterInit)?;
                 for (n, vs) in more.values {
                     if let Some((b, lo, e)) = range_of(&n) {
                         if b.eq_ignore_ascii_case(&base) {

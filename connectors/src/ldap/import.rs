@@ -16,12 +16,9 @@ use ldap3::{Ldap, Scope};
 use super::config::DeltaMethod;
 use super::conn::step_error;
 use super::entry::{self, RawEntry};
-use super::watermark::Watermark;
+use super::watermark::{UsnMark, Watermark};
 use super::Settings;
 use crate::common::stream::{self, Sink, Stop};
-
-/// Active Directory's Show Deleted control: tombstones are returned too.
-const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 
 /// A full import: every entry of a configured type under the base DNs,
 /// then the watermark taken before the first page.
@@ -32,7 +29,7 @@ pub(crate) async fn full(
     let mut ldap = ldap;
     let mark = match settings.config.delta_method() {
         DeltaMethod::None => None,
-        DeltaMethod::Usn => Some(usn_mark(&settings, &mut ldap).await?),
+        DeltaMethod::Usn => Some(Watermark::Usn(usn_mark(&settings, &mut ldap).await?)),
         DeltaMethod::Syncrepl => Some(cookie_mark(&settings, &mut ldap).await?),
     };
     Ok(stream::spawn(move |sink| async move {
@@ -58,23 +55,11 @@ pub(crate) async fn delta(
     match settings.config.delta_method() {
         DeltaMethod::Usn => {
             let next = usn_mark(&settings, &mut ldap).await?;
-            let Watermark::Usn {
-                invocation_id,
-                usn,
-                taken_at,
-            } = &next
-            else {
-                return Err(foreign(watermark));
-            };
             let since = match stored {
                 None => 0,
-                Some(Watermark::Usn {
-                    invocation_id: was,
-                    usn: then,
-                    taken_at: when,
-                }) => {
-                    settings.check_usn_mark(&was, then, when, invocation_id, *usn, *taken_at)?;
-                    then
+                Some(Watermark::Usn(was)) => {
+                    settings.check_usn_mark(&was, &next)?;
+                    was.usn
                 }
                 Some(_) => return Err(foreign(watermark)),
             };
@@ -171,7 +156,7 @@ async fn read(
 /// its highest committed USN, read before anything else so that a change
 /// made during the import is read again next time (re-reading is
 /// harmless, missing is not).
-async fn usn_mark(settings: &Settings, ldap: &mut Ldap) -> Result<Watermark, ConnectorError> {
+async fn usn_mark(settings: &Settings, ldap: &mut Ldap) -> Result<UsnMark, ConnectorError> {
     let dse = settings.root_dse(ldap).await?;
     let usn = dse
         .text("highestCommittedUSN")
@@ -199,7 +184,7 @@ async fn usn_mark(settings: &Settings, ldap: &mut Ldap) -> Result<Watermark, Con
             .and_then(|v| v.first())
             .and_then(|v| entry::guid_text(v));
     }
-    Ok(Watermark::Usn {
+    Ok(UsnMark {
         invocation_id: invocation_id.ok_or_else(|| settings.missing("the DC's invocationId"))?,
         usn,
         taken_at: chrono::Utc::now().timestamp(),
@@ -264,7 +249,7 @@ fn usn_delta(
     settings: Arc<Settings>,
     ldap: Ldap,
     since: u64,
-    next: Watermark,
+    next: UsnMark,
     domain: String,
 ) -> ImportStream {
     let mut ldap = ldap;
@@ -279,9 +264,7 @@ fn usn_delta(
             })
             .await?;
         }
-        let Watermark::Usn { usn: mark, .. } = &next else {
-            return Ok(());
-        };
+        let mark = next.usn;
         let gone = format!(
             "(&{above}(uSNChanged<={mark}){})",
             entry::classes_filter(config)
@@ -298,14 +281,9 @@ fn usn_delta(
                 e,
             )
         };
-        let show_deleted = ldap3::controls::RawControl {
-            ctype: SHOW_DELETED.into(),
-            crit: true,
-            val: None,
-        };
         let mut search = settings
             .op(&mut ldap)
-            .with_controls(show_deleted)
+            .with_controls(super::conn::show_deleted())
             .streaming_search_with(adapters, &domain, Scope::Subtree, &gone, vec![anchor])
             .await
             .map_err(failed)?;
@@ -319,7 +297,8 @@ fn usn_delta(
             }
         }
         search.finish().await.success().map_err(failed)?;
-        sink.event(ImportEvent::Watermark(next.encode())).await?;
+        sink.event(ImportEvent::Watermark(Watermark::Usn(next).encode()))
+            .await?;
         Ok(())
     })
 }

@@ -161,16 +161,14 @@ impl Settings {
         ConnectorError::new(format!("{}: the server did not return {what}", self.shown))
     }
 
-    /// Whether a stored USN watermark still holds on this DC now.
+    /// Whether a stored USN watermark (`was`) still holds on this DC now.
     pub(crate) fn check_usn_mark(
         &self,
-        was: &str,
-        then: u64,
-        taken: i64,
-        now_id: &str,
-        now: u64,
-        now_at: i64,
+        was: &watermark::UsnMark,
+        now: &watermark::UsnMark,
     ) -> Result<(), ConnectorError> {
+        let (then, taken, now_at) = (was.usn, was.taken_at, now.taken_at);
+        let (was, now_id, now) = (&was.invocation_id, &now.invocation_id, now.usn);
         let shown = &self.shown;
         if !was.eq_ignore_ascii_case(now_id) {
             return Err(ConnectorError::watermark_expired(format!(
@@ -353,7 +351,7 @@ impl Connector for LdapConnector {
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect();
         let needed = match config.delta_method() {
-            config::DeltaMethod::Usn => vec![("1.2.840.113556.1.4.417", "Show Deleted")],
+            config::DeltaMethod::Usn => vec![(conn::SHOW_DELETED, "Show Deleted")],
             config::DeltaMethod::Syncrepl => vec![(
                 "1.3.6.1.4.1.4203.1.9.1.1",
                 "content synchronisation (RFC 4533)",
@@ -397,14 +395,9 @@ impl Connector for LdapConnector {
                 .text("defaultNamingContext")
                 .ok_or_else(|| settings.missing("defaultNamingContext in the root DSE"))?;
             let container = format!("<WKGUID={DELETED_OBJECTS_WKGUID},{domain}>");
-            let show_deleted = ldap3::controls::RawControl {
-                ctype: "1.2.840.113556.1.4.417".into(),
-                crit: true,
-                val: None,
-            };
             let found = settings
                 .op(&mut ldap)
-                .with_controls(show_deleted)
+                .with_controls(conn::show_deleted())
                 .search(&container, Scope::Base, "(objectClass=*)", vec!["1.1"])
                 .await
                 .and_then(|r| r.success());

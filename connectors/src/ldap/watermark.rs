@@ -11,15 +11,22 @@
 use base64::Engine as _;
 use engine::ConnectorError;
 
+/// Active Directory's high-water mark: where a later delta resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsnMark {
+    /// The DC's database identity.
+    pub(crate) invocation_id: String,
+    /// Its highest committed USN.
+    pub(crate) usn: u64,
+    /// When it was read (unix seconds).
+    pub(crate) taken_at: i64,
+}
+
 /// A watermark of either method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Watermark {
     /// Active Directory's update sequence number.
-    Usn {
-        invocation_id: String,
-        usn: u64,
-        taken_at: i64,
-    },
+    Usn(UsnMark),
     /// RFC 4533 cookies, one per base DN.
     Cookies(Vec<Option<Vec<u8>>>),
 }
@@ -30,11 +37,11 @@ impl Watermark {
     /// The stored form.
     pub(crate) fn encode(&self) -> String {
         match self {
-            Watermark::Usn {
+            Watermark::Usn(UsnMark {
                 invocation_id,
                 usn,
                 taken_at,
-            } => format!("ad-usn1:{invocation_id}:{usn}:{taken_at}"),
+            }) => format!("ad-usn1:{invocation_id}:{usn}:{taken_at}"),
             Watermark::Cookies(cookies) => {
                 let parts: Vec<String> = cookies
                     .iter()
@@ -60,11 +67,11 @@ impl Watermark {
             else {
                 return Err(bad());
             };
-            return Ok(Watermark::Usn {
+            return Ok(Watermark::Usn(UsnMark {
                 invocation_id: id.to_owned(),
                 usn: usn.parse().map_err(|_| bad())?,
                 taken_at: at.parse().map_err(|_| bad())?,
-            });
+            }));
         }
         if let Some(rest) = text.strip_prefix("syncrepl1:") {
             let cookies = rest
@@ -91,11 +98,11 @@ mod tests {
     #[test]
     fn watermarks_round_trip_and_foreign_ones_expire() {
         for w in [
-            Watermark::Usn {
+            Watermark::Usn(UsnMark {
                 invocation_id: "0a1b".into(),
                 usn: 4711,
                 taken_at: 1_800_000_000,
-            },
+            }),
             Watermark::Cookies(vec![Some(b"rid=000,csn=2026".to_vec()), None]),
         ] {
             assert_eq!(Watermark::decode(&w.encode()).unwrap(), w);
