@@ -12,6 +12,7 @@ pub mod common;
 pub mod csv;
 #[cfg(feature = "testkit")]
 pub mod fault;
+pub mod graph;
 pub mod ldap;
 pub mod sql;
 
@@ -32,6 +33,8 @@ pub enum ConnectorConfig {
     Sql(sql::SqlConfig),
     /// An LDAP directory: Active Directory, OpenLDAP (`type = "ldap"`).
     Ldap(ldap::LdapConfig),
+    /// Entra ID through Microsoft Graph (`type = "graph"`).
+    Graph(graph::GraphConfig),
     /// The end-to-end tests' system with faults (`type = "fault"`; cargo
     /// feature `testkit` only).
     #[cfg(feature = "testkit")]
@@ -72,6 +75,16 @@ impl ConnectorConfig {
                     })?;
                 Ok(Box::new(connector))
             }
+            ConnectorConfig::Graph(config) => {
+                let connector =
+                    graph::GraphConnector::new(config.clone(), base_dir).map_err(|e| {
+                        engine::ConnectorError::of(
+                            engine::ConnectorErrorKind::Configuration,
+                            e.to_string(),
+                        )
+                    })?;
+                Ok(Box::new(connector))
+            }
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(config) => Ok(Box::new(fault::FaultConnector::new(
                 config.clone(),
@@ -86,7 +99,7 @@ impl ConnectorConfig {
     pub fn declares_attributes(&self) -> bool {
         match self {
             ConnectorConfig::Csv(csv) => csv.columns.is_some(),
-            ConnectorConfig::Sql(_) | ConnectorConfig::Ldap(_) => false,
+            ConnectorConfig::Sql(_) | ConnectorConfig::Ldap(_) | ConnectorConfig::Graph(_) => false,
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => false,
         }
@@ -98,6 +111,7 @@ impl ConnectorConfig {
             ConnectorConfig::Csv(_) => "csv",
             ConnectorConfig::Sql(_) => "sql",
             ConnectorConfig::Ldap(_) => "ldap",
+            ConnectorConfig::Graph(_) => "graph",
             #[cfg(feature = "testkit")]
             ConnectorConfig::Fault(_) => "fault",
         }

@@ -407,7 +407,7 @@ impl Exporter<'_> {
             if retry.is_empty() {
                 return Ok(None);
             }
-            let wait = policy.delay(attempt);
+            let wait = policy.wait(attempt, None);
             tracing::warn!(
                 connector = %self.store.name(self.conn),
                 "{} change(s) failed with a retryable error (attempt {attempt} of {}); retrying in {} ms",

@@ -33,6 +33,17 @@ impl RetryPolicy {
         self.first_delay.saturating_mul(factor).min(self.max_delay)
     }
 
+    /// The wait before retry number `retry`: the server's own wait when it
+    /// gave one (`Retry-After`, capped by `max_delay`), otherwise the
+    /// backoff delay with jitter (between half and all of it), so that
+    /// clients throttled together do not all come back together.
+    pub fn wait(&self, retry: u32, hint: Option<Duration>) -> Duration {
+        match hint {
+            Some(w) => w.min(self.max_delay),
+            None => jittered(self.delay(retry)),
+        }
+    }
+
     /// Runs `op` until it succeeds, fails with an error `retryable` rejects,
     /// or the attempts are used up; the last error is returned. `what` names
     /// the operation in the log line of each retry. A server's own wait
@@ -54,8 +65,7 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < self.attempts && retryable(&e) => {
-                    let wait = wait_hint(&e)
-                        .map_or_else(|| self.delay(attempt), |w| w.min(self.max_delay));
+                    let wait = self.wait(attempt, wait_hint(&e));
                     tracing::warn!(
                         "{what} failed (attempt {attempt} of {}), retrying in {} ms: {e}",
                         self.attempts,
@@ -68,6 +78,16 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// `delay` scaled by a random factor between 0.5 and 1.
+fn jittered(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // Each RandomState has fresh keys: hashing nothing gives a random number.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    delay.mul_f64(0.5 + (random % 1024) as f64 / 2048.0)
 }
 
 #[cfg(test)]
@@ -84,6 +104,27 @@ mod tests {
         };
         let waits: Vec<u128> = (1..=5).map(|r| p.delay(r).as_millis()).collect();
         assert_eq!(waits, vec![100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn waits_honour_the_server_and_jitter_the_backoff() {
+        let p = RetryPolicy {
+            attempts: 10,
+            first_delay: Duration::from_millis(1000),
+            max_delay: Duration::from_secs(60),
+        };
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(60)
+        );
+        let waits: std::collections::BTreeSet<u128> =
+            (0..20).map(|_| p.wait(2, None).as_millis()).collect();
+        assert!(waits.iter().all(|w| (1000..=2000).contains(w)), "{waits:?}");
+        assert!(waits.len() > 1, "the backoff is jittered: {waits:?}");
     }
 
     #[tokio::test]

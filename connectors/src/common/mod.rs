@@ -1,7 +1,8 @@
-//! Pieces every connector family shares: the secret type and the async
-//! streaming adapter for imports. Retry lives in `engine::retry`, the one
-//! policy.
+//! Pieces every connector family shares: the secret type, initial
+//! passwords and the async streaming adapter for imports. Retry lives in
+//! `engine::retry`, the one policy.
 
+pub mod password;
 pub mod secret;
 pub mod stream;
 
