@@ -557,12 +557,13 @@ fn deprovision_action(
     match d.get_ref() {
         RawDeprovision::Named(n) if n == "delete" => Deprovision::Delete,
         RawDeprovision::Named(n) if n == "disconnect" => Deprovision::Disconnect,
+        RawDeprovision::Named(n) if n == "keep" => Deprovision::Keep,
         RawDeprovision::Named(n) => {
             errors.push(
                 d.span(),
                 format!("unknown {key} action '{n}'"),
                 Some(
-                    "use \"delete\", \"disconnect\" or { disable = { attribute = \"expression\" } }"
+                    "use \"delete\", \"disconnect\", \"keep\" or { disable = { attribute = \"expression\" } }"
                         .into(),
                 ),
             );

@@ -185,6 +185,7 @@ fn lifecycle(rule: &Rule) -> String {
     let action = |d: &Deprovision| match d {
         Deprovision::Delete => "delete".to_owned(),
         Deprovision::Disconnect => "disconnect".to_owned(),
+        Deprovision::Keep => "keep (linked, no longer written)".to_owned(),
         Deprovision::Disable(flows) => {
             let targets: Vec<&str> = flows.iter().map(|f| f.target.as_str()).collect();
             format!("disable ({})", targets.join(", "))

@@ -70,6 +70,9 @@ pub enum Deprovision {
     Disconnect,
     /// Keep it linked and apply these flows (a disabled state, a move).
     Disable(Vec<Flow>),
+    /// Keep it linked and as it is: the rule stops writing to it (a source
+    /// of authority moved elsewhere). Nothing is exported.
+    Keep,
 }
 
 /// When an outbound rule creates a target object for a metaverse object in

@@ -631,6 +631,44 @@ fn out_of_scope_object_is_disconnected_not_deleted_with_skip_out_of_scope_deleti
     env.ok(&["check"]);
 }
 
+#[test]
+fn keep_leaves_an_out_of_scope_object_linked_and_unwritten() {
+    let env = Corp {
+        scope: r#"status != "Terminated""#,
+        deprovision: r#""keep""#,
+        ..Corp::default()
+    }
+    .env(&[
+        person("E1", "Ann", "Chief", ""),
+        person("E2", "Bob", "Moved", ""),
+    ]);
+    env.ok(&["run", "full"]);
+    let before = corp_rows(&env);
+
+    // Out of scope and changed in HR: nothing is written to the object,
+    // which stays linked (its source of authority moved elsewhere).
+    write_hr(
+        &env,
+        &[
+            person("E1", "Ann", "Chief", ""),
+            person("E2", "Bob", "Moved", "").city("Bergen").terminated(),
+        ],
+    );
+    env.ok(&["import", "hr"]);
+    env.ok(&["sync", "hr"]);
+    assert_eq!(env.preview(), Vec::<Value>::new(), "nothing pending");
+    assert!(env.show_cs("corp", "e2")["link"].is_array(), "still linked");
+    env.ok(&["run", "full"]);
+    assert_eq!(changed_cells(&before, &corp_rows(&env), "id"), cells(&[]));
+    assert!(env.show_cs("corp", "e2")["link"].is_array());
+    let text = crate::harness::stdout(&env.ok(&["validate"]));
+    assert!(
+        text.contains("leaving scope: keep (linked, no longer written)"),
+        "{text}"
+    );
+    env.ok(&["check"]);
+}
+
 // ---------------------------------------------------------------- groups
 
 /// A source of workers and teams in one file (`object_type_column`); teams

@@ -8,6 +8,8 @@ mod crash;
 mod database;
 mod directory;
 mod expressions;
+mod graph;
+mod graph_server;
 mod harness;
 mod identity;
 mod ldap;

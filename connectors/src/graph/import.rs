@@ -49,7 +49,11 @@ pub(crate) async fn run(
     sink: Sink,
 ) -> Result<(), Stop> {
     let settings = &connector.settings;
-    for (name, ty) in &settings.config.object_types {
+    // Users first: the groups' members name them.
+    let types = super::config::TYPES
+        .iter()
+        .filter_map(|t| Some((*t, settings.config.object_types.get(*t)?)));
+    for (name, ty) in types {
         let start = match round {
             Round::Initial => initial_url(connector, name, ty),
             Round::Delta => match mark.link(name) {

@@ -584,6 +584,11 @@ impl Syncer<'_> {
         } else {
             action
         };
+        // A deleted metaverse object keeps no links.
+        let action = match action {
+            Deprovision::Keep if deleting => &Deprovision::Disconnect,
+            a => a,
+        };
         let mut cs = before.clone();
         let unlink = |cs: &mut CsObject, mv: &mut MvObject| {
             cs.link = None;
@@ -602,6 +607,17 @@ impl Syncer<'_> {
             }
             Deprovision::Disconnect => {
                 unlink(&mut cs, mv);
+                cs.pending_export = None;
+            }
+            Deprovision::Keep => {
+                if cs.state == CsState::Provisioned {
+                    // Never exported: there is nothing to keep.
+                    unlink(&mut cs, mv);
+                    txn.save_cs(Some(&before), None)?;
+                    self.log.record.counters.deprovisioned += 1;
+                    return Ok(());
+                }
+                // Linked and left as it is: what this rule had staged is dropped.
                 cs.pending_export = None;
             }
             Deprovision::Disable(flows) => {
