@@ -620,3 +620,122 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_1000_user_export_reports_its_rate_and_graphs_documented_limit() {
+    let server = GraphServer::start();
+    let env = provisioning(&server, "writes_per_second = 400");
+    let workers: Vec<Worker> = (0..1000)
+        .map(|i| worker(&format!("E{i:04}"), "Person", &format!("Number{i}")))
+        .collect();
+    env.write("data/hr.csv", &hr_csv(&workers));
+    env.ok(&["import", "hr", "--full"]);
+    env.ok(&["sync", "hr", "--full"]);
+    let started = Instant::now();
+    let out = env.ok(&["-v", "export", "entra"]);
+    let took = started.elapsed();
+    assert_eq!(server.users().len(), 1000);
+    let log = stderr(&out);
+    let line = log
+        .lines()
+        .find(|l| l.contains("write request(s)"))
+        .unwrap_or_else(|| panic!("a rate report: {log}"));
+    assert!(line.contains("sent 1000 write request(s)"), "{line}");
+    assert!(
+        line.contains("at Graph's documented limit of 3000 writes per 150 s per app and tenant they take at least 50.0 s"),
+        "{line}"
+    );
+    assert!(
+        took >= Duration::from_millis(2400),
+        "1,000 writes paced at 400 per second: {took:?}"
+    );
+}
+
+#[test]
+fn soa_switch_sample_moves_labelled_users_from_ad_exports_to_graph_exports() {
+    let Some(samba) = crate::directory::samba() else {
+        return;
+    };
+    let ou = samba.ou("t-soa", &[]);
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/soa-switch");
+    let read = |f: &str| std::fs::read_to_string(sample.join(f)).expect("a sample file");
+    let users = read("data/ad-users.ldif")
+        .split_once("\n\n")
+        .map(|(_, users)| users.to_owned())
+        .expect("the OU entry, then the users")
+        .replace("OU=soa,DC=corp,DC=example", &ou);
+    samba.tools().add(&users);
+    let server = GraphServer::start();
+    let tenant: Vec<Value> =
+        serde_json::from_str(&read("data/entra-users.json")).expect("the tenant's users");
+    let ids: Vec<String> = tenant.into_iter().map(|u| server.add_user(u)).collect();
+    let config = read("mvsync.toml")
+        .replace("OU=soa,DC=corp,DC=example", &ou)
+        .replace("Administrator@CORP.EXAMPLE", "Administrator@TEST.LOCAL")
+        .replace(
+            "../hr-to-ad/state/samba/tls/ca.pem",
+            &crate::directory::test_ca().join("ca.pem").display().to_string(),
+        )
+        .replace("MVSYNC_AD_PASSWORD", "MVSYNC_TEST_LDAP_PASSWORD")
+        .replace(
+            "client_id = \"00000000-0000-0000-0000-000000000000\"",
+            &format!(
+                "client_id = \"{CLIENT_ID}\"\ngraph_url = \"{}\"\nauthority = \"{}\"\nca_file = \"{}\"",
+                server.graph_url(),
+                server.authority(),
+                server.ca_file().display()
+            ),
+        )
+        .replace("MVSYNC_GRAPH_SECRET", SECRET_VAR);
+    let mut env = with_secret(Env::new(&config));
+    env.set_var("MVSYNC_TEST_LDAP_PASSWORD", crate::directory::ADMIN_PASSWORD);
+    for f in ["data/hr.csv", "data/soa.csv"] {
+        env.write(f, &read(f));
+    }
+    env.ok(&["run", "cycle"]);
+
+    let mut pending: Vec<(String, String, String)> = env
+        .preview()
+        .iter()
+        .map(|c| {
+            let connector = c["connector"].as_str().unwrap_or("?").to_owned();
+            let text = c.to_string();
+            let names = ["Hamilton", "García", "Ørsted", "Peña", "Rooms"];
+            let who = names
+                .iter()
+                .zip(&ids)
+                .find(|(n, id)| text.contains(**n) || text.contains(id.as_str()))
+                .map(|(n, _)| (*n).to_owned())
+                .unwrap_or_else(|| panic!("an unexpected export: {text}"));
+            (connector, who, c["operation"].as_str().unwrap_or("?").to_owned())
+        })
+        .collect();
+    pending.sort();
+    assert_eq!(
+        pending,
+        [
+            ("ad".into(), "García".into(), "update".into()),
+            ("ad".into(), "Hamilton".into(), "update".into()),
+            ("entra".into(), "Peña".into(), "update".into()),
+            ("entra".into(), "Ørsted".into(), "update".into()),
+        ],
+        "AD keeps the unlabelled, Graph gets the labelled: {:#?}",
+        env.preview()
+    );
+
+    env.ok(&["run", "export"]);
+    let zoe = server.object(&ids[2]).expect("Zoë in the tenant");
+    assert_eq!(zoe["jobTitle"], "Principal Scientist");
+    let margaret = server.object(&ids[0]).expect("Margaret in the tenant");
+    assert_eq!(margaret["jobTitle"], "Lead", "AD's authority: not written in the cloud");
+    let tools = samba.tools();
+    let title = |cn: &str| {
+        tools
+            .values(&format!("CN={cn},{ou}"), "title")
+            .unwrap_or_default()
+    };
+    assert_eq!(title("Margaret Hamilton"), ["Director"]);
+    assert_eq!(title("Zoë Ørsted"), ["Scientist"], "the cloud's authority: AD left alone");
+    assert_eq!(env.preview(), Vec::<Value>::new(), "in step after the export");
+    env.ok(&["check"]);
+}
