@@ -688,7 +688,10 @@ fn soa_switch_sample_moves_labelled_users_from_ad_exports_to_graph_exports() {
         )
         .replace("MVSYNC_GRAPH_SECRET", SECRET_VAR);
     let mut env = with_secret(Env::new(&config));
-    env.set_var("MVSYNC_TEST_LDAP_PASSWORD", crate::directory::ADMIN_PASSWORD);
+    env.set_var(
+        "MVSYNC_TEST_LDAP_PASSWORD",
+        crate::directory::ADMIN_PASSWORD,
+    );
     for f in ["data/hr.csv", "data/soa.csv"] {
         env.write(f, &read(f));
     }
@@ -707,7 +710,11 @@ fn soa_switch_sample_moves_labelled_users_from_ad_exports_to_graph_exports() {
                 .find(|(n, id)| text.contains(**n) || text.contains(id.as_str()))
                 .map(|(n, _)| (*n).to_owned())
                 .unwrap_or_else(|| panic!("an unexpected export: {text}"));
-            (connector, who, c["operation"].as_str().unwrap_or("?").to_owned())
+            (
+                connector,
+                who,
+                c["operation"].as_str().unwrap_or("?").to_owned(),
+            )
         })
         .collect();
     pending.sort();
@@ -727,7 +734,10 @@ fn soa_switch_sample_moves_labelled_users_from_ad_exports_to_graph_exports() {
     let zoe = server.object(&ids[2]).expect("Zoë in the tenant");
     assert_eq!(zoe["jobTitle"], "Principal Scientist");
     let margaret = server.object(&ids[0]).expect("Margaret in the tenant");
-    assert_eq!(margaret["jobTitle"], "Lead", "AD's authority: not written in the cloud");
+    assert_eq!(
+        margaret["jobTitle"], "Lead",
+        "AD's authority: not written in the cloud"
+    );
     let tools = samba.tools();
     let title = |cn: &str| {
         tools
@@ -735,7 +745,191 @@ fn soa_switch_sample_moves_labelled_users_from_ad_exports_to_graph_exports() {
             .unwrap_or_default()
     };
     assert_eq!(title("Margaret Hamilton"), ["Director"]);
-    assert_eq!(title("Zoë Ørsted"), ["Scientist"], "the cloud's authority: AD left alone");
-    assert_eq!(env.preview(), Vec::<Value>::new(), "in step after the export");
+    assert_eq!(
+        title("Zoë Ørsted"),
+        ["Scientist"],
+        "the cloud's authority: AD left alone"
+    );
+    assert_eq!(
+        env.preview(),
+        Vec::<Value>::new(),
+        "in step after the export"
+    );
     env.ok(&["check"]);
+}
+
+/// People and teams from one source file, provisioned as Entra users and
+/// security groups.
+fn groups_env(server: &GraphServer) -> Env {
+    let config = format!(
+        r#"[store]
+path = "state/mvsync.db"
+
+[connectors.src]
+type = "csv"
+path = "data/directory.csv"
+anchor = "key"
+object_type_column = "kind"
+object_types = ["worker", "team"]
+multi_valued = {{ members = ";" }}
+references = {{ members = "key" }}
+
+{entra}
+[[rules]]
+name = "src-workers"
+direction = "inbound"
+connector = "src"
+mv_object_type = "person"
+cs_object_type = "worker"
+precedence = 10
+join = [ {{ cs = "key", mv = "employeeId" }} ]
+project = true
+[rules.flows]
+employeeId = "key"
+
+[[rules]]
+name = "src-teams"
+direction = "inbound"
+connector = "src"
+mv_object_type = "group"
+cs_object_type = "team"
+precedence = 10
+join = [ {{ cs = "key", mv = "groupId" }} ]
+project = true
+[rules.flows]
+groupId = "key"
+members = "members"
+
+[[rules]]
+name = "entra-users"
+direction = "outbound"
+connector = "entra"
+mv_object_type = "person"
+cs_object_type = "user"
+provision = true
+[rules.flows]
+userPrincipalName = 'Lower(employeeId) + "@contoso.example"'
+mailNickname = "Lower(employeeId)"
+displayName = "employeeId"
+accountEnabled = "true"
+
+[[rules]]
+name = "entra-groups"
+direction = "outbound"
+connector = "entra"
+mv_object_type = "group"
+cs_object_type = "group"
+provision = true
+[rules.flows]
+displayName = "groupId"
+mailNickname = "Lower(groupId)"
+securityEnabled = "true"
+mailEnabled = "false"
+members = "members"
+
+[run_profiles.cycle]
+steps = [
+  {{ connector = "src", step = "full-import" }},
+  {{ connector = "src", step = "full-sync" }},
+  {{ connector = "entra", step = "export" }},
+  {{ connector = "entra", step = "delta-import", fallback = "full-import" }},
+  {{ connector = "entra", step = "delta-sync" }},
+]
+"#,
+        entra = entra(
+            server,
+            "",
+            r#"[connectors.entra.object_types.user]
+attributes = ["userPrincipalName", "mailNickname", "displayName", "accountEnabled"]
+initial_password = { length = 20, force_change = false }
+[connectors.entra.object_types.group]
+attributes = ["displayName", "mailNickname", "securityEnabled", "mailEnabled", "members"]
+"#
+        ),
+    );
+    with_secret(Env::new(&config))
+}
+
+/// The source file: 30 workers and one team of `members` (by key).
+fn directory(members: &[usize]) -> String {
+    let mut text = String::from("key,kind,members\n");
+    let keys: Vec<String> = members.iter().map(|m| format!("W{m:02}")).collect();
+    text.push_str(&format!("T1,team,{}\n", keys.join(";")));
+    for i in 0..30 {
+        text.push_str(&format!("W{i:02},worker,\n"));
+    }
+    text
+}
+
+/// The ids of the team's members, as the tenant holds them, by UPN.
+fn team_members(server: &GraphServer) -> Vec<String> {
+    let group = server
+        .groups()
+        .into_iter()
+        .find(|g| g["mailNickname"] == "t1")
+        .expect("the team in the tenant");
+    let mut upns: Vec<String> = group["members"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| {
+            server.object(id.as_str()?)?["userPrincipalName"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    upns.sort();
+    upns
+}
+
+fn upns(members: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = members
+        .iter()
+        .map(|m| format!("w{m:02}@contoso.example"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn group_memberships_are_bound_at_creation_and_changed_by_ref() {
+    let server = GraphServer::start();
+    let env = groups_env(&server);
+    let first: Vec<usize> = (0..25).collect();
+    env.write("data/directory.csv", &directory(&first));
+    env.ok(&["run", "cycle"]);
+    assert_eq!(server.users().len(), 30);
+    assert_eq!(
+        team_members(&server),
+        upns(&first),
+        "25 members: 20 bound at creation, 5 added by $ref"
+    );
+    let member_refs = |server: &GraphServer, method: &str| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path_and_query.contains("/members"))
+            .count()
+    };
+    assert_eq!(
+        member_refs(&server, "POST"),
+        5,
+        "past the 20 a create binds"
+    );
+
+    // Five leave, two join: one request each, nothing else.
+    let second: Vec<usize> = (5..27).collect();
+    env.write("data/directory.csv", &directory(&second));
+    let writes = server.writes();
+    env.ok(&["run", "cycle"]);
+    assert_eq!(team_members(&server), upns(&second));
+    assert_eq!(member_refs(&server, "DELETE"), 5);
+    assert_eq!(member_refs(&server, "POST"), 7);
+    assert_eq!(server.writes() - writes, 7);
+
+    // In step.
+    let writes = server.writes();
+    env.ok(&["run", "cycle"]);
+    assert_eq!(server.writes(), writes);
 }

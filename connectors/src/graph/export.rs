@@ -173,6 +173,13 @@ impl GraphConnector {
                         ),
                     );
                 }
+                if ty_name == "user" && ty.initial_password.is_none() {
+                    work.failure = Some(ExportFailure::new(
+                        FailureKind::Permanent,
+                        "Graph creates a user only with a password: set `initial_password` on the connector's `user` type",
+                    ));
+                    return work;
+                }
                 if let Some(p) = &ty.initial_password {
                     let password = crate::common::password::generate(p.length);
                     body.insert(
