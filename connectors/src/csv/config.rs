@@ -85,6 +85,12 @@ pub struct CsvConfig {
     /// (`add`, `modify` or `delete`), appended over time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_file: Option<PathBuf>,
+    /// For a file people open in a spreadsheet: a value a spreadsheet would
+    /// run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
+    /// carriage return) is written with a leading `'`, which import takes
+    /// off again (see `csv::formula`). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escape_formulas: bool,
 }
 
 /// A field delimiter: one ASCII character other than a quote or a line break.

@@ -80,8 +80,10 @@ pub(crate) fn apply(
         .collect();
     if table.changed() {
         let delimiter = settings.config.delimiter.byte();
-        atomic::replace(path, |out| table.write_to(out, delimiter))
-            .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
+        atomic::replace(path, |out| {
+            table.write_to(out, delimiter, settings.config.escape_formulas)
+        })
+        .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
         table.mark_written();
     }
     let kept = match Stamp::of(path) {

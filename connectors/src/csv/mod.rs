@@ -7,7 +7,8 @@
 //! - `import`: full import as a stream. `delta`: delta import from a change file.
 //! - `watermark`: the change-file watermark. `export`: applying a batch to the
 //!   file; `table`: the file in memory while a batch is applied; `atomic`:
-//!   replacing the file so a crash never leaves half of it.
+//!   replacing the file so a crash never leaves half of it. `formula`:
+//!   spreadsheet safety (`escape_formulas`).
 //!
 //! What the engine sees:
 //! - An imported object's attributes are the row's columns in file order,
@@ -40,6 +41,7 @@ mod atomic;
 pub mod config;
 mod delta;
 mod export;
+mod formula;
 mod import;
 mod reader;
 mod rows;

@@ -36,6 +36,8 @@ pub(crate) struct Header {
     /// The `object_type_column`'s index, when configured.
     pub(crate) object_type: Option<usize>,
     columns: Vec<Column>,
+    /// Cells were written with `escape_formulas`: take the quote off.
+    formulas: bool,
 }
 
 /// One well-formed row.
@@ -162,6 +164,7 @@ impl Header {
             dn,
             object_type,
             columns,
+            formulas: config.escape_formulas,
         }))
     }
 
@@ -219,7 +222,11 @@ impl Header {
                     ),
                 )
             })?;
-            cells.push(text.to_owned());
+            cells.push(if self.formulas {
+                super::formula::unescape(text.to_owned())
+            } else {
+                text.to_owned()
+            });
         }
         if cells[self.anchor].is_empty() {
             return Err(bad(

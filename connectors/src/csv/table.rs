@@ -279,7 +279,12 @@ impl Table {
 
     /// Writes the file: header, then rows in order. The same table always
     /// gives the same bytes.
-    pub(crate) fn write_to(&self, out: &mut dyn Write, delimiter: u8) -> io::Result<()> {
+    pub(crate) fn write_to(
+        &self,
+        out: &mut dyn Write,
+        delimiter: u8,
+        escape_formulas: bool,
+    ) -> io::Result<()> {
         if self.bom {
             out.write_all(BOM)?;
         }
@@ -292,11 +297,15 @@ impl Table {
             .from_writer(out);
         csv.write_record(order.iter().map(|&c| self.columns[c].as_str()))?;
         for cells in self.rows.iter().flatten() {
-            csv.write_record(
-                order
-                    .iter()
-                    .map(|&c| cells.get(c).map_or("", String::as_str)),
-            )?;
+            for &c in &order {
+                let cell = cells.get(c).map_or("", String::as_str);
+                if escape_formulas {
+                    csv.write_field(super::formula::escape(cell).as_bytes())?;
+                } else {
+                    csv.write_field(cell)?;
+                }
+            }
+            csv.write_record(std::iter::empty::<&[u8]>())?;
         }
         csv.flush()
     }

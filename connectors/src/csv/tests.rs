@@ -1989,3 +1989,59 @@ fn split_values_respects_escapes_only_in_lists_of_dns() {
     assert_eq!(split_values("trailing\\", ";", true), ["trailing\\"]);
     assert!(split_values("", ";", true).is_empty());
 }
+
+#[tokio::test]
+async fn escape_formulas_quotes_what_a_spreadsheet_would_run_and_import_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector(dir.path(), "escape_formulas = true\n");
+    let hostile = [
+        ("E1", "=HYPERLINK(\"http://evil.example\",\"x\")"),
+        ("E2", "+cmd|' /C calc'!A0"),
+        ("E3", "-2+3"),
+        ("E4", "@SUM(1+1)"),
+        ("E5", "'quoted"),
+        ("E6", "Ada"),
+    ];
+    let results = connector
+        .export(
+            hostile
+                .iter()
+                .enumerate()
+                .map(|(i, (id, name))| {
+                    add(i as u64, &[("employeeId", s(id)), ("displayName", s(name))])
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(results.results.iter().all(|r| r.outcome.is_ok()));
+    let text = read(dir.path(), "hr.csv");
+    assert_eq!(
+        text,
+        "employeeId,displayName\nE1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\"\nE2,'+cmd|' /C calc'!A0\nE3,'-2+3\nE4,'@SUM(1+1)\nE5,''quoted\nE6,Ada\n"
+    );
+    let got = full(connector.as_ref()).await;
+    let names: Vec<(String, Value)> = objects(&got)
+        .iter()
+        .map(|o| (o.anchor.clone(), o.attributes[1].1.clone()))
+        .collect();
+    let expected: Vec<(String, Value)> = hostile
+        .iter()
+        .map(|(id, n)| ((*id).to_owned(), s(n)))
+        .collect();
+    assert_eq!(names, expected, "every value reads back as exported");
+    // Off by default: the file holds the values as they are.
+    let plain = tempfile::tempdir().unwrap();
+    let connector = self::connector(plain.path(), "");
+    connector
+        .export(vec![add(
+            1,
+            &[("employeeId", s("E1")), ("displayName", s("=1+1"))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        read(plain.path(), "hr.csv"),
+        "employeeId,displayName\nE1,=1+1\n"
+    );
+}

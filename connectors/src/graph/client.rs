@@ -258,34 +258,18 @@ impl Client {
             config.tenant
         );
         let http = self.http().await?;
-        let policy = self.policy();
-        let answer = policy
-            .run(
-                "the token request",
-                || async {
-                    let sent = http
-                        .post(&endpoint)
-                        .form(&[
-                            ("grant_type", "client_credentials"),
-                            ("client_id", config.client_id.as_str()),
-                            ("client_secret", secret.expose()),
-                            ("scope", config.scope.as_str()),
-                        ])
-                        .send()
-                        .await;
-                    read(sent, &self.settings.authority_shown).await
-                },
-                |e| matches!(e, Attempt::Retry(..) | Attempt::Transport(_)),
-                |e| match e {
-                    Attempt::Retry(a) => a.retry_after,
-                    _ => None,
-                },
-            )
-            .await;
-        let answer = match answer {
-            Ok(a) | Err(Attempt::Retry(a)) => a,
-            Err(Attempt::Transport(e)) => return Err(e),
-        };
+        let answer = self
+            .send("the token request", &self.settings.authority_shown, || {
+                http.post(&endpoint)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", config.client_id.as_str()),
+                        ("client_secret", secret.expose()),
+                        ("scope", config.scope.as_str()),
+                    ])
+                    .send()
+            })
+            .await?;
         if answer.status != 200 {
             let error = answer.body["error"].as_str().unwrap_or("error");
             let description = answer.body["error_description"]
@@ -347,35 +331,23 @@ impl Client {
         body: Option<&Json>,
     ) -> Result<Answer, CallError> {
         let http = self.http().await.map_err(CallError::Transport)?;
-        let policy = self.policy();
         let mut renewed = false;
         loop {
             let token = self.token().await.map_err(CallError::Transport)?;
             let what = format!("{method} {}", shown_path(url));
-            let outcome = policy
-                .run(
-                    &what,
-                    || async {
-                        let mut request = http
-                            .request(method.clone(), url)
-                            .bearer_auth(&token)
-                            .header("client-request-id", request_id());
-                        if let Some(body) = body {
-                            request = request.json(body);
-                        }
-                        read(request.send().await, &self.settings.graph_shown).await
-                    },
-                    |e| matches!(e, Attempt::Retry(..) | Attempt::Transport(_)),
-                    |e| match e {
-                        Attempt::Retry(a) => a.retry_after,
-                        _ => None,
-                    },
-                )
-                .await;
-            let answer = match outcome {
-                Ok(a) | Err(Attempt::Retry(a)) => a,
-                Err(Attempt::Transport(e)) => return Err(CallError::Transport(e)),
-            };
+            let answer = self
+                .send(&what, &self.settings.graph_shown, || {
+                    let mut request = http
+                        .request(method.clone(), url)
+                        .bearer_auth(&token)
+                        .header("client-request-id", request_id());
+                    if let Some(body) = body {
+                        request = request.json(body);
+                    }
+                    request.send()
+                })
+                .await
+                .map_err(CallError::Transport)?;
             if answer.status == 401 && !renewed {
                 tracing::info!("Graph called the access token expired; fetching a new one");
                 self.drop_token().await;
@@ -389,6 +361,41 @@ impl Client {
                 )));
             }
             return Ok(answer);
+        }
+    }
+
+    /// Sends a request (made again for each try) through the retry
+    /// policy: a transient status or a lost connection is tried again, the
+    /// server's `Retry-After` honoured. The last answer is returned,
+    /// whatever its status; no answer at all is an error.
+    async fn send<F, Fut>(
+        &self,
+        what: &str,
+        shown: &str,
+        mut request: F,
+    ) -> Result<Answer, ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    {
+        let outcome = self
+            .policy()
+            .run(
+                what,
+                || {
+                    let sent = request();
+                    async move { read(sent.await, shown).await }
+                },
+                |e| matches!(e, Attempt::Retry(..) | Attempt::Transport(_)),
+                |e| match e {
+                    Attempt::Retry(a) => a.retry_after,
+                    Attempt::Transport(_) => None,
+                },
+            )
+            .await;
+        match outcome {
+            Ok(a) | Err(Attempt::Retry(a)) => Ok(a),
+            Err(Attempt::Transport(e)) => Err(e),
         }
     }
 
