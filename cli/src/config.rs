@@ -68,6 +68,9 @@ struct EngineSection {
     /// The wait before the first retry, in milliseconds; it doubles, up to 30 s.
     #[serde(default = "default_retry_delay_ms")]
     retry_delay_ms: u64,
+    /// Runs older than this many days are pruned (0: kept forever).
+    #[serde(default = "default_history_retention_days")]
+    history_retention_days: u32,
 }
 
 impl Default for EngineSection {
@@ -78,8 +81,13 @@ impl Default for EngineSection {
             import_deletion_percent: default_deletion_percent(),
             retry_attempts: default_retry_attempts(),
             retry_delay_ms: default_retry_delay_ms(),
+            history_retention_days: default_history_retention_days(),
         }
     }
+}
+
+fn default_history_retention_days() -> u32 {
+    90
 }
 
 fn default_deletion_percent() -> u32 {
@@ -1054,6 +1062,7 @@ fn compile(
                 first_delay: std::time::Duration::from_millis(raw.engine.retry_delay_ms),
                 max_delay: std::time::Duration::from_secs(30),
             },
+            history_retention_days: raw.engine.history_retention_days,
         },
         connectors: raw
             .connectors

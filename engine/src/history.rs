@@ -64,6 +64,15 @@ pub enum RunStatus {
     /// step ended. What it committed is in the store (every commit is a
     /// consistent batch); running the profile again converges.
     Interrupted,
+    /// A deletion threshold stopped the step; what it would have deleted is
+    /// kept for review (the message says how to allow it).
+    StoppedByThreshold(String),
+    /// An operator stopped the step (SIGTERM, Ctrl-C); it ended at a batch
+    /// boundary and what it committed is kept.
+    Stopped,
+    /// Finished without per-object errors, with warnings worth a look
+    /// (listed with the run's errors, code `warning`).
+    CompletedWithWarnings,
 }
 
 impl RunStatus {
@@ -76,8 +85,24 @@ impl RunStatus {
             RunStatus::Failed(_) => "failed",
             RunStatus::Skipped(_) => "skipped",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::StoppedByThreshold(_) => "stopped-by-threshold",
+            RunStatus::Stopped => "stopped",
+            RunStatus::CompletedWithWarnings => "completed-with-warnings",
         }
     }
+
+    /// Every status name, for filters and their errors.
+    pub const NAMES: [&'static str; 9] = [
+        "in-progress",
+        "success",
+        "completed-with-warnings",
+        "completed-with-errors",
+        "stopped-by-threshold",
+        "stopped",
+        "interrupted",
+        "failed",
+        "skipped",
+    ];
 }
 
 /// MIM-style run counters.
@@ -192,6 +217,7 @@ pub struct RunLog {
     /// The record, updated as the run goes.
     pub record: RunRecord,
     next_error: u32,
+    warnings: u64,
     written_at_start: WriteStats,
     /// What the checkpoints of the record itself wrote (not the step's writes).
     own: WriteStats,
@@ -227,6 +253,7 @@ impl RunLog {
         Ok(RunLog {
             record,
             next_error: 0,
+            warnings: 0,
             written_at_start: store.written(),
             own: WriteStats::default(),
         })
@@ -244,6 +271,30 @@ impl RunLog {
         txn.put_raw(
             keys::run_error(self.record.id, self.next_error),
             codec::encode(&error)?,
+        );
+        self.next_error += 1;
+        Ok(())
+    }
+
+    /// Records a warning in `txn`: listed with the run's errors (code
+    /// `warning`), not counted as one, and the run completes with warnings.
+    pub fn warning(
+        &mut self,
+        txn: &mut Txn<'_>,
+        identifier: &str,
+        message: String,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(run = self.record.id, "{identifier}: {message}");
+        self.warnings += 1;
+        txn.put_raw(
+            keys::run_error(self.record.id, self.next_error),
+            codec::encode(&RunError {
+                object: None,
+                identifier: identifier.to_owned(),
+                code: "warning".into(),
+                message,
+                system_code: None,
+            })?,
         );
         self.next_error += 1;
         Ok(())
@@ -278,6 +329,7 @@ impl RunLog {
     ) -> Result<RunRecord, StoreError> {
         self.record.status = match status {
             RunStatus::Success if self.record.counters.errors > 0 => RunStatus::CompletedWithErrors,
+            RunStatus::Success if self.warnings > 0 => RunStatus::CompletedWithWarnings,
             other => other,
         };
         self.record.finished = Some(now);
@@ -313,6 +365,45 @@ pub fn mark_interrupted(store: &Store) -> Result<Option<u64>, StoreError> {
     txn.put_raw(keys::run(id), codec::encode(&record)?);
     store.commit(txn)?;
     Ok(Some(id))
+}
+
+/// Deletes the runs (and their errors) that finished before `cutoff`
+/// (microseconds since the epoch), oldest first, stopping at the first
+/// newer one: runs are numbered in the order they start, so a store that
+/// keeps 90 days reads only what it deletes. Returns how many it deleted.
+pub fn prune(store: &Store, cutoff: i64) -> Result<usize, StoreError> {
+    let prefix = [keys::tag::RUN];
+    let mut deleted = 0;
+    loop {
+        let chunk = store.keys_after(&prefix, None, 256)?;
+        if chunk.is_empty() {
+            return Ok(deleted);
+        }
+        let mut txn = store.begin();
+        let mut done = false;
+        for key in chunk {
+            let Some(raw) = store.get_raw(&key)? else {
+                continue;
+            };
+            let record: RunRecord = codec::decode(&raw, &|| format!("run record {key:?}"))?;
+            if record.finished.is_none_or(|f| f >= cutoff) {
+                done = true;
+                break;
+            }
+            let mut errors = Vec::new();
+            store.for_each_prefix(&keys::run_error_prefix(record.id), |k, _| {
+                errors.push(k.to_vec());
+                Ok(())
+            })?;
+            errors.into_iter().for_each(|k| txn.delete_raw(k));
+            txn.delete_raw(key);
+            deleted += 1;
+        }
+        store.commit(txn)?;
+        if done {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// Every run, oldest first.

@@ -164,6 +164,16 @@ impl Engine {
                 "run {id} was interrupted (its process died before the step ended); what it committed is kept, and running the profile again converges"
             );
         }
+        if config.history_retention_days > 0 && !store.is_private_copy() {
+            let cutoff = system_clock() - i64::from(config.history_retention_days) * 86_400_000_000;
+            let pruned = history::prune(&store, cutoff)?;
+            if pruned > 0 {
+                tracing::info!(
+                    "pruned {pruned} run(s) older than {} days (`history_retention_days`)",
+                    config.history_retention_days
+                );
+            }
+        }
         store.commit(store.begin())?;
         Ok(Engine {
             store,
@@ -263,6 +273,11 @@ impl Engine {
         };
         let status = match &result {
             Ok(()) => RunStatus::Success,
+            Err(
+                e @ (EngineError::DeletionThreshold { .. }
+                | EngineError::ImportDeletionThreshold { .. }
+                | EngineError::SyncDeletionThreshold { .. }),
+            ) => RunStatus::StoppedByThreshold(e.to_string()),
             Err(e) => RunStatus::Failed(e.to_string()),
         };
         let record = log.finish(&self.store, status, (self.clock)())?;

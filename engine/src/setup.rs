@@ -41,6 +41,9 @@ pub struct EngineConfig {
     pub import_deletion_percent: u32,
     /// How retryable export failures are retried.
     pub retry: crate::retry::RetryPolicy,
+    /// Runs that finished more than this many days ago are deleted when a
+    /// writer opens the store (0: keep every run).
+    pub history_retention_days: u32,
 }
 
 impl RuleModel {

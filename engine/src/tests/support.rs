@@ -587,6 +587,7 @@ impl Harness {
                 first_delay: std::time::Duration::from_millis(1),
                 max_delay: std::time::Duration::from_millis(5),
             },
+            history_retention_days: 0,
         };
         let connectors = systems
             .iter()
