@@ -446,6 +446,25 @@ fn throttling_during_import_and_export_is_waited_out() {
         })
         .count();
     assert_eq!(creates, 40, "no user created twice");
+
+    // A create answered 503 inside a batch may have run: it is not sent
+    // again before the engine has looked for it.
+    workers.push(worker("E040", "Person", "Number40"));
+    env.write("data/hr.csv", &hr_csv(&workers));
+    server.unavailable(1, 0);
+    let lookups = |server: &GraphServer| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path_and_query
+                    .contains("$filter=userPrincipalName eq 'person.number40@")
+            })
+            .count()
+    };
+    env.ok(&["run", "cycle"]);
+    assert_eq!(server.users().len(), 42);
+    assert_eq!(lookups(&server), 1, "looked up before it was sent again");
 }
 
 #[test]
@@ -483,6 +502,20 @@ fn an_expired_delta_token_is_reported_and_the_fallback_runs_a_full_import() {
     server.update(&a, json!({"jobTitle": "Lead"}));
     env.ok(&["import", "entra", "--delta"]);
     assert_eq!(cs_attrs(&env, &a)["jobTitle"], "Lead");
+
+    // A delta link reads the properties of the round that made it: after
+    // `attributes` changed, only a full import reads the new ones.
+    let config = std::fs::read_to_string(env.path("mvsync.toml")).unwrap_or_default();
+    env.write(
+        "mvsync.toml",
+        &config.replace("\"jobTitle\", ", "\"jobTitle\", \"city\", "),
+    );
+    let out = env.expect(&["import", "entra", "--delta"], 1);
+    assert!(
+        stderr(&out).contains("the attributes of `user` changed since the last full import"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

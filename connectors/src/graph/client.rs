@@ -91,7 +91,7 @@ impl ServiceError {
         };
         let hint = match kind {
             ConnectorErrorKind::WatermarkExpired => {
-                "; the delta token expired: run a full import (`mvsync import <connector> --full`, or a run profile step with `full_import_fallback = true`)"
+                "; the delta token expired: run a full import (`mvsync import <connector> --full`, or give the run profile's step `fallback = \"full-import\"`)"
             }
             _ if self.status == 403 => {
                 "; grant the app registration Microsoft Graph application permissions (User.Read.All and Group.Read.All to import; User.ReadWrite.All and Group.ReadWrite.All to export) with admin consent"
@@ -150,7 +150,7 @@ impl Client {
 
     /// The retry policy of every request: the configured attempts, Graph's
     /// `Retry-After` honoured up to two minutes.
-    fn policy(&self) -> RetryPolicy {
+    pub(crate) fn policy(&self) -> RetryPolicy {
         RetryPolicy {
             attempts: self.settings.config.attempts,
             first_delay: Duration::from_millis(500),
@@ -259,16 +259,21 @@ impl Client {
         );
         let http = self.http().await?;
         let answer = self
-            .send("the token request", &self.settings.authority_shown, || {
-                http.post(&endpoint)
-                    .form(&[
-                        ("grant_type", "client_credentials"),
-                        ("client_id", config.client_id.as_str()),
-                        ("client_secret", secret.expose()),
-                        ("scope", config.scope.as_str()),
-                    ])
-                    .send()
-            })
+            .send(
+                "the token request",
+                &self.settings.authority_shown,
+                Resend::Always,
+                || {
+                    http.post(&endpoint)
+                        .form(&[
+                            ("grant_type", "client_credentials"),
+                            ("client_id", config.client_id.as_str()),
+                            ("client_secret", secret.expose()),
+                            ("scope", config.scope.as_str()),
+                        ])
+                        .send()
+                },
+            )
             .await?;
         if answer.status != 200 {
             let error = answer.body["error"].as_str().unwrap_or("error");
@@ -303,10 +308,12 @@ impl Client {
                 ),
             ));
         };
+        // Clamped to a day: a wild value must not overflow the clock.
         let lifetime = answer.body["expires_in"]
             .as_u64()
             .or_else(|| answer.body["expires_in"].as_str()?.parse().ok())
-            .unwrap_or(300);
+            .unwrap_or(300)
+            .min(86_400);
         // Refreshed five minutes early, or a tenth of a short lifetime.
         let margin = (lifetime / 10).min(300);
         tracing::debug!(
@@ -320,15 +327,16 @@ impl Client {
     }
 
     /// Sends one request to Graph and reads its answer, retrying what is
-    /// transient (429 and 503 after their `Retry-After`, 500, 502, 504,
-    /// a dropped connection) and fetching a new token once when Graph
-    /// calls the token expired. An error status after the retries is a
-    /// `CallError::Service`.
+    /// transient and fetching a new token once when Graph calls the token
+    /// expired. `resend` says what may be sent again (a read, anything; a
+    /// `$batch`, only what Graph surely did not run). An error status after
+    /// the retries is a `CallError::Service`.
     pub(crate) async fn call(
         &self,
         method: Method,
         url: &str,
         body: Option<&Json>,
+        resend: Resend,
     ) -> Result<Answer, CallError> {
         let http = self.http().await.map_err(CallError::Transport)?;
         let mut renewed = false;
@@ -336,7 +344,7 @@ impl Client {
             let token = self.token().await.map_err(CallError::Transport)?;
             let what = format!("{method} {}", shown_path(url));
             let answer = self
-                .send(&what, &self.settings.graph_shown, || {
+                .send(&what, &self.settings.graph_shown, resend, || {
                     let mut request = http
                         .request(method.clone(), url)
                         .bearer_auth(&token)
@@ -365,13 +373,13 @@ impl Client {
     }
 
     /// Sends a request (made again for each try) through the retry
-    /// policy: a transient status or a lost connection is tried again, the
-    /// server's `Retry-After` honoured. The last answer is returned,
-    /// whatever its status; no answer at all is an error.
+    /// policy, the server's `Retry-After` honoured. The last answer is
+    /// returned, whatever its status; no answer at all is an error.
     async fn send<F, Fut>(
         &self,
         what: &str,
         shown: &str,
+        resend: Resend,
         mut request: F,
     ) -> Result<Answer, ConnectorError>
     where
@@ -386,22 +394,28 @@ impl Client {
                     let sent = request();
                     async move { read(sent.await, shown).await }
                 },
-                |e| matches!(e, Attempt::Retry(..) | Attempt::Transport(_)),
+                |e| match (e, resend) {
+                    (Attempt::Retry(_) | Attempt::Transport(..), Resend::Always) => true,
+                    // Graph ran none of it: throttled, unavailable, or
+                    // never reached.
+                    (Attempt::Retry(a), Resend::IfNotRun) => matches!(a.status, 429 | 503),
+                    (Attempt::Transport(_, sent), Resend::IfNotRun) => !sent,
+                },
                 |e| match e {
                     Attempt::Retry(a) => a.retry_after,
-                    Attempt::Transport(_) => None,
+                    Attempt::Transport(..) => None,
                 },
             )
             .await;
         match outcome {
             Ok(a) | Err(Attempt::Retry(a)) => Ok(a),
-            Err(Attempt::Transport(e)) => Err(e),
+            Err(Attempt::Transport(e, _)) => Err(e),
         }
     }
 
     /// `GET url` as JSON, for import and check.
     pub(crate) async fn get(&self, url: &str, what: &str) -> Result<Json, ConnectorError> {
-        match self.call(Method::GET, url, None).await {
+        match self.call(Method::GET, url, None, Resend::Always).await {
             Ok(a) => Ok(a.body),
             Err(CallError::Transport(e)) => Err(e),
             Err(CallError::Service(e)) => Err(e.step_error(what)),
@@ -445,20 +459,30 @@ impl Client {
     }
 }
 
+/// What may be sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Anything: a read, or a token request.
+    Always,
+    /// Only what the service surely did not run (429, 503, a connection
+    /// never made): a `$batch` of writes, whose creates must not run twice.
+    IfNotRun,
+}
+
 /// One try's outcome when it is not a final answer.
 #[derive(Debug)]
 enum Attempt {
     /// A status worth trying again (429, 5xx), with its answer.
     Retry(Answer),
-    /// No HTTP answer.
-    Transport(ConnectorError),
+    /// No HTTP answer; whether the request may have reached the service.
+    Transport(ConnectorError, bool),
 }
 
 impl std::fmt::Display for Attempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Attempt::Retry(a) => write!(f, "{}", ServiceError::from_answer(a.status, &a.body)),
-            Attempt::Transport(e) => write!(f, "{e}"),
+            Attempt::Transport(e, _) => write!(f, "{e}"),
         }
     }
 }
@@ -469,18 +493,20 @@ async fn read(
     sent: Result<reqwest::Response, reqwest::Error>,
     shown: &str,
 ) -> Result<Answer, Attempt> {
-    let response = sent.map_err(|e| Attempt::Transport(transport_error(&e, shown)))?;
+    let response = sent.map_err(|e| {
+        let sent = !e.is_connect();
+        Attempt::Transport(transport_error(e, shown), sent)
+    })?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(retry_after);
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| Attempt::Transport(transport_error(&e, shown)))?;
+        .map_err(|e| Attempt::Transport(transport_error(e, shown), true))?;
     let body = if bytes.is_empty() {
         Json::Null
     } else {
@@ -496,7 +522,7 @@ async fn read(
         body,
         retry_after,
     };
-    if matches!(status, 429 | 500 | 502 | 503 | 504) {
+    if is_transient(status) {
         Err(Attempt::Retry(answer))
     } else {
         Ok(answer)
@@ -505,17 +531,16 @@ async fn read(
 
 /// A request that got no HTTP answer, as an error kind: a certificate
 /// problem is configuration, the rest is the service being unavailable.
-fn transport_error(e: &reqwest::Error, shown: &str) -> ConnectorError {
+fn transport_error(e: reqwest::Error, shown: &str) -> ConnectorError {
+    let timeout = e.is_timeout();
+    // The URL holds delta tokens and filter values: never in a message.
+    let e = e.without_url();
     let mut chain = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(s) = source {
         chain.push_str(&format!(": {s}"));
         source = s.source();
     }
-    let chain = chain.replace(
-        &format!(" for url ({})", e.url().map(|u| u.as_str()).unwrap_or("")),
-        "",
-    );
     if chain.contains("certificate") || chain.contains("Certificate") {
         ConnectorError::of(
             ConnectorErrorKind::Configuration,
@@ -523,11 +548,30 @@ fn transport_error(e: &reqwest::Error, shown: &str) -> ConnectorError {
                 "the TLS certificate of {shown} was not accepted{chain}; if a private CA signed it, give it as `ca_file`"
             ),
         )
-    } else if e.is_timeout() {
+    } else if timeout {
         ConnectorError::unavailable(format!("{shown} did not answer in time{chain}"))
     } else {
         ConnectorError::unavailable(format!("cannot reach {shown}{chain}"))
     }
+}
+
+/// Whether a status is worth trying again: throttled, or the service
+/// briefly failing.
+pub(crate) fn is_transient(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date.
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// A URL's path without its query (tokens, filters), for log lines.
@@ -595,6 +639,22 @@ mod tests {
             (odd.code.as_str(), odd.step_error("x").kind),
             ("BadGateway", ConnectorErrorKind::Unavailable)
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let wait = retry_after(&later).unwrap();
+        assert!(
+            (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&wait),
+            "{wait:?}"
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon"), None);
     }
 
     #[test]

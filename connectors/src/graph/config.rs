@@ -128,7 +128,21 @@ const MULTI_VALUED: &[&str] = &[
     "proxyAddresses",
     "imAddresses",
     "groupTypes",
+];
+
+/// Documented properties whose values are JSON objects, which the
+/// connector does not map.
+const COMPLEX: &[&str] = &[
     "identities",
+    "onPremisesExtensionAttributes",
+    "employeeOrgData",
+    "assignedLicenses",
+    "assignedPlans",
+    "provisionedPlans",
+    "licenseAssignmentStates",
+    "onPremisesProvisioningErrors",
+    "authorizationInfo",
+    "customSecurityAttributes",
 ];
 
 /// Properties Graph computes or that are written another way.
@@ -183,6 +197,11 @@ impl ObjectType {
     /// Whether `property` is a boolean.
     pub(crate) fn is_boolean(property: &str) -> bool {
         BOOLEANS.contains(&property)
+    }
+
+    /// The `$select` of its reads.
+    pub(crate) fn select(&self) -> String {
+        self.attributes.join(",")
     }
 
     /// Whether this type reads and writes its reference property.
@@ -249,6 +268,10 @@ impl GraphConfig {
                     problems.push(format!(
                         "object type `{name}`: `{a}` is not a Graph property name"
                     ));
+                } else if COMPLEX.contains(&a.as_str()) {
+                    problems.push(format!(
+                        "object type `{name}`: `{a}` holds JSON objects, which the connector does not map"
+                    ));
                 } else if READ_ONLY.contains(&a.as_str()) {
                     problems.push(format!(
                         "object type `{name}`: `{a}` is not an attribute (the id is the anchor; a password is made by `initial_password`)"
@@ -274,8 +297,8 @@ impl GraphConfig {
                 }
             }
         }
-        if !(self.writes_per_second > 0.0 && self.writes_per_second.is_finite()) {
-            problems.push("`writes_per_second` must be a number above 0".into());
+        if !(self.writes_per_second >= 0.01 && self.writes_per_second.is_finite()) {
+            problems.push("`writes_per_second` must be a number of at least 0.01".into());
         }
         if self.export_batch_size == 0 {
             problems.push("`export_batch_size` must be at least 1".into());
@@ -326,7 +349,7 @@ mod tests {
         for expected in [
             "`graph_url` must be an https:// URL",
             "`authority` must not hold credentials",
-            "`writes_per_second` must be a number above 0",
+            "`writes_per_second` must be a number of at least 0.01",
             "object type `user`: `id` is not an attribute",
             "object type `user`: `members` belongs to the other type",
             "object type `user`: `a b` is not a Graph property name",

@@ -1,23 +1,11 @@
-//! Export through Graph's JSON batching: each change becomes a chain of
-//! requests (create, update, delete; the manager and memberships through
-//! `$ref`), chains are packed into `$batch` requests of at most 20, with
-//! `dependsOn` linking the requests of one object so they run in order and
-//! a failure stops the rest of its chain, and each request's answer is
-//! mapped back to its object.
-//!
-//! - A create is sent alone first; the references of the new object (its
-//!   manager, members past the 20 a create may bind) follow once Graph has
-//!   told its id.
-//! - A request throttled inside a batch (429, 503) is sent again after the
-//!   longest `Retry-After` of the batch, with the requests that depended
-//!   on it; after the configured attempts its object fails as retryable.
-//! - Adding a member that already is one, or removing a manager or member
-//!   that is already gone, is done, not an error.
-//! - The batch itself failing (a lost connection) interrupts the export:
-//!   the objects already answered have results, the rest stay pending.
+//! Export, planned: each change becomes a chain of requests (create,
+//! update, delete; the manager and memberships through `$ref`), which
+//! `batch` sends. A create is sent alone first; the references of the new
+//! object (its manager, members past the 20 a create may bind) follow once
+//! Graph has told its id. Adding a member that already is one, or removing
+//! a manager or member that is already gone, is done, not an error.
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use std::collections::{HashSet, VecDeque};
 
 use engine::{
     Applied, AttrOp, ConnectorError, ExportChange, ExportFailure, ExportOp, ExportReport,
@@ -27,65 +15,98 @@ use reqwest::Method;
 use rules::Value;
 use serde_json::{json, Map, Value as Json};
 
-use super::client::{CallError, ServiceError};
+use super::client::{CallError, Resend, ServiceError};
 use super::config::reference_of;
 use super::import::collection;
 use super::{json_of, GraphConnector};
-
-/// Requests in one `$batch`: Graph's limit.
-pub(crate) const BATCH_LIMIT: usize = 20;
+use crate::common::Secret;
 
 /// Members a create may bind (`members@odata.bind`).
 const BIND_LIMIT: usize = 20;
 
 /// What an error answer of a step means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tolerate {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tolerate {
     /// Nothing: an error is the object's failure.
     Nothing,
     /// "already exist": adding a member that is one.
     Present,
-    /// 404: removing a reference that is already gone.
+    /// 404: removing a manager that is already gone.
     Absent,
+    /// 404 not about this group: removing a member that is already gone
+    /// (a 404 naming the group means the group is gone).
+    AbsentFrom(String),
 }
 
-/// One request of an object's chain.
-#[derive(Debug, Clone)]
-struct Step {
-    method: Method,
+/// One request of an object's chain. Not `Debug`: a create's body is
+/// completed with the initial password only when it is sent.
+#[derive(Clone)]
+pub(crate) struct Step {
+    pub(crate) method: Method,
     /// Relative to the Graph base (`/users/{id}`).
-    url: String,
-    body: Option<Json>,
-    tolerate: Tolerate,
+    pub(crate) url: String,
+    pub(crate) body: Option<Json>,
+    /// A user create's `passwordProfile`: (force change, password).
+    pub(crate) password: Option<(bool, Secret)>,
+    pub(crate) tolerate: Tolerate,
     /// A create: its answer tells the object's id.
-    creates: bool,
+    pub(crate) creates: bool,
+}
+
+impl Step {
+    fn new(method: Method, url: String, body: Option<Json>, tolerate: Tolerate) -> Step {
+        Step {
+            method,
+            url,
+            body,
+            password: None,
+            tolerate,
+            creates: false,
+        }
+    }
+
+    /// The body as sent.
+    pub(crate) fn sent_body(&self) -> Option<Json> {
+        let mut body = self.body.clone()?;
+        if let (Some((force, password)), Json::Object(map)) = (&self.password, &mut body) {
+            map.insert(
+                "passwordProfile".into(),
+                json!({"forceChangePasswordNextSignIn": force, "password": password.expose()}),
+            );
+        }
+        Some(body)
+    }
 }
 
 /// The references of a created object, sent once its id is known.
 #[derive(Debug, Clone, Default)]
-struct Deferred {
+pub(crate) struct Deferred {
     manager: Option<String>,
     members: Vec<String>,
 }
 
 /// One change being exported.
-struct Work {
-    id: u64,
-    object_type: String,
-    anchor: Option<String>,
-    /// The unique key a create is found by (`userPrincipalName`).
-    key: Option<(String, String)>,
-    steps: VecDeque<Step>,
-    deferred: Deferred,
-    failure: Option<ExportFailure>,
-    throttled: u32,
+pub(crate) struct Work {
+    pub(crate) id: u64,
+    pub(crate) object_type: String,
+    pub(crate) anchor: Option<String>,
+    /// The properties a create is found by (`userPrincipalName`).
+    pub(crate) key: Vec<(String, String)>,
+    pub(crate) steps: VecDeque<Step>,
+    pub(crate) deferred: Deferred,
+    pub(crate) failure: Option<ExportFailure>,
+    /// Sends refused for now (throttled, or a reference not yet visible).
+    pub(crate) throttled: u32,
     /// Its create was answered (its references may still be waiting).
-    created: bool,
+    pub(crate) created: bool,
+    /// Its outcome cannot be known (a create answered without an id, a
+    /// request the batch answer left out): no result is reported.
+    pub(crate) unknown: bool,
 }
 
 impl Work {
-    fn done(&self) -> bool {
-        self.failure.is_some() || self.steps.is_empty()
+    pub(crate) fn done(&self) -> bool {
+        self.failure.is_some() || self.unknown || self.steps.is_empty()
     }
 }
 
@@ -96,17 +117,35 @@ impl GraphConnector {
         for change in batch {
             works.push(self.plan(change).await);
         }
-        let interrupted = self.drive(&mut works).await.err();
+        let mut interrupted = self.drive(&mut works).await.err();
         self.fill_existing(&mut works).await;
         let mut results = Vec::new();
         for w in works {
-            let outcome = match (w.failure, w.steps.is_empty()) {
-                (Some(f), _) => Err(f),
-                (None, true) => Ok(Applied { anchor: w.anchor }),
-                // A create done whose references were not sent: the object
-                // exists, and the next import shows what it lacks.
-                (None, false) if w.created => Ok(Applied { anchor: w.anchor }),
-                (None, false) => continue,
+            let outcome = match (w.created, w.failure, w.steps.is_empty()) {
+                _ if w.unknown => {
+                    interrupted.get_or_insert_with(|| {
+                        ConnectorError::unavailable(
+                            "Graph's answer did not tell the outcome of every request of a $batch",
+                        )
+                    });
+                    continue;
+                }
+                // The object exists: a reference write that failed after its
+                // create does not undo it, and the next import shows what it
+                // lacks.
+                (true, failure, _) => {
+                    if let Some(f) = failure {
+                        tracing::warn!(
+                            "created {} {} but could not set its references: {f}",
+                            w.object_type,
+                            w.anchor.as_deref().unwrap_or("?")
+                        );
+                    }
+                    Ok(Applied { anchor: w.anchor })
+                }
+                (false, Some(f), _) => Err(f),
+                (false, None, true) => Ok(Applied { anchor: w.anchor }),
+                (false, None, false) => continue,
             };
             results.push(ExportResult { id: w.id, outcome });
         }
@@ -125,12 +164,13 @@ impl GraphConnector {
             id: change.id,
             object_type: ty_name.clone(),
             anchor: change.anchor.clone(),
-            key: None,
+            key: Vec::new(),
             steps: VecDeque::new(),
             deferred: Deferred::default(),
             failure: None,
             throttled: 0,
             created: false,
+            unknown: false,
         };
         let Some(ty) = self.settings.config.object_types.get(&ty_name) else {
             work.failure = Some(ExportFailure::new(
@@ -151,8 +191,10 @@ impl GraphConnector {
                             work.deferred.manager = ids.into_iter().next();
                         }
                     } else if !value.is_null() {
-                        if name == key_of(&ty_name) {
-                            work.key = value.as_str().map(|v| (name.clone(), v.to_owned()));
+                        if let (true, Some(v)) =
+                            (keys_of(&ty_name).contains(&name.as_str()), value.as_str())
+                        {
+                            work.key.push((name.clone(), v.to_owned()));
                         }
                         body.insert(name, json_of(&value));
                     }
@@ -180,21 +222,18 @@ impl GraphConnector {
                     ));
                     return work;
                 }
-                if let Some(p) = &ty.initial_password {
-                    let password = crate::common::password::generate(p.length);
-                    body.insert(
-                        "passwordProfile".into(),
-                        json!({"forceChangePasswordNextSignIn": p.force_change,
-                               "password": password.expose()}),
-                    );
-                }
-                work.steps.push_back(Step {
-                    method: Method::POST,
-                    url: format!("/{coll}"),
-                    body: Some(Json::Object(body)),
-                    tolerate: Tolerate::Nothing,
-                    creates: true,
-                });
+                let mut create = Step::new(
+                    Method::POST,
+                    format!("/{coll}"),
+                    Some(Json::Object(body)),
+                    Tolerate::Nothing,
+                );
+                create.creates = true;
+                create.password = ty
+                    .initial_password
+                    .as_ref()
+                    .map(|p| (p.force_change, crate::common::password::generate(p.length)));
+                work.steps.push_back(create);
             }
             ExportOp::Update { changes, .. } => {
                 let Some(id) = change.anchor.clone() else {
@@ -210,13 +249,12 @@ impl GraphConnector {
                     work.failure = Some(no_anchor());
                     return work;
                 };
-                work.steps.push_back(Step {
-                    method: Method::DELETE,
-                    url: format!("/{coll}/{}", segment(&id)),
-                    body: None,
-                    tolerate: Tolerate::Nothing,
-                    creates: false,
-                });
+                work.steps.push_back(Step::new(
+                    Method::DELETE,
+                    format!("/{coll}/{}", segment(&id)),
+                    None,
+                    Tolerate::Nothing,
+                ));
             }
         }
         work
@@ -245,8 +283,10 @@ impl GraphConnector {
                     AttrOp::Replace(v) => {
                         let want: Vec<String> = v.items().iter().filter_map(text).collect();
                         let have = self.members_of(id).await?;
-                        add.extend(want.iter().filter(|w| !have.contains(w)).cloned());
-                        remove.extend(have.into_iter().filter(|h| !want.contains(h)));
+                        let held: HashSet<&String> = have.iter().collect();
+                        let wanted: HashSet<&String> = want.iter().collect();
+                        add.extend(want.iter().filter(|w| !held.contains(w)).cloned());
+                        remove.extend(have.iter().filter(|h| !wanted.contains(h)).cloned());
                     }
                     AttrOp::Clear => remove.extend(self.members_of(id).await?),
                 }
@@ -271,13 +311,12 @@ impl GraphConnector {
             }
         }
         if !patch.is_empty() {
-            work.steps.push_back(Step {
-                method: Method::PATCH,
-                url: format!("/{coll}/{}", segment(id)),
-                body: Some(Json::Object(patch)),
-                tolerate: Tolerate::Nothing,
-                creates: false,
-            });
+            work.steps.push_back(Step::new(
+                Method::PATCH,
+                format!("/{coll}/{}", segment(id)),
+                Some(Json::Object(patch)),
+                Tolerate::Nothing,
+            ));
         }
         if let Some(m) = manager {
             work.steps.push_back(self.manager_step(id, m));
@@ -286,13 +325,12 @@ impl GraphConnector {
             work.steps.push_back(self.member_add(id, &m));
         }
         for m in remove {
-            work.steps.push_back(Step {
-                method: Method::DELETE,
-                url: format!("/groups/{}/members/{}/$ref", segment(id), segment(&m)),
-                body: None,
-                tolerate: Tolerate::Absent,
-                creates: false,
-            });
+            work.steps.push_back(Step::new(
+                Method::DELETE,
+                format!("/groups/{}/members/{}/$ref", segment(id), segment(&m)),
+                None,
+                Tolerate::AbsentFrom(id.to_owned()),
+            ));
         }
         Ok(())
     }
@@ -300,33 +338,25 @@ impl GraphConnector {
     fn manager_step(&self, user: &str, manager: Option<String>) -> Step {
         let url = format!("/users/{}/manager/$ref", segment(user));
         match manager {
-            Some(m) => Step {
-                method: Method::PUT,
+            Some(m) => Step::new(
+                Method::PUT,
                 url,
-                body: Some(
+                Some(
                     json!({"@odata.id": format!("{}/users/{}", self.settings.graph_url, segment(&m))}),
                 ),
-                tolerate: Tolerate::Nothing,
-                creates: false,
-            },
-            None => Step {
-                method: Method::DELETE,
-                url,
-                body: None,
-                tolerate: Tolerate::Absent,
-                creates: false,
-            },
+                Tolerate::Nothing,
+            ),
+            None => Step::new(Method::DELETE, url, None, Tolerate::Absent),
         }
     }
 
     fn member_add(&self, group: &str, member: &str) -> Step {
-        Step {
-            method: Method::POST,
-            url: format!("/groups/{}/members/$ref", segment(group)),
-            body: Some(json!({"@odata.id": self.object_link(member)})),
-            tolerate: Tolerate::Present,
-            creates: false,
-        }
+        Step::new(
+            Method::POST,
+            format!("/groups/{}/members/$ref", segment(group)),
+            Some(json!({"@odata.id": self.object_link(member)})),
+            Tolerate::Present,
+        )
     }
 
     /// `https://graph.microsoft.com/v1.0/directoryObjects/{id}`.
@@ -338,27 +368,39 @@ impl GraphConnector {
         )
     }
 
-    /// A group's current member ids.
+    /// A group's current members that are users (devices, contacts,
+    /// service principals and groups in it are not the connector's).
     async fn members_of(&self, group: &str) -> Result<Vec<String>, ExportFailure> {
         let mut url = self.client.url(&format!(
-            "/groups/{}/members?$select=id&$top=999",
+            "/groups/{}/members/microsoft.graph.user?$select=id&$top=999",
             segment(group)
         ));
         let mut ids = Vec::new();
         loop {
             let body = self.read_for_export(&url).await?;
+            let Some(page) = body["value"].as_array() else {
+                return Err(ExportFailure::new(
+                    FailureKind::Retryable,
+                    "Graph listed the group's members without a `value` array",
+                ));
+            };
             ids.extend(
-                body["value"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
+                page.iter()
                     .filter_map(|m| m["id"].as_str().map(str::to_owned)),
             );
-            match body["@odata.nextLink"].as_str() {
-                Some(next) if self.client.check_link(next).is_ok() => url = next.to_owned(),
-                _ => return Ok(ids),
+            let Some(next) = body["@odata.nextLink"].as_str() else {
+                return Ok(ids);
+            };
+            if next == url {
+                return Err(ExportFailure::new(
+                    FailureKind::Retryable,
+                    "Graph's next page of the group's members is the same page",
+                ));
             }
+            self.client
+                .check_link(next)
+                .map_err(|e| ExportFailure::new(FailureKind::Permanent, e.message))?;
+            url = next.to_owned();
         }
     }
 
@@ -379,173 +421,21 @@ impl GraphConnector {
     }
 
     async fn read_for_export(&self, url: &str) -> Result<Json, ExportFailure> {
-        match self.client.call(Method::GET, url, None).await {
+        match self
+            .client
+            .call(Method::GET, url, None, Resend::Always)
+            .await
+        {
             Ok(a) => Ok(a.body),
-            Err(CallError::Service(e)) => Err(failure(&e, false)),
+            Err(CallError::Service(e)) => Err(failure(&e, None)),
             Err(CallError::Transport(e)) => {
                 Err(ExportFailure::new(FailureKind::Retryable, e.message))
             }
         }
     }
 
-    /// Sends the chains until each is done or failed.
-    async fn drive(&self, works: &mut [Work]) -> Result<(), ConnectorError> {
-        let policy = engine::RetryPolicy {
-            attempts: self.settings.config.attempts,
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(120),
-        };
-        let mut round = 0;
-        loop {
-            // (work index, step index) of each request, in order.
-            let mut picked: Vec<(usize, usize)> = Vec::new();
-            for (w, work) in works.iter().enumerate() {
-                if work.done() {
-                    continue;
-                }
-                let room = BATCH_LIMIT - picked.len();
-                if room == 0 {
-                    break;
-                }
-                picked.extend((0..work.steps.len().min(room)).map(|s| (w, s)));
-            }
-            if picked.is_empty() {
-                return Ok(());
-            }
-            let requests: Vec<Json> = picked
-                .iter()
-                .enumerate()
-                .map(|(i, &(w, s))| {
-                    let step = &works[w].steps[s];
-                    let mut r = json!({"id": (i + 1).to_string(), "method": step.method.as_str(), "url": step.url});
-                    if let Some(body) = &step.body {
-                        r["body"] = body.clone();
-                        r["headers"] = json!({"Content-Type": "application/json"});
-                    }
-                    if s > 0 {
-                        r["dependsOn"] = json!([i.to_string()]);
-                    }
-                    r
-                })
-                .collect();
-            self.client.pace(requests.len()).await;
-            let answer = self
-                .client
-                .call(
-                    Method::POST,
-                    &self.client.url("/$batch"),
-                    Some(&json!({ "requests": requests })),
-                )
-                .await;
-            let body = match answer {
-                Ok(a) => a.body,
-                Err(CallError::Transport(e)) => return Err(e),
-                Err(CallError::Service(e)) => return Err(e.step_error("sending a $batch")),
-            };
-            let mut answers: Vec<Option<(u16, Json, Option<Duration>)>> = vec![None; picked.len()];
-            for r in body["responses"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let index = r["id"]
-                    .as_str()
-                    .and_then(|i| i.parse::<usize>().ok())
-                    .filter(|i| (1..=picked.len()).contains(i));
-                let (Some(index), Some(status)) = (index, r["status"].as_u64()) else {
-                    continue;
-                };
-                let retry_after = r["headers"]
-                    .as_object()
-                    .and_then(|h| {
-                        h.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                            .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
-                    })
-                    .map(Duration::from_secs);
-                answers[index - 1] = Some((status as u16, r["body"].clone(), retry_after));
-            }
-            let mut wait: Option<Duration> = None;
-            let mut throttled_any = false;
-            // Each work's picked steps are consecutive and in order.
-            let mut i = 0;
-            while i < picked.len() {
-                let w = picked[i].0;
-                let count = picked[i..].iter().take_while(|(x, _)| *x == w).count();
-                let work = &mut works[w];
-                for answer in &answers[i..i + count] {
-                    let Some((status, body, retry_after)) = answer else {
-                        work.failure = Some(ExportFailure::new(
-                            FailureKind::Retryable,
-                            "the $batch answer had no response for this request",
-                        ));
-                        break;
-                    };
-                    let Some(step) = work.steps.front() else {
-                        break;
-                    };
-                    if (200..300).contains(status) {
-                        let creates = step.creates;
-                        work.steps.pop_front();
-                        if creates {
-                            let Some(id) = body["id"].as_str() else {
-                                work.failure = Some(ExportFailure::new(
-                                    FailureKind::Permanent,
-                                    "Graph answered the create without the new object's id",
-                                ));
-                                break;
-                            };
-                            work.anchor = Some(id.to_owned());
-                            work.created = true;
-                            self.follow_create(work, id);
-                        }
-                        continue;
-                    }
-                    if matches!(status, 429 | 500 | 502 | 503 | 504) {
-                        throttled_any = true;
-                        work.throttled += 1;
-                        if let Some(r) = retry_after {
-                            wait = Some(wait.map_or(*r, |w| w.max(*r)));
-                        }
-                        if work.throttled >= policy.attempts {
-                            let e = ServiceError::from_answer(*status, body);
-                            work.failure = Some(failure(&e, false));
-                        }
-                        break;
-                    }
-                    if *status == 424 {
-                        // Its predecessor's answer decided; it is sent again if that one is.
-                        break;
-                    }
-                    let e = ServiceError::from_answer(*status, body);
-                    let tolerated = match step.tolerate {
-                        Tolerate::Present => *status == 400 && e.message.contains("already exist"),
-                        Tolerate::Absent => *status == 404,
-                        Tolerate::Nothing => false,
-                    };
-                    if tolerated {
-                        work.steps.pop_front();
-                        continue;
-                    }
-                    work.failure = Some(failure(&e, step.creates));
-                    break;
-                }
-                i += count;
-            }
-            if throttled_any {
-                round += 1;
-                let wait = policy.wait(round, wait);
-                tracing::warn!(
-                    "Graph throttled requests of a $batch; sending them again in {} ms",
-                    wait.as_millis()
-                );
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-
     /// Queues a created object's references, now that its id is known.
-    fn follow_create(&self, work: &mut Work, id: &str) {
+    pub(crate) fn follow_create(&self, work: &mut Work, id: &str) {
         let deferred = std::mem::take(&mut work.deferred);
         if let Some(m) = deferred.manager {
             work.steps.push_back(self.manager_step(id, Some(m)));
@@ -563,27 +453,32 @@ impl GraphConnector {
             if f.kind != FailureKind::AlreadyExists || f.existing_anchor.is_some() {
                 continue;
             }
-            let Some((attribute, value)) = &w.key else {
+            if w.key.is_empty() {
                 continue;
-            };
-            if let Ok(found) = self.find(&w.object_type, attribute, value).await {
+            }
+            if let Ok(found) = self.find(&w.object_type, &w.key).await {
                 f.existing_anchor = found;
             }
         }
     }
 
-    /// The id of the object of `object_type` whose `attribute` is `value`:
-    /// `None` when there is none, an error when there are several.
+    /// The id of the object of `object_type` whose properties hold these
+    /// values: `None` when there is none, an error when there are several.
     pub(crate) async fn find(
         &self,
         object_type: &str,
-        attribute: &str,
-        value: &str,
+        key: &[(String, String)],
     ) -> Result<Option<String>, ConnectorError> {
-        if value.is_empty() {
-            return Ok(None);
-        }
-        let filter = format!("{attribute} eq '{}'", value.replace('\'', "''"));
+        let filter = key
+            .iter()
+            .map(|(attribute, value)| format!("{attribute} eq '{}'", value.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let shown = key
+            .iter()
+            .map(|(a, v)| format!("{a} `{v}`"))
+            .collect::<Vec<_>>()
+            .join(" and ");
         let mut url = url::Url::parse(&self.client.url(&format!("/{}", collection(object_type))))
             .map_err(|e| ConnectorError::new(format!("bad Graph URL: {e}")))?;
         url.query_pairs_mut()
@@ -593,7 +488,7 @@ impl GraphConnector {
             .client
             .get(
                 url.as_str(),
-                &format!("looking for the {object_type} whose {attribute} is `{value}`"),
+                &format!("looking for the {object_type} with {shown}"),
             )
             .await?;
         let ids: Vec<&str> = body["value"]
@@ -607,30 +502,32 @@ impl GraphConnector {
             [] => Ok(None),
             [one] => Ok(Some((*one).to_owned())),
             _ => Err(ConnectorError::new(format!(
-                "{} {object_type}s have {attribute} `{value}`; cannot tell which one an earlier add created",
+                "{} {object_type}s have {shown}; cannot tell which one an earlier add created",
                 ids.len()
             ))),
         }
     }
 }
 
-/// The unique property a created object is found by.
-pub(crate) fn key_of(object_type: &str) -> &'static str {
+/// The properties a created object is found by: a user's
+/// `userPrincipalName` is unique; a security group's `mailNickname` need
+/// not be, so its `displayName` must match too.
+pub(crate) fn keys_of(object_type: &str) -> &'static [&'static str] {
     if object_type == "group" {
-        "mailNickname"
+        &["mailNickname", "displayName"]
     } else {
-        "userPrincipalName"
+        &["userPrincipalName"]
     }
 }
 
 /// A value's text, for ids.
-fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
 /// An id as one path segment: Graph ids are GUIDs; anything else is
 /// percent-encoded so it cannot change the path.
-fn segment(id: &str) -> String {
+pub(crate) fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
 
@@ -641,10 +538,22 @@ fn no_anchor() -> ExportFailure {
     )
 }
 
-/// One request's error as the failure of its object.
-fn failure(e: &ServiceError, create: bool) -> ExportFailure {
+/// One request's error as the failure of its object; `create` names the
+/// type of a create, whose clash on its key property is `AlreadyExists`
+/// (a clash on another unique property, `proxyAddresses` say, is another
+/// object's and is refused).
+pub(crate) fn failure(e: &ServiceError, create: Option<&str>) -> ExportFailure {
+    let clash = e.message.contains("already exist")
+        || e.is("Request_MultipleObjectsWithSameKeyValue")
+        || e.is("ObjectConflict");
     let kind = match e.status {
-        400 if create && e.message.contains("already exists") => FailureKind::AlreadyExists,
+        400 | 409
+            if clash
+                && create.is_some_and(|t| keys_of(t).iter().any(|k| e.message.contains(k))) =>
+        {
+            FailureKind::AlreadyExists
+        }
+        400 | 409 if clash => FailureKind::RejectedByPolicy,
         404 => FailureKind::NotFound,
         403 => FailureKind::RejectedByPolicy,
         400 if e.message.to_lowercase().contains("password") => FailureKind::RejectedByPolicy,
@@ -672,14 +581,23 @@ mod tests {
             "Request_BadRequest",
             "Another object with the same value for property userPrincipalName already exists.",
         );
-        assert_eq!(failure(&dup, true).kind, FailureKind::AlreadyExists);
-        assert_eq!(failure(&dup, false).kind, FailureKind::Permanent);
+        assert_eq!(failure(&dup, Some("user")).kind, FailureKind::AlreadyExists);
+        assert_eq!(failure(&dup, None).kind, FailureKind::RejectedByPolicy);
+        let other = e(
+            400,
+            "Request_BadRequest",
+            "Another object with the same value for property proxyAddresses already exists.",
+        );
         assert_eq!(
-            failure(&e(404, "Request_ResourceNotFound", "gone"), false).kind,
+            failure(&other, Some("user")).kind,
+            FailureKind::RejectedByPolicy
+        );
+        assert_eq!(
+            failure(&e(404, "Request_ResourceNotFound", "gone"), None).kind,
             FailureKind::NotFound
         );
         assert_eq!(
-            failure(&e(403, "Authorization_RequestDenied", "no"), false).kind,
+            failure(&e(403, "Authorization_RequestDenied", "no"), None).kind,
             FailureKind::RejectedByPolicy
         );
         let weak = e(
@@ -687,8 +605,11 @@ mod tests {
             "Request_BadRequest",
             "The specified password does not comply with password complexity requirements.",
         );
-        assert_eq!(failure(&weak, true).kind, FailureKind::RejectedByPolicy);
-        let f = failure(&e(429, "TooManyRequests", "slow down"), false);
+        assert_eq!(
+            failure(&weak, Some("user")).kind,
+            FailureKind::RejectedByPolicy
+        );
+        let f = failure(&e(429, "TooManyRequests", "slow down"), None);
         assert_eq!(
             (f.kind, f.code.as_deref()),
             (FailureKind::Retryable, Some("TooManyRequests"))

@@ -16,7 +16,7 @@
 //!   `syncStateNotFound`): `WatermarkExpired`, so the step's full-import
 //!   fallback runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use engine::{AttrOp, ConnectorError, ImportEvent, ImportedObject, ItemError};
 use rules::Value;
@@ -34,10 +34,12 @@ pub(crate) enum Round {
     Delta,
 }
 
-/// A group gathered over an initial round.
+/// A group gathered over an initial round: its members in the order
+/// Graph gave them, each once.
 struct Gathered {
     attributes: Vec<(String, Value)>,
     members: Vec<String>,
+    held: HashSet<String>,
 }
 
 /// Reads every configured type from `start` (or the initial round where
@@ -56,20 +58,21 @@ pub(crate) async fn run(
     for (name, ty) in types {
         let start = match round {
             Round::Initial => initial_url(connector, name, ty),
-            Round::Delta => match mark.link(name) {
+            // `delta_import` checked every link before the stream started.
+            Round::Delta => match mark.link(name, &ty.select())? {
                 Some(link) => {
                     connector.client.check_link(link)?;
                     link.to_owned()
                 }
                 None => {
                     return Err(Stop::Fatal(ConnectorError::watermark_expired(format!(
-                        "the watermark holds no delta link for `{name}` (a type added since the last full import): run a full import"
+                        "the watermark holds no delta link for `{name}`: run a full import"
                     ))))
                 }
             },
         };
         let link = read_type(connector, name, ty, start, round, &sink).await?;
-        mark.set(name, link);
+        mark.set(name, &ty.select(), link);
         // The types read so far resume from their new links even if a
         // later type fails.
         sink.event(ImportEvent::Watermark(mark.to_string())).await?;
@@ -82,7 +85,7 @@ fn initial_url(connector: &GraphConnector, name: &str, ty: &ObjectType) -> Strin
     connector.client.url(&format!(
         "/{}/delta?$select={}",
         collection(name),
-        ty.attributes.join(",")
+        ty.select()
     ))
 }
 
@@ -160,6 +163,11 @@ async fn read_type(
         }
         if let Some(next) = body["@odata.nextLink"].as_str() {
             client.check_link(next)?;
+            if next == url {
+                return Err(Stop::Fatal(ConnectorError::new(format!(
+                    "{what}: Graph's next page is the page just read"
+                ))));
+            }
             url = next.to_owned();
             continue;
         }
@@ -205,6 +213,7 @@ fn gather(
         Gathered {
             attributes: Vec::new(),
             members: Vec::new(),
+            held: HashSet::new(),
         }
     });
     // A repeat carries only `id` and `members@delta`; one with properties
@@ -217,9 +226,13 @@ fn gather(
         entry.attributes = properties(ty, item);
     }
     let (added, removed) = reference_changes(item, "members");
-    entry.members.retain(|m| !removed.contains(m));
+    if !removed.is_empty() {
+        let removed: HashSet<&String> = removed.iter().collect();
+        entry.members.retain(|m| !removed.contains(m));
+        entry.held.retain(|m| !removed.contains(m));
+    }
     for m in added {
-        if !entry.members.contains(&m) {
+        if entry.held.insert(m.clone()) {
             entry.members.push(m);
         }
     }
@@ -295,7 +308,9 @@ fn changes(name: &str, ty: &ObjectType, item: &Json) -> Vec<(String, AttrOp)> {
     out
 }
 
-/// The ids a `<reference>@delta` array adds and removes.
+/// The user ids a `<reference>@delta` array adds and removes. Members
+/// of other types (devices, contacts, service principals, groups) are not
+/// the connector's: leaving them out means they are never removed.
 fn reference_changes(item: &Json, reference: &str) -> (Vec<String>, Vec<String>) {
     let mut added = Vec::new();
     let mut removed = Vec::new();
@@ -307,6 +322,12 @@ fn reference_changes(item: &Json, reference: &str) -> (Vec<String>, Vec<String>)
         let Some(id) = entry["id"].as_str() else {
             continue;
         };
+        if entry["@odata.type"]
+            .as_str()
+            .is_some_and(|t| t != "#microsoft.graph.user")
+        {
+            continue;
+        }
         if entry.get("@removed").is_some() {
             removed.push(id.to_owned());
         } else {
@@ -396,6 +417,20 @@ mod tests {
             vec![("displayName".into(), Value::Str("Staff".into()))]
         );
         assert_eq!(g.members, vec!["a", "b", "c"]);
+        gather(
+            &mut gathered,
+            &mut order,
+            "g",
+            &t,
+            &json!({"id": "g", "members@delta": [
+            {"@odata.type": "#microsoft.graph.device", "id": "d"},
+            {"id": "b", "@removed": {"reason": "deleted"}}]}),
+        );
+        assert_eq!(
+            gathered["g"].members,
+            vec!["a", "c"],
+            "users only; a removal applies"
+        );
         assert_eq!(order, vec!["g"]);
     }
 }

@@ -5,8 +5,9 @@
 //!   throttling honoured, the client-side write pace, Graph's error bodies.
 //! - `import`: full and delta import through delta query; `watermark`:
 //!   the stored delta links.
-//! - `export`: creates, updates, deletes and `$ref` changes in JSON
-//!   batches of at most 20 requests.
+//! - `export`: each change planned as a chain of requests (creates,
+//!   updates, deletes, `$ref` changes); `batch`: the chains sent in JSON
+//!   batches of at most 20 requests, each answer mapped to its object.
 //!
 //! What the engine sees:
 //! - The anchor is the object's `id`, which Graph assigns: adds are
@@ -18,6 +19,7 @@
 //! Invariant: the client secret and the access token reach only the
 //! configured token endpoint and Graph, and never a message or a log.
 
+mod batch;
 mod client;
 pub mod config;
 mod export;
@@ -157,15 +159,18 @@ impl Connector for GraphConnector {
             None => Ok(self.import(Watermark::default(), Round::Initial)),
             Some(text) => {
                 let mark = Watermark::parse(text)?;
-                for name in self.settings.config.object_types.keys() {
-                    if let Some(link) = mark.link(name) {
-                        self.client.check_link(link).map_err(|_| {
-                            ConnectorError::watermark_expired(format!(
-                                "the stored delta link of `{name}` is not on {} (the service changed): run a full import",
-                                self.settings.graph_url
-                            ))
-                        })?;
-                    }
+                for (name, ty) in &self.settings.config.object_types {
+                    let Some(link) = mark.link(name, &ty.select())? else {
+                        return Err(ConnectorError::watermark_expired(format!(
+                            "the watermark holds no delta link for `{name}` (a type added since the last full import): run a full import"
+                        )));
+                    };
+                    self.client.check_link(link).map_err(|_| {
+                        ConnectorError::watermark_expired(format!(
+                            "the stored delta link of `{name}` is not on {} (the service changed): run a full import",
+                            self.settings.graph_url
+                        ))
+                    })?;
                 }
                 Ok(self.import(mark, Round::Delta))
             }
@@ -180,21 +185,24 @@ impl Connector for GraphConnector {
         let ExportOp::Add { attributes } = &change.op else {
             return Ok(None);
         };
-        let key = export::key_of(&change.object_type);
-        let Some(value) = attributes
-            .iter()
-            .find(|(n, _)| n == key)
-            .and_then(|(_, v)| v.as_str())
-        else {
-            return Err(ConnectorError::of(
-                ConnectorErrorKind::Configuration,
-                format!(
-                    "an add of a {} may have been applied, but it has no `{key}` to look it up by: map `{key}` in the outbound rule",
-                    change.object_type
-                ),
-            ));
-        };
-        self.find(&change.object_type, key, value).await
+        let mut key = Vec::new();
+        for name in export::keys_of(&change.object_type) {
+            let Some(value) = attributes
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.as_str())
+            else {
+                return Err(ConnectorError::of(
+                    ConnectorErrorKind::Configuration,
+                    format!(
+                        "an add of a {} may have been applied, but it has no `{name}` to look it up by: map `{name}` in the outbound rule",
+                        change.object_type
+                    ),
+                ));
+            };
+            key.push(((*name).to_owned(), value.to_owned()));
+        }
+        self.find(&change.object_type, &key).await
     }
 
     async fn check(&self) -> Result<CheckReport, ConnectorError> {

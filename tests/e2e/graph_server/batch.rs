@@ -94,6 +94,25 @@ fn parse(bytes: &[u8]) -> Result<Vec<Item>, ApiError> {
             )));
         }
     }
+    // Graph documents three shapes only: every request independent, every
+    // request after the one before it, or every request after one same
+    // request.
+    let none = items.iter().all(|i| i.depends_on.is_empty());
+    let serial = items.iter().enumerate().all(|(k, i)| match k {
+        0 => i.depends_on.is_empty(),
+        _ => i.depends_on == [items[k - 1].id.clone()],
+    });
+    let one = items
+        .iter()
+        .skip(1)
+        .all(|i| i.depends_on == [items[0].id.clone()])
+        && items.first().is_some_and(|i| i.depends_on.is_empty());
+    if !(none || serial || one) {
+        return Err(invalid(
+            "Batch requests must be all independent, all sequential, or all dependent on the same request."
+                .to_owned(),
+        ));
+    }
     Ok(items)
 }
 
