@@ -226,11 +226,22 @@ impl GraphConnector {
                 }
                 continue;
             }
+            if let Tolerate::Split(group, members) = &step.tolerate {
+                if status == 400 && e.message.contains("already exist") {
+                    let one_by_one = self.split(group, members);
+                    round.progress = true;
+                    work.steps.pop_front();
+                    for s in one_by_one.into_iter().rev() {
+                        work.steps.push_front(s);
+                    }
+                    continue;
+                }
+            }
             let tolerated = match &step.tolerate {
                 Tolerate::Present => status == 400 && e.message.contains("already exist"),
                 Tolerate::Absent => status == 404,
                 Tolerate::AbsentFrom(group) => status == 404 && !e.message.contains(group.as_str()),
-                Tolerate::Nothing => false,
+                Tolerate::Nothing | Tolerate::Split(..) => false,
             };
             if tolerated {
                 round.progress = true;

@@ -36,6 +36,9 @@ pub(crate) enum Tolerate {
     /// 404 not about this group: removing a member that is already gone
     /// (a 404 naming the group means the group is gone).
     AbsentFrom(String),
+    /// "already exist" on a bind of several members to this group: sent
+    /// again as one request per member.
+    Split(String, Vec<String>),
 }
 
 /// One request of an object's chain. Not `Debug`: a create's body is
@@ -321,9 +324,7 @@ impl GraphConnector {
         if let Some(m) = manager {
             work.steps.push_back(self.manager_step(id, m));
         }
-        for m in add {
-            work.steps.push_back(self.member_add(id, &m));
-        }
+        self.member_adds(work, id, &add);
         for m in remove {
             work.steps.push_back(Step::new(
                 Method::DELETE,
@@ -440,9 +441,28 @@ impl GraphConnector {
         if let Some(m) = deferred.manager {
             work.steps.push_back(self.manager_step(id, Some(m)));
         }
-        for m in deferred.members {
-            work.steps.push_back(self.member_add(id, &m));
+        self.member_adds(work, id, &deferred.members);
+    }
+
+    /// Members added 20 to a request (`PATCH` with `members@odata.bind`):
+    /// a 10,000-member change costs 500 writes of Graph's budget, not
+    /// 10,000. A request refused because one of them already is a member
+    /// is split into one `$ref` per member.
+    fn member_adds(&self, work: &mut Work, group: &str, members: &[String]) {
+        for chunk in members.chunks(BIND_LIMIT) {
+            let links: Vec<String> = chunk.iter().map(|m| self.object_link(m)).collect();
+            work.steps.push_back(Step::new(
+                Method::PATCH,
+                format!("/groups/{}", segment(group)),
+                Some(json!({ "members@odata.bind": links })),
+                Tolerate::Split(group.to_owned(), chunk.to_vec()),
+            ));
         }
+    }
+
+    /// The requests a refused bind is split into.
+    pub(crate) fn split(&self, group: &str, members: &[String]) -> Vec<Step> {
+        members.iter().map(|m| self.member_add(group, m)).collect()
     }
 
     /// For creates that found the object there already, its id, so the
