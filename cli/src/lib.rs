@@ -2,8 +2,11 @@
 //! The binary (`src/main.rs`) only calls [`main`]; the end-to-end suite in
 //! the workspace's `tests/` crate builds its test binary from the same call.
 //!
-//! Exit codes: 0 success; 1 failure (a step failed, the store is locked or
-//! inconsistent); 2 configuration error; 3 completed with per-object errors.
+//! Exit codes: 0 success; 1 failure (the store is locked or inconsistent,
+//! anything else); 2 configuration error; 3 completed with per-object
+//! errors; 4 stopped by a deletion threshold; 5 a connected system failed
+//! (unreachable, credentials refused, watermark expired); 6 stopped by the
+//! operator (SIGTERM, Ctrl-C).
 
 mod config;
 mod diagnostics;
@@ -120,6 +123,8 @@ enum Command {
     History {
         /// A run id.
         run: Option<u64>,
+        #[command(flatten)]
+        filter: HistoryFilter,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -145,6 +150,30 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// Which runs `history` lists.
+#[derive(Debug, Default, clap::Args)]
+struct HistoryFilter {
+    /// Only runs of this run profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Only runs of this connector.
+    #[arg(long)]
+    connector: Option<String>,
+    /// Only runs with this status (success, completed-with-warnings,
+    /// completed-with-errors, stopped-by-threshold, stopped, interrupted,
+    /// failed, skipped, in-progress).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only runs started at or after this date (YYYY-MM-DD, UTC) or
+    /// instant (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Only runs started before this date (YYYY-MM-DD, UTC: the day is
+    /// excluded) or instant (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -201,6 +230,9 @@ enum Outcome {
     ObjectErrors,
     Failed,
     ConfigError,
+    Threshold,
+    ConnectorFailure,
+    Stopped,
 }
 
 impl From<Outcome> for ExitCode {
@@ -210,6 +242,9 @@ impl From<Outcome> for ExitCode {
             Outcome::Failed => 1,
             Outcome::ConfigError => 2,
             Outcome::ObjectErrors => 3,
+            Outcome::Threshold => 4,
+            Outcome::ConnectorFailure => 5,
+            Outcome::Stopped => 6,
         })
     }
 }
@@ -257,7 +292,68 @@ fn report_config(errors: diagnostics::ConfigErrors) -> Outcome {
 
 fn report(e: &EngineError) -> Outcome {
     eprintln!("error: {e}");
-    Outcome::Failed
+    match e {
+        EngineError::DeletionThreshold { .. }
+        | EngineError::ImportDeletionThreshold { .. }
+        | EngineError::SyncDeletionThreshold { .. } => Outcome::Threshold,
+        EngineError::Connector { .. } | EngineError::WatermarkExpired { .. } => {
+            Outcome::ConnectorFailure
+        }
+        EngineError::Stopped => Outcome::Stopped,
+        _ => Outcome::Failed,
+    }
+}
+
+/// SIGTERM or Ctrl-C asks the running step to stop at its next batch
+/// boundary (nothing committed is lost, and the run is recorded as
+/// stopped); a second one ends the process at once, which is as safe as
+/// a crash: every commit is atomic, and the next run converges. The
+/// handlers live on a thread of their own (sync steps keep the main
+/// thread busy) and are in place when this returns.
+fn watch_signals(stop: engine::StopFlag) {
+    let (ready, installed) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready.send(false);
+                return;
+            };
+            runtime.block_on(stop_on_signal(stop, ready));
+        });
+    let ok = spawned.is_ok() && installed.recv().unwrap_or(false);
+    if !ok {
+        eprintln!("warning: cannot watch for SIGTERM; a signal ends the process at once");
+    }
+}
+
+async fn stop_on_signal(stop: engine::StopFlag, ready: std::sync::mpsc::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = ready.send(false);
+        return;
+    };
+    let _ = ready.send(true);
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        if !first {
+            eprintln!("stopping now");
+            std::process::exit(130);
+        }
+        first = false;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("stopping at the next batch boundary (signal again to stop at once)");
+    }
 }
 
 /// A description of this process for anyone refused the store lock.
@@ -346,6 +442,9 @@ async fn run(cli: Cli) -> Outcome {
         Ok(e) => e,
         Err(e) => return report(&e),
     };
+    if !reads_only {
+        watch_signals(engine.stop_flag());
+    }
     let outcome = dispatch(&engine, &config, cli.command).await;
     if let Err(e) = engine.close() {
         eprintln!("error: {e}");
@@ -436,7 +535,11 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             format,
         } => return preview(engine, connector.as_deref(), format),
         Command::Show { what } => return show(engine, what),
-        Command::History { run, format } => return history(engine, run, format),
+        Command::History {
+            run,
+            filter,
+            format,
+        } => return history(engine, run, &filter, format),
         Command::Check => {
             return match engine.check() {
                 Ok(problems) if problems.is_empty() => {
@@ -484,7 +587,7 @@ async fn test_connection(
         }
         Err(e) => {
             eprintln!("error: connector '{name}': {}", output::escape(&e.message));
-            Outcome::Failed
+            Outcome::ConnectorFailure
         }
     }
 }
@@ -662,10 +765,18 @@ fn show(engine: &Engine, what: ShowWhat) -> Outcome {
     }
 }
 
-fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
+fn history(engine: &Engine, run: Option<u64>, filter: &HistoryFilter, format: Format) -> Outcome {
+    let keep = match history_filter(filter) {
+        Ok(keep) => keep,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Outcome::ConfigError;
+        }
+    };
     match run {
         None => match engine.history() {
-            Ok(runs) => {
+            Ok(mut runs) => {
+                runs.retain(|r| keep(r));
                 print!(
                     "{}",
                     match format {
@@ -682,8 +793,10 @@ fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
                 match format {
                     Format::Table => {
                         println!("{}", output::run_line(&record));
-                        if let RunStatus::Failed(message) = &record.status {
-                            println!("  failed: {}", output::escape(message));
+                        if let RunStatus::Failed(message) | RunStatus::StoppedByThreshold(message) =
+                            &record.status
+                        {
+                            println!("  {}: {}", record.status.name(), output::escape(message));
                         }
                         print!("{}", output::errors_list(&errors, usize::MAX));
                     }
@@ -703,4 +816,51 @@ fn history(engine: &Engine, run: Option<u64>, format: Format) -> Outcome {
             Err(e) => report(&e),
         },
     }
+}
+
+/// The test a run must pass to be listed, or why the filter is wrong.
+fn history_filter(f: &HistoryFilter) -> Result<impl Fn(&RunRecord) -> bool + '_, String> {
+    if let Some(status) = &f.status {
+        if !RunStatus::NAMES.contains(&status.as_str()) {
+            return Err(format!(
+                "--status {status:?} is not a run status; expected one of: {}",
+                RunStatus::NAMES.join(", ")
+            ));
+        }
+    }
+    let since = f
+        .since
+        .as_deref()
+        .map(|d| instant("--since", d))
+        .transpose()?;
+    let until = f
+        .until
+        .as_deref()
+        .map(|d| instant("--until", d))
+        .transpose()?;
+    Ok(move |r: &RunRecord| {
+        f.profile
+            .as_ref()
+            .is_none_or(|p| r.profile.as_ref() == Some(p))
+            && f.connector.as_ref().is_none_or(|c| &r.connector == c)
+            && f.status.as_ref().is_none_or(|s| r.status.name() == s)
+            && since.is_none_or(|t| r.started >= t)
+            && until.is_none_or(|t| r.started < t)
+    })
+}
+
+/// A date (`2026-12-06`, midnight UTC) or an RFC 3339 instant, in
+/// microseconds since the epoch.
+fn instant(flag: &str, text: &str) -> Result<i64, String> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_micros())
+        .map_err(|_| {
+            format!("{flag} {text:?} is not a date (YYYY-MM-DD) or an RFC 3339 instant (2026-12-06T08:00:00Z)")
+        })
 }

@@ -89,6 +89,8 @@ pub(crate) struct Exporter<'a> {
     pub model: &'a Model,
     pub log: &'a mut RunLog,
     pub conn: Sym,
+    /// Set when the step is to stop at its next batch boundary.
+    pub stop: crate::StopFlag,
 }
 
 impl Exporter<'_> {
@@ -202,6 +204,9 @@ impl Exporter<'_> {
             .max(1);
         let mut rest = order;
         while !rest.is_empty() {
+            if crate::stop_requested(&self.stop) {
+                return Err(EngineError::Stopped);
+            }
             let mut txn = self.store.begin();
             let mut sent: BTreeMap<u64, Sent> = BTreeMap::new();
             // The export order within the batch (`sent` is keyed by id).

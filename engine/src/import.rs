@@ -34,6 +34,8 @@ pub(crate) struct Importer<'a> {
     bad_items: u64,
     /// `--allow-deletes N`: stage up to N deletes whatever the thresholds.
     pub allow_deletes: Option<usize>,
+    /// Set when the step is to stop at its next commit.
+    pub stop: Option<crate::StopFlag>,
 }
 
 impl<'a> Importer<'a> {
@@ -46,6 +48,7 @@ impl<'a> Importer<'a> {
             seen: HashSet::new(),
             bad_items: 0,
             allow_deletes: None,
+            stop: None,
         }
     }
 
@@ -105,6 +108,11 @@ impl<'a> Importer<'a> {
                 self.store
                     .commit(std::mem::replace(&mut txn, self.store.begin()))?;
                 in_batch = 0;
+                if self.stop.as_ref().is_some_and(crate::stop_requested) {
+                    // Staged so far is valid staging; the watermark is not
+                    // moved, so a delta import reads the rest again.
+                    return Err(EngineError::Stopped);
+                }
             }
         }
         self.log.checkpoint(self.store, &mut txn)?;
@@ -147,14 +155,17 @@ impl<'a> Importer<'a> {
         if full {
             // The next delta replays changes the full import already staged:
             // harmless, and the bad rows are read again by the next full import.
-            tracing::warn!(connector = %name, "the watermark was not advanced: {} item(s) could not be read", self.bad_items);
-            return Ok(());
+            let message = format!(
+                "the watermark was not advanced: {} item(s) could not be read",
+                self.bad_items
+            );
+            return self.log.warning(txn, &name, message);
         }
         let holds = txn.watermark_holds(self.conn)? + 1;
         if holds < WATERMARK_HOLDS {
-            tracing::warn!(connector = %name, "the watermark was not advanced: {} item(s) could not be read and will be read again (delta import {holds} of {WATERMARK_HOLDS} held back)", self.bad_items);
             txn.set_watermark_holds(self.conn, holds);
-            return Ok(());
+            let message = format!("the watermark was not advanced: {} item(s) could not be read and will be read again (delta import {holds} of {WATERMARK_HOLDS} held back)", self.bad_items);
+            return self.log.warning(txn, &name, message);
         }
         txn.set_watermark(self.conn, w);
         txn.set_watermark_holds(self.conn, 0);

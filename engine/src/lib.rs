@@ -98,6 +98,11 @@ pub enum EngineError {
         #[source]
         source: ConnectorError,
     },
+    /// An operator asked the process to stop (SIGTERM, Ctrl-C): the step
+    /// ended at a batch boundary; what it committed is kept, and running it
+    /// again goes on from there.
+    #[error("stopped on request at a batch boundary; what the step committed is kept, and running it again goes on from there")]
+    Stopped,
     /// A connector name that the configuration does not define.
     #[error("no connector named '{0}' is configured")]
     UnknownConnector(String),
@@ -134,6 +139,15 @@ pub struct Engine {
     connectors: BTreeMap<String, Box<dyn Connector>>,
     clock: Clock,
     staging: bool,
+    stop: StopFlag,
+}
+
+/// Set to ask the running step to stop at its next batch boundary.
+pub type StopFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// Whether `flag` asks the step to stop.
+pub(crate) fn stop_requested(flag: &StopFlag) -> bool {
+    flag.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Engine {
@@ -181,6 +195,7 @@ impl Engine {
             connectors,
             clock: system_clock,
             staging: config.staging,
+            stop: StopFlag::default(),
         })
     }
 
@@ -250,6 +265,7 @@ impl Engine {
             StepKind::FullImport | StepKind::DeltaImport => {
                 let mut importer = import::Importer::new(&self.store, &self.model, &mut log, conn);
                 importer.allow_deletes = options.allow_deletes;
+                importer.stop = Some(self.stop.clone());
                 importer.run(system, step == StepKind::FullImport).await
             }
             StepKind::FullSync | StepKind::DeltaSync => {
@@ -258,6 +274,7 @@ impl Engine {
                 if let Some(allowed) = options.allow_deletes {
                     syncer.deletion_limit = allowed;
                 }
+                syncer.stop = Some(self.stop.clone());
                 syncer.run(conn, step == StepKind::FullSync)
             }
             StepKind::Export => {
@@ -266,6 +283,7 @@ impl Engine {
                     model: &self.model,
                     log: &mut log,
                     conn,
+                    stop: self.stop.clone(),
                 }
                 .run(system, options.allow_deletes)
                 .await
@@ -278,6 +296,7 @@ impl Engine {
                 | EngineError::ImportDeletionThreshold { .. }
                 | EngineError::SyncDeletionThreshold { .. }),
             ) => RunStatus::StoppedByThreshold(e.to_string()),
+            Err(EngineError::Stopped) => RunStatus::Stopped,
             Err(e) => RunStatus::Failed(e.to_string()),
         };
         let record = log.finish(&self.store, status, (self.clock)())?;
@@ -287,6 +306,12 @@ impl Engine {
             "step finished"
         );
         result.map(|()| record)
+    }
+
+    /// The flag that asks a running step to stop at its next batch
+    /// boundary (a signal handler sets it).
+    pub fn stop_flag(&self) -> StopFlag {
+        self.stop.clone()
     }
 
     /// Pending exports of one connector, or of all.

@@ -92,7 +92,7 @@ fn duplicate_anchor_is_an_object_error_at_the_second_row() {
 fn missing_anchor_column_fails_the_step_naming_file_and_column() {
     let env = Setup::default().env(&staff());
     env.write("data/hr.csv", "id,firstName,lastName\nE1,Ada,Lovelace\n");
-    let out = env.expect(&["import", "hr"], 1);
+    let out = env.expect(&["import", "hr"], 5);
     let message = flat(&stderr(&out));
     assert!(
         message.contains("data/hr.csv"),

@@ -170,7 +170,7 @@ fn a_connector_secret_reaches_no_output_log_history_or_file() {
         &String::from_utf8_lossy(&env.bytes("data/dir.json")).replace(SECRET, "something-else"),
     );
     let out = run(&env, &[], &["-vv", "test-connection", "dir"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     assert!(
         stderr(&out).contains("invalid credentials") && stderr(&out).contains(PASSWORD_VAR),
         "{}",
@@ -241,7 +241,7 @@ fn a_secret_written_in_the_configuration_is_refused_and_not_repeated() {
 fn an_export_cut_short_keeps_what_was_applied_and_the_rest_pending() {
     let env = setup(&five());
     let out = run(&env, &[("MVSYNC_FAULT_DROP_AFTER", "2")], &["run", "full"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     assert!(
         flat(&stderr(&out)).contains("3 change(s) of the batch have no known outcome"),
         "{}",
@@ -298,7 +298,7 @@ fn an_expired_watermark_says_so_and_the_profile_can_fall_back_to_a_full_import()
     env.ok(&["run", "full"]);
     let expired = [("MVSYNC_FAULT_EXPIRED", "1")];
     let out = run(&env, &expired, &["run", "delta"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     let text = flat(&stderr(&out));
     assert!(
         text.contains("no longer honours the stored watermark")
@@ -320,7 +320,7 @@ fn an_empty_source_file_is_refused_at_import_and_deletes_nothing() {
     env.ok(&["run", "full"]);
     env.write("data/hr.csv", &hr_csv(&[]));
     let out = run(&env, &[], &["run", "full"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert!(
         flat(&stderr(&out)).contains("full import of 'hr' would delete 5 of its 5 objects"),
         "{}",
@@ -381,7 +381,7 @@ fn test_connection_reads_a_csv_source_and_changes_nothing() {
     assert!(!env.path("state").exists(), "no store is opened");
     std::fs::remove_file(env.path("data/hr.csv")).expect("remove");
     let out = run(&env, &[], &["test-connection", "hr"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     assert!(stderr(&out).contains("data/hr.csv"), "{}", describe(&out));
     let out = run(&env, &[], &["test-connection", "nope"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));

@@ -476,7 +476,7 @@ fn an_expired_delta_token_is_reported_and_the_fallback_runs_a_full_import() {
     server.expire_delta_tokens();
     let b = server.add_user(user(2));
 
-    let out = env.expect(&["import", "entra", "--delta"], 1);
+    let out = env.expect(&["import", "entra", "--delta"], 5);
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         text.contains("delta token expired") && text.contains("full import"),
@@ -510,7 +510,7 @@ fn an_expired_delta_token_is_reported_and_the_fallback_runs_a_full_import() {
         "mvsync.toml",
         &config.replace("\"jobTitle\", ", "\"jobTitle\", \"city\", "),
     );
-    let out = env.expect(&["import", "entra", "--delta"], 1);
+    let out = env.expect(&["import", "entra", "--delta"], 5);
     assert!(
         stderr(&out).contains("the attributes of `user` changed since the last full import"),
         "{}",
@@ -632,7 +632,7 @@ fn the_client_secret_and_passwords_never_appear_in_output_logs_or_the_store() {
         .env(SECRET_VAR, "not-the-secret-value")
         .output()
         .expect("run mvsync");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5));
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         text.contains("invalid_client") && text.contains("AADSTS7000215"),

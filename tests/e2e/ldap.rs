@@ -300,7 +300,7 @@ fn ldap_failures_are_clear_errors_and_lose_nothing() {
 
     // Wrong password: an authentication error naming the bind DN, never the password.
     env.set_var(PASSWORD_VAR, "not-the-password");
-    let out = env.expect(&["import", "dir"], 1);
+    let out = env.expect(&["import", "dir"], 5);
     let err = flat(&stderr(&out));
     assert!(
         err.contains("cannot bind as cn=admin,dc=example,dc=org")
@@ -317,7 +317,7 @@ fn ldap_failures_are_clear_errors_and_lose_nothing() {
         "mvsync.toml",
         &openldap_config(&slapd, &other.path().join("ca.pem").display().to_string()),
     );
-    let out = env.expect(&["import", "dir"], 1);
+    let out = env.expect(&["import", "dir"], 5);
     let err = flat(&stderr(&out));
     assert!(err.contains("TLS certificate is not trusted"), "{err}");
     env.write("mvsync.toml", &config);
@@ -325,7 +325,7 @@ fn ldap_failures_are_clear_errors_and_lose_nothing() {
     // The server is down: the step fails after its retries, and what was
     // staged and exported stays as it was.
     slapd.kill();
-    let out = env.expect(&["run", "delta"], 1);
+    let out = env.expect(&["run", "delta"], 5);
     let err = flat(&stderr(&out));
     assert!(
         err.contains(&format!("ldaps://127.0.0.1:{}", slapd.tls_port))
@@ -1191,7 +1191,7 @@ fn openldap_server_killed_mid_import_fails_the_step_and_the_next_run_completes()
     );
     slapd.kill();
     let status = import.wait().expect("the import's exit");
-    assert_eq!(status.code(), Some(1), "the step failed");
+    assert_eq!(status.code(), Some(5), "the step failed");
     let run = env.last_run();
     let failure = run["status"]["Failed"].as_str().unwrap_or_default();
     assert!(

@@ -14,6 +14,7 @@ mod harness;
 mod identity;
 mod ldap;
 mod lifecycle;
+mod operations;
 mod plan;
 mod postgres;
 mod quickstart;

@@ -29,7 +29,7 @@ fn deletion_threshold_blocks_an_export_until_allowed() {
 
     // The import refuses first: a source that lost most of its objects
     // stages no delete at all.
-    let out = env.expect(&["run", "full"], 1);
+    let out = env.expect(&["run", "full"], 4);
     let message = flat(&stderr(&out));
     assert!(
         message.contains("full import of 'hr' would delete 3 of its 5 objects"),
@@ -41,7 +41,7 @@ fn deletion_threshold_blocks_an_export_until_allowed() {
     env.ok(&["sync", "hr", "--allow-deletes", "3"]);
 
     // The export threshold still guards the target.
-    let out = env.expect(&["export", "app"], 1);
+    let out = env.expect(&["export", "app"], 4);
     let message = flat(&stderr(&out));
     assert!(message.contains("deletion threshold"), "{}", describe(&out));
     assert!(

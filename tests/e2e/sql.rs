@@ -257,7 +257,7 @@ fn watermark_and_change_log_deltas_see_inserts_updates_and_deletes() {
         // A restored backup moves the watermark column back: a clear error, and a
         // full import with the fallback.
         db.execute(&env, "UPDATE workers SET version = 1;");
-        let out = env.expect(&["import", "hrdb", "--delta"], 1);
+        let out = env.expect(&["import", "hrdb", "--delta"], 5);
         let text = flat(&stderr(&out));
         assert!(
             text.contains("moved backwards") && text.contains("run a full import"),
@@ -486,7 +486,7 @@ fn the_database_stopped_mid_import_is_a_clear_error_and_the_next_run_completes()
     let out = child.wait_with_output().expect("wait for mvsync");
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(5),
         "{}",
         crate::harness::describe(&out)
     );
@@ -529,7 +529,7 @@ fn a_wrong_password_and_a_server_that_is_down_are_clear_errors_naming_no_secret(
     let mut env = db.env(SOURCE_CONFIG);
     db.execute(&env, WORKERS_DDL);
     env.set_var(PASSWORD_VAR, "not-the-password-0x7");
-    let out = env.expect(&["test-connection", "hrdb"], 1);
+    let out = env.expect(&["test-connection", "hrdb"], 5);
     let text = flat(&stderr(&out));
     assert!(
         text.contains("credentials were refused")
@@ -543,7 +543,7 @@ fn a_wrong_password_and_a_server_that_is_down_are_clear_errors_naming_no_secret(
     };
     pg.stop_now();
     env.set_var(PASSWORD_VAR, PASSWORD);
-    let out = env.expect(&["import", "hrdb", "--full"], 1);
+    let out = env.expect(&["import", "hrdb", "--full"], 5);
     let text = flat(&stderr(&out));
     assert!(
         text.contains("cannot connect") && text.contains("unreachable"),

@@ -97,6 +97,8 @@ pub(crate) struct Syncer<'a> {
     pass_pending: bool,
     /// Metaverse objects this step may delete at most.
     pub deletion_limit: usize,
+    /// Set when the step is to stop at its next batch boundary.
+    pub stop: Option<crate::StopFlag>,
     /// Metaverse objects whose object got a new pending DN in a connector
     /// that stores references as text: their referrers are brought in step
     /// before the batch moves on.
@@ -119,6 +121,7 @@ impl<'a> Syncer<'a> {
             arrivals: Some(BTreeSet::new()),
             pass_pending: false,
             deletion_limit: model.deletion_threshold,
+            stop: None,
             renamed: Vec::new(),
             fresh: Default::default(),
             victims: Vec::new(),
@@ -147,6 +150,11 @@ impl Syncer<'_> {
         let prefix = keys::conn_prefix(tag, conn);
         let mut after: Option<Vec<u8>> = None;
         loop {
+            if self.stop.as_ref().is_some_and(crate::stop_requested) {
+                // The sync queue keeps what was not synced; a full sync
+                // is run again whole.
+                return Err(crate::EngineError::Stopped);
+            }
             let chunk = self.store.keys_after(&prefix, after.as_deref(), BATCH)?;
             let Some(last) = chunk.last() else { break };
             after = Some(last.clone());
@@ -535,9 +543,14 @@ impl Syncer<'_> {
             }
             self.store.commit(txn)?;
         }
-        tracing::warn!(
-            "waiting references still resolving after {MAX_ROUNDS} rounds; the next full sync resolves the rest"
-        );
+        let mut txn = self.store.begin();
+        self.log.warning(
+            &mut txn,
+            "references",
+            format!("waiting references still resolving after {MAX_ROUNDS} rounds; the next full sync resolves the rest"),
+        )?;
+        self.log.checkpoint(self.store, &mut txn)?;
+        self.store.commit(txn)?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod check;
 mod contract;
 mod crash;
 mod export_order;
+mod history;
 mod large_groups;
 mod pipeline;
 mod store_model;
