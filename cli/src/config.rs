@@ -38,6 +38,17 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default)]
     run_profiles: BTreeMap<Spanned<String>, RawProfile>,
+    #[serde(default)]
+    schedules: BTreeMap<Spanned<String>, RawSchedule>,
+}
+
+/// `[schedules.<profile>]`: when `mvsync schedule` runs the profile.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    /// A cron expression, in UTC: five fields (minute hour day-of-month
+    /// month day-of-week), or six with seconds first.
+    cron: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +233,17 @@ struct RawProfile {
     steps: Vec<RawStep>,
 }
 
+/// A run profile and when `mvsync schedule` runs it.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The run profile.
+    pub profile: String,
+    /// The cron expression as written.
+    pub text: String,
+    /// It, parsed.
+    pub cron: croner::Cron,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStep {
@@ -354,6 +376,8 @@ pub struct Config {
     pub(crate) connector_spans: BTreeMap<String, Range<usize>>,
     /// Run profiles.
     pub profiles: BTreeMap<String, Vec<ProfileStep>>,
+    /// When `mvsync schedule` runs which profile.
+    pub schedules: Vec<Schedule>,
     /// Where each rule of `engine.rules` is written (parallel to it).
     pub(crate) rule_spans: Vec<RuleSpans>,
     /// Where each step of `profiles` is written (parallel to them).
@@ -1031,6 +1055,34 @@ fn compile(
         profiles.insert(name.into_inner(), steps);
     }
 
+    let mut schedules = Vec::new();
+    for (profile, schedule) in raw.schedules {
+        if !profiles.contains_key(profile.get_ref()) {
+            let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
+            errors.push(
+                profile.span(),
+                format!(
+                    "schedule for run profile '{}', which is not configured",
+                    profile.get_ref()
+                ),
+                Some(format!("configured run profiles: {}", known.join(", "))),
+            );
+        }
+        let text = schedule.cron.get_ref().trim().to_owned();
+        match croner::Cron::new(&text).with_seconds_optional().parse() {
+            Ok(cron) => schedules.push(Schedule {
+                profile: profile.into_inner(),
+                text,
+                cron,
+            }),
+            Err(e) => errors.push(
+                schedule.cron.span(),
+                format!("`cron` of schedule '{}' is not a cron expression: {e}", profile.get_ref()),
+                Some("five fields, in UTC: minute hour day-of-month month day-of-week (\"*/30 * * * *\" every half hour, \"0 2 * * *\" at 02:00), or six with seconds first".into()),
+            ),
+        }
+    }
+
     let connector_spans = raw
         .connectors
         .iter()
@@ -1071,6 +1123,7 @@ fn compile(
             .collect(),
         connector_spans,
         profiles,
+        schedules,
         rule_spans,
         step_spans,
         incomplete_mv_types,

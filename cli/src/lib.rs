@@ -13,6 +13,7 @@ mod diagnostics;
 mod functions;
 mod output;
 mod plan;
+mod schedule;
 mod toml_errors;
 mod toml_string;
 mod validate;
@@ -128,6 +129,13 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// Run the run profiles of `[schedules]` on their cron expressions, one
+    /// at a time, until SIGTERM or Ctrl-C (for systemd or a container).
+    Schedule {
+        /// Run whatever is due, then exit (for cron or a systemd timer).
+        #[arg(long)]
+        once: bool,
     },
     /// Verify every store invariant.
     Check,
@@ -413,6 +421,11 @@ async fn run(cli: Cli) -> Outcome {
     if let Command::TestConnection { connector } = &cli.command {
         return test_connection(&connectors, connector).await;
     }
+    if let Command::Schedule { once } = &cli.command {
+        let stop = engine::StopFlag::default();
+        watch_signals(stop.clone());
+        return schedule::command(config, *once, stop).await;
+    }
     if let Command::Run { profile: None, .. } = &cli.command {
         print!("{}", output::profiles(&config.profiles));
         return Outcome::Ok;
@@ -556,9 +569,10 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                 Err(e) => report(&e),
             }
         }
-        Command::Validate | Command::Functions { .. } | Command::Completions { .. } => {
-            return Outcome::Ok
-        }
+        Command::Validate
+        | Command::Functions { .. }
+        | Command::Completions { .. }
+        | Command::Schedule { .. } => return Outcome::Ok,
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }

@@ -314,6 +314,12 @@ impl Engine {
         self.stop.clone()
     }
 
+    /// Uses `flag` as the stop flag (one watched by a process that opens
+    /// the store again for each run).
+    pub fn use_stop_flag(&mut self, flag: StopFlag) {
+        self.stop = flag;
+    }
+
     /// Pending exports of one connector, or of all.
     pub fn preview(&self, connector: Option<&str>) -> Result<Vec<PendingChange>, EngineError> {
         let conns: Vec<model::Sym> = match connector {

@@ -172,3 +172,94 @@ fn sigterm_during_a_long_sync_stops_it_cleanly_and_a_rerun_completes() {
     assert_eq!(projected + rest, 40_000, "nothing lost, nothing twice");
     env.ok(&["check"]);
 }
+
+/// The test setup with `schedules` appended.
+fn scheduled(schedules: &str) -> Env {
+    let setup = Setup::default();
+    let config = format!("{}\n{schedules}", setup.config());
+    let env = Env::new(&config);
+    env.write_hr(&staff());
+    env
+}
+
+#[test]
+fn the_scheduler_runs_two_profiles_on_a_fast_schedule_without_overlap() {
+    let env = scheduled(
+        "[schedules.full]\ncron = \"*/2 * * * * *\"\n[schedules.delta]\ncron = \"* * * * * *\"\n",
+    );
+    let mut child = env
+        .command(&["schedule"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mvsync schedule");
+    std::thread::sleep(Duration::from_secs(6));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(killed.success());
+    let out = {
+        let status = child.wait().expect("wait");
+        let mut text = String::new();
+        use std::io::Read;
+        if let Some(mut o) = child.stdout.take() {
+            o.read_to_string(&mut text).expect("stdout");
+        }
+        assert_eq!(status.code(), Some(0), "a clean stop: {text}");
+        text
+    };
+    assert!(
+        out.contains("stopped on request; the scheduler ends"),
+        "{out}"
+    );
+    let runs = env.history();
+    let profiles: Vec<&str> = runs.iter().filter_map(|r| r["profile"].as_str()).collect();
+    let starts = |p: &str| out.matches(&format!("run profile '{p}' started")).count();
+    assert!(
+        starts("full") >= 2 && starts("delta") >= 2,
+        "both ran again and again:\n{out}"
+    );
+    assert_eq!(profiles.len(), runs.len(), "every run belongs to a profile");
+    // Never two at once: each step starts after the one before ended.
+    for pair in runs.windows(2) {
+        let ended = pair[0]["finished"].as_i64().expect("finished");
+        let started = pair[1]["started"].as_i64().expect("started");
+        assert!(started >= ended, "overlap: {} and {}", pair[0], pair[1]);
+    }
+    assert!(
+        out.contains("nothing to import, sync or export"),
+        "an idle cycle says so:\n{out}"
+    );
+    env.ok(&["check"]);
+}
+
+#[test]
+fn schedule_once_runs_what_is_due_and_exits() {
+    let env = scheduled("[schedules.full]\ncron = \"0 2 * * *\"\n");
+    let out = env.ok(&["schedule", "--once"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("run profile 'full' has not run yet: running it now"),
+        "{text}"
+    );
+    assert_eq!(env.history().len(), 5);
+    // Run at most once a day: not due again now.
+    let out = env.ok(&["schedule", "--once"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing is due"));
+    assert_eq!(env.history().len(), 5);
+
+    let broken = scheduled(
+        "[schedules.full]\ncron = \"every night\"\n[schedules.nightly]\ncron = \"0 2 * * *\"\n",
+    );
+    let out = broken.expect(&["schedule", "--once"], 2);
+    let err = crate::harness::flat(&stderr(&out));
+    assert!(
+        err.contains("`cron` of schedule 'full' is not a cron expression"),
+        "{err}"
+    );
+    assert!(
+        err.contains("schedule for run profile 'nightly', which is not configured"),
+        "{err}"
+    );
+}
