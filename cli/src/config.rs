@@ -82,6 +82,10 @@ struct EngineSection {
     /// Runs older than this many days are pruned (0: kept forever).
     #[serde(default = "default_history_retention_days")]
     history_retention_days: u32,
+    /// The audit log of exported changes (default: beside the store,
+    /// `<store path>.audit.jsonl`).
+    #[serde(default)]
+    audit_log: Option<String>,
 }
 
 impl Default for EngineSection {
@@ -93,6 +97,7 @@ impl Default for EngineSection {
             retry_attempts: default_retry_attempts(),
             retry_delay_ms: default_retry_delay_ms(),
             history_retention_days: default_history_retention_days(),
+            audit_log: None,
         }
     }
 }
@@ -1089,6 +1094,14 @@ fn compile(
         .map(|(n, c)| (n.clone(), c.span()))
         .collect();
     let store_path = base_dir.join(&raw.store.path);
+    let audit_log = match &raw.engine.audit_log {
+        Some(path) => base_dir.join(path),
+        None => {
+            let mut name = store_path.clone().into_os_string();
+            name.push(".audit.jsonl");
+            PathBuf::from(name)
+        }
+    };
     Config {
         shown: shown.to_owned(),
         store_path,
@@ -1115,6 +1128,7 @@ fn compile(
                 max_delay: std::time::Duration::from_secs(30),
             },
             history_retention_days: raw.engine.history_retention_days,
+            audit_log: Some(audit_log),
         },
         connectors: raw
             .connectors

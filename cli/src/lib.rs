@@ -137,6 +137,24 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// List exported changes from the audit log (every change an export
+    /// sent, old → new, with its result), oldest first.
+    Audit {
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::ListFormat,
+    },
+    /// Stage the inverse of an export run's changes (from the audit log)
+    /// as pending exports: `preview` shows them, `export` applies them.
+    Revert {
+        /// The export run.
+        run: u64,
+        /// Revert objects that later runs changed again, too.
+        #[arg(long)]
+        force: bool,
+    },
     /// Verify every store invariant.
     Check,
     /// Load and validate the configuration; touch nothing.
@@ -180,6 +198,26 @@ struct HistoryFilter {
     since: Option<String>,
     /// Only runs started before this date (YYYY-MM-DD, UTC: the day is
     /// excluded) or instant (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
+}
+
+/// Which audit entries `audit` lists.
+#[derive(Debug, Default, clap::Args)]
+struct AuditFilter {
+    /// Only changes exported by this run.
+    #[arg(long)]
+    run: Option<u64>,
+    /// Only changes of this connector.
+    #[arg(long)]
+    connector: Option<String>,
+    /// Only changes of this object: its anchor, DN or cs:ID.
+    #[arg(long)]
+    object: Option<String>,
+    /// Only changes at or after this date (YYYY-MM-DD, UTC) or instant.
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Only changes before this date or instant.
     #[arg(long, value_name = "DATE")]
     until: Option<String>,
 }
@@ -426,6 +464,9 @@ async fn run(cli: Cli) -> Outcome {
         watch_signals(stop.clone());
         return schedule::command(config, *once, stop).await;
     }
+    if let Command::Audit { filter, format } = &cli.command {
+        return audit(&config, filter, *format);
+    }
     if let Command::Run { profile: None, .. } = &cli.command {
         print!("{}", output::profiles(&config.profiles));
         return Outcome::Ok;
@@ -569,9 +610,11 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                 Err(e) => report(&e),
             }
         }
+        Command::Revert { run, force } => return revert(engine, run, force),
         Command::Validate
         | Command::Functions { .. }
         | Command::Completions { .. }
+        | Command::Audit { .. }
         | Command::Schedule { .. } => return Outcome::Ok,
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await
@@ -877,4 +920,103 @@ fn instant(flag: &str, text: &str) -> Result<i64, String> {
         .map_err(|_| {
             format!("{flag} {text:?} is not a date (YYYY-MM-DD) or an RFC 3339 instant (2026-12-06T08:00:00Z)")
         })
+}
+
+/// `mvsync audit`: the audit log, filtered, one entry at a time (a log of
+/// millions of changes is never in memory). Reads the file only: no store.
+fn audit(config: &Config, f: &AuditFilter, format: output::ListFormat) -> Outcome {
+    use std::io::Write;
+    let Some(path) = &config.engine.audit_log else {
+        eprintln!("error: no audit log is kept");
+        return Outcome::Failed;
+    };
+    let since = match f
+        .since
+        .as_deref()
+        .map(|d| instant("--since", d))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(m) => {
+            eprintln!("error: {m}");
+            return Outcome::ConfigError;
+        }
+    };
+    let until = match f
+        .until
+        .as_deref()
+        .map(|d| instant("--until", d))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(m) => {
+            eprintln!("error: {m}");
+            return Outcome::ConfigError;
+        }
+    };
+    let object = f.object.as_deref();
+    let keep = |e: &engine::audit::AuditEntry| {
+        let at = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .map(|t| t.timestamp_micros())
+            .unwrap_or(0);
+        f.run.is_none_or(|r| e.run == r)
+            && f.connector.as_ref().is_none_or(|c| &e.connector == c)
+            && object.is_none_or(|o| {
+                e.anchor.as_deref() == Some(o)
+                    || e.dn.as_deref() == Some(o)
+                    || e.new_dn.as_deref() == Some(o)
+                    || o.strip_prefix("cs:").and_then(|n| n.parse().ok()) == Some(e.object)
+            })
+            && since.is_none_or(|t| at >= t)
+            && until.is_none_or(|t| at < t)
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printer = output::AuditPrinter::new(format);
+    let mut failed = None;
+    let log = engine::audit::AuditLog::new(path);
+    let read = log.each(&mut |e| {
+        if !keep(&e) {
+            return true;
+        }
+        match printer.entry(&mut out, &e) {
+            Ok(()) => true,
+            Err(err) => {
+                failed = Some(err);
+                false
+            }
+        }
+    });
+    let finished = printer.finish(&mut out).and_then(|()| out.flush());
+    match (read, failed, finished) {
+        (Err(e), _, _) => {
+            eprintln!("error: {e}");
+            Outcome::Failed
+        }
+        (_, Some(e), _) | (_, _, Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the audit listing: {e}");
+            Outcome::Failed
+        }
+        _ => Outcome::Ok,
+    }
+}
+
+/// `mvsync revert RUN`: stages the inverse of the run's exports.
+fn revert(engine: &Engine, run: u64, force: bool) -> Outcome {
+    match engine.revert(run, force) {
+        Ok(report) => {
+            for line in &report.staged {
+                println!("staged: {}", output::escape(line));
+            }
+            for line in &report.skipped {
+                println!("left alone: {}", output::escape(line));
+            }
+            println!(
+                "{} change(s) staged; review them with `mvsync preview`, apply them with `mvsync export CONNECTOR` (before the next sync, which stages exports from the rules again)",
+                report.staged.len()
+            );
+            Outcome::Ok
+        }
+        Err(e) => report(&e),
+    }
 }

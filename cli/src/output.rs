@@ -21,6 +21,142 @@ pub enum Format {
     Json,
 }
 
+/// How a listing command prints: a table for people, JSON or CSV for
+/// programs and spreadsheets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// A readable table (one line per item).
+    Table,
+    /// A JSON array, written item by item.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// Prints audit entries as they are read: constant memory whatever the
+/// log's size.
+pub struct AuditPrinter {
+    format: ListFormat,
+    count: usize,
+}
+
+/// The columns of `mvsync audit --format csv`: one row per attribute.
+const AUDIT_CSV: [&str; 13] = [
+    "time",
+    "run",
+    "connector",
+    "object",
+    "anchor",
+    "dn",
+    "operation",
+    "new_dn",
+    "attribute",
+    "old",
+    "new",
+    "result",
+    "error",
+];
+
+impl AuditPrinter {
+    /// A printer in `format`.
+    pub fn new(format: ListFormat) -> AuditPrinter {
+        AuditPrinter { format, count: 0 }
+    }
+
+    /// Prints one entry.
+    pub fn entry(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        e: &engine::audit::AuditEntry,
+    ) -> std::io::Result<()> {
+        let first = self.count == 0;
+        self.count += 1;
+        match self.format {
+            ListFormat::Table => {
+                let object = match (&e.anchor, &e.dn) {
+                    (Some(a), _) => format!("{} (cs:{})", esc(a), e.object),
+                    (None, Some(dn)) => format!("{} (cs:{})", esc(dn), e.object),
+                    (None, None) => format!("cs:{}", e.object),
+                };
+                let mut line = format!(
+                    "{} run {} {} {} {}: {}",
+                    e.time,
+                    e.run,
+                    esc(&e.connector),
+                    e.operation,
+                    object,
+                    e.result
+                );
+                if let Some(err) = &e.error {
+                    line.push_str(&format!(" ({})", esc(err)));
+                }
+                if let Some(dn) = &e.new_dn {
+                    line.push_str(&format!("; dn → {}", esc(dn)));
+                }
+                for c in &e.changes {
+                    line.push_str(&format!(
+                        "; {}: {} → {}",
+                        esc(&c.attribute),
+                        esc(&c.old.to_string()),
+                        esc(&c.new.to_string())
+                    ));
+                }
+                writeln!(out, "{line}")
+            }
+            ListFormat::Json => {
+                let text = serde_json::to_string(e).map_err(std::io::Error::other)?;
+                write!(out, "{}{text}", if first { "[\n" } else { ",\n" })
+            }
+            ListFormat::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                if first {
+                    w.write_record(AUDIT_CSV)?;
+                }
+                let text = |j: &serde_json::Value| match j {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                let row = |attribute: &str, old: String, new: String| {
+                    vec![
+                        e.time.clone(),
+                        e.run.to_string(),
+                        e.connector.clone(),
+                        format!("cs:{}", e.object),
+                        e.anchor.clone().unwrap_or_default(),
+                        e.dn.clone().unwrap_or_default(),
+                        e.operation.clone(),
+                        e.new_dn.clone().unwrap_or_default(),
+                        attribute.to_owned(),
+                        old,
+                        new,
+                        e.result.clone(),
+                        e.error.clone().unwrap_or_default(),
+                    ]
+                };
+                if e.changes.is_empty() {
+                    w.write_record(row("", String::new(), String::new()))?;
+                }
+                for c in &e.changes {
+                    w.write_record(row(&c.attribute, text(&c.old), text(&c.new)))?;
+                }
+                let bytes = w.into_inner().map_err(|e| e.into_error())?;
+                out.write_all(&bytes)
+            }
+        }
+    }
+
+    /// Ends the listing (closes the JSON array; an empty CSV gets its header).
+    pub fn finish(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self.format {
+            ListFormat::Json if self.count == 0 => writeln!(out, "[]"),
+            ListFormat::Json => writeln!(out, "\n]"),
+            ListFormat::Csv if self.count == 0 => writeln!(out, "{}", AUDIT_CSV.join(",")),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)

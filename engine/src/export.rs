@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rules::Value;
 
+use crate::audit::{AuditChange, AuditEntry, AuditLog};
 use crate::connector::{
     AttrOp, Connector, ExportChange, ExportFailure, ExportOp, ExportReport, FailureKind,
 };
@@ -91,6 +92,10 @@ pub(crate) struct Exporter<'a> {
     pub conn: Sym,
     /// Set when the step is to stop at its next batch boundary.
     pub stop: crate::StopFlag,
+    /// Where every answered change is recorded.
+    pub audit: Option<AuditLog>,
+    /// The entries of the answers not yet written to it.
+    pub entries: Vec<AuditEntry>,
 }
 
 impl Exporter<'_> {
@@ -170,7 +175,13 @@ impl Exporter<'_> {
         let (order, split) = order(&nodes);
         let result = self.export_passes(connector, &order, split).await;
         connector.export_finished().await;
-        result
+        // What the system answered is in the log even when the step failed.
+        let written = self.write_audit();
+        let synced = match &self.audit {
+            Some(log) => log.sync().map_err(EngineError::from),
+            None => Ok(()),
+        };
+        result.and(written).and(synced)
     }
 
     /// The batches of `order`, then (second pass) the references of the
@@ -370,6 +381,7 @@ impl Exporter<'_> {
                 },
             };
             let mut retry = BTreeMap::new();
+            let answered = report.results.len();
             for result in report.results {
                 let Some(s) = sent.remove(&result.id) else {
                     continue;
@@ -390,6 +402,11 @@ impl Exporter<'_> {
                         self.failed(txn, &s, f, attempt)?
                     }
                 }
+            }
+            if answered > 0 {
+                // Before the store records the answers: a change the system
+                // applied is in the log even if the process dies next.
+                self.write_audit()?;
             }
             if let Some(e) = report.interrupted {
                 // Retries wait for the next run too: their outcome is known
@@ -465,6 +482,8 @@ impl Exporter<'_> {
         failure: ExportFailure,
         attempts: u32,
     ) -> Result<(), StoreError> {
+        let error = format!("{}: {}", failure.kind.code(), failure.message);
+        self.audit_entry(txn, &s.cs, &s.change, None, Some(&error))?;
         match (failure.kind, &s.change.op) {
             (FailureKind::AlreadyExists, ExportOp::Add { .. })
                 if failure.existing_anchor.is_some()
@@ -661,6 +680,83 @@ impl Exporter<'_> {
         Ok(())
     }
 
+    /// Writes the pending audit entries.
+    fn write_audit(&mut self) -> Result<(), EngineError> {
+        let entries = std::mem::take(&mut self.entries);
+        match &self.audit {
+            Some(log) => Ok(log.append(&entries)?),
+            None => Ok(()),
+        }
+    }
+
+    /// The audit entry of an answered change: each attribute old → new,
+    /// references in the system's terms.
+    fn audit_entry(
+        &mut self,
+        txn: &Txn<'_>,
+        before: &CsObject,
+        change: &ExportChange,
+        anchor: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if self.audit.is_none() {
+            return Ok(());
+        }
+        let form = self.model.ref_form(self.conn, false);
+        let known = before.known_attrs();
+        let old = |name: &str| -> Result<Value, StoreError> {
+            match known.get(self.store.intern(name)) {
+                Some(v) => translate(txn, self.conn, form, v),
+                None => Ok(Value::Null),
+            }
+        };
+        let (operation, new_dn, changes) = match &change.op {
+            ExportOp::Add { attributes } => (
+                "add",
+                None,
+                attributes
+                    .iter()
+                    .map(|(n, v)| AuditChange::new(n, &Value::Null, v))
+                    .collect(),
+            ),
+            ExportOp::Update { new_dn, changes } => {
+                let mut out = Vec::with_capacity(changes.len());
+                for (n, op) in changes {
+                    let was = old(n)?;
+                    out.push(AuditChange::new(n, &was, &apply_op(&was, op)));
+                }
+                (
+                    if new_dn.is_some() { "rename" } else { "update" },
+                    new_dn.clone(),
+                    out,
+                )
+            }
+            ExportOp::Delete => {
+                let mut out = Vec::new();
+                for (k, v) in known.iter() {
+                    let v = translate(txn, self.conn, form, v)?;
+                    out.push(AuditChange::new(&self.store.name(*k), &v, &Value::Null));
+                }
+                ("delete", None, out)
+            }
+        };
+        self.entries.push(AuditEntry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            run: self.log.id(),
+            connector: self.store.name(self.conn).to_string(),
+            object: before.key.id,
+            object_type: change.object_type.clone(),
+            anchor: anchor.map(str::to_owned).or_else(|| before.anchor.clone()),
+            dn: before.dn.clone(),
+            operation: operation.into(),
+            new_dn,
+            changes,
+            result: if error.is_some() { "failed" } else { "applied" }.into(),
+            error: error.map(str::to_owned),
+        });
+        Ok(())
+    }
+
     fn applied(
         &mut self,
         txn: &mut Txn<'_>,
@@ -669,6 +765,7 @@ impl Exporter<'_> {
         anchor: Option<String>,
         follow_up: Option<PendingExport>,
     ) -> Result<(), StoreError> {
+        self.audit_entry(txn, before, change, anchor.as_deref(), None)?;
         let mut cs = before.clone();
         cs.error = None;
         if anchor.is_some() {

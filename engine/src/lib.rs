@@ -4,6 +4,7 @@
 //! Invariant: the engine knows connectors only through the [`Connector`]
 //! trait; it never imports a connector crate.
 
+pub mod audit;
 pub mod check;
 pub mod connector;
 pub mod diff;
@@ -14,6 +15,7 @@ pub mod inspect;
 pub mod model;
 pub mod plan;
 pub mod retry;
+pub mod revert;
 pub mod setup;
 pub mod store;
 mod sync;
@@ -98,6 +100,12 @@ pub enum EngineError {
         #[source]
         source: ConnectorError,
     },
+    /// The audit log could not be written.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    /// A run cannot be reverted.
+    #[error("{0}")]
+    Revert(String),
     /// An operator asked the process to stop (SIGTERM, Ctrl-C): the step
     /// ended at a batch boundary; what it committed is kept, and running it
     /// again goes on from there.
@@ -140,6 +148,7 @@ pub struct Engine {
     clock: Clock,
     staging: bool,
     stop: StopFlag,
+    audit: Option<audit::AuditLog>,
 }
 
 /// Set to ask the running step to stop at its next batch boundary.
@@ -196,6 +205,7 @@ impl Engine {
             clock: system_clock,
             staging: config.staging,
             stop: StopFlag::default(),
+            audit: config.audit_log.clone().map(audit::AuditLog::new),
         })
     }
 
@@ -284,6 +294,8 @@ impl Engine {
                     log: &mut log,
                     conn,
                     stop: self.stop.clone(),
+                    audit: self.audit.clone(),
+                    entries: Vec::new(),
                 }
                 .run(system, options.allow_deletes)
                 .await
@@ -312,6 +324,22 @@ impl Engine {
     /// boundary (a signal handler sets it).
     pub fn stop_flag(&self) -> StopFlag {
         self.stop.clone()
+    }
+
+    /// The audit log of exported changes, when one is kept.
+    pub fn audit_log(&self) -> Option<&audit::AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// Stages the inverse of export run `run`'s changes as pending
+    /// exports (see [`revert`]).
+    pub fn revert(&self, run: u64, force: bool) -> Result<revert::RevertReport, EngineError> {
+        let Some(audit) = &self.audit else {
+            return Err(EngineError::Revert(
+                "no audit log is kept, so no run can be reverted".into(),
+            ));
+        };
+        revert::revert(&self.store, audit, run, force)
     }
 
     /// Uses `flag` as the stop flag (one watched by a process that opens

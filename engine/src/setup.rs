@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// Runs that finished more than this many days ago are deleted when a
     /// writer opens the store (0: keep every run).
     pub history_retention_days: u32,
+    /// The audit log of exported changes (none: not kept).
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 impl RuleModel {

@@ -263,3 +263,168 @@ fn schedule_once_runs_what_is_due_and_exits() {
         "{err}"
     );
 }
+
+/// The `app-out` rule's display name flow, made wrong by a bad change.
+fn with_display_flow(env: &Env, flow: &str) {
+    let config = std::fs::read_to_string(env.path("mvsync.toml")).expect("the config");
+    let rule = config.find("name = \"app-out\"").expect("the app-out rule");
+    let start = rule
+        + config[rule..]
+            .find("\ndisplayName = ")
+            .expect("app-out's displayName flow")
+        + 1;
+    let end = start + config[start..].find('\n').expect("a line end");
+    env.write(
+        "mvsync.toml",
+        &format!("{}displayName = {flow}{}", &config[..start], &config[end..]),
+    );
+}
+
+fn audit_lines(env: &Env, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    match env.json(&all) {
+        Value::Array(items) => items,
+        other => panic!("a JSON array: {other}"),
+    }
+}
+
+#[test]
+fn the_audit_log_records_every_exported_change_old_to_new_and_no_secret() {
+    let setup = Setup {
+        extra: "",
+        ..Setup::default()
+    };
+    let config = setup
+        .config()
+        .replace(
+            "columns = [\"accountName\", \"displayName\", \"department\", \"manager\", \"enabled\"]",
+            "columns = [\"accountName\", \"displayName\", \"department\", \"manager\", \"enabled\", \"initialPassword\"]",
+        )
+        .replace(
+            "enabled = 'IIF(active, \"yes\", \"no\")'",
+            "enabled = 'IIF(active, \"yes\", \"no\")'\ninitialPassword = { expr = '\"Welcome-\" + employeeId + \"!\"', initial_only = true }",
+        );
+    let env = Env::new(&config);
+    env.write_hr(&staff());
+    env.ok(&["run", "full"]);
+    let entries = audit_lines(&env, &[]);
+    assert_eq!(entries.len(), 3, "three accounts added: {entries:#?}");
+    for e in &entries {
+        assert_eq!(e["operation"], "add");
+        assert_eq!(e["result"], "applied");
+        assert_eq!(e["connector"], "app");
+        let password = e["changes"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["attribute"] == "initialPassword"))
+            .expect("the password column was exported");
+        assert_eq!(password["new"], "<redacted>");
+    }
+    let text = std::fs::read_to_string(env.path("state/mvsync.db.audit.jsonl")).expect("the log");
+    assert!(!text.contains("Welcome-"), "no secret in the audit log");
+
+    with_display_flow(&env, "'Upper(displayName)'");
+    env.ok(&["run", "full"]);
+    let run = env
+        .history()
+        .iter()
+        .filter(|r| r["step"] == "Export")
+        .last()
+        .and_then(|r| r["id"].as_u64())
+        .expect("the export run");
+    let changed = audit_lines(&env, &["--run", &run.to_string()]);
+    assert_eq!(changed.len(), 3);
+    let ada = audit_lines(&env, &["--object", "e1"]);
+    assert_eq!(ada.len(), 2, "the add and the update of e1");
+    assert_eq!(ada[1]["changes"][0]["attribute"], "displayName");
+    assert_eq!(ada[1]["changes"][0]["old"], "Ada Lovelace");
+    assert_eq!(ada[1]["changes"][0]["new"], "ADA LOVELACE");
+    assert_eq!(audit_lines(&env, &["--since", "2999-01-01"]).len(), 0);
+    let csv = crate::harness::stdout(&env.ok(&["audit", "--format", "csv", "--object", "e1"]));
+    assert!(
+        csv.starts_with(
+            "time,run,connector,object,anchor,dn,operation,new_dn,attribute,old,new,result,error\n"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",displayName,Ada Lovelace,ADA LOVELACE,applied,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_bad_rule_change_exported_to_csv_is_reverted_to_the_byte() {
+    let env = Setup::default().env(&staff());
+    env.ok(&["run", "full"]);
+    let before = env.bytes("state/app.csv");
+    with_display_flow(&env, "'Upper(displayName)'");
+    env.ok(&["run", "full"]);
+    assert_ne!(
+        env.bytes("state/app.csv"),
+        before,
+        "the bad change reached the file"
+    );
+    let run = env
+        .history()
+        .iter()
+        .filter(|r| r["step"] == "Export")
+        .last()
+        .and_then(|r| r["id"].as_u64())
+        .expect("the bad export run");
+
+    // The rule is fixed, then the run is reverted and exported.
+    with_display_flow(&env, "\"displayName\"");
+    let out = env.ok(&["revert", &run.to_string()]);
+    assert!(
+        crate::harness::stdout(&out).contains("3 change(s) staged"),
+        "{}",
+        crate::harness::stdout(&out)
+    );
+    let preview = env.preview();
+    assert_eq!(preview.len(), 3, "{preview:#?}");
+    env.ok(&["export", "app"]);
+    assert_eq!(
+        env.bytes("state/app.csv"),
+        before,
+        "byte-identical to before the bad run"
+    );
+    env.ok(&["run", "full"]);
+    assert_eq!(env.bytes("state/app.csv"), before, "and it stays so");
+    env.ok(&["check"]);
+}
+
+#[test]
+fn revert_leaves_objects_changed_since_alone_unless_forced() {
+    let env = Setup::default().env(&staff());
+    env.ok(&["run", "full"]);
+    with_display_flow(&env, "'Upper(displayName)'");
+    env.ok(&["run", "full"]);
+    let bad = env
+        .history()
+        .iter()
+        .filter(|r| r["step"] == "Export")
+        .last()
+        .and_then(|r| r["id"].as_u64())
+        .expect("the bad export run");
+    // A later run changes Ada again.
+    let mut workers = staff();
+    workers[0] = crate::harness::worker("E1", "Ada", "King").email("ada@example.org");
+    env.write_hr(&workers);
+    env.ok(&["run", "full"]);
+    let out = env.ok(&["revert", &bad.to_string()]);
+    let text = crate::harness::stdout(&out);
+    assert!(
+        text.contains("left alone: app cs:") && text.contains("(e1): changed again by run"),
+        "{text}"
+    );
+    assert!(text.contains("2 change(s) staged"), "{text}");
+    let out = env.ok(&["revert", &bad.to_string(), "--force"]);
+    assert!(crate::harness::stdout(&out).contains("3 change(s) staged"));
+    let out = env.expect(&["revert", "999"], 1);
+    assert!(
+        stderr(&out).contains("run 999 exported no change"),
+        "{}",
+        stderr(&out)
+    );
+}

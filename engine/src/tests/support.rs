@@ -588,6 +588,7 @@ impl Harness {
                 max_delay: std::time::Duration::from_millis(5),
             },
             history_retention_days: 0,
+            audit_log: None,
         };
         let connectors = systems
             .iter()
