@@ -325,13 +325,7 @@ fn the_audit_log_records_every_exported_change_old_to_new_and_no_secret() {
 
     with_display_flow(&env, "'Upper(displayName)'");
     env.ok(&["run", "full"]);
-    let run = env
-        .history()
-        .iter()
-        .filter(|r| r["step"] == "Export")
-        .last()
-        .and_then(|r| r["id"].as_u64())
-        .expect("the export run");
+    let run = last_export_run(&env);
     let changed = audit_lines(&env, &["--run", &run.to_string()]);
     assert_eq!(changed.len(), 3);
     let ada = audit_lines(&env, &["--object", "e1"]);
@@ -365,13 +359,7 @@ fn a_bad_rule_change_exported_to_csv_is_reverted_to_the_byte() {
         before,
         "the bad change reached the file"
     );
-    let run = env
-        .history()
-        .iter()
-        .filter(|r| r["step"] == "Export")
-        .last()
-        .and_then(|r| r["id"].as_u64())
-        .expect("the bad export run");
+    let run = last_export_run(&env);
 
     // The rule is fixed, then the run is reverted and exported.
     with_display_flow(&env, "\"displayName\"");
@@ -400,13 +388,7 @@ fn revert_leaves_objects_changed_since_alone_unless_forced() {
     env.ok(&["run", "full"]);
     with_display_flow(&env, "'Upper(displayName)'");
     env.ok(&["run", "full"]);
-    let bad = env
-        .history()
-        .iter()
-        .filter(|r| r["step"] == "Export")
-        .last()
-        .and_then(|r| r["id"].as_u64())
-        .expect("the bad export run");
+    let bad = last_export_run(&env);
     // A later run changes Ada again.
     let mut workers = staff();
     workers[0] = crate::harness::worker("E1", "Ada", "King").email("ada@example.org");
@@ -427,4 +409,14 @@ fn revert_leaves_objects_changed_since_alone_unless_forced() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The id of the newest export run.
+fn last_export_run(env: &Env) -> u64 {
+    env.history()
+        .iter()
+        .rev()
+        .find(|r| r["step"] == "Export")
+        .and_then(|r| r["id"].as_u64())
+        .expect("an export run")
 }
