@@ -13,6 +13,7 @@ mod diagnostics;
 mod functions;
 mod output;
 mod plan;
+mod progress;
 mod schedule;
 mod toml_errors;
 mod toml_string;
@@ -44,6 +45,12 @@ struct Cli {
     /// More logging (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Errors only: no warnings, no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log lines as text or as JSON objects (one per line), on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,7 +110,7 @@ enum Command {
         connector: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        format: output::ListFormat,
     },
     /// What a changed configuration would do, compared with the current
     /// rules: metaverse and pending-export changes. Writes nothing.
@@ -128,7 +135,7 @@ enum Command {
         filter: HistoryFilter,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        format: output::ListFormat,
     },
     /// Run the run profiles of `[schedules]` on their cron expressions, one
     /// at a time, until SIGTERM or Ctrl-C (for systemd or a container).
@@ -168,6 +175,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Print the man page, in roff (for example
+    /// `mvsync man > /usr/local/share/man/man1/mvsync.1`). Needs no
+    /// configuration.
+    Man,
     /// Print a shell completion script (for example
     /// `mvsync completions bash > /etc/bash_completion.d/mvsync`). Needs
     /// no configuration.
@@ -230,6 +241,15 @@ struct Mode {
     /// Only what changed.
     #[arg(long)]
     delta: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Readable text.
+    Text,
+    /// One JSON object per line (for a log collector).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,7 +318,7 @@ impl From<Outcome> for ExitCode {
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -312,23 +332,28 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli)).into()
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .init(),
+    }
 }
 
 fn report_config(errors: diagnostics::ConfigErrors) -> Outcome {
@@ -414,6 +439,7 @@ fn holder(args: &[String]) -> String {
 
 async fn run(cli: Cli) -> Outcome {
     let shown = cli.config.display().to_string();
+    let quiet = cli.quiet;
     if let Command::Completions { shell } = &cli.command {
         use clap::CommandFactory;
         use std::io::Write;
@@ -424,6 +450,22 @@ async fn run(cli: Cli) -> Outcome {
         return match std::io::stdout().write_all(&script) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 eprintln!("error: cannot write the completion script: {e}");
+                Outcome::Failed
+            }
+            _ => Outcome::Ok,
+        };
+    }
+    if let Command::Man = &cli.command {
+        use clap::CommandFactory;
+        use std::io::Write;
+        let mut page = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+            eprintln!("error: cannot render the man page: {e}");
+            return Outcome::Failed;
+        }
+        return match std::io::stdout().write_all(&page) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("error: cannot write the man page: {e}");
                 Outcome::Failed
             }
             _ => Outcome::Ok,
@@ -462,7 +504,7 @@ async fn run(cli: Cli) -> Outcome {
     if let Command::Schedule { once } = &cli.command {
         let stop = engine::StopFlag::default();
         watch_signals(stop.clone());
-        return schedule::command(config, *once, stop).await;
+        return schedule::command(config, *once, stop, quiet).await;
     }
     if let Command::Audit { filter, format } = &cli.command {
         return audit(&config, filter, *format);
@@ -492,12 +534,15 @@ async fn run(cli: Cli) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let engine = match Engine::new(store, &config.engine, connectors) {
+    let mut engine = match Engine::new(store, &config.engine, connectors) {
         Ok(e) => e,
         Err(e) => return report(&e),
     };
     if !reads_only {
         watch_signals(engine.stop_flag());
+    }
+    if let Some(p) = progress::reporter(quiet) {
+        engine.set_progress(p);
     }
     let outcome = dispatch(&engine, &config, cli.command).await;
     if let Err(e) = engine.close() {
@@ -614,6 +659,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
         Command::Validate
         | Command::Functions { .. }
         | Command::Completions { .. }
+        | Command::Man
         | Command::Audit { .. }
         | Command::Schedule { .. } => return Outcome::Ok,
     };
@@ -652,7 +698,8 @@ async fn test_connection(
 /// `mvsync preview`: written as it is read, one change at a time (JSON),
 /// or a table per thousand changes, so that a preview of millions of
 /// pending adds holds their keys in memory, never the changes or the text.
-fn preview(engine: &Engine, connector: Option<&str>, format: Format) -> Outcome {
+fn preview(engine: &Engine, connector: Option<&str>, format: output::ListFormat) -> Outcome {
+    use output::ListFormat as Format;
     use std::io::Write;
     const TABLE_ROWS: usize = 1000;
     let stdout = std::io::stdout();
@@ -669,6 +716,11 @@ fn preview(engine: &Engine, connector: Option<&str>, format: Format) -> Outcome 
                 first = false;
                 let indented: Vec<String> = item.lines().map(|l| format!("  {l}")).collect();
                 write!(out, "{sep}{}", indented.join("\n"))
+            }
+            Format::Csv => {
+                let text = output::preview_csv(&change, first);
+                first = false;
+                text.and_then(|t| out.write_all(&t))
             }
             Format::Table => {
                 *counts.entry(change.operation).or_insert(0) += 1;
@@ -697,6 +749,8 @@ fn preview(engine: &Engine, connector: Option<&str>, format: Format) -> Outcome 
     let end = match format {
         Format::Json if given == 0 => writeln!(out, "[]"),
         Format::Json => writeln!(out, "\n]"),
+        Format::Csv if given == 0 => writeln!(out, "{}", output::PREVIEW_CSV.join(",")),
+        Format::Csv => Ok(()),
         Format::Table if given == 0 => writeln!(out, "no pending exports"),
         Format::Table => {
             let rest = if chunk.is_empty() {
@@ -729,6 +783,7 @@ async fn run_steps(
         let mut result = engine
             .run_step(profile, &s.connector, s.kind, options)
             .await;
+        progress::finish();
         if let (Err(e @ EngineError::WatermarkExpired { .. }), true) =
             (&result, s.full_import_fallback)
         {
@@ -822,7 +877,13 @@ fn show(engine: &Engine, what: ShowWhat) -> Outcome {
     }
 }
 
-fn history(engine: &Engine, run: Option<u64>, filter: &HistoryFilter, format: Format) -> Outcome {
+fn history(
+    engine: &Engine,
+    run: Option<u64>,
+    filter: &HistoryFilter,
+    format: output::ListFormat,
+) -> Outcome {
+    use output::ListFormat as Format;
     let keep = match history_filter(filter) {
         Ok(keep) => keep,
         Err(message) => {
@@ -839,6 +900,7 @@ fn history(engine: &Engine, run: Option<u64>, filter: &HistoryFilter, format: Fo
                     match format {
                         Format::Table => output::history_table(&runs),
                         Format::Json => output::json(&runs) + "\n",
+                        Format::Csv => output::history_csv(&runs),
                     }
                 );
                 Outcome::Ok
@@ -863,6 +925,7 @@ fn history(engine: &Engine, run: Option<u64>, filter: &HistoryFilter, format: Fo
                             output::json(&serde_json::json!({ "run": record, "errors": errors }))
                         );
                     }
+                    Format::Csv => print!("{}", output::errors_csv(&errors)),
                 }
                 Outcome::Ok
             }

@@ -259,6 +259,93 @@ pub fn preview_table(changes: &[PendingChange]) -> String {
     format!("{}\n{}", preview_rows(changes), preview_summary(&counts))
 }
 
+/// The columns of `mvsync preview --format csv`: one row per attribute.
+pub const PREVIEW_CSV: [&str; 9] = [
+    "connector",
+    "object",
+    "object_type",
+    "operation",
+    "dn",
+    "new_dn",
+    "attribute",
+    "old",
+    "new",
+];
+
+/// One pending change as CSV rows (the header first when `first`).
+pub fn preview_csv(c: &PendingChange, first: bool) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if first {
+        w.write_record(PREVIEW_CSV)?;
+    }
+    let row = |attribute: &str, old: String, new: String| {
+        vec![
+            c.connector.clone(),
+            c.object.clone(),
+            c.object_type.clone(),
+            c.operation.to_owned(),
+            c.dn.clone().unwrap_or_default(),
+            c.new_dn.clone().unwrap_or_default(),
+            attribute.to_owned(),
+            old,
+            new,
+        ]
+    };
+    if c.attributes.is_empty() {
+        w.write_record(row("", String::new(), String::new()))?;
+    }
+    for a in &c.attributes {
+        w.write_record(row(&a.name, a.old.to_string(), a.new.to_string()))?;
+    }
+    w.into_inner().map_err(|e| e.into_error())
+}
+
+/// Runs as CSV: one row each, a column per counter.
+pub fn history_csv(runs: &[RunRecord]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "run",
+        "profile",
+        "step",
+        "connector",
+        "started",
+        "finished",
+        "status",
+    ];
+    header.extend(engine::Counters::default().pairs().iter().map(|(n, _)| *n));
+    let _ = w.write_record(&header);
+    for r in runs {
+        let mut row = vec![
+            r.id.to_string(),
+            r.profile.clone().unwrap_or_default(),
+            r.step.name().to_owned(),
+            r.connector.clone(),
+            time(r.started),
+            r.finished.map(time).unwrap_or_default(),
+            r.status.name().to_owned(),
+        ];
+        row.extend(r.counters.pairs().iter().map(|(_, v)| v.to_string()));
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A run's per-object errors as CSV.
+pub fn errors_csv(errors: &[RunError]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["object", "identifier", "code", "system_code", "message"]);
+    for e in errors {
+        let _ = w.write_record([
+            e.object.map(|k| format!("cs:{}", k.id)).unwrap_or_default(),
+            e.identifier.clone(),
+            e.code.clone(),
+            e.system_code.clone().unwrap_or_default(),
+            e.message.clone(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// The last line of a preview: how many of each operation.
 pub fn preview_summary(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
     let total: usize = counts.values().sum();

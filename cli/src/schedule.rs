@@ -29,7 +29,12 @@ use crate::{report, report_config, run_steps, Outcome};
 const LOCK_RETRY: Duration = Duration::from_secs(5);
 
 /// Runs the schedules until stopped (or once, with `once`).
-pub(crate) async fn command(mut config: Config, once: bool, stop: StopFlag) -> Outcome {
+pub(crate) async fn command(
+    mut config: Config,
+    once: bool,
+    stop: StopFlag,
+    quiet: bool,
+) -> Outcome {
     if config.schedules.is_empty() {
         eprintln!(
             "error: {} has no [schedules]: add one per run profile, for example\n\n[schedules.delta]\ncron = \"*/30 * * * *\"",
@@ -84,7 +89,7 @@ pub(crate) async fn command(mut config: Config, once: bool, stop: StopFlag) -> O
                 );
             }
             last.insert(profile.clone(), Utc::now());
-            let result = run_profile(&mut config, &profile, &stop).await;
+            let result = run_profile(&mut config, &profile, &stop, quiet).await;
             if matches!(result, Outcome::Stopped) {
                 println!("stopped on request; the scheduler ends");
                 return Outcome::Ok;
@@ -151,7 +156,7 @@ fn last_starts(config: &Config) -> Result<BTreeMap<String, DateTime<Utc>>, Outco
 
 /// Opens the store (waiting while another process holds it), runs one
 /// profile, and closes the store.
-async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag) -> Outcome {
+async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag, quiet: bool) -> Outcome {
     let Some(steps) = config.profiles.get(profile).cloned() else {
         eprintln!("error: no run profile named '{profile}'");
         return Outcome::ConfigError;
@@ -189,6 +194,9 @@ async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag) -> Out
         Err(e) => return report(&e),
     };
     engine.use_stop_flag(stop.clone());
+    if let Some(p) = crate::progress::reporter(quiet) {
+        engine.set_progress(p);
+    }
     let first = engine.history().ok().and_then(|h| h.last().map(|r| r.id));
     println!("run profile '{profile}' started");
     let outcome = run_steps(&engine, Some(profile), &steps, &StepOptions::default()).await;

@@ -261,6 +261,8 @@ impl Exporter<'_> {
                 }
             }
             rest = &rest[taken..];
+            self.log
+                .progress((order.len() - rest.len()) as u64, Some(order.len() as u64));
             self.recover_in_flight(connector, &mut txn, &mut sent)
                 .await?;
             if sent.is_empty() {

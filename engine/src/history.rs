@@ -211,8 +211,11 @@ pub struct RunError {
     pub system_code: Option<String>,
 }
 
+/// What a step reports as it goes: the run record (id, step, connector),
+/// the objects done so far, and how many there are when that is known.
+pub type ProgressFn = std::sync::Arc<dyn Fn(&RunRecord, u64, Option<u64>) + Send + Sync>;
+
 /// The live state of a run: its record and the errors met so far.
-#[derive(Debug)]
 pub struct RunLog {
     /// The record, updated as the run goes.
     pub record: RunRecord,
@@ -221,6 +224,16 @@ pub struct RunLog {
     written_at_start: WriteStats,
     /// What the checkpoints of the record itself wrote (not the step's writes).
     own: WriteStats,
+    /// Told after each batch.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RunLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunLog")
+            .field("record", &self.record)
+            .finish()
+    }
 }
 
 impl RunLog {
@@ -256,12 +269,20 @@ impl RunLog {
             warnings: 0,
             written_at_start: store.written(),
             own: WriteStats::default(),
+            progress: None,
         })
     }
 
     /// The run id.
     pub fn id(&self) -> u64 {
         self.record.id
+    }
+
+    /// Tells the progress watcher how far the step is.
+    pub fn progress(&self, done: u64, total: Option<u64>) {
+        if let Some(p) = &self.progress {
+            p(&self.record, done, total);
+        }
     }
 
     /// Records a per-object error in `txn`.

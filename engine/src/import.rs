@@ -77,6 +77,7 @@ impl<'a> Importer<'a> {
         };
         let mut txn = self.store.begin();
         let mut in_batch = 0;
+        let mut read = 0u64;
         while let Some(item) = stream.next().await {
             match item {
                 Err(e) => {
@@ -103,7 +104,9 @@ impl<'a> Importer<'a> {
                 Ok(ImportItem::Event(event)) => self.stage(&mut txn, event)?,
             }
             in_batch += 1;
+            read += 1;
             if in_batch >= BATCH {
+                self.log.progress(read, None);
                 self.log.checkpoint(self.store, &mut txn)?;
                 self.store
                     .commit(std::mem::replace(&mut txn, self.store.begin()))?;

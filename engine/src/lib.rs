@@ -149,6 +149,7 @@ pub struct Engine {
     staging: bool,
     stop: StopFlag,
     audit: Option<audit::AuditLog>,
+    progress: Option<history::ProgressFn>,
 }
 
 /// Set to ask the running step to stop at its next batch boundary.
@@ -206,6 +207,7 @@ impl Engine {
             staging: config.staging,
             stop: StopFlag::default(),
             audit: config.audit_log.clone().map(audit::AuditLog::new),
+            progress: None,
         })
     }
 
@@ -257,6 +259,7 @@ impl Engine {
             _ => {}
         }
         let mut log = RunLog::start(&self.store, profile, step, connector, (self.clock)())?;
+        log.progress = self.progress.clone();
         if step == StepKind::Export && self.staging {
             let pending = self.preview(Some(connector))?.len();
             let reason = format!(
@@ -340,6 +343,11 @@ impl Engine {
             ));
         };
         revert::revert(&self.store, audit, run, force)
+    }
+
+    /// Tells `f` how far each step is, after each batch.
+    pub fn set_progress(&mut self, f: history::ProgressFn) {
+        self.progress = Some(f);
     }
 
     /// Uses `flag` as the stop flag (one watched by a process that opens

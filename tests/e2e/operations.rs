@@ -420,3 +420,87 @@ fn last_export_run(env: &Env) -> u64 {
         .and_then(|r| r["id"].as_u64())
         .expect("an export run")
 }
+
+#[test]
+fn progress_is_line_based_off_a_terminal_and_listings_come_as_csv_json_or_tables() {
+    let env = Setup::default().env(&many_workers(3000));
+    let mut import = env.command(&["import", "hr"]);
+    import.env("MVSYNC_PROGRESS_SECS", "0");
+    let out = import.output().expect("run mvsync");
+    assert!(out.status.success());
+    let err = stderr(&out);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(
+        lines.len() >= 2
+            && lines
+                .iter()
+                .all(|l| l.contains(" full-import hr: ") && l.ends_with("/s")),
+        "plain progress lines: {err}"
+    );
+    let mut export = env.command(&["run", "full"]);
+    export.env("MVSYNC_PROGRESS_SECS", "0");
+    let out = export.output().expect("run mvsync");
+    assert!(
+        stderr(&out).lines().any(|l| l.starts_with("progress: ")
+            && l.contains(" export app: ")
+            && l.contains("s left")),
+        "an export knows its total: {}",
+        stderr(&out)
+    );
+    // -q: errors only.
+    let mut quiet = env.command(&["-q", "import", "hr"]);
+    quiet.env("MVSYNC_PROGRESS_SECS", "0");
+    let out = quiet.output().expect("run mvsync");
+    assert_eq!(stderr(&out), "", "nothing but errors on stderr");
+    // JSON log lines.
+    let out = env.mvsync(&["-v", "--log-format", "json", "import", "hr"]);
+    let err = stderr(&out);
+    let logged: Vec<&str> = err.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!logged.is_empty(), "{err}");
+    for l in logged {
+        let v: Value = serde_json::from_str(l).expect("a JSON log line");
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{l}"
+        );
+    }
+
+    let history = crate::harness::stdout(&env.ok(&["history", "--format", "csv"]));
+    let mut rows = csv::Reader::from_reader(history.as_bytes());
+    assert_eq!(rows.records().count(), env.history().len());
+    let env = Setup::default().env(&staff());
+    env.ok(&["import", "hr"]);
+    env.ok(&["sync", "hr"]);
+    let preview = crate::harness::stdout(&env.ok(&["preview", "--format", "csv"]));
+    let mut rows = csv::Reader::from_reader(preview.as_bytes());
+    let header = rows.headers().expect("a header").clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        [
+            "connector",
+            "object",
+            "object_type",
+            "operation",
+            "dn",
+            "new_dn",
+            "attribute",
+            "old",
+            "new"
+        ]
+    );
+    let adds = rows
+        .records()
+        .filter_map(Result::ok)
+        .filter(|r| &r[3] == "add" && &r[6] == "displayName")
+        .count();
+    assert_eq!(adds, 3);
+
+    let page = crate::harness::stdout(&env.ok(&["man"]));
+    assert!(
+        page.contains(".TH mvsync 1") && page.contains("schedule"),
+        "{page}"
+    );
+}

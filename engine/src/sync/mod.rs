@@ -149,6 +149,7 @@ impl Syncer<'_> {
         };
         let prefix = keys::conn_prefix(tag, conn);
         let mut after: Option<Vec<u8>> = None;
+        let mut done = 0u64;
         loop {
             if self.stop.as_ref().is_some_and(crate::stop_requested) {
                 // The sync queue keeps what was not synced; a full sync
@@ -183,6 +184,8 @@ impl Syncer<'_> {
             self.log.checkpoint(self.store, &mut txn)?;
             self.store.commit(txn)?;
             tracing::debug!(objects = chunk.len(), "sync batch committed");
+            done += chunk.len() as u64;
+            self.log.progress(done, None);
         }
         Ok(self.resolve_waiting()?)
     }
