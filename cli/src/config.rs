@@ -86,6 +86,21 @@ struct EngineSection {
     /// `<store path>.audit.jsonl`).
     #[serde(default)]
     audit_log: Option<String>,
+    /// An export whose failures pass this share (in percent) of its answered
+    /// changes quarantines its connector (0: never).
+    #[serde(default = "default_quarantine_percent")]
+    quarantine_error_percent: u32,
+    /// ...once at least this many changes were answered in the run.
+    #[serde(default = "default_quarantine_min")]
+    quarantine_min_changes: u64,
+}
+
+fn default_quarantine_percent() -> u32 {
+    engine::quarantine::QuarantinePolicy::default().error_percent
+}
+
+fn default_quarantine_min() -> u64 {
+    engine::quarantine::QuarantinePolicy::default().min_changes
 }
 
 impl Default for EngineSection {
@@ -98,6 +113,8 @@ impl Default for EngineSection {
             retry_delay_ms: default_retry_delay_ms(),
             history_retention_days: default_history_retention_days(),
             audit_log: None,
+            quarantine_error_percent: default_quarantine_percent(),
+            quarantine_min_changes: default_quarantine_min(),
         }
     }
 }
@@ -1129,6 +1146,10 @@ fn compile(
             },
             history_retention_days: raw.engine.history_retention_days,
             audit_log: Some(audit_log),
+            quarantine: engine::quarantine::QuarantinePolicy {
+                error_percent: raw.engine.quarantine_error_percent,
+                min_changes: raw.engine.quarantine_min_changes,
+            },
         },
         connectors: raw
             .connectors

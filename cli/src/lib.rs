@@ -162,6 +162,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// List quarantined connectors, or clear one (`quarantine clear
+    /// CONNECTOR`) once the cause of its failed exports is fixed.
+    Quarantine {
+        #[command(subcommand)]
+        action: Option<QuarantineAction>,
+    },
     /// Verify every store invariant.
     Check,
     /// Load and validate the configuration; touch nothing.
@@ -211,6 +217,15 @@ struct HistoryFilter {
     /// excluded) or instant (RFC 3339).
     #[arg(long, value_name = "DATE")]
     until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineAction {
+    /// Let the connector export again.
+    Clear {
+        /// The connector.
+        connector: String,
+    },
 }
 
 /// Which audit entries `audit` lists.
@@ -366,7 +381,8 @@ fn report(e: &EngineError) -> Outcome {
     match e {
         EngineError::DeletionThreshold { .. }
         | EngineError::ImportDeletionThreshold { .. }
-        | EngineError::SyncDeletionThreshold { .. } => Outcome::Threshold,
+        | EngineError::SyncDeletionThreshold { .. }
+        | EngineError::Quarantined { .. } => Outcome::Threshold,
         EngineError::Connector { .. } | EngineError::WatermarkExpired { .. } => {
             Outcome::ConnectorFailure
         }
@@ -656,6 +672,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
             }
         }
         Command::Revert { run, force } => return revert(engine, run, force),
+        Command::Quarantine { action } => return quarantine(engine, action),
         Command::Validate
         | Command::Functions { .. }
         | Command::Completions { .. }
@@ -704,6 +721,18 @@ fn preview(engine: &Engine, connector: Option<&str>, format: output::ListFormat)
     const TABLE_ROWS: usize = 1000;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // What waits for a quarantined connector is listed, and why it waits.
+    for q in engine.quarantined().unwrap_or_default() {
+        if connector.is_none_or(|c| c == q.connector) {
+            let line = output::quarantine_line(&q);
+            match format {
+                Format::Table => {
+                    let _ = writeln!(out, "{line}");
+                }
+                Format::Json | Format::Csv => eprintln!("warning: {line}"),
+            }
+        }
+    }
     let mut failed: Option<std::io::Error> = None;
     let mut counts = std::collections::BTreeMap::new();
     let mut chunk = Vec::new();
@@ -1081,5 +1110,35 @@ fn revert(engine: &Engine, run: u64, force: bool) -> Outcome {
             Outcome::Ok
         }
         Err(e) => report(&e),
+    }
+}
+
+/// `mvsync quarantine [clear CONNECTOR]`.
+fn quarantine(engine: &Engine, action: Option<QuarantineAction>) -> Outcome {
+    match action {
+        None => match engine.quarantined() {
+            Ok(list) if list.is_empty() => {
+                println!("no connector is quarantined");
+                Outcome::Ok
+            }
+            Ok(list) => {
+                for q in list {
+                    println!("{}", output::quarantine_line(&q));
+                }
+                Outcome::Ok
+            }
+            Err(e) => report(&e),
+        },
+        Some(QuarantineAction::Clear { connector }) => match engine.clear_quarantine(&connector) {
+            Ok(true) => {
+                println!("connector '{connector}': quarantine cleared; its next export runs");
+                Outcome::Ok
+            }
+            Ok(false) => {
+                println!("connector '{connector}' is not quarantined");
+                Outcome::Ok
+            }
+            Err(e) => report(&e),
+        },
     }
 }

@@ -346,6 +346,18 @@ pub fn errors_csv(errors: &[RunError]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// A quarantined connector, in one line.
+pub fn quarantine_line(q: &engine::quarantine::Quarantine) -> String {
+    format!(
+        "connector '{}' is quarantined since run {} ({}): {}; `mvsync quarantine clear {}` once the cause is fixed",
+        esc(&q.connector),
+        q.run,
+        time(q.since),
+        esc(&q.reason),
+        esc(&q.connector)
+    )
+}
+
 /// The last line of a preview: how many of each operation.
 pub fn preview_summary(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
     let total: usize = counts.values().sum();

@@ -96,6 +96,12 @@ pub(crate) struct Exporter<'a> {
     pub audit: Option<AuditLog>,
     /// The entries of the answers not yet written to it.
     pub entries: Vec<AuditEntry>,
+    /// When failures quarantine the connector.
+    pub quarantine: crate::quarantine::QuarantinePolicy,
+    /// Changes the system answered in this run.
+    pub answered: u64,
+    /// How many of them failed.
+    pub failed: u64,
 }
 
 impl Exporter<'_> {
@@ -162,6 +168,14 @@ impl Exporter<'_> {
         connector: &dyn Connector,
         allow_deletes: Option<usize>,
     ) -> Result<(), EngineError> {
+        let name = self.store.name(self.conn).to_string();
+        if let Some(q) = crate::quarantine::get(self.store, &name)? {
+            return Err(EngineError::Quarantined {
+                connector: name,
+                run: q.run,
+                reason: q.reason,
+            });
+        }
         let nodes = self.plan()?;
         let deletes = nodes.iter().filter(|n| n.is_delete).count();
         let threshold = allow_deletes.unwrap_or(self.model.deletion_threshold);
@@ -280,6 +294,30 @@ impl Exporter<'_> {
             let interrupted = self.send(connector, &mut txn, &sequence, &mut sent).await?;
             self.log.checkpoint(self.store, &mut txn)?;
             self.store.commit(txn)?;
+            if self.quarantine.trips(self.failed, self.answered) {
+                let connector = self.store.name(self.conn).to_string();
+                let reason = format!(
+                    "{} of {} changes failed ({} %), more than the {} % of `quarantine_error_percent`",
+                    self.failed,
+                    self.answered,
+                    self.failed * 100 / self.answered.max(1),
+                    self.quarantine.error_percent
+                );
+                crate::quarantine::set(
+                    self.store,
+                    &crate::quarantine::Quarantine {
+                        connector: connector.clone(),
+                        run: self.log.id(),
+                        since: chrono::Utc::now().timestamp_micros(),
+                        reason: reason.clone(),
+                    },
+                )?;
+                return Err(EngineError::Quarantined {
+                    connector,
+                    run: self.log.id(),
+                    reason,
+                });
+            }
             if let Some(e) = interrupted {
                 let connector_name = self.store.name(self.conn).to_string();
                 let message = format!(
@@ -486,6 +524,14 @@ impl Exporter<'_> {
     ) -> Result<(), StoreError> {
         let error = format!("{}: {}", failure.kind.code(), failure.message);
         self.audit_entry(txn, &s.cs, &s.change, None, Some(&error))?;
+        self.answered += 1;
+        if !matches!(
+            (failure.kind, &s.change.op),
+            (FailureKind::AlreadyExists, ExportOp::Add { .. })
+                | (FailureKind::NotFound, ExportOp::Delete)
+        ) {
+            self.failed += 1;
+        }
         match (failure.kind, &s.change.op) {
             (FailureKind::AlreadyExists, ExportOp::Add { .. })
                 if failure.existing_anchor.is_some()
@@ -768,6 +814,7 @@ impl Exporter<'_> {
         follow_up: Option<PendingExport>,
     ) -> Result<(), StoreError> {
         self.audit_entry(txn, before, change, anchor.as_deref(), None)?;
+        self.answered += 1;
         let mut cs = before.clone();
         cs.error = None;
         if anchor.is_some() {

@@ -14,6 +14,7 @@ mod import;
 pub mod inspect;
 pub mod model;
 pub mod plan;
+pub mod quarantine;
 pub mod retry;
 pub mod revert;
 pub mod setup;
@@ -106,6 +107,16 @@ pub enum EngineError {
     /// A run cannot be reverted.
     #[error("{0}")]
     Revert(String),
+    /// The connector's exports are quarantined.
+    #[error("exports to '{connector}' are quarantined since run {run}: {reason}. Nothing more is exported to it until an operator fixes the cause (`mvsync history {run}` lists the errors) and runs `mvsync quarantine clear {connector}`")]
+    Quarantined {
+        /// The connector.
+        connector: String,
+        /// The run that tripped the quarantine.
+        run: u64,
+        /// What that run met.
+        reason: String,
+    },
     /// An operator asked the process to stop (SIGTERM, Ctrl-C): the step
     /// ended at a batch boundary; what it committed is kept, and running it
     /// again goes on from there.
@@ -150,6 +161,7 @@ pub struct Engine {
     stop: StopFlag,
     audit: Option<audit::AuditLog>,
     progress: Option<history::ProgressFn>,
+    quarantine: quarantine::QuarantinePolicy,
 }
 
 /// Set to ask the running step to stop at its next batch boundary.
@@ -208,6 +220,7 @@ impl Engine {
             stop: StopFlag::default(),
             audit: config.audit_log.clone().map(audit::AuditLog::new),
             progress: None,
+            quarantine: config.quarantine,
         })
     }
 
@@ -299,6 +312,9 @@ impl Engine {
                     stop: self.stop.clone(),
                     audit: self.audit.clone(),
                     entries: Vec::new(),
+                    quarantine: self.quarantine,
+                    answered: 0,
+                    failed: 0,
                 }
                 .run(system, options.allow_deletes)
                 .await
@@ -309,7 +325,8 @@ impl Engine {
             Err(
                 e @ (EngineError::DeletionThreshold { .. }
                 | EngineError::ImportDeletionThreshold { .. }
-                | EngineError::SyncDeletionThreshold { .. }),
+                | EngineError::SyncDeletionThreshold { .. }
+                | EngineError::Quarantined { .. }),
             ) => RunStatus::StoppedByThreshold(e.to_string()),
             Err(EngineError::Stopped) => RunStatus::Stopped,
             Err(e) => RunStatus::Failed(e.to_string()),
@@ -327,6 +344,17 @@ impl Engine {
     /// boundary (a signal handler sets it).
     pub fn stop_flag(&self) -> StopFlag {
         self.stop.clone()
+    }
+
+    /// The quarantined connectors.
+    pub fn quarantined(&self) -> Result<Vec<quarantine::Quarantine>, EngineError> {
+        Ok(quarantine::all(&self.store)?)
+    }
+
+    /// Clears a connector's quarantine; whether it was quarantined.
+    pub fn clear_quarantine(&self, connector: &str) -> Result<bool, EngineError> {
+        self.conn(connector)?;
+        Ok(quarantine::clear(&self.store, connector)?)
     }
 
     /// The audit log of exported changes, when one is kept.

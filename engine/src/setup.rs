@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub history_retention_days: u32,
     /// The audit log of exported changes (none: not kept).
     pub audit_log: Option<std::path::PathBuf>,
+    /// When export failures quarantine a connector.
+    pub quarantine: crate::quarantine::QuarantinePolicy,
 }
 
 impl RuleModel {

@@ -995,3 +995,63 @@ fn group_memberships_are_bound_at_creation_and_changed_by_ref() {
     env.ok(&["run", "cycle"]);
     assert_eq!(server.writes(), writes);
 }
+
+#[test]
+fn quarantine_trips_when_most_exports_fail_and_holds_until_cleared() {
+    let server = GraphServer::start();
+    for i in 0..15 {
+        server.fail_upn(
+            &upn(i),
+            "Request_BadRequest",
+            "The domain portion of the userPrincipalName property is invalid.",
+        );
+    }
+    let env = provisioning(&server, "");
+    let workers: Vec<Worker> = (0..25)
+        .map(|i| worker(&format!("E{i:03}"), "Person", &format!("Number{i}")))
+        .collect();
+    env.write("data/hr.csv", &hr_csv(&workers));
+    let out = env.expect(&["run", "cycle"], 4);
+    let err = crate::harness::flat(&stderr(&out));
+    assert!(
+        err.contains("exports to 'entra' are quarantined since run"),
+        "{err}"
+    );
+    assert!(err.contains("15 of 25 changes failed (60 %)"), "{err}");
+    assert!(env.last_run()["status"].to_string().contains("quarantined"));
+
+    // Held: the next export sends nothing at all.
+    let writes = server.writes();
+    let requests = server.requests().len();
+    let out = env.expect(&["export", "entra"], 4);
+    assert!(crate::harness::flat(&stderr(&out)).contains("mvsync quarantine clear entra"));
+    assert_eq!(
+        (server.writes(), server.requests().len()),
+        (writes, requests)
+    );
+    let listed = stdout(&env.ok(&["quarantine"]));
+    assert!(
+        listed.contains("connector 'entra' is quarantined since run"),
+        "{listed}"
+    );
+    let preview = stdout(&env.ok(&["preview"]));
+    assert!(
+        preview.starts_with("connector 'entra' is quarantined"),
+        "{preview}"
+    );
+
+    // The cause fixed and the quarantine cleared: it exports again.
+    for i in 0..15 {
+        server.fail_upn(&upn(i), "", "");
+    }
+    env.ok(&["quarantine", "clear", "entra"]);
+    assert!(stdout(&env.ok(&["quarantine"])).contains("no connector is quarantined"));
+    env.ok(&["run", "cycle"]);
+    assert_eq!(server.users().len(), 25);
+    let out = env.expect(&["quarantine", "clear", "nope"], 1);
+    assert!(
+        stderr(&out).contains("no connector named 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -86,6 +86,8 @@ pub mod tag {
     pub const RUN: u8 = b'R';
     /// Run errors.
     pub const RUN_ERROR: u8 = b'r';
+    /// Quarantined connectors: why, since which run.
+    pub const QUARANTINE: u8 = b'Z';
 }
 
 fn with(tag: u8, cap: usize) -> Vec<u8> {
@@ -245,6 +247,11 @@ pub fn watermark_holds(conn: Sym) -> Vec<u8> {
     let mut k = conn_prefix(tag::WATERMARK, conn);
     k.push(b'h');
     k
+}
+
+/// A connector's quarantine record.
+pub fn quarantine(conn: Sym) -> Vec<u8> {
+    conn_prefix(tag::QUARANTINE, conn)
 }
 
 /// A run record.

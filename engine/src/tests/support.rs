@@ -589,6 +589,10 @@ impl Harness {
             },
             history_retention_days: 0,
             audit_log: None,
+            quarantine: crate::quarantine::QuarantinePolicy {
+                error_percent: 0,
+                min_changes: 1,
+            },
         };
         let connectors = systems
             .iter()
