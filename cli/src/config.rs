@@ -40,6 +40,27 @@ struct RawConfig {
     run_profiles: BTreeMap<Spanned<String>, RawProfile>,
     #[serde(default)]
     schedules: BTreeMap<Spanned<String>, RawSchedule>,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+/// `[metrics]`: where `mvsync schedule` puts its Prometheus metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    /// A file rewritten after each run (node_exporter's textfile collector).
+    file: Option<String>,
+    /// A loopback address and port to serve them on (`127.0.0.1:9464`).
+    listen: Option<Spanned<String>>,
+}
+
+/// Where `mvsync schedule` puts its Prometheus metrics.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// The file rewritten after each run.
+    pub file: Option<PathBuf>,
+    /// The loopback address served.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[schedules.<profile>]`: when `mvsync schedule` runs the profile.
@@ -400,6 +421,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Vec<ProfileStep>>,
     /// When `mvsync schedule` runs which profile.
     pub schedules: Vec<Schedule>,
+    /// Where `mvsync schedule` puts its metrics.
+    pub metrics: MetricsConfig,
     /// Where each rule of `engine.rules` is written (parallel to it).
     pub(crate) rule_spans: Vec<RuleSpans>,
     /// Where each step of `profiles` is written (parallel to them).
@@ -1105,6 +1128,26 @@ fn compile(
         }
     }
 
+    let mut metrics = MetricsConfig {
+        file: raw.metrics.file.as_ref().map(|f| base_dir.join(f)),
+        listen: None,
+    };
+    if let Some(listen) = &raw.metrics.listen {
+        match listen.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => metrics.listen = Some(addr),
+            Ok(addr) => errors.push(
+                listen.span(),
+                format!("`listen` {addr} is not a loopback address: metrics are served on 127.0.0.1 or ::1 only"),
+                Some("put a reverse proxy with authentication in front to reach them from elsewhere".into()),
+            ),
+            Err(_) => errors.push(
+                listen.span(),
+                format!("`listen` {:?} is not an address and port", listen.get_ref()),
+                Some("for example \"127.0.0.1:9464\"".into()),
+            ),
+        }
+    }
+
     let connector_spans = raw
         .connectors
         .iter()
@@ -1159,6 +1202,7 @@ fn compile(
         connector_spans,
         profiles,
         schedules,
+        metrics,
         rule_spans,
         step_spans,
         incomplete_mv_types,

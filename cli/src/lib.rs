@@ -11,6 +11,7 @@
 mod config;
 mod diagnostics;
 mod functions;
+mod metrics;
 mod output;
 mod plan;
 mod progress;

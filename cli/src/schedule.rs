@@ -52,6 +52,15 @@ pub(crate) async fn command(
         Ok(l) => l,
         Err(outcome) => return outcome,
     };
+    let shared = crate::metrics::Shared::default();
+    if let Some(addr) = config.metrics.listen {
+        if let Err(e) = crate::metrics::serve(addr, shared.clone()) {
+            eprintln!("error: cannot serve metrics on {addr}: {e}");
+            return Outcome::Failed;
+        }
+        println!("metrics: http://{addr}/metrics");
+    }
+    let mut metrics = crate::metrics::Metrics::default();
     let mut outcome = Outcome::Ok;
     let began = Utc::now();
     loop {
@@ -89,7 +98,21 @@ pub(crate) async fn command(
                 );
             }
             last.insert(profile.clone(), Utc::now());
-            let result = run_profile(&mut config, &profile, &stop, quiet).await;
+            let (result, text) = run_profile(&mut config, &profile, &stop, quiet).await;
+            if let Some(text) = text {
+                let all = metrics.update(&profile, text);
+                if let Some(file) = &config.metrics.file {
+                    if let Err(e) = crate::metrics::write_file(file, &all) {
+                        eprintln!(
+                            "warning: cannot write the metrics file {}: {e}",
+                            file.display()
+                        );
+                    }
+                }
+                if let Ok(mut s) = shared.lock() {
+                    *s = all;
+                }
+            }
             if matches!(result, Outcome::Stopped) {
                 println!("stopped on request; the scheduler ends");
                 return Outcome::Ok;
@@ -155,11 +178,16 @@ fn last_starts(config: &Config) -> Result<BTreeMap<String, DateTime<Utc>>, Outco
 }
 
 /// Opens the store (waiting while another process holds it), runs one
-/// profile, and closes the store.
-async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag, quiet: bool) -> Outcome {
+/// profile, and closes the store; with the metrics of the run when it ran.
+async fn run_profile(
+    config: &mut Config,
+    profile: &str,
+    stop: &StopFlag,
+    quiet: bool,
+) -> (Outcome, Option<String>) {
     let Some(steps) = config.profiles.get(profile).cloned() else {
         eprintln!("error: no run profile named '{profile}'");
-        return Outcome::ConfigError;
+        return (Outcome::ConfigError, None);
     };
     let holder = format!(
         "mvsync schedule: run profile {profile} (pid {})",
@@ -175,23 +203,23 @@ async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag, quiet:
                     told = true;
                 }
                 if stopped(stop) {
-                    return Outcome::Stopped;
+                    return (Outcome::Stopped, None);
                 }
                 tokio::time::sleep(LOCK_RETRY).await;
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return Outcome::Failed;
+                return (Outcome::Failed, None);
             }
         }
     };
     let connectors = match config.build_connectors() {
         Ok(c) => c,
-        Err(e) => return report_config(e),
+        Err(e) => return (report_config(e), None),
     };
     let mut engine = match Engine::new(store, &config.engine, connectors) {
         Ok(e) => e,
-        Err(e) => return report(&e),
+        Err(e) => return (report(&e), None),
     };
     engine.use_stop_flag(stop.clone());
     if let Some(p) = crate::progress::reporter(quiet) {
@@ -200,20 +228,22 @@ async fn run_profile(config: &mut Config, profile: &str, stop: &StopFlag, quiet:
     let first = engine.history().ok().and_then(|h| h.last().map(|r| r.id));
     println!("run profile '{profile}' started");
     let outcome = run_steps(&engine, Some(profile), &steps, &StepOptions::default()).await;
-    if let Ok(runs) = engine.history() {
+    let mut text = None;
+    if let Ok(mut runs) = engine.history() {
+        runs.retain(|r| first.is_none_or(|f| r.id > f));
         let changed: u64 = runs
             .iter()
-            .filter(|r| first.is_none_or(|f| r.id > f))
             .flat_map(|r| r.counters.pairs())
             .map(|(_, n)| n)
             .sum();
         if changed == 0 && matches!(outcome, Outcome::Ok) {
             println!("run profile '{profile}': nothing to import, sync or export");
         }
+        text = Some(crate::metrics::render(&engine, profile, &runs));
     }
     if let Err(e) = engine.close() {
         eprintln!("error: {e}");
-        return Outcome::Failed;
+        return (Outcome::Failed, text);
     }
-    outcome
+    (outcome, text)
 }

@@ -346,6 +346,25 @@ impl Engine {
         self.stop.clone()
     }
 
+    /// How many exports are pending per connector (a key scan of the
+    /// export queue: no object is read).
+    pub fn pending_export_counts(&self) -> Result<BTreeMap<String, u64>, EngineError> {
+        let mut out = BTreeMap::new();
+        for (sym, _) in self.model.conns.iter() {
+            let prefix = store::keys::conn_prefix(store::keys::tag::EXPORT_QUEUE, *sym);
+            let mut n = 0u64;
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let chunk = self.store.keys_after(&prefix, after.as_deref(), 4096)?;
+                let Some(last) = chunk.last() else { break };
+                n += chunk.len() as u64;
+                after = Some(last.clone());
+            }
+            out.insert(self.store.name(*sym).to_string(), n);
+        }
+        Ok(out)
+    }
+
     /// The quarantined connectors.
     pub fn quarantined(&self) -> Result<Vec<quarantine::Quarantine>, EngineError> {
         Ok(quarantine::all(&self.store)?)

@@ -504,3 +504,53 @@ fn progress_is_line_based_off_a_terminal_and_listings_come_as_csv_json_or_tables
         "{page}"
     );
 }
+
+#[test]
+fn the_scheduler_writes_and_serves_prometheus_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let env = scheduled(&format!(
+        "[schedules.full]\ncron = \"0 2 * * *\"\n\n[metrics]\nfile = \"state/mvsync.prom\"\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
+    env.ok(&["schedule", "--once"]);
+    let text = std::fs::read_to_string(env.path("state/mvsync.prom")).expect("the metrics file");
+    for expected in [
+        "# TYPE mvsync_run_duration_seconds gauge",
+        "mvsync_step_objects{profile=\"full\",connector=\"app\",step=\"export\",counter=\"export-adds\"} 3",
+        "mvsync_pending_exports{connector=\"app\"} 0",
+        "mvsync_quarantined{connector=\"app\"} 0",
+        "mvsync_run_failed{profile=\"full\"} 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // Served while the scheduler runs.
+    let mut child = env
+        .command(&["schedule"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mvsync schedule");
+    let mut served = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = s.read_to_string(&mut served);
+            break;
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(served.starts_with("HTTP/1.1 200 OK"), "{served}");
+    assert!(served.contains("text/plain; version=0.0.4"), "{served}");
+
+    let outside =
+        scheduled("[schedules.full]\ncron = \"0 2 * * *\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\n");
+    let out = outside.expect(&["schedule", "--once"], 2);
+    assert!(crate::harness::flat(&stderr(&out)).contains("is not a loopback address"));
+}
