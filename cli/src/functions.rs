@@ -4,7 +4,7 @@
 
 use rules::functions::{function, functions, suggest, FunctionDef};
 
-use crate::output::{json, Format};
+use crate::output::{json, ListFormat as Format};
 
 /// One function as `--format json` prints it.
 #[derive(serde::Serialize)]
@@ -48,11 +48,22 @@ fn first_sentence(text: &str) -> String {
     }
 }
 
+/// Functions as CSV: name, signature, summary.
+fn csv_rows(defs: impl Iterator<Item = &'static FunctionDef>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["name", "signature", "summary"]);
+    for def in defs {
+        let _ = w.write_record([def.name, def.signature, &one_line(def.summary)]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// Prints the list, or one function; `Err` names an unknown function.
 pub(crate) fn command(name: Option<&str>, format: Format) -> Result<String, String> {
     match name {
         None => Ok(match format {
             Format::Json => json(&functions().iter().map(entry).collect::<Vec<_>>()),
+            Format::Csv => csv_rows(functions().iter()),
             Format::Table => {
                 let mut out = String::new();
                 for def in functions() {
@@ -78,6 +89,7 @@ pub(crate) fn command(name: Option<&str>, format: Format) -> Result<String, Stri
             })?;
             Ok(match format {
                 Format::Json => json(&entry(def)),
+                Format::Csv => csv_rows(std::iter::once(def)),
                 Format::Table => {
                     let mut out = format!(
                         "{}\n\n{}\n\nExamples:\n",

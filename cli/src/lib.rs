@@ -180,7 +180,7 @@ enum Command {
         name: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        format: output::ListFormat,
     },
     /// Print the man page, in roff (for example
     /// `mvsync man > /usr/local/share/man/man1/mvsync.1`). Needs no

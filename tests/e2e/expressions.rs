@@ -178,6 +178,16 @@ fn functions_lists_every_function_and_shows_one_with_its_examples() {
     );
     let out = env.expect(&["functions", "Lowr"], 1);
     assert!(crate::harness::stderr(&out).contains("did you mean Lower?"));
+    let listed = crate::harness::stdout(&env.ok(&["functions", "--format", "csv"]));
+    let mut rows = csv::Reader::from_reader(listed.as_bytes());
+    assert_eq!(
+        rows.headers().expect("a header").iter().collect::<Vec<_>>(),
+        ["name", "signature", "summary"]
+    );
+    assert!(rows
+        .records()
+        .filter_map(Result::ok)
+        .any(|r| &r[0] == "FormatDateTime"));
 }
 
 const PHONEBOOK_CONFIG: &str = r#"
