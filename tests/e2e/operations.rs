@@ -554,3 +554,42 @@ fn the_scheduler_writes_and_serves_prometheus_metrics() {
     let out = outside.expect(&["schedule", "--once"], 2);
     assert!(crate::harness::flat(&stderr(&out)).contains("is not a loopback address"));
 }
+
+#[test]
+fn revert_deletes_what_a_run_added_and_creates_again_what_it_deleted() {
+    let env = Setup::default().env(&staff());
+    env.ok(&["run", "full"]);
+    let accounts = |env: &Env| {
+        let mut names: Vec<String> = env
+            .app_rows()
+            .iter()
+            .map(|r| r["accountName"].clone())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(accounts(&env), ["e1", "e2", "e3"]);
+    // A run that deletes Alan's account and adds Dana's.
+    let mut workers = staff();
+    workers.remove(2);
+    workers.push(crate::harness::worker("E4", "Dana", "Scully"));
+    env.write_hr(&workers);
+    env.ok(&["run", "full", "--allow-deletes", "1"]);
+    assert_eq!(accounts(&env), ["e1", "e2", "e4"]);
+    let run = last_export_run(&env);
+    let out = env.ok(&["revert", &run.to_string()]);
+    let text = crate::harness::stdout(&out);
+    assert!(
+        text.contains("(e4): delete") && text.contains("add again"),
+        "{text}"
+    );
+    env.ok(&["export", "app", "--allow-deletes", "1"]);
+    assert_eq!(
+        accounts(&env),
+        ["e1", "e2", "e3"],
+        "Dana's account gone, Alan's back"
+    );
+    let back = env.app_row("e3");
+    assert_eq!(back["displayName"], "Alan Turing");
+    env.ok(&["check"]);
+}
