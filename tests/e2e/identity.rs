@@ -669,6 +669,42 @@ fn keep_leaves_an_out_of_scope_object_linked_and_unwritten() {
     env.ok(&["check"]);
 }
 
+#[test]
+fn revert_renames_an_object_back_and_restores_its_attributes() {
+    let env = Corp::default().env(&[
+        person("E1", "Ann", "Chief", ""),
+        person("E2", "Bob", "Smith", "E1"),
+    ]);
+    env.ok(&["run", "full"]);
+    let before = env.bytes(CORP_CSV);
+    write_hr(
+        &env,
+        &[
+            person("E1", "Ann", "Chief", ""),
+            person("E2", "Bob", "Jones", "E1").city("Oslo"),
+        ],
+    );
+    env.ok(&["run", "full"]);
+    assert_eq!(corp_row(&env, "e2")["dn"], user_dn("Bob Jones"));
+    let run = env
+        .history()
+        .iter()
+        .rev()
+        .find(|r| r["step"] == "Export")
+        .and_then(|r| r["id"].as_u64())
+        .expect("the export run");
+    let out = env.ok(&["revert", &run.to_string()]);
+    assert!(
+        crate::harness::stdout(&out).contains("rename back and restore"),
+        "{}",
+        crate::harness::stdout(&out)
+    );
+    env.ok(&["export", "corp"]);
+    assert_eq!(corp_row(&env, "e2")["dn"], user_dn("Bob Smith"));
+    assert_eq!(env.bytes(CORP_CSV), before, "the directory as it was");
+    env.ok(&["check"]);
+}
+
 // ---------------------------------------------------------------- groups
 
 /// A source of workers and teams in one file (`object_type_column`); teams

@@ -593,3 +593,39 @@ fn revert_deletes_what_a_run_added_and_creates_again_what_it_deleted() {
     assert_eq!(back["displayName"], "Alan Turing");
     env.ok(&["check"]);
 }
+
+#[test]
+fn progress_is_a_bar_on_a_terminal() {
+    let env = Setup::default().env(&many_workers(20_000));
+    // util-linux `script` runs mvsync on a pseudo-terminal.
+    let out = std::process::Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} import hr", crate::harness::BIN),
+            "/dev/null",
+        ])
+        .current_dir(env.root())
+        .env_remove("MVSYNC_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run `script` (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("full-import hr") && text.contains("objects"),
+        "a progress bar: {text:?}"
+    );
+    assert!(
+        text.contains('\u{1b}'),
+        "drawn with terminal controls: {text:?}"
+    );
+    assert!(
+        !text.contains("progress: run"),
+        "no plain lines on a terminal: {text:?}"
+    );
+    assert!(
+        text.contains("run 1 full-import hr: success (import-adds=20000)"),
+        "{text}"
+    );
+}
