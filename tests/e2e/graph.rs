@@ -1055,3 +1055,46 @@ fn quarantine_trips_when_most_exports_fail_and_holds_until_cleared() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_batch_whose_answer_is_lost_is_not_sent_again_and_its_creates_are_found() {
+    let server = GraphServer::start();
+    let env = provisioning(&server, "");
+    let workers: Vec<Worker> = (0..5)
+        .map(|i| worker(&format!("E{i:03}"), "Person", &format!("Number{i}")))
+        .collect();
+    env.write("data/hr.csv", &hr_csv(&workers));
+    server.lose_batch_answers(1, 504);
+    let out = env.expect(&["run", "cycle"], 5);
+    let err = crate::harness::flat(&stderr(&out));
+    assert!(err.contains("GatewayTimeout"), "{err}");
+    assert_eq!(server.users().len(), 5, "Graph ran the batch");
+    let batches = |server: &GraphServer| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path_and_query == "/v1.0/$batch")
+            .count()
+    };
+    assert_eq!(
+        batches(&server),
+        1,
+        "a batch that may have run is not sent again"
+    );
+
+    env.ok(&["run", "cycle"]);
+    assert_eq!(server.users().len(), 5, "nothing created twice");
+    let creates = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query == "/v1.0/users")
+        .count();
+    assert_eq!(creates, 5);
+    let lookups = server
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("$filter=userPrincipalName"))
+        .count();
+    assert_eq!(lookups, 5, "each create of unknown outcome looked up");
+    env.ok(&["check"]);
+}

@@ -85,6 +85,8 @@ struct Server {
     faults: VecDeque<Fault>,
     fail_upns: Vec<FailUpn>,
     hold: bool,
+    /// Statuses to answer the next `$batch`es with after running them.
+    lost_batches: VecDeque<u16>,
     log: Vec<Logged>,
     writes: usize,
     token_requests: usize,
@@ -171,6 +173,7 @@ impl GraphServer {
                 faults: VecDeque::new(),
                 fail_upns: Vec::new(),
                 hold: false,
+                lost_batches: VecDeque::new(),
                 log: Vec::new(),
                 writes: 0,
                 token_requests: 0,
@@ -387,6 +390,15 @@ impl GraphServer {
     /// Every access token issued so far is rejected with 401.
     pub fn expire_access_tokens(&self) {
         self.lock().access.expire_all();
+    }
+
+    /// The next `n` `$batch`es are run — every write in them applied —
+    /// and then answered with `status` (a gateway timing out after the
+    /// service did the work): the client cannot know what was applied.
+    pub fn lose_batch_answers(&self, n: usize, status: u16) {
+        self.lock()
+            .lost_batches
+            .extend(std::iter::repeat_n(status, n));
     }
 
     /// While true, a `$batch` or top-level write is applied and its answer

@@ -139,7 +139,14 @@ fn handle(
         // Logged before the requests inside it, with its status set after.
         let index = server.log.len();
         log(&mut server, 0);
-        let reply = batch::run(&mut server, shared, bytes);
+        let mut reply = batch::run(&mut server, shared, bytes);
+        if let Some(status) = server.lost_batches.pop_front() {
+            reply = Reply::from(ApiError::new(
+                status,
+                "GatewayTimeout",
+                "The gateway did not receive a response from the service in time.",
+            ));
+        }
         server.log[index].status = reply.status;
         return Outcome {
             hold: server.hold,
