@@ -13,6 +13,11 @@
 //!   joins (a cycle of full syncs), then another member leaves (a cycle of
 //!   delta syncs, which touch only the changed objects): what one
 //!   membership change costs.
+//! - `estate --count N`: a realistic estate with two targets and the
+//!   storage floor measured in the same run (see `estate.rs`).
+
+mod estate;
+mod floor;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -52,6 +57,13 @@ enum Scenario {
         #[arg(long, default_value_t = 100_000)]
         members: usize,
     },
+    /// HR provisioned to an AD-like and a SCIM-like target, against the
+    /// storage floor measured in the same run.
+    Estate {
+        /// How many identities.
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.scenario {
         Scenario::Identities { count } => bench.identities(count),
         Scenario::Group { members } => bench.group(members),
+        Scenario::Estate { count } => estate::run(&bench.mvsync, &bench.dir, &bench.store, count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -705,6 +705,26 @@ fn revert_renames_an_object_back_and_restores_its_attributes() {
     env.ok(&["check"]);
 }
 
+#[test]
+fn a_provisioned_dn_another_object_holds_is_an_error_and_the_store_stays_consistent() {
+    let env = Corp::default().env(&[
+        person("E1", "Ann", "Chief", ""),
+        person("E2", "Ann", "Chief", ""),
+    ]);
+    let out = env.expect(&["run", "full"], 3);
+    let text = crate::harness::stdout(&out);
+    assert!(
+        text.contains("provision-conflict") && text.contains("is held by cs:"),
+        "{text}"
+    );
+    assert_eq!(
+        corp_rows(&env).len(),
+        1,
+        "one account; the second waits for a unique DN"
+    );
+    env.ok(&["check"]);
+}
+
 // ---------------------------------------------------------------- groups
 
 /// A source of workers and teams in one file (`object_type_column`); teams

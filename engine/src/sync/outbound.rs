@@ -551,6 +551,23 @@ impl Syncer<'_> {
             self.log.record.counters.provisioned += 1;
             return self.stage(txn, existing, desired);
         }
+        if let (Some(a), Some(dn)) = (&anchor, &desired.dn) {
+            // A new anchor, but a DN another object holds: the system
+            // would refuse the add, and two objects cannot share a DN here.
+            if let Some(holder) = txn.by_dn(conn, dn)? {
+                let held_by = txn.cs(holder)?.and_then(|o| o.anchor).map_or_else(
+                    || format!("cs:{}", holder.id),
+                    |h| format!("cs:{} ({h})", holder.id),
+                );
+                return Err(Failure::object(
+                    "provision-conflict",
+                    format!(
+                        "cannot provision '{a}' in connector '{}': its DN '{dn}' is held by {held_by}; make the DN flow unique (add the employee id to the CN, say)",
+                        self.store.name(conn)
+                    ),
+                ));
+            }
+        }
         cs.anchor = anchor;
         cs.dn = desired.dn.clone();
         cs.pending_export = Some(PendingExport::Add { attrs });
