@@ -273,7 +273,7 @@ provision = true
 [rules.flows]
 id = { expr = 'Lower(employeeId)', initial_only = true }
 dn = '"CN=" + EscapeDN(displayName + " (" + employeeId + ")") + ",OU=" + EscapeDN(department) + ",DC=corp,DC=example"'
-sAMAccountName = { expr = 'SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName), Left(Lower(firstName), 2) + Lower(lastName), Lower(firstName) + "." + Lower(lastName) + Right(employeeId, 4))', initial_only = true }
+sAMAccountName = { expr = 'SelectUniqueValue(Left(Lower(firstName), 1) + Lower(lastName), Left(Lower(firstName), 2) + Lower(lastName), Lower(firstName) + "." + Lower(lastName) + Right(employeeId, 7))', initial_only = true }
 userPrincipalName = 'Lower(firstName) + "." + Lower(lastName) + "@corp.example"'
 givenName = "firstName"
 sn = "lastName"

@@ -1098,3 +1098,108 @@ fn a_batch_whose_answer_is_lost_is_not_sent_again_and_its_creates_are_found() {
     assert_eq!(lookups, 5, "each create of unknown outcome looked up");
     env.ok(&["check"]);
 }
+
+/// A key pair and self-signed certificate made with openssl in `env`:
+/// `certs/app.pem`, `certs/app.key` (owner-only); the RSA public key
+/// (PKCS#1 DER) and the certificate's `x5t`.
+fn app_certificate(env: &Env, name: &str) -> (Vec<u8>, String) {
+    use base64::Engine as _;
+    let dir = env.path("certs");
+    std::fs::create_dir_all(&dir).expect("certs folder");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &format!("{name}.key"),
+        "-out",
+        &format!("{name}.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mvsync-app",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join(format!("{name}.key")),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod the key");
+    let public = run(&[
+        "rsa",
+        "-in",
+        &format!("{name}.key"),
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+    ]);
+    let der = run(&["x509", "-in", &format!("{name}.pem"), "-outform", "DER"]);
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der).as_ref());
+    (public, x5t)
+}
+
+#[test]
+fn a_certificate_credential_signs_a_client_assertion_instead_of_a_secret() {
+    let server = GraphServer::start();
+    server.add_user(user(1));
+    let config = format!(
+        "[store]\npath = \"state/mvsync.db\"\n\n{}",
+        entra(&server, "", USER_TYPE).replace(
+            &format!("client_secret = {{ env = \"{SECRET_VAR}\" }}"),
+            "client_certificate = { certificate = \"certs/app.pem\", private_key = { file = \"certs/app.key\" } }",
+        )
+    );
+    let env = Env::new(&config);
+    let (public, x5t) = app_certificate(&env, "app");
+    server.trust_certificate(public, &x5t);
+    let out = env.ok(&["-vv", "test-connection", "entra"]);
+    assert!(stdout(&out).contains("connection ok"), "{}", stdout(&out));
+    env.ok(&["import", "entra", "--full"]);
+    assert_eq!(counter(&env.last_run(), "import_adds"), 1);
+    let key = std::fs::read_to_string(env.path("certs/app.key")).expect("the key");
+    let body = key.lines().nth(1).expect("a line of the key");
+    assert!(
+        !format!("{}{}", stdout(&out), stderr(&out)).contains(body),
+        "the key is never shown"
+    );
+
+    // A certificate the app does not hold is refused, by the identity platform's code.
+    app_certificate(&env, "other");
+    let wrong = config
+        .replace("certs/app.pem", "certs/other.pem")
+        .replace("certs/app.key", "certs/other.key");
+    env.write("mvsync.toml", &wrong);
+    let out = env.expect(&["test-connection", "entra"], 5);
+    let text = crate::harness::flat(&stderr(&out));
+    assert!(
+        text.contains("invalid_client") && text.contains("700027"),
+        "{text}"
+    );
+    // Both credentials, or none: a configuration error.
+    env.write(
+        "mvsync.toml",
+        &config.replace(
+            "client_certificate =",
+            &format!("client_secret = {{ env = \"{SECRET_VAR}\" }}\nclient_certificate ="),
+        ),
+    );
+    let out = env.expect(&["test-connection", "entra"], 2);
+    assert!(crate::harness::flat(&stderr(&out))
+        .contains("`client_secret` and `client_certificate` are both set"));
+}

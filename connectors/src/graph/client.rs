@@ -243,20 +243,14 @@ impl Client {
     /// OAuth 2.0 client credentials against the identity platform.
     async fn fetch_token(&self) -> Result<Token, ConnectorError> {
         let config = &self.settings.config;
-        let secret = config
-            .client_secret
-            .resolve(&self.settings.base_dir)
-            .map_err(|e| {
-                ConnectorError::of(
-                    ConnectorErrorKind::Configuration,
-                    format!("`client_secret`: {e}"),
-                )
-            })?;
         let endpoint = format!(
             "{}/{}/oauth2/v2.0/token",
             config.authority.trim_end_matches('/'),
             config.tenant
         );
+        // The credential, as the form's last fields: the secret, or a
+        // client assertion signed with the certificate's key.
+        let credential = self.credential(&endpoint)?;
         let http = self.http().await?;
         let answer = self
             .send(
@@ -264,14 +258,13 @@ impl Client {
                 &self.settings.authority_shown,
                 Resend::Always,
                 || {
-                    http.post(&endpoint)
-                        .form(&[
-                            ("grant_type", "client_credentials"),
-                            ("client_id", config.client_id.as_str()),
-                            ("client_secret", secret.expose()),
-                            ("scope", config.scope.as_str()),
-                        ])
-                        .send()
+                    let mut form = vec![
+                        ("grant_type", "client_credentials"),
+                        ("client_id", config.client_id.as_str()),
+                        ("scope", config.scope.as_str()),
+                    ];
+                    form.extend(credential.iter().map(|(k, v)| (*k, v.expose())));
+                    http.post(&endpoint).form(&form).send()
                 },
             )
             .await?;
@@ -324,6 +317,46 @@ impl Client {
             value: Secret::new(value.to_owned()),
             refresh_at: Instant::now() + Duration::from_secs(lifetime - margin),
         })
+    }
+
+    /// The form fields of the app's credential: `client_secret`, or
+    /// `client_assertion_type` and a fresh `client_assertion`.
+    fn credential(&self, endpoint: &str) -> Result<Vec<(&'static str, Secret)>, ConnectorError> {
+        let config = &self.settings.config;
+        let base = &self.settings.base_dir;
+        let bad = |key: &str, e: String| {
+            ConnectorError::of(ConnectorErrorKind::Configuration, format!("`{key}`: {e}"))
+        };
+        if let Some(cert) = &config.client_certificate {
+            let path = base.join(&cert.certificate);
+            let pem = std::fs::read(&path).map_err(|e| {
+                bad(
+                    "client_certificate.certificate",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let key = cert
+                .private_key
+                .resolve(base)
+                .map_err(|e| bad("client_certificate.private_key", e.to_string()))?;
+            let assertion =
+                super::assertion::client_assertion(&pem, &key, &config.client_id, endpoint)
+                    .map_err(|e| bad("client_certificate", e))?;
+            return Ok(vec![
+                (
+                    "client_assertion_type",
+                    Secret::new("urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+                ),
+                ("client_assertion", Secret::new(assertion)),
+            ]);
+        }
+        let Some(secret) = &config.client_secret else {
+            return Err(bad("client_secret", "no credential is configured".into()));
+        };
+        let secret = secret
+            .resolve(base)
+            .map_err(|e| bad("client_secret", e.to_string()))?;
+        Ok(vec![("client_secret", secret)])
     }
 
     /// Sends one request to Graph and reads its answer, retrying what is

@@ -18,6 +18,8 @@ use crate::common::SecretRef;
 /// tenant = "contoso.onmicrosoft.com"     # or the tenant's GUID
 /// client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
 /// client_secret = { env = "MVSYNC_GRAPH_SECRET" }
+/// # or, instead of a secret, a certificate the app registration holds:
+/// # client_certificate = { certificate = "certs/mvsync.pem", private_key = { file = "certs/mvsync.key" } }
 ///
 /// [connectors.entra.object_types.user]
 /// attributes = ["userPrincipalName", "displayName", "mailNickname",
@@ -35,7 +37,12 @@ pub struct GraphConfig {
     /// The app registration's application (client) id.
     pub client_id: String,
     /// The app's client secret, from the environment or a file.
-    pub client_secret: SecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretRef>,
+    /// Or a certificate credential: the app signs a client assertion with
+    /// its private key instead of sending a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
     /// Microsoft Graph's base URL, version included (default
     /// `https://graph.microsoft.com/v1.0`; a national cloud has its own).
     #[serde(default = "default_graph_url")]
@@ -68,6 +75,16 @@ pub struct GraphConfig {
     /// How often a throttled or failed request is tried in all (default 8).
     #[serde(default = "default_attempts")]
     pub attempts: u32,
+}
+
+/// A certificate credential of the app registration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificate {
+    /// The certificate uploaded to the app registration (PEM).
+    pub certificate: PathBuf,
+    /// Its private key (PEM PKCS#8, RSA), from a file or the environment.
+    pub private_key: SecretRef,
 }
 
 /// One object type (`user` or `group`).
@@ -247,6 +264,13 @@ impl GraphConfig {
         }
         if self.client_id.trim().is_empty() {
             problems.push("`client_id` is empty".into());
+        }
+        match (&self.client_secret, &self.client_certificate) {
+            (None, None) => problems
+                .push("give the app's credential: `client_secret` or `client_certificate`".into()),
+            (Some(_), Some(_)) => problems
+                .push("`client_secret` and `client_certificate` are both set: give one".into()),
+            _ => {}
         }
         if self.object_types.is_empty() {
             problems.push("`object_types` must declare `user`, `group` or both".into());

@@ -19,6 +19,7 @@
 //! Invariant: the client secret and the access token reach only the
 //! configured token endpoint and Graph, and never a message or a log.
 
+mod assertion;
 mod batch;
 mod client;
 pub mod config;

@@ -87,6 +87,9 @@ struct Server {
     hold: bool,
     /// Statuses to answer the next `$batch`es with after running them.
     lost_batches: VecDeque<u16>,
+    /// The app's certificate credential: its RSA public key (PKCS#1 DER)
+    /// and SHA-1 thumbprint (`x5t`, base64url).
+    certificate: Option<(Vec<u8>, String)>,
     log: Vec<Logged>,
     writes: usize,
     token_requests: usize,
@@ -174,6 +177,7 @@ impl GraphServer {
                 fail_upns: Vec::new(),
                 hold: false,
                 lost_batches: VecDeque::new(),
+                certificate: None,
                 log: Vec::new(),
                 writes: 0,
                 token_requests: 0,
@@ -390,6 +394,13 @@ impl GraphServer {
     /// Every access token issued so far is rejected with 401.
     pub fn expire_access_tokens(&self) {
         self.lock().access.expire_all();
+    }
+
+    /// Registers a certificate credential on the app: client assertions
+    /// signed by its key (RSA public key as PKCS#1 DER) and naming its
+    /// thumbprint (`x5t`) are accepted instead of the client secret.
+    pub fn trust_certificate(&self, rsa_public_key: Vec<u8>, x5t: &str) {
+        self.lock().certificate = Some((rsa_public_key, x5t.to_owned()));
     }
 
     /// The next `n` `$batch`es are run — every write in them applied —

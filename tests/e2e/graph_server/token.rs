@@ -137,14 +137,21 @@ pub(super) fn endpoint(server: &mut Server, tenant_id: &str, tenant: &str, body:
         );
     }
     match field("client_secret") {
-        None => {
-            return aad_error(
-                401,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            )
-        }
+        None => match (field("client_assertion_type"), field("client_assertion")) {
+            (Some(kind), Some(assertion)) => {
+                if let Err(reply) = check_assertion(server, kind, assertion, tenant) {
+                    return reply;
+                }
+            }
+            _ => {
+                return aad_error(
+                    401,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                )
+            }
+        },
         Some(secret) if secret != CLIENT_SECRET => {
             return aad_error(
                 401,
@@ -186,4 +193,94 @@ pub(super) fn endpoint(server: &mut Server, tenant_id: &str, tenant: &str, body:
             )
         }
     }
+}
+
+/// Checks a client assertion as the identity platform does: a JWT for the
+/// jwt-bearer type, naming the registered certificate (`x5t`), for this
+/// token endpoint, from and about the app, in its validity window, signed
+/// (RS256) by the certificate's key.
+fn check_assertion(
+    server: &Server,
+    kind: &str,
+    assertion: &str,
+    tenant: &str,
+) -> Result<(), Reply> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            50027,
+            "Invalid JWT token. The client_assertion_type is not supported.",
+        ));
+    }
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let decode = |p: &str| -> Option<Value> { serde_json::from_slice(&b64.decode(p).ok()?).ok() };
+    let (Some(header), Some(claims), Some(signature)) = (
+        parts.first().and_then(|p| decode(p)),
+        parts.get(1).and_then(|p| decode(p)),
+        parts.get(2).and_then(|p| b64.decode(p).ok()),
+    ) else {
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            50027,
+            "Invalid JWT token. The token is malformed.",
+        ));
+    };
+    let Some((public_key, x5t)) = &server.certificate else {
+        return Err(aad_error(
+            401,
+            "invalid_client",
+            700027,
+            "The certificate with identifier used to sign the client assertion is not registered on application.",
+        ));
+    };
+    if header["alg"] != "RS256" || header["x5t"].as_str() != Some(x5t.as_str()) {
+        return Err(aad_error(
+            401,
+            "invalid_client",
+            700027,
+            "The certificate with identifier used to sign the client assertion is not registered on application.",
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let audience_ok = claims["aud"]
+        .as_str()
+        .is_some_and(|a| a.ends_with(&format!("/{tenant}/oauth2/v2.0/token")));
+    if !audience_ok || claims["iss"] != CLIENT_ID || claims["sub"] != CLIENT_ID {
+        return Err(aad_error(
+            401,
+            "invalid_client",
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter, or its audience is not this token endpoint.",
+        ));
+    }
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    let nbf = claims["nbf"].as_u64().unwrap_or(0);
+    if exp <= now || nbf > now + 300 {
+        return Err(aad_error(
+            401,
+            "invalid_client",
+            700024,
+            "Client assertion is not within its valid time range.",
+        ));
+    }
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public_key,
+    )
+    .verify(signed.as_bytes(), &signature)
+    .map_err(|_| {
+        aad_error(
+            401,
+            "invalid_client",
+            700027,
+            "Client assertion failed signature validation.",
+        )
+    })
 }
