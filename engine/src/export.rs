@@ -751,9 +751,10 @@ impl Exporter<'_> {
             return Ok(());
         }
         let form = self.model.ref_form(self.conn, false);
-        let known = before.known_attrs();
+        // One attribute at a time: an export is a hot loop, and only a
+        // delete needs the whole object.
         let old = |name: &str| -> Result<Value, StoreError> {
-            match known.get(self.store.intern(name)) {
+            match self.store.lookup(name).and_then(|s| before.known_attr(s)) {
                 Some(v) => translate(txn, self.conn, form, v),
                 None => Ok(Value::Null),
             }
@@ -781,7 +782,7 @@ impl Exporter<'_> {
             }
             ExportOp::Delete => {
                 let mut out = Vec::new();
-                for (k, v) in known.iter() {
+                for (k, v) in before.known_attrs().iter() {
                     let v = translate(txn, self.conn, form, v)?;
                     out.push(AuditChange::new(&self.store.name(*k), &v, &Value::Null));
                 }

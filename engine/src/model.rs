@@ -366,6 +366,17 @@ impl CsObject {
         known
     }
 
+    /// One attribute of [`CsObject::known_attrs`], without copying the rest.
+    pub fn known_attr(&self, attr: Sym) -> Option<&Value> {
+        if let Ok(i) = self.escrow.attrs.binary_search_by_key(&attr, |(k, _)| *k) {
+            return Some(&self.escrow.attrs[i].1).filter(|v| !v.is_null());
+        }
+        match &self.pending_import {
+            Some(p) if p.kind != ImportKind::Delete => p.attrs.get(attr),
+            _ => self.hologram.get(attr),
+        }
+    }
+
     /// Every value this object holds or will hold for `attr`, lower-cased:
     /// imported, staged, exported, pending add and sticky. Unique-value
     /// generation must avoid all of them.
@@ -440,5 +451,42 @@ impl MvObject {
     /// The linked object in a connector, if any.
     pub fn link_in(&self, conn: Sym) -> Option<CsKey> {
         self.links.iter().copied().find(|k| k.conn == conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_known_attribute_agrees_with_the_whole_known_state() {
+        let s = |t: &str| Value::Str(t.into());
+        let mut cs = CsObject::new(
+            CsKey {
+                conn: Sym(1),
+                id: 1,
+            },
+            Sym(2),
+            CsState::Present,
+        );
+        cs.hologram = Attrs::from_pairs(vec![(Sym(3), s("a")), (Sym(4), s("b")), (Sym(5), s("c"))]);
+        cs.escrow.attrs = vec![(Sym(4), s("exported")), (Sym(5), Value::Null)];
+        for with_import in [false, true] {
+            if with_import {
+                cs.pending_import = Some(PendingImport {
+                    kind: ImportKind::Update,
+                    attrs: Attrs::from_pairs(vec![(Sym(3), s("imported")), (Sym(6), s("d"))]),
+                    dn: None,
+                });
+            }
+            let all = cs.known_attrs();
+            for sym in (1..8).map(Sym) {
+                assert_eq!(
+                    cs.known_attr(sym),
+                    all.get(sym),
+                    "{sym:?} (import: {with_import})"
+                );
+            }
+        }
     }
 }

@@ -525,7 +525,10 @@ fn the_scheduler_writes_and_serves_prometheus_metrics() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    // Served while the scheduler runs.
+    // Served while the scheduler runs, after its first run.
+    let env = scheduled(&format!(
+        "[schedules.full]\ncron = \"* * * * * *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
     let mut child = env
         .command(&["schedule"])
         .stdout(Stdio::null())
@@ -533,13 +536,16 @@ fn the_scheduler_writes_and_serves_prometheus_metrics() {
         .spawn()
         .expect("start mvsync schedule");
     let mut served = String::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(100));
+        served.clear();
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
             let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
             let _ = s.read_to_string(&mut served);
-            break;
+            if served.contains("export-adds") {
+                break;
+            }
         }
     }
     let _ = std::process::Command::new("kill")
@@ -548,6 +554,10 @@ fn the_scheduler_writes_and_serves_prometheus_metrics() {
     let _ = child.wait();
     assert!(served.starts_with("HTTP/1.1 200 OK"), "{served}");
     assert!(served.contains("text/plain; version=0.0.4"), "{served}");
+    assert!(
+        served.contains("mvsync_step_objects{profile=\"full\",connector=\"app\",step=\"export\",counter=\"export-adds\"} 3"),
+        "the metrics of the run: {served}"
+    );
 
     let outside =
         scheduled("[schedules.full]\ncron = \"0 2 * * *\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\n");
