@@ -42,6 +42,27 @@ struct RawConfig {
     schedules: BTreeMap<Spanned<String>, RawSchedule>,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    console: RawConsole,
+}
+
+/// `[console]`: where `mvsync console` listens, and its token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    /// The address and port (`127.0.0.1:8470`).
+    listen: Option<Spanned<String>>,
+    /// The token a browser must present (needed to listen beyond loopback).
+    token: Option<connectors::common::SecretRef>,
+}
+
+/// Where `mvsync console` listens, and the token it asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleConfig {
+    /// The address served (`--listen` overrides it).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The token, from the environment or a file.
+    pub token: Option<connectors::common::SecretRef>,
 }
 
 /// `[metrics]`: where `mvsync schedule` puts its Prometheus metrics.
@@ -423,6 +444,8 @@ pub struct Config {
     pub schedules: Vec<Schedule>,
     /// Where `mvsync schedule` puts its metrics.
     pub metrics: MetricsConfig,
+    /// Where `mvsync console` listens.
+    pub console: ConsoleConfig,
     /// Where each rule of `engine.rules` is written (parallel to it).
     pub(crate) rule_spans: Vec<RuleSpans>,
     /// Where each step of `profiles` is written (parallel to them).
@@ -1128,6 +1151,28 @@ fn compile(
         }
     }
 
+    let mut console = ConsoleConfig {
+        listen: None,
+        token: raw.console.token.clone(),
+    };
+    if let Some(listen) = &raw.console.listen {
+        match listen.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => match crate::console::check_listen(addr, console.token.is_some()) {
+                Ok(()) => console.listen = Some(addr),
+                Err(message) => errors.push(
+                    listen.span(),
+                    message,
+                    Some("set `token = { env = \"MVSYNC_CONSOLE_TOKEN\" }` (or `{ file = … }`) in `[console]`, or listen on 127.0.0.1".into()),
+                ),
+            },
+            Err(_) => errors.push(
+                listen.span(),
+                format!("`listen` {:?} is not an address and port", listen.get_ref()),
+                Some("for example \"127.0.0.1:8470\"".into()),
+            ),
+        }
+    }
+
     let mut metrics = MetricsConfig {
         file: raw.metrics.file.as_ref().map(|f| base_dir.join(f)),
         listen: None,
@@ -1203,6 +1248,7 @@ fn compile(
         profiles,
         schedules,
         metrics,
+        console,
         rule_spans,
         step_spans,
         incomplete_mv_types,

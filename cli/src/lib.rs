@@ -9,6 +9,7 @@
 //! operator (SIGTERM, Ctrl-C).
 
 mod config;
+mod console;
 mod diagnostics;
 mod functions;
 mod metrics;
@@ -123,6 +124,20 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Also save the plan beside the store (`<store>.plan.json`), where
+        /// `mvsync console` shows it.
+        #[arg(long)]
+        save: bool,
+    },
+    /// Serve the console: run history, connector-space and metaverse
+    /// search, objects with their lineage, pending exports and the saved
+    /// plan, as a local web page (it gives the store up to any run that
+    /// asks for it).
+    Console {
+        /// The address and port (default `[console] listen`, else
+        /// 127.0.0.1:8470); any but loopback needs `[console] token`.
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        listen: Option<String>,
     },
     /// Show a metaverse or connector-space object.
     Show {
@@ -524,6 +539,9 @@ async fn run(cli: Cli) -> Outcome {
         watch_signals(stop.clone());
         return schedule::command(config, *once, stop, quiet).await;
     }
+    if let Command::Console { listen } = &cli.command {
+        return console::command(&config, listen.as_deref()).await;
+    }
     if let Command::Audit { filter, format } = &cli.command {
         return operations::audit(&config, filter, *format);
     }
@@ -645,7 +663,11 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
                 }),
             ..
         } => return plan::preview_object(engine, &connector, &anchor, format),
-        Command::Plan { rules, format } => return plan::plan(engine, config, &rules, format),
+        Command::Plan {
+            rules,
+            format,
+            save,
+        } => return plan::plan(engine, config, &rules, format, save),
         Command::Preview {
             what: None,
             connector,
@@ -680,7 +702,8 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
         | Command::Completions { .. }
         | Command::Man
         | Command::Audit { .. }
-        | Command::Schedule { .. } => return Outcome::Ok,
+        | Command::Schedule { .. }
+        | Command::Console { .. } => return Outcome::Ok,
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await
 }

@@ -69,7 +69,9 @@ pub(crate) fn history(
 }
 
 /// The test a run must pass to be listed, or why the filter is wrong.
-fn history_filter(f: &HistoryFilter) -> Result<impl Fn(&RunRecord) -> bool + '_, String> {
+pub(crate) fn history_filter(
+    f: &HistoryFilter,
+) -> Result<impl Fn(&RunRecord) -> bool + '_, String> {
     if let Some(status) = &f.status {
         if !RunStatus::NAMES.contains(&status.as_str()) {
             return Err(format!(

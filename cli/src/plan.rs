@@ -13,7 +13,13 @@ use crate::{report, report_config, Outcome};
 
 /// Loads `rules` exactly like the current configuration, then prints the
 /// plan: what deploying it would change, compared with the current rules.
-pub fn plan(engine: &Engine, current: &Config, rules: &Path, format: Format) -> Outcome {
+pub fn plan(
+    engine: &Engine,
+    current: &Config,
+    rules: &Path,
+    format: Format,
+    save: bool,
+) -> Outcome {
     let shown = rules.display().to_string();
     let mut new = match Config::load(rules, &shown) {
         Ok(c) => c,
@@ -52,6 +58,12 @@ pub fn plan(engine: &Engine, current: &Config, rules: &Path, format: Format) -> 
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
+    if save {
+        if let Err(message) = save_plan(&plan, rules, &current.store_path) {
+            eprintln!("error: {message}");
+            return Outcome::Failed;
+        }
+    }
     print!(
         "{}",
         match format {
@@ -60,6 +72,28 @@ pub fn plan(engine: &Engine, current: &Config, rules: &Path, format: Format) -> 
         }
     );
     Outcome::Ok
+}
+
+/// Writes the plan beside the store for the console, atomically (a
+/// temporary file renamed over the last one).
+fn save_plan(plan: &engine::Plan, rules: &Path, store: &Path) -> Result<(), String> {
+    let path = crate::console::plan_path(store);
+    let doc = serde_json::json!({
+        "rules": rules.display().to_string(),
+        "saved": chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        "plan": plan,
+    });
+    let mut partial = path.clone().into_os_string();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, output::json(&doc))
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| format!("cannot save the plan to {}: {e}", path.display()))?;
+    eprintln!(
+        "plan saved to {} (`mvsync console` shows it)",
+        path.display()
+    );
+    Ok(())
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {

@@ -374,6 +374,29 @@ pub(crate) fn cs_view(
     let Some(cs) = key.map(|k| txn.cs(k)).transpose()?.flatten() else {
         return Ok(None);
     };
+    cs_view_of(store, model, &txn, &cs).map(Some)
+}
+
+/// The connector-space object under `key`, for people.
+pub(crate) fn cs_view_by_key(
+    store: &Store,
+    model: &Model,
+    key: CsKey,
+) -> Result<Option<CsView>, StoreError> {
+    let txn = store.begin();
+    match txn.cs(key)? {
+        Some(cs) => cs_view_of(store, model, &txn, &cs).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn cs_view_of(
+    store: &Store,
+    model: &Model,
+    txn: &Txn<'_>,
+    cs: &CsObject,
+) -> Result<CsView, StoreError> {
+    let conn = cs.key.conn;
     let attrs = |a: &crate::model::Attrs| -> Vec<(String, serde_json::Value)> {
         let mut out: Vec<_> = a
             .iter()
@@ -383,7 +406,7 @@ pub(crate) fn cs_view(
         out
     };
     let form = model.ref_form(conn, true);
-    Ok(Some(CsView {
+    Ok(CsView {
         connector: store.name(conn).to_string(),
         id: cs.key.id,
         anchor: cs.anchor.clone(),
@@ -398,7 +421,7 @@ pub(crate) fn cs_view(
             .pending_import
             .as_ref()
             .map(|p| (format!("{:?}", p.kind).to_lowercase(), attrs(&p.attrs))),
-        pending_export: pending_change(store, &txn, form, &cs)?,
+        pending_export: pending_change(store, txn, form, cs)?,
         escrow: cs
             .escrow
             .attrs
@@ -409,5 +432,5 @@ pub(crate) fn cs_view(
             .error
             .as_ref()
             .map(|e| (e.code.clone(), e.message.clone())),
-    }))
+    })
 }

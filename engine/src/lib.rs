@@ -5,6 +5,7 @@
 //! trait; it never imports a connector crate.
 
 pub mod audit;
+pub mod browse;
 pub mod check;
 pub mod connector;
 pub mod diff;
@@ -24,6 +25,7 @@ pub mod trace;
 
 use std::collections::BTreeMap;
 
+pub use browse::Browser;
 pub use connector::{
     Applied, AttrOp, AttributeSchema, CheckReport, Connector, ConnectorError, ConnectorErrorKind,
     ConnectorInfo, ExportChange, ExportFailure, ExportOp, ExportReport, ExportResult, FailureKind,

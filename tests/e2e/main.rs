@@ -3,6 +3,7 @@
 //! it prints and exports. One test binary (`cargo test -p mvsync-tests --test e2e`).
 
 mod bad_input;
+mod console;
 mod contract;
 mod crash;
 mod database;
@@ -11,6 +12,7 @@ mod expressions;
 mod graph;
 mod graph_server;
 mod harness;
+mod http;
 mod identity;
 mod ldap;
 mod lifecycle;

@@ -25,7 +25,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A copy of the sample, laid out as in the repository.
-fn quickstart() -> Env {
+pub(crate) fn quickstart() -> Env {
     let env = Env::empty();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/quickstart");
     copy_dir(&sample, &env.path("samples/quickstart"));

@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::StoreError;
 
@@ -46,15 +47,18 @@ impl StoreLock {
             Err(TryLockError::WouldBlock) => {
                 let mut held_by = String::new();
                 let _ = file.read_to_string(&mut held_by);
-                let held_by = held_by.trim();
-                return Err(StoreError::Locked {
-                    path: lock_path.to_path_buf(),
-                    holder: if held_by.is_empty() {
-                        "another mvsync process".to_string()
-                    } else {
-                        held_by.to_string()
-                    },
-                });
+                let held_by = held_by.trim().to_string();
+                let gives_way = held_by.ends_with(GIVES_WAY) && !holder.ends_with(GIVES_WAY);
+                if !(gives_way && ask_to_give_way(&file, lock_path)?) {
+                    return Err(StoreError::Locked {
+                        path: lock_path.to_path_buf(),
+                        holder: if held_by.is_empty() {
+                            "another mvsync process".to_string()
+                        } else {
+                            held_by
+                        },
+                    });
+                }
             }
             Err(TryLockError::Error(e)) => return Err(StoreError::io(lock_path, e)),
         }
@@ -103,6 +107,56 @@ impl StoreLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether a writer waits for this holder to give the store up.
+    pub fn asked_to_give_way(&self) -> bool {
+        give_way_asked(&self.path)
+    }
+}
+
+/// How a holder that gives the store up to any writer that asks (the
+/// console) ends its description in the lock file.
+pub const GIVES_WAY: &str = "; gives way to runs";
+
+/// How long a writer waits for a holder that gives way.
+const GIVE_WAY_WAIT: Duration = Duration::from_secs(10);
+
+fn wanted_path(lock_path: &Path) -> PathBuf {
+    let mut name = lock_path.as_os_str().to_os_string();
+    name.push(".wanted");
+    PathBuf::from(name)
+}
+
+/// Whether a writer asked the holder of the lock at `lock_path` to give
+/// way, and is still waiting (a request older than the wait is stale: its
+/// writer gave up or died).
+pub fn give_way_asked(lock_path: &Path) -> bool {
+    std::fs::metadata(wanted_path(lock_path))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().unwrap_or_default() < GIVE_WAY_WAIT + Duration::from_secs(2))
+}
+
+/// Asks the holder to give way (a `.wanted` file beside the lock) and
+/// waits for the lock; whether it was taken.
+fn ask_to_give_way(file: &File, lock_path: &Path) -> Result<bool, StoreError> {
+    let wanted = wanted_path(lock_path);
+    std::fs::write(&wanted, b"").map_err(|e| StoreError::io(&wanted, e))?;
+    let deadline = Instant::now() + GIVE_WAY_WAIT;
+    let taken = loop {
+        match file.try_lock() {
+            Ok(()) => break true,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => break false,
+            Err(TryLockError::Error(e)) => {
+                let _ = std::fs::remove_file(&wanted);
+                return Err(StoreError::io(lock_path, e));
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&wanted);
+    Ok(taken)
 }
 
 #[cfg(test)]
@@ -120,6 +174,31 @@ mod tests {
         let err = StoreLock::acquire(&path, "mvsync check").expect_err("must refuse");
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
+    }
+
+    #[test]
+    fn a_holder_that_gives_way_is_asked_and_the_writer_gets_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.lock");
+        let console = StoreLock::acquire(&path, &format!("mvsync console{GIVES_WAY}"))
+            .expect("console takes the lock");
+        assert!(!console.asked_to_give_way());
+        let handover = std::thread::spawn(move || {
+            while !console.asked_to_give_way() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drop(console);
+        });
+        let run = StoreLock::acquire(&path, "mvsync run nightly").expect("the run gets the lock");
+        handover.join().expect("join");
+        assert!(
+            !give_way_asked(&path),
+            "the request is withdrawn once granted"
+        );
+        let err = StoreLock::acquire(&path, &format!("mvsync console{GIVES_WAY}"))
+            .expect_err("a run never gives way");
+        assert!(err.to_string().contains("mvsync run nightly"), "{err}");
+        drop(run);
     }
 
     #[test]

@@ -266,6 +266,38 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing store for a reader that gives it up to any writer
+    /// that asks (the console): its lock says so, a writer refused it asks
+    /// and waits, and the reader drops the store when
+    /// [`Store::asked_to_give_way`] says so. Refused while a writer waits.
+    pub fn open_giving_way(
+        path: &Path,
+        options: &StoreOptions,
+        holder: &str,
+    ) -> Result<Store, StoreError> {
+        if !path.is_dir() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let lock = lock_path(path);
+        if lock::give_way_asked(&lock) {
+            return Err(StoreError::Locked {
+                path: lock,
+                holder: "a run waiting to start".into(),
+            });
+        }
+        Store::open(path, options, &format!("{holder}{}", lock::GIVES_WAY))
+    }
+
+    /// Whether a writer waits for this store (opened by
+    /// [`Store::open_giving_way`]) to be dropped.
+    pub fn asked_to_give_way(&self) -> bool {
+        self._lock
+            .as_ref()
+            .is_some_and(StoreLock::asked_to_give_way)
+    }
+
     /// Whether this is a private copy of a store that may only be read:
     /// what happens to it is thrown away.
     pub fn is_private_copy(&self) -> bool {
