@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use crate::floor;
 
 /// One measured command.
-struct Measured {
-    seconds: f64,
-    peak_rss: u64,
+pub(crate) struct Measured {
+    pub seconds: f64,
+    pub peak_rss: u64,
 }
 
 /// Runs `mvsync args` in `dir`, its output thrown away, sampling its
 /// resident memory (`VmHWM`, the kernel's peak) every 20 ms.
-fn measure(mvsync: &Path, dir: &Path, args: &[&str]) -> Result<Measured, String> {
+pub(crate) fn measure(mvsync: &Path, dir: &Path, args: &[&str]) -> Result<Measured, String> {
     let started = Instant::now();
     // Into a file, not a pipe: a pipe nobody reads would stop the process.
     let errors = dir.join("bench-stderr.log");
@@ -103,19 +103,44 @@ fn hr_row(i: usize, title: &str) -> String {
 
 const HR_HEADER: &str = "employeeId,firstName,lastName,preferredName,email,department,title,location,costCenter,managerId,status,hireDate";
 
-/// Runs the scenario in `dir`.
-pub fn run(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), String> {
-    let write = |rel: &str, text: &str| {
-        let path = dir.join(rel);
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
-    };
+/// Writes the estate's HR file, an empty change file and the configuration.
+fn prepare(dir: &Path, store: &str, count: usize) -> Result<(), String> {
     let mut hr = format!("{HR_HEADER}\n");
     for i in 0..count {
         let _ = writeln!(hr, "{}", hr_row(i, "Engineer"));
     }
-    write("data/hr.csv", &hr)?;
-    write("data/hr-changes.csv", "")?;
-    write("mvsync.toml", &format!("{store}{CONFIG}"))?;
+    write(dir, "data/hr.csv", &hr)?;
+    write(dir, "data/hr-changes.csv", "")?;
+    write(dir, "mvsync.toml", &format!("{store}{CONFIG}"))
+}
+
+fn write(dir: &Path, rel: &str, text: &str) -> Result<(), String> {
+    let path = dir.join(rel);
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `console --count N`: the estate imported, synchronized and exported to
+/// `ad` (so `scim` keeps N pending adds), then each console view timed.
+pub fn console(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), String> {
+    prepare(dir, store, count)?;
+    println!("{count} identities, two targets, in {}", dir.display());
+    for args in [
+        &["import", "hr", "--full"][..],
+        &["sync", "hr", "--full"],
+        &["export", "ad"],
+        &["import", "ad", "--full"],
+    ] {
+        let m = measure(mvsync, dir, args)?;
+        println!("  {:<34} {:>9.1} s", args.join(" "), m.seconds);
+    }
+    let mid = employee(count / 2);
+    crate::console::time_views(mvsync, dir, &mid, count / 2)
+}
+
+/// Runs the scenario in `dir`.
+pub fn run(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), String> {
+    let write = |rel: &str, text: &str| write(dir, rel, text);
+    prepare(dir, store, count)?;
     println!("{count} identities, two targets, in {}", dir.display());
 
     let import_floor = floor::run(&dir.join("data/hr.csv"), &dir.join("floor-import.db"), 1)?;

@@ -16,6 +16,7 @@
 //! - `estate --count N`: a realistic estate with two targets and the
 //!   storage floor measured in the same run (see `estate.rs`).
 
+mod console;
 mod estate;
 mod floor;
 
@@ -64,6 +65,13 @@ enum Scenario {
         #[arg(long, default_value_t = 100_000)]
         count: usize,
     },
+    /// The estate imported, synchronized and exported to one target, then
+    /// every view of `mvsync console` timed.
+    Console {
+        /// How many identities.
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +102,9 @@ fn main() -> ExitCode {
         Scenario::Identities { count } => bench.identities(count),
         Scenario::Group { members } => bench.group(members),
         Scenario::Estate { count } => estate::run(&bench.mvsync, &bench.dir, &bench.store, count),
+        Scenario::Console { count } => {
+            estate::console(&bench.mvsync, &bench.dir, &bench.store, count)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -420,6 +420,12 @@ impl Browser {
         };
         if let Some(a) = &q.attribute {
             take(a);
+        } else if let Some(needle) = &q.value {
+            // The attribute that matched, so the row shows why.
+            let needle = needle.to_lowercase();
+            if let Some(a) = mv.attrs.iter().find(|a| contains(&a.value, &needle)) {
+                take(&named(a));
+            }
         }
         for n in NAMING {
             take(n);

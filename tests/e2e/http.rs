@@ -50,9 +50,39 @@ pub fn request(
         text.push_str("\r\n");
     }
     stream.write_all(text.as_bytes()).expect("send the request");
+    parse(&read_answer(&mut stream))
+}
+
+/// Reads one answer: its head, then as many bytes as `Content-Length`
+/// says, a chunked body to its last chunk, or else to the end (a server
+/// may keep the connection open after the answer).
+fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the answer");
-    parse(&raw)
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(head) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head_text = String::from_utf8_lossy(&raw[..head]).to_ascii_lowercase();
+            let length = head_text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let body = raw.len() - head - 4;
+            match length {
+                Some(n) if body >= n => return raw,
+                None if head_text.contains("transfer-encoding: chunked")
+                    && raw.ends_with(b"0\r\n\r\n") =>
+                {
+                    return raw
+                }
+                _ => {}
+            }
+        }
+        let n = stream.read(&mut buf).expect("read the answer");
+        if n == 0 {
+            return raw;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// `GET path`.

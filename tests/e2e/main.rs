@@ -3,6 +3,7 @@
 //! it prints and exports. One test binary (`cargo test -p mvsync-tests --test e2e`).
 
 mod bad_input;
+mod browser;
 mod console;
 mod contract;
 mod crash;
@@ -26,3 +27,4 @@ mod sql;
 mod sync_rules;
 mod unique;
 mod validate;
+mod webdriver;
