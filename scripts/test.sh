@@ -6,7 +6,8 @@
 # end-to-end tests start their own PostgreSQL (Debian's `postgresql`
 # package: initdb and postgres under /usr/lib/postgresql/*/bin) on
 # 127.0.0.1; the LDAP connector's start their own Samba AD domain
-# controller and OpenLDAP slapd there.
+# controller and OpenLDAP slapd there; the console's browser test drives
+# Debian's Chromium through chromedriver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,11 @@ install_packages() {
     done
     if [ ! -d /usr/share/samba/setup ]; then
         packages+=(samba-ad-provision)
+    fi
+    # Chromium and its WebDriver, for the console's browser test (started
+    # headless by the test on 127.0.0.1).
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        packages+=(chromium chromium-driver)
     fi
     if [ ${#packages[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -21,7 +21,14 @@ impl Drop for Running {
 pub fn time_views(mvsync: &Path, dir: &Path, employee: &str, id: usize) -> Result<(), String> {
     let mut child = Command::new(mvsync)
         .current_dir(dir)
-        .args(["-q", "-c", "mvsync.toml", "console", "--listen", "127.0.0.1:0"])
+        .args([
+            "-q",
+            "-c",
+            "mvsync.toml",
+            "console",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -42,9 +49,15 @@ pub fn time_views(mvsync: &Path, dir: &Path, employee: &str, id: usize) -> Resul
     let views = [
         ("run history", "/runs".to_string()),
         ("one run", "/runs/2".to_string()),
-        ("connectors (export queues counted)", "/connectors".to_string()),
+        (
+            "connectors (export queues counted)",
+            "/connectors".to_string(),
+        ),
         ("connector space, first page", "/connectors/hr".to_string()),
-        ("connector space by anchor prefix", format!("/connectors/hr?anchor={prefix}")),
+        (
+            "connector space by anchor prefix",
+            format!("/connectors/hr?anchor={prefix}"),
+        ),
         (
             "connector space by value, no match",
             "/connectors/hr?attribute=title&value=nobody".to_string(),
@@ -53,8 +66,14 @@ pub fn time_views(mvsync: &Path, dir: &Path, employee: &str, id: usize) -> Resul
             "connector space, pending exports",
             "/connectors/scim?state=pending-export".to_string(),
         ),
-        ("connector-space object", format!("/connectors/hr/objects/{id}")),
-        ("pending exports (adds)", "/connectors/scim/exports".to_string()),
+        (
+            "connector-space object",
+            format!("/connectors/hr/objects/{id}"),
+        ),
+        (
+            "pending exports (adds)",
+            "/connectors/scim/exports".to_string(),
+        ),
         (
             "pending exports, deletes only (none)",
             "/connectors/scim/exports?op=delete".to_string(),
@@ -68,9 +87,15 @@ pub fn time_views(mvsync: &Path, dir: &Path, employee: &str, id: usize) -> Resul
             "metaverse by value, no match",
             "/metaverse?value=nobody".to_string(),
         ),
-        ("metaverse object with lineage", format!("/metaverse/{}", id + 1)),
+        (
+            "metaverse object with lineage",
+            format!("/metaverse/{}", id + 1),
+        ),
     ];
-    println!("  {:<40} {:>8} {:>8} {:>7}", "console view", "cold ms", "warm ms", "status");
+    println!(
+        "  {:<40} {:>8} {:>8} {:>7}",
+        "console view", "cold ms", "warm ms", "status"
+    );
     for (name, path) in views {
         let mut times = Vec::new();
         let mut status = 0;
@@ -95,9 +120,7 @@ fn get(addr: &str, path: &str) -> Result<u16, String> {
     )
     .map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
-    stream
-        .read_to_end(&mut answer)
-        .map_err(|e| e.to_string())?;
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
     String::from_utf8_lossy(&answer)
         .split(' ')
         .nth(1)

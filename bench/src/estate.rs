@@ -122,6 +122,14 @@ fn write(dir: &Path, rel: &str, text: &str) -> Result<(), String> {
 /// `console --count N`: the estate imported, synchronized and exported to
 /// `ad` (so `scim` keeps N pending adds), then each console view timed.
 pub fn console(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), String> {
+    if dir.join("state/mvsync.db").exists() {
+        println!(
+            "the store of an earlier run in {} ({count} identities)",
+            dir.display()
+        );
+        let mid = employee(count / 2);
+        return crate::console::time_views(mvsync, dir, &mid, count / 2);
+    }
     prepare(dir, store, count)?;
     println!("{count} identities, two targets, in {}", dir.display());
     for args in [

@@ -66,7 +66,8 @@ enum Scenario {
         count: usize,
     },
     /// The estate imported, synchronized and exported to one target, then
-    /// every view of `mvsync console` timed.
+    /// every view of `mvsync console` timed (with `--dir` holding the
+    /// store of an earlier run, only the views).
     Console {
         /// How many identities.
         #[arg(long, default_value_t = 100_000)]

@@ -498,10 +498,17 @@ impl Browser {
                     return Ok(None);
                 };
                 let Some(cs) = cs else { return Ok(None) };
+                // The operation is told by the staged export itself; only a
+                // change that is shown is rendered.
+                let wanted = cs
+                    .pending_export
+                    .as_ref()
+                    .is_some_and(|p| operation.is_none_or(|o| p.kind_name() == o));
+                if !wanted {
+                    return Ok(None);
+                }
                 let change = inspect::pending_change(&self.store, &txn, form, &cs)?;
-                Ok(change
-                    .filter(|c| operation.is_none_or(|o| c.operation == o))
-                    .map(|c| (cs.key.id, c)))
+                Ok(change.map(|c| (cs.key.id, c)))
             },
         )?;
         Ok(Some(page))

@@ -31,7 +31,10 @@ fn an_operator_follows_a_run_to_an_object_and_reads_its_lineage() {
     browser.click(&browser.find("a[href='/runs/2']"));
     browser.wait_for_url("/runs/2");
     let facts = browser.text(&browser.find("dl.facts"));
-    assert!(facts.contains("full-sync") && facts.contains("hr"), "{facts}");
+    assert!(
+        facts.contains("full-sync") && facts.contains("hr"),
+        "{facts}"
+    );
     browser.screenshot(&shots, "2-run");
 
     // From the run to its connector space, searched by anchor.
@@ -53,10 +56,12 @@ fn an_operator_follows_a_run_to_an_object_and_reads_its_lineage() {
     let winner = browser.find_xpath("//tr[th[text()='displayName']]/td[@class='winner']");
     let supplied = browser.text(&winner);
     assert!(supplied.starts_with("phonebook"), "{supplied}");
-    let others = browser.text(
-        &browser.find_xpath("//tr[th[text()='displayName']]/td[div[@class='loser']]"),
+    let others =
+        browser.text(&browser.find_xpath("//tr[th[text()='displayName']]/td[div[@class='loser']]"));
+    assert!(
+        others.contains("hr") && others.contains("precedence 10"),
+        "{others}"
     );
-    assert!(others.contains("hr") && others.contains("precedence 10"), "{others}");
     browser.screenshot(&shots, "5-metaverse-object-lineage");
 
     // The other views, for the record; the planted <script> never runs.
@@ -70,7 +75,10 @@ fn an_operator_follows_a_run_to_an_object_and_reads_its_lineage() {
         assert!(!browser.alert_open(), "{path}: a script ran");
         if path.contains("alert") {
             let planted = browser.text(&browser.find("table"));
-            assert!(planted.contains("<script>alert('mvsync')</script>"), "shown as text: {planted}");
+            assert!(
+                planted.contains("<script>alert('mvsync')</script>"),
+                "shown as text: {planted}"
+            );
         }
         browser.screenshot(&shots, name);
     }

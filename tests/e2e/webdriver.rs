@@ -55,7 +55,10 @@ impl Browser {
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::tempdir().expect("a browser profile folder");
@@ -142,7 +145,10 @@ impl Browser {
             if url.contains(part) {
                 return;
             }
-            assert!(Instant::now() < deadline, "still at {url}, waiting for {part}");
+            assert!(
+                Instant::now() < deadline,
+                "still at {url}, waiting for {part}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

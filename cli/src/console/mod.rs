@@ -123,6 +123,10 @@ pub async fn command(config: &Config, listen: Option<&str>) -> Outcome {
         token,
         plan: plan_path(&config.store_path),
     });
+    // Open the store now, so the first page does not pay sled's open
+    // (a second at 1M identities); a run holding it is no reason to wait.
+    let opening = app.source.clone();
+    let _ = tokio::task::spawn_blocking(move || opening.get().is_ok()).await;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -646,7 +646,15 @@ pub fn mv_object(b: &Browser, id: u64) -> View {
             } }
         }
     };
-    Ok(layout(&format!("mv:{id}"), Section::Metaverse, body))
+    let name = mv.attributes.iter().find_map(|a| match &a.value {
+        rules::Value::Str(s) if a.name == "displayName" => Some(s.as_str()),
+        _ => None,
+    });
+    let title = match name {
+        Some(n) => format!("mv:{id} · {n}"),
+        None => format!("mv:{id}"),
+    };
+    Ok(layout(&title, Section::Metaverse, body))
 }
 
 /// `/connectors/{name}/find?object=`: the id of an object named by its
