@@ -81,19 +81,35 @@ pub fn store() -> Env {
         1,
     );
     for i in 0..EXTRA {
+        // The last one works where there is no office: a flow error.
+        let city = if i + 1 == EXTRA { "Nowhere" } else { "Lyon" };
         text.push_str(&format!(
-            "E{},Worker,Number{i},,Operations,Lyon,Employee,Active,E1000\n",
+            "E{},Worker,Number{i},,Operations,{city},Employee,Active,E1000\n",
             2000 + i
         ));
     }
     std::fs::write(&hr, &text).expect("write hr.csv");
+    let config = env.path(CONFIG);
+    let rules = std::fs::read_to_string(&config).expect("read config");
+    let failing = rules.replacen(
+        "city = \"city\"",
+        "city = 'IIF(city == \"Nowhere\", Error(\"no office in \" + city), city)'",
+        1,
+    );
+    assert_ne!(failing, rules, "HR's city flow fails for Nowhere");
+    std::fs::write(&config, failing).expect("write config");
     let run = env.mvsync(&["-c", CONFIG, "run", "full"]);
-    assert_eq!(code(&run), 0, "run full: {}", stderr(&run));
+    assert_eq!(
+        code(&run),
+        3,
+        "run full, one per-object error: {}",
+        stderr(&run)
+    );
     let moved = text.replacen(",Engineering,Madrid,", ",Research,Madrid,", 1);
     assert_ne!(moved, text, "E1001 moves to Research");
     std::fs::write(&hr, moved).expect("write hr.csv");
     env.expect(&["-c", CONFIG, "import", "hr"], 0);
-    env.expect(&["-c", CONFIG, "sync", "hr"], 0);
+    env.expect(&["-c", CONFIG, "sync", "hr"], 3);
     env
 }
 
@@ -156,6 +172,34 @@ fn every_view_answers_escaped_and_paged_and_the_store_is_unchanged() {
         "{run}"
     );
     assert_eq!(console.get("/runs/999").status, 404);
+    // HR's sync with its per-object error, the object linked.
+    let sync = console.page("/runs/2");
+    assert!(sync.contains("no office in Nowhere"), "{sync}");
+    let failed: Vec<String> = links(&sync, "/connectors/hr/objects/")
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(failed.len(), 1, "{sync}");
+    assert!(
+        console.page(&failed[0]).contains("E2099"),
+        "the failed object"
+    );
+    let errors = console.page("/connectors/hr?state=error");
+    assert_eq!(
+        links(&errors, "/connectors/hr/objects/"),
+        failed,
+        "found by state"
+    );
+    let failing_runs = console.page("/runs?status=completed-with-errors");
+    assert!(
+        !links(&failing_runs, "/runs/2\"").is_empty(),
+        "{failing_runs}"
+    );
+    assert!(
+        links(&failing_runs, "/runs/1\"").is_empty(),
+        "only runs with errors"
+    );
+    seen.push(sync);
     seen.push(run);
 
     // Connector-space search: the planted value, found and escaped.
@@ -193,9 +237,10 @@ fn every_view_answers_escaped_and_paged_and_the_store_is_unchanged() {
         "E2000…E2049 on the first page"
     );
     let pending_import = console.page("/connectors/hr?state=pending-import");
-    assert!(
-        links(&pending_import, "/connectors/hr/objects/").is_empty(),
-        "synchronized"
+    assert_eq!(
+        links(&pending_import, "/connectors/hr/objects/"),
+        failed,
+        "only the object whose sync failed keeps its import"
     );
     assert_eq!(console.get("/connectors/hr?state=sideways").status, 400);
     assert_eq!(console.get("/connectors/nope").status, 404);
@@ -274,8 +319,9 @@ fn a_run_takes_the_store_from_the_console_which_shows_it_again_after() {
     let env = store();
     let console = Console::start(&env, &["--listen", "127.0.0.1:0"]);
     let before = links(&console.page("/runs"), "/runs/").len();
-    // The console holds the store now; a run asks for it and gets it.
-    env.expect(&["-c", CONFIG, "run", "full"], 0);
+    // The console holds the store now; a run asks for it and gets it (and
+    // meets the planted flow error again).
+    env.expect(&["-c", CONFIG, "run", "full"], 3);
     let after = links(&console.page("/runs"), "/runs/").len();
     assert!(
         after > before,
