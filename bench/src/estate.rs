@@ -139,7 +139,12 @@ pub fn console(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(
         &["import", "ad", "--full"],
     ] {
         let m = measure(mvsync, dir, args)?;
-        println!("  {:<34} {:>9.1} s", args.join(" "), m.seconds);
+        println!(
+            "  {:<34} {:>9.1} s {:>7.0} MB peak RSS",
+            args.join(" "),
+            m.seconds,
+            m.peak_rss as f64 / 1e6
+        );
     }
     let mid = employee(count / 2);
     crate::console::time_views(mvsync, dir, &mid, count / 2)

@@ -17,11 +17,13 @@
 //! is not installed the test says so and is skipped; under `CI=true` that
 //! is a failure, never a skip (`./scripts/test.sh` installs them).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::harness::free_port;
 
 /// The password of both servers' administrators.
 pub const ADMIN_PASSWORD: &str = "Dir-test-only-7a2e!";
@@ -36,13 +38,6 @@ fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -7,6 +7,7 @@
 //! as a test wrote them (`mvsync.toml:3:7`, `data/hr.csv:4:2`).
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -616,4 +617,12 @@ pub fn counter(run: &Value, name: &str) -> u64 {
         .iter()
         .map(|s| s["counters"][name].as_u64().unwrap_or(0))
         .sum()
+}
+
+/// A port of 127.0.0.1 free now (for a server a test starts).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
 }

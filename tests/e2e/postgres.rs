@@ -7,10 +7,12 @@
 //! Where the server binaries are missing the test says so and is skipped;
 //! under `CI=true` that is a failure, never a skip (`.ci/run` installs them).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::harness::free_port;
 
 /// The password of the `mvsync` user the tests connect as.
 pub const PASSWORD: &str = "Pg-test-only-6f1c";
@@ -51,13 +53,6 @@ fn as_server_user(program: &Path) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 impl Postgres {

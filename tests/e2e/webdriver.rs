@@ -3,7 +3,6 @@
 //! stopped by pid. Where they are not installed a test says so and
 //! returns, except under `CI=true`, where that fails the test.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::harness::free_port;
 use crate::http;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -24,13 +24,6 @@ pub struct Browser {
     addr: String,
     session: String,
     _profile: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 impl Browser {

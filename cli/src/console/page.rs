@@ -16,13 +16,7 @@ pub fn layout(title: &str, section: Section, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " · mvsync" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(title, false))
             body {
                 header {
                     a.brand href="/runs" { "mvsync" }
@@ -37,6 +31,20 @@ pub fn layout(title: &str, section: Section, body: Markup) -> Markup {
                     (body)
                 }
             }
+        }
+    }
+}
+
+/// A page's head; `reload` makes the browser load it again every 5 s.
+fn head(title: &str, reload: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light dark";
+            @if reload { meta http-equiv="refresh" content="5"; }
+            title { (title) " · mvsync" }
+            link rel="stylesheet" href="/assets/console.css";
         }
     }
 }
@@ -70,13 +78,7 @@ pub fn busy(holder: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="refresh" content="5";
-                title { "A run holds the store · mvsync" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head("A run holds the store", true))
             body {
                 main {
                     h1 { "A run holds the store" }

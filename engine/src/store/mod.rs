@@ -161,6 +161,17 @@ impl Drop for PrivateCopy {
     }
 }
 
+/// Refuses a store that does not exist (a reader never creates one).
+fn existing(path: &Path) -> Result<(), StoreError> {
+    if path.is_dir() {
+        Ok(())
+    } else {
+        Err(StoreError::Missing {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Whether this process may write the store at `path` (its folder and its
 /// data file), without changing it: the folder by creating and removing a
 /// probe file, the data file by opening it for writing.
@@ -237,11 +248,7 @@ impl Store {
         options: &StoreOptions,
         holder: &str,
     ) -> Result<Store, StoreError> {
-        if !path.is_dir() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
-        }
+        existing(path)?;
         if may_write(path) {
             return Store::open(path, options, holder);
         }
@@ -275,11 +282,7 @@ impl Store {
         options: &StoreOptions,
         holder: &str,
     ) -> Result<Store, StoreError> {
-        if !path.is_dir() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
-        }
+        existing(path)?;
         let lock = lock_path(path);
         if lock::give_way_asked(&lock) {
             return Err(StoreError::Locked {
