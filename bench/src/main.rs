@@ -75,6 +75,11 @@ enum Scenario {
     },
 }
 
+/// The same allocator as `mvsync`, so that the storage floor is measured
+/// with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let dir = cli.dir.clone().unwrap_or_else(|| {

@@ -2,7 +2,8 @@
 //! [`Store::commit`]. Typed object access lives here, and so does all index
 //! and queue maintenance.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use rules::Value;
 
@@ -15,6 +16,17 @@ pub struct Txn<'s> {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Previous overlay entries, newest last, for [`Txn::rollback`].
     undo: Vec<Undo>,
+    /// Objects decoded by this batch, when [`Txn::cache_objects`] is on.
+    cache: Option<RefCell<Decoded>>,
+}
+
+/// Objects a batch read, as they are in it (`None`: absent). A write to any
+/// key of an object (its record, its large lists) forgets it; a rollback
+/// forgets all.
+#[derive(Default)]
+struct Decoded {
+    cs: HashMap<CsKey, Option<CsObject>>,
+    mv: HashMap<MvId, Option<MvObject>>,
 }
 
 /// A key and the overlay entry it had before a write (`None`: none).
@@ -30,7 +42,17 @@ impl<'s> Txn<'s> {
             store,
             overlay: BTreeMap::new(),
             undo: Vec::new(),
+            cache: None,
         }
+    }
+
+    /// Keeps the objects this batch decodes, so that reading one again
+    /// costs a clone, not a look-up and a decode (a sync reads a target
+    /// object several times while it brings it in step). Only for a batch
+    /// that no other batch commits under while it lives: the cache does
+    /// not see other batches' commits.
+    pub fn cache_objects(&mut self) {
+        self.cache = Some(RefCell::new(Decoded::default()));
     }
 
     /// Marks the current state of the batch.
@@ -41,6 +63,9 @@ impl<'s> Txn<'s> {
     /// Undoes every write made since `sp`: one object's failed sync leaves
     /// nothing behind.
     pub fn rollback(&mut self, sp: Savepoint) {
+        if let Some(cache) = &self.cache {
+            *cache.borrow_mut() = Decoded::default();
+        }
         while self.undo.len() > sp.0 {
             let Some((key, previous)) = self.undo.pop() else {
                 break;
@@ -103,6 +128,22 @@ impl<'s> Txn<'s> {
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if let Some(cache) = &self.cache {
+            let mut cache = cache.borrow_mut();
+            match key.first() {
+                Some(&keys::tag::CS | &keys::tag::LARGE_CS) => {
+                    if let Some(k) = keys::decode_cs_keyed(&key) {
+                        cache.cs.remove(&k);
+                    }
+                }
+                Some(&keys::tag::MV | &keys::tag::LARGE_MV) => {
+                    if let Some(id) = keys::decode_mv(&key) {
+                        cache.mv.remove(&id);
+                    }
+                }
+                _ => {}
+            }
+        }
         let previous = self.overlay.insert(key.clone(), value);
         self.undo.push((key, previous));
     }
@@ -135,22 +176,40 @@ impl<'s> Txn<'s> {
 
     /// A connector-space object.
     pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
-        match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
-            Some(v) => Ok(Some(large::load_cs(self, &v, &|| {
-                format!("connector-space object {}", key.id)
-            })?)),
-            None => Ok(None),
+        if let Some(cache) = &self.cache {
+            if let Some(found) = cache.borrow().cs.get(&key) {
+                return Ok(found.clone());
+            }
         }
+        let found = match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
+            Some(v) => Some(large::load_cs(self, &v, &|| {
+                format!("connector-space object {}", key.id)
+            })?),
+            None => None,
+        };
+        if let Some(cache) = &self.cache {
+            cache.borrow_mut().cs.insert(key, found.clone());
+        }
+        Ok(found)
     }
 
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
-        match self.get_raw(&keys::mv(id))? {
-            Some(v) => Ok(Some(large::load_mv(self, &v, &|| {
-                format!("metaverse object {id}")
-            })?)),
-            None => Ok(None),
+        if let Some(cache) = &self.cache {
+            if let Some(found) = cache.borrow().mv.get(&id) {
+                return Ok(found.clone());
+            }
         }
+        let found = match self.get_raw(&keys::mv(id))? {
+            Some(v) => Some(large::load_mv(self, &v, &|| {
+                format!("metaverse object {id}")
+            })?),
+            None => None,
+        };
+        if let Some(cache) = &self.cache {
+            cache.borrow_mut().mv.insert(id, found.clone());
+        }
+        Ok(found)
     }
 
     /// The object holding `anchor` in a connector space.

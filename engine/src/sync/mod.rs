@@ -160,6 +160,7 @@ impl Syncer<'_> {
             let Some(last) = chunk.last() else { break };
             after = Some(last.clone());
             let mut txn = self.store.begin();
+            txn.cache_objects();
             let before = self.log.record.counters.clone();
             for k in &chunk {
                 if let Some(key) = keys::decode_cs_keyed(k) {
