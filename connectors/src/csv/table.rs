@@ -28,9 +28,9 @@ pub(crate) struct Table {
     dn: Option<usize>,
     /// Rows in file order; `None` once deleted.
     rows: Vec<Option<Row>>,
-    by_anchor: HashMap<String, usize>,
+    by_anchor: KeyIndex,
     /// Lower-cased DN → the first row holding it (DNs compare without case).
-    by_dn: HashMap<String, usize>,
+    by_dn: KeyIndex,
     bom: bool,
     changed: bool,
     /// A DN left the index: with duplicate DNs in the file, loading it again
@@ -66,8 +66,8 @@ impl Table {
             fixed,
             declared: config.columns.is_some(),
             rows: Vec::new(),
-            by_anchor: HashMap::new(),
-            by_dn: HashMap::new(),
+            by_anchor: KeyIndex::default(),
+            by_dn: KeyIndex::default(),
             bom: false,
             changed: false,
             dn_unindexed: false,
@@ -118,7 +118,8 @@ impl Table {
                 }
             }
             let anchor = cells.get(table.anchor).cloned().unwrap_or_default();
-            if let Some(first) = table.by_anchor.get(&anchor).and_then(|&r| lines.get(r)) {
+            let held = table.row_of(&anchor);
+            if let Some(first) = held.and_then(|r| lines.get(r)) {
                 return Err(refuse(format!(
                     "{}: duplicate anchor {anchor:?}, already on line {first}",
                     record.location(&source.shown, record.field_start(header.anchor))
@@ -126,10 +127,13 @@ impl Table {
             }
             lines.push(row.line);
             let index = table.rows.len();
-            table.by_anchor.insert(anchor, index);
+            table.by_anchor.add(&anchor, index);
             if let Some(dn) = table.dn.and_then(|c| cells.get(c)) {
                 if !dn.is_empty() {
-                    table.by_dn.entry(rules::dn::normalize(dn)).or_insert(index);
+                    let dn = rules::dn::normalize(dn);
+                    if table.row_of_normalized_dn(&dn).is_none() {
+                        table.by_dn.add(&dn, index);
+                    }
                 }
             }
             table.rows.push(Some(Row::pack(&cells)));
@@ -167,7 +171,9 @@ impl Table {
 
     /// The row holding `anchor`.
     pub(crate) fn row_of(&self, anchor: &str) -> Option<usize> {
-        self.by_anchor.get(anchor).copied()
+        self.by_anchor
+            .rows(anchor)
+            .find(|&row| self.cell_at(row, self.anchor) == anchor)
     }
 
     /// The anchor column's name.
@@ -182,7 +188,14 @@ impl Table {
 
     /// The row holding `dn`, compared without regard to case.
     pub(crate) fn row_of_dn(&self, dn: &str) -> Option<usize> {
-        self.by_dn.get(&rules::dn::normalize(dn)).copied()
+        self.row_of_normalized_dn(&rules::dn::normalize(dn))
+    }
+
+    fn row_of_normalized_dn(&self, normalized: &str) -> Option<usize> {
+        let column = self.dn?;
+        self.by_dn
+            .rows(normalized)
+            .find(|&row| rules::dn::normalize(self.cell_at(row, column)) == normalized)
     }
 
     /// The text of a cell ("" for a column the row has no cell in).
@@ -240,16 +253,20 @@ impl Table {
         let anchor = self.cell_at(row, self.anchor).to_owned();
         if previous_anchor.as_deref() != Some(anchor.as_str()) {
             if let Some(previous) = previous_anchor {
-                self.by_anchor.remove(&previous);
+                self.by_anchor.remove(&previous, row);
             }
-            self.by_anchor.insert(anchor, row);
+            self.by_anchor.add(&anchor, row);
         }
         if let Some(dn_column) = self.dn {
             let dn = self.cell_at(row, dn_column).to_owned();
             if dn != previous_dn {
                 self.unindex_dn(&previous_dn, row);
                 if !dn.is_empty() {
-                    self.by_dn.insert(rules::dn::normalize(&dn), row);
+                    let dn = rules::dn::normalize(&dn);
+                    if let Some(other) = self.row_of_normalized_dn(&dn).filter(|&r| r != row) {
+                        self.by_dn.remove(&dn, other);
+                    }
+                    self.by_dn.add(&dn, row);
                 }
             }
         }
@@ -260,17 +277,17 @@ impl Table {
     /// Forgets that `row` holds `dn` (another row holding it stays indexed).
     fn unindex_dn(&mut self, dn: &str, row: usize) {
         let key = rules::dn::normalize(dn);
-        if self.by_dn.get(&key) == Some(&row) {
-            self.by_dn.remove(&key);
+        if self.by_dn.remove(&key, row) {
             self.dn_unindexed = true;
         }
     }
 
     /// Deletes the row holding `anchor`; `false` if there is none.
     pub(crate) fn delete(&mut self, anchor: &str) -> bool {
-        let Some(row) = self.by_anchor.remove(anchor) else {
+        let Some(row) = self.row_of(anchor) else {
             return false;
         };
+        self.by_anchor.remove(anchor, row);
         if let Some(dn_column) = self.dn {
             let dn = self.cell_at(row, dn_column).to_owned();
             self.unindex_dn(&dn, row);
@@ -359,6 +376,81 @@ impl Row {
     }
 }
 
+/// Rows by a key one of their cells holds (the anchor, the normalized
+/// DN), without a copy of the keys: each key's hash to its row, and the
+/// rare rows whose keys share a hash in a second map. A look-up checks the
+/// row's cell, so an entry left by a cell that changed never answers.
+/// (A 1M-row file's anchors and DNs took about 200 MB as `String` maps.)
+#[derive(Debug, Default)]
+struct KeyIndex {
+    hasher: std::collections::hash_map::RandomState,
+    first: HashMap<u64, usize>,
+    more: HashMap<u64, Vec<usize>>,
+}
+
+impl KeyIndex {
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// The rows whose key may be `key`, in the order they were added.
+    fn rows(&self, key: &str) -> impl Iterator<Item = usize> + '_ {
+        let h = self.hash(key);
+        self.first
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.more.get(&h).into_iter().flatten().copied())
+    }
+
+    fn add(&mut self, key: &str, row: usize) {
+        let h = self.hash(key);
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row);
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() == row => {}
+            std::collections::hash_map::Entry::Occupied(_) => {
+                let more = self.more.entry(h).or_default();
+                if !more.contains(&row) {
+                    more.push(row);
+                }
+            }
+        }
+    }
+
+    /// Forgets that `row` holds `key`; whether it was indexed.
+    fn remove(&mut self, key: &str, row: usize) -> bool {
+        let h = self.hash(key);
+        if self.first.get(&h) == Some(&row) {
+            match self.more.get_mut(&h) {
+                Some(more) if !more.is_empty() => {
+                    let next = more.remove(0);
+                    if more.is_empty() {
+                        self.more.remove(&h);
+                    }
+                    self.first.insert(h, next);
+                }
+                _ => {
+                    self.first.remove(&h);
+                }
+            }
+            return true;
+        }
+        let Some(more) = self.more.get_mut(&h) else {
+            return false;
+        };
+        let Some(at) = more.iter().position(|&r| r == row) else {
+            return false;
+        };
+        more.remove(at);
+        if more.is_empty() {
+            self.more.remove(&h);
+        }
+        true
+    }
+}
+
 fn index(columns: &[String]) -> HashMap<String, usize> {
     columns
         .iter()
@@ -369,7 +461,23 @@ fn index(columns: &[String]) -> HashMap<String, usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::Row;
+    use super::{KeyIndex, Row};
+
+    #[test]
+    fn a_key_index_keeps_every_row_of_a_hash_in_order_and_forgets_one_at_a_time() {
+        let mut index = KeyIndex::default();
+        index.add("cn=a", 1);
+        index.add("cn=a", 2);
+        index.add("cn=a", 2);
+        index.add("cn=b", 3);
+        assert_eq!(index.rows("cn=a").collect::<Vec<_>>(), [1, 2]);
+        assert!(index.remove("cn=a", 1));
+        assert_eq!(index.rows("cn=a").collect::<Vec<_>>(), [2]);
+        assert!(!index.remove("cn=a", 1), "already forgotten");
+        assert!(index.remove("cn=a", 2));
+        assert_eq!(index.rows("cn=a").count(), 0);
+        assert_eq!(index.rows("cn=b").collect::<Vec<_>>(), [3]);
+    }
 
     #[test]
     fn a_packed_row_gives_back_its_cells_empty_ones_and_past_its_end() {
