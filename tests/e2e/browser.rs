@@ -83,3 +83,22 @@ fn an_operator_follows_a_run_to_an_object_and_reads_its_lineage() {
         browser.screenshot(&shots, name);
     }
 }
+
+#[test]
+fn the_console_follows_the_browsers_light_or_dark_scheme() {
+    let Some(light) = Browser::start() else {
+        return;
+    };
+    let env = store();
+    let console = Console::start(&env, &["--listen", "127.0.0.1:0"]);
+    let runs = format!("http://{}/runs", console.addr);
+    light.open(&runs);
+    let background = light.css(&light.find("body"), "background-color");
+    assert_eq!(background, "rgba(251, 251, 250, 1)", "light");
+    drop(light);
+    let dark = Browser::start_with(&["--force-dark-mode"]).expect("the browser started once");
+    dark.open(&runs);
+    let background = dark.css(&dark.find("body"), "background-color");
+    assert_eq!(background, "rgba(21, 24, 28, 1)", "dark");
+    dark.screenshot(&artifacts(), "10-run-history-dark");
+}

@@ -30,6 +30,11 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session, or returns
     /// `None` (saying why) where they are not installed and this is not CI.
     pub fn start() -> Option<Browser> {
+        Browser::start_with(&[])
+    }
+
+    /// [`Browser::start`] with more Chromium flags (`--force-dark-mode`).
+    pub fn start_with(flags: &[&str]) -> Option<Browser> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !Path::new(tool).exists() {
                 let why = format!("{tool} is not installed (Debian: chromium chromium-driver)");
@@ -56,7 +61,7 @@ impl Browser {
         }
         let profile = tempfile::tempdir().expect("a browser profile folder");
         // The flags keep Chromium off the network: nothing but loopback.
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -69,6 +74,7 @@ impl Browser {
             "--window-size=1280,900".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(flags.iter().map(|f| f.to_string()));
         let mut browser = Browser {
             driver,
             addr,
@@ -191,6 +197,18 @@ impl Browser {
         self.call(
             "GET",
             &self.session(&format!("/element/{element}/text")),
+            None,
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// The computed value of a CSS property of an element.
+    pub fn css(&self, element: &str, property: &str) -> String {
+        self.call(
+            "GET",
+            &self.session(&format!("/element/{element}/css/{property}")),
             None,
         )
         .as_str()
