@@ -80,16 +80,7 @@ pub(crate) fn history_filter(
             ));
         }
     }
-    let since = f
-        .since
-        .as_deref()
-        .map(|d| instant("--since", d))
-        .transpose()?;
-    let until = f
-        .until
-        .as_deref()
-        .map(|d| instant("--until", d))
-        .transpose()?;
+    let (since, until) = window(f.since.as_deref(), f.until.as_deref())?;
     Ok(move |r: &RunRecord| {
         f.profile
             .as_ref()
@@ -99,6 +90,14 @@ pub(crate) fn history_filter(
             && since.is_none_or(|t| r.started >= t)
             && until.is_none_or(|t| r.started < t)
     })
+}
+
+/// `--since` and `--until` as instants (see [`instant`]).
+fn window(since: Option<&str>, until: Option<&str>) -> Result<(Option<i64>, Option<i64>), String> {
+    Ok((
+        since.map(|d| instant("--since", d)).transpose()?,
+        until.map(|d| instant("--until", d)).transpose()?,
+    ))
 }
 
 /// A date (`2026-12-06`, midnight UTC) or an RFC 3339 instant, in
@@ -125,25 +124,8 @@ pub(crate) fn audit(config: &Config, f: &AuditFilter, format: output::ListFormat
         eprintln!("error: no audit log is kept");
         return Outcome::Failed;
     };
-    let since = match f
-        .since
-        .as_deref()
-        .map(|d| instant("--since", d))
-        .transpose()
-    {
-        Ok(t) => t,
-        Err(m) => {
-            eprintln!("error: {m}");
-            return Outcome::ConfigError;
-        }
-    };
-    let until = match f
-        .until
-        .as_deref()
-        .map(|d| instant("--until", d))
-        .transpose()
-    {
-        Ok(t) => t,
+    let (since, until) = match window(f.since.as_deref(), f.until.as_deref()) {
+        Ok(w) => w,
         Err(m) => {
             eprintln!("error: {m}");
             return Outcome::ConfigError;

@@ -192,12 +192,7 @@ impl Browser {
 
     /// One run's record.
     pub fn run(&self, id: u64) -> Result<Option<RunRecord>, StoreError> {
-        let Some(raw) = self.store.get_raw(&keys::run(id))? else {
-            return Ok(None);
-        };
-        Ok(Some(crate::store::codec::decode(&raw, &|| {
-            format!("run record {id}")
-        })?))
+        history::record(&self.store, id)
     }
 
     /// A page of a run's per-object errors.
@@ -225,6 +220,12 @@ impl Browser {
     ) -> Result<Option<Page<CsRow>>, StoreError> {
         let Some(conn) = self.conn(connector) else {
             return Ok(None);
+        };
+        // Folded once, not per object read.
+        let query = &CsQuery {
+            dn: query.dn.as_deref().map(rules::dn::normalize),
+            value: query.value.as_ref().map(|v| v.to_lowercase()),
+            ..query.clone()
         };
         // The narrowest range that holds every match.
         let indexed = |prefix: Vec<u8>| -> Result<_, StoreError> {
@@ -279,6 +280,7 @@ impl Browser {
             .map(|cs| self.row_of(&cs)))
     }
 
+    /// `q` as the search folded it: its value lower-cased, its DN normalized.
     fn matches_cs(&self, cs: &CsObject, q: &CsQuery) -> bool {
         let anchor_ok = q.anchor.as_ref().is_none_or(|a| {
             cs.anchor
@@ -288,11 +290,10 @@ impl Browser {
         let dn_ok = q.dn.as_ref().is_none_or(|d| {
             cs.dn
                 .as_deref()
-                .is_some_and(|x| rules::dn::normalize(x).starts_with(&rules::dn::normalize(d)))
+                .is_some_and(|x| rules::dn::normalize(x).starts_with(d.as_str()))
         });
         let state_ok = q.state.is_none_or(|s| s.holds(cs));
         let value_ok = q.value.as_ref().is_none_or(|needle| {
-            let needle = needle.to_lowercase();
             let attrs = cs
                 .pending_import
                 .as_ref()
@@ -301,7 +302,7 @@ impl Browser {
                 .chain([&cs.hologram]);
             attrs.into_iter().any(|a| {
                 a.iter().any(|(k, v)| {
-                    self.attribute_named(*k, q.attribute.as_deref()) && contains(v, &needle)
+                    self.attribute_named(*k, q.attribute.as_deref()) && contains(v, needle)
                 })
             })
         });
@@ -339,6 +340,10 @@ impl Browser {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<MvRow>, StoreError> {
+        let folded = MvQuery {
+            value: query.value.as_ref().map(|v| v.to_lowercase()),
+            ..query.clone()
+        };
         let indexed = query
             .attribute
             .as_deref()
@@ -356,7 +361,7 @@ impl Browser {
                 after,
                 limit,
                 |k, _| match keys::decode_join_mv(k) {
-                    Some(id) => self.mv_row(id, query),
+                    Some(id) => self.mv_row(id, &folded),
                     None => Ok(None),
                 },
             )?;
@@ -371,8 +376,8 @@ impl Browser {
             };
             let mv = self.store.decode_mv(k, v)?;
             Ok(self
-                .matches_mv(&mv, query)
-                .then(|| self.mv_row_of(id, &mv, query)))
+                .matches_mv(&mv, &folded)
+                .then(|| self.mv_row_of(id, &mv, &folded)))
         })
     }
 
@@ -384,15 +389,15 @@ impl Browser {
             .map(|mv| self.mv_row_of(id, &mv, query)))
     }
 
+    /// `q` as the search folded it: its value lower-cased.
     fn matches_mv(&self, mv: &MvObject, q: &MvQuery) -> bool {
         let type_ok = q
             .object_type
             .as_ref()
             .is_none_or(|t| self.store.name(mv.object_type).eq_ignore_ascii_case(t));
         let value_ok = q.value.as_ref().is_none_or(|needle| {
-            let needle = needle.to_lowercase();
             mv.attrs.iter().any(|a| {
-                self.attribute_named(a.name, q.attribute.as_deref()) && contains(&a.value, &needle)
+                self.attribute_named(a.name, q.attribute.as_deref()) && contains(&a.value, needle)
             })
         });
         let attribute_ok = q.value.is_some()
@@ -422,8 +427,7 @@ impl Browser {
             take(a);
         } else if let Some(needle) = &q.value {
             // The attribute that matched, so the row shows why.
-            let needle = needle.to_lowercase();
-            if let Some(a) = mv.attrs.iter().find(|a| contains(&a.value, &needle)) {
+            if let Some(a) = mv.attrs.iter().find(|a| contains(&a.value, needle)) {
                 take(&named(a));
             }
         }
@@ -460,16 +464,13 @@ impl Browser {
         inspect::cs_view_by_key(&self.store, &self.model, CsKey { conn, id })
     }
 
-    /// The connector-space id of the object with this anchor, else this DN.
-    pub fn find_cs(&self, connector: &str, anchor_or_dn: &str) -> Result<Option<u64>, StoreError> {
+    /// The connector-space id of the object a person names: by its anchor,
+    /// else its DN, else `cs:<id>` (as `mvsync show cs` takes them).
+    pub fn find_cs(&self, connector: &str, named: &str) -> Result<Option<u64>, StoreError> {
         let Some(conn) = self.conn(connector) else {
             return Ok(None);
         };
-        let txn = self.store.begin();
-        Ok(match txn.by_anchor(conn, anchor_or_dn)? {
-            Some(k) => Some(k.id),
-            None => txn.by_dn(conn, anchor_or_dn)?.map(|k| k.id),
-        })
+        Ok(inspect::resolve(&self.store.begin(), conn, named)?.map(|k| k.id))
     }
 
     /// A page of one connector's pending exports, by connector-space id,
@@ -520,18 +521,8 @@ impl Browser {
         let Some(conn) = self.conn(connector) else {
             return Ok(0);
         };
-        let prefix = keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn);
-        let mut n = 0;
-        let mut after: Option<Vec<u8>> = None;
-        while n < cap {
-            let chunk = self
-                .store
-                .keys_after(&prefix, after.as_deref(), 4096.min(cap - n))?;
-            let Some(last) = chunk.last() else { break };
-            n += chunk.len();
-            after = Some(last.clone());
-        }
-        Ok(n)
+        self.store
+            .count_keys(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), cap)
     }
 
     /// Walks the keys under `prefix` from the cursor `after`, giving each
@@ -559,17 +550,15 @@ impl Browser {
             let want = 256.min(SCAN_BUDGET - page.scanned);
             let chunk = self.store.kv().scan(prefix, &from, exclusive, want)?;
             let full = chunk.len() == want;
-            for (k, v) in &chunk {
+            for (i, (k, v)) in chunk.iter().enumerate() {
                 page.scanned += 1;
                 if let Some(item) = each(k, v)? {
                     page.items.push(item);
                 }
                 if page.items.len() >= limit || page.scanned >= SCAN_BUDGET {
-                    let more = if std::ptr::eq(k, &chunk[chunk.len() - 1].0) {
-                        full && !self.store.kv().scan(prefix, k, true, 1)?.is_empty()
-                    } else {
-                        true
-                    };
+                    // More follow unless this was the range's last key.
+                    let more = i + 1 < chunk.len()
+                        || (full && !self.store.kv().scan(prefix, k, true, 1)?.is_empty());
                     page.next = more.then(|| cursor_of(k));
                     return Ok(page);
                 }

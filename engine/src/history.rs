@@ -437,12 +437,19 @@ pub fn runs(store: &Store) -> Result<Vec<RunRecord>, StoreError> {
     Ok(out)
 }
 
-/// One run and its errors.
-pub fn run(store: &Store, id: u64) -> Result<Option<(RunRecord, Vec<RunError>)>, StoreError> {
+/// One run's record.
+pub fn record(store: &Store, id: u64) -> Result<Option<RunRecord>, StoreError> {
     let Some(raw) = store.get_raw(&keys::run(id))? else {
         return Ok(None);
     };
-    let record = codec::decode(&raw, &|| format!("run record {id}"))?;
+    Ok(Some(codec::decode(&raw, &|| format!("run record {id}"))?))
+}
+
+/// One run and its errors.
+pub fn run(store: &Store, id: u64) -> Result<Option<(RunRecord, Vec<RunError>)>, StoreError> {
+    let Some(record) = record(store, id)? else {
+        return Ok(None);
+    };
     let mut errors = Vec::new();
     store.for_each_prefix(&keys::run_error_prefix(id), |k, v| {
         errors.push(codec::decode(v, &|| format!("run error {k:?}"))?);

@@ -361,20 +361,26 @@ pub(crate) fn cs_view(
     anchor: &str,
 ) -> Result<Option<CsView>, StoreError> {
     let txn = store.begin();
-    let key = match txn.by_anchor(conn, anchor)? {
-        Some(k) => Some(k),
-        None => match txn.by_dn(conn, anchor)? {
-            Some(k) => Some(k),
-            None => anchor
-                .strip_prefix("cs:")
-                .and_then(|id| id.parse().ok())
-                .map(|id| CsKey { conn, id }),
-        },
-    };
+    let key = resolve(&txn, conn, anchor)?;
     let Some(cs) = key.map(|k| txn.cs(k)).transpose()?.flatten() else {
         return Ok(None);
     };
     cs_view_of(store, model, &txn, &cs).map(Some)
+}
+
+/// The key of the object a person names in a connector space: by its
+/// anchor, else its DN, else `cs:<id>`.
+pub(crate) fn resolve(txn: &Txn<'_>, conn: Sym, named: &str) -> Result<Option<CsKey>, StoreError> {
+    if let Some(k) = txn.by_anchor(conn, named)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = txn.by_dn(conn, named)? {
+        return Ok(Some(k));
+    }
+    Ok(named
+        .strip_prefix("cs:")
+        .and_then(|id| id.parse().ok())
+        .map(|id| CsKey { conn, id }))
 }
 
 /// The connector-space object under `key`, for people.

@@ -354,15 +354,8 @@ impl Engine {
         let mut out = BTreeMap::new();
         for (sym, _) in self.model.conns.iter() {
             let prefix = store::keys::conn_prefix(store::keys::tag::EXPORT_QUEUE, *sym);
-            let mut n = 0u64;
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let chunk = self.store.keys_after(&prefix, after.as_deref(), 4096)?;
-                let Some(last) = chunk.last() else { break };
-                n += chunk.len() as u64;
-                after = Some(last.clone());
-            }
-            out.insert(self.store.name(*sym).to_string(), n);
+            let n = self.store.count_keys(&prefix, usize::MAX)?;
+            out.insert(self.store.name(*sym).to_string(), n as u64);
         }
         Ok(out)
     }

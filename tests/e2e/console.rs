@@ -206,6 +206,14 @@ fn every_view_answers_escaped_and_paged_and_the_store_is_unchanged() {
     let found = console.page("/connectors/hr?attribute=department&value=alert");
     let objects = links(&found, "/connectors/hr/objects/");
     assert_eq!(objects.len(), 1, "{found}");
+    let upper = console.page("/connectors/hr?attribute=department&value=ALERT");
+    assert_eq!(
+        links(&upper, "/connectors/hr/objects/"),
+        objects,
+        "case is ignored"
+    );
+    let mv_upper = console.page("/metaverse?value=ALERT");
+    assert_eq!(links(&mv_upper, "/metaverse/").len(), 1, "{mv_upper}");
     let object = console.page(objects[0]);
     assert!(
         object.contains("&lt;script&gt;alert('mvsync')&lt;/script&gt;"),

@@ -52,13 +52,12 @@ pub struct RunsQuery {
 }
 
 pub fn runs(b: &Browser, q: &RunsQuery) -> View {
-    let blank = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
     let filter = crate::HistoryFilter {
-        profile: blank(&q.profile),
-        connector: blank(&q.connector),
-        status: blank(&q.status),
-        since: blank(&q.since),
-        until: blank(&q.until),
+        profile: given(&q.profile),
+        connector: given(&q.connector),
+        status: given(&q.status),
+        since: given(&q.since),
+        until: given(&q.until),
     };
     let keep = crate::operations::history_filter(&filter).map_err(ViewError::BadRequest)?;
     let all = b.runs()?;
@@ -140,7 +139,7 @@ pub fn runs(b: &Browser, q: &RunsQuery) -> View {
                             td { (r.profile.as_deref().unwrap_or("—")) }
                             td { (r.step.name()) }
                             td { a href=(format!("/connectors/{}", page::encode(&r.connector))) { (r.connector) } }
-                            td { (status(b, r)) }
+                            td { (status(r)) }
                             td { (time(r.started)) }
                             td { (page::duration(r.started, r.finished)) }
                             td.num { (adds) } td.num { (updates) } td.num { (deletes) }
@@ -161,7 +160,7 @@ pub fn runs(b: &Browser, q: &RunsQuery) -> View {
 
 /// A run's status. While the console holds the store no run can be
 /// running, so a run still marked in progress was interrupted.
-fn status(_b: &Browser, r: &RunRecord) -> Markup {
+fn status(r: &RunRecord) -> Markup {
     match r.status {
         RunStatus::InProgress => badge("interrupted"),
         ref s => badge(s.name()),
@@ -187,7 +186,7 @@ pub fn run(b: &Browser, id: u64, q: &AfterQuery) -> View {
     let counters: Vec<(&str, u64)> = r.counters.pairs().into_iter().collect();
     let body = html! {
         dl.facts {
-            dt { "Status" } dd { (status(b, &r)) }
+            dt { "Status" } dd { (status(&r)) }
             @if let Some(m) = message { dt { "Why" } dd { (m) } }
             dt { "Profile" } dd { (r.profile.as_deref().unwrap_or("—")) }
             dt { "Step" } dd { (r.step.name()) }
@@ -660,9 +659,6 @@ pub fn mv_object(b: &Browser, id: u64) -> View {
 /// `/connectors/{name}/find?object=`: the id of an object named by its
 /// anchor, DN or `cs:<id>` (as links from metaverse objects name them).
 pub fn find_cs(b: &Browser, connector: &str, object: &str) -> Result<u64, ViewError> {
-    if let Some(id) = object.strip_prefix("cs:").and_then(|i| i.parse().ok()) {
-        return Ok(id);
-    }
     b.find_cs(connector, object)?
         .ok_or_else(|| ViewError::NotFound(format!("{connector} has no object {object:?}.")))
 }

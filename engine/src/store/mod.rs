@@ -774,6 +774,20 @@ impl Store {
         }
     }
 
+    /// How many committed keys start with `prefix`, counting at most `cap`
+    /// (a key walk: no value is read).
+    pub fn count_keys(&self, prefix: &[u8], cap: usize) -> Result<usize, StoreError> {
+        let mut n = 0;
+        let mut after: Option<Vec<u8>> = None;
+        while n < cap {
+            let chunk = self.keys_after(prefix, after.as_deref(), 4096.min(cap - n))?;
+            let Some(last) = chunk.last() else { break };
+            n += chunk.len();
+            after = Some(last.clone());
+        }
+        Ok(n)
+    }
+
     /// Up to `limit` committed keys under `prefix` after `after` (exclusive),
     /// for loops that commit between chunks.
     pub fn keys_after(
