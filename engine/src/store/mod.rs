@@ -12,6 +12,7 @@ mod large;
 mod lock;
 mod names;
 mod overlay;
+mod pipeline;
 mod txn;
 
 use std::collections::BTreeSet;
@@ -24,6 +25,7 @@ pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
 pub use overlay::OverlayKv;
+pub use pipeline::PipelinedKv;
 pub use txn::{Savepoint, Txn};
 
 use crate::model::{CsObject, MvId, MvObject, Sym};
@@ -61,6 +63,10 @@ pub enum StoreError {
         /// Where.
         path: PathBuf,
     },
+    /// An earlier batch of this process failed to reach the store, so
+    /// nothing after it may be written (see `pipeline.rs`).
+    #[error("an earlier write to the store failed ({0}); nothing more is written by this process")]
+    Poisoned(String),
     /// Another process holds the store.
     #[error("the store is in use by {holder} (lock file {path}); wait for that run to finish")]
     Locked {
@@ -221,7 +227,7 @@ impl Store {
     /// first. `holder` describes this process for anyone refused the lock.
     pub fn open(path: &Path, options: &StoreOptions, holder: &str) -> Result<Store, StoreError> {
         let lock = StoreLock::acquire(&lock_path(path), holder)?;
-        let kv = SledKv::open(path, options.cache_bytes)?;
+        let kv = PipelinedKv::new(Arc::new(SledKv::open(path, options.cache_bytes)?));
         let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
         store._lock = Some(lock);
         if store.kv.get(keys::LARGE_THRESHOLD)?.is_none() {

@@ -154,9 +154,9 @@ pub(crate) struct UniqueCtx<'a> {
     pub own: Option<CsKey>,
     /// The order key of the object choosing (see [`order_key`]).
     pub rank: &'a (String, MvId),
-    /// Objects this step provisioned (never exported): their values may be
-    /// taken by an earlier anchor.
-    pub fresh: &'a std::collections::HashSet<CsKey>,
+    /// Objects this step provisioned (never exported), with the order key
+    /// they chose with: their values may be taken by an earlier anchor.
+    pub fresh: &'a std::collections::HashMap<CsKey, (String, MvId)>,
     /// The holders of the chosen candidate that must choose again.
     pub taken_from: RefCell<Vec<CsKey>>,
 }
@@ -253,25 +253,20 @@ impl<'a, 't> MvEnv<'a, 't> {
 
 impl MvEnv<'_, '_> {
     /// Whether `holder` gives its value up to the object choosing: this
-    /// step provisioned it, and for a later source anchor.
+    /// step provisioned it, for a later source anchor (the order key it
+    /// chose with, kept since: reading it again cost a fifth of a full sync
+    /// where names collide), and it is still only provisioned.
     fn yields_to(&self, u: &UniqueCtx<'_>, holder: CsKey) -> Result<bool, StoreError> {
-        if !u.fresh.contains(&holder) {
-            return Ok(false);
-        }
-        let Some(o) = self.txn.cs(holder)? else {
+        let Some(rank) = u.fresh.get(&holder) else {
             return Ok(false);
         };
-        if o.state != crate::model::CsState::Provisioned {
+        if rank <= u.rank {
             return Ok(false);
         }
-        let Some(mv) = o
-            .link
-            .map(|l| l.mv)
-            .and_then(|id| self.txn.mv(id).ok().flatten())
-        else {
-            return Ok(false);
-        };
-        Ok(order_key(self.txn, &mv)? > *u.rank)
+        Ok(self
+            .txn
+            .cs(holder)?
+            .is_some_and(|o| o.state == crate::model::CsState::Provisioned))
     }
 }
 

@@ -103,9 +103,10 @@ pub(crate) struct Syncer<'a> {
     /// that stores references as text: their referrers are brought in step
     /// before the batch moves on.
     renamed: Vec<MvId>,
-    /// Objects this step provisioned with initial or unique values: an
-    /// earlier source anchor may take a unique value from them.
-    pub(crate) fresh: std::collections::HashSet<CsKey>,
+    /// Objects this step provisioned with initial or unique values, with
+    /// the order key they chose them with: an earlier source anchor may take
+    /// a unique value from them.
+    pub(crate) fresh: std::collections::HashMap<CsKey, (String, MvId)>,
     /// Objects of `fresh` whose unique value an earlier anchor took: they
     /// choose again before the batch moves on.
     victims: Vec<CsKey>,

@@ -39,6 +39,9 @@ pub(crate) struct Desired {
     /// A flow said `IgnoreObjectFlow`: nothing is staged or provisioned for
     /// the object by this sync.
     pub ignored: bool,
+    /// The order key its unique values were chosen with (see
+    /// [`super::env::order_key`]), when a unique flow ran.
+    pub rank: Option<(String, MvId)>,
 }
 
 /// How references to connector-space objects are written for a connector.
@@ -362,6 +365,7 @@ impl Syncer<'_> {
             txn.add_waiting(conn, &waiting_marker(id), mv.id)?;
         }
         self.victims.extend(victims);
+        out.rank = rank;
         Ok(out)
     }
 
@@ -574,7 +578,11 @@ impl Syncer<'_> {
         self.attach(&mut cs, mv, LinkKind::Provisioned, rule.name);
         if !desired.initial.is_empty() {
             // Its unique values may go to an earlier joiner of this step.
-            self.fresh.insert(key);
+            let rank = match &desired.rank {
+                Some(rank) => rank.clone(),
+                None => super::env::order_key(txn, mv)?,
+            };
+            self.fresh.insert(key, rank);
         }
         txn.save_cs(None, Some(&cs))?;
         self.log.record.counters.provisioned += 1;
