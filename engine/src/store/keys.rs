@@ -25,6 +25,7 @@
 //! | `W` | conn sym, `h` | delta imports in a row held back by bad items |
 //! | `R` | run id | run record |
 //! | `r` | run id, seq (u32) | per-object error of a run |
+//! | `j` | (chunk u32) | the journal of a batch applied beside readers: its chunk count, its chunks (see `kv.rs`); none in a store closed cleanly |
 
 use crate::model::{CsKey, MvId, Sym};
 
