@@ -87,6 +87,30 @@ impl State {
     }
 }
 
+/// Settles the batch in flight when its apply ends, however it ends: a
+/// panic in the inner store poisons the handle instead of leaving the
+/// writer waiting for a batch that never lands.
+struct Landed<'a> {
+    shared: &'a Shared,
+    result: Option<Result<(), StoreError>>,
+}
+
+impl Drop for Landed<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        match self.result.take() {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                state.poisoned = Some(e.to_string());
+                state.failure = Some(e);
+            }
+            None => state.poisoned = Some("the thread applying batches panicked".into()),
+        }
+        state.in_flight = None;
+        self.shared.settled.notify_all();
+    }
+}
+
 impl PipelinedKv {
     /// Applies `inner`'s batches on a thread of their own.
     pub fn new(inner: Arc<dyn Kv>) -> PipelinedKv {
@@ -98,16 +122,13 @@ impl PipelinedKv {
                 .name("mvsync-store-apply".into())
                 .spawn(move || {
                     for batch in batches {
+                        let mut landed = Landed {
+                            shared: &shared,
+                            result: None,
+                        };
                         let writes: Vec<Write> =
                             batch.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        let result = inner.apply_beside_readers(writes);
-                        let mut state = shared.lock();
-                        if let Err(e) = result {
-                            state.poisoned = Some(e.to_string());
-                            state.failure = Some(e);
-                        }
-                        state.in_flight = None;
-                        shared.settled.notify_all();
+                        landed.result = Some(inner.apply_beside_readers(writes));
                     }
                 })
         };
@@ -368,6 +389,37 @@ mod tests {
         assert!(later.to_string().contains("disk full"), "{later}");
         assert!(kv.get(b"a").is_err() && kv.flush().is_err());
         assert!(gated.map.is_empty().expect("store call"));
+    }
+
+    /// A store whose every apply panics.
+    #[derive(Default)]
+    struct Panicking(MemKv);
+
+    impl Kv for Panicking {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.get(key)
+        }
+        fn scan(&self, p: &[u8], f: &[u8], x: bool, l: usize) -> Result<Entries, StoreError> {
+            self.0.scan(p, f, x, l)
+        }
+        fn apply(&self, _: Vec<Write>) -> Result<(), StoreError> {
+            panic!("the inner store broke")
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn is_empty(&self) -> Result<bool, StoreError> {
+            self.0.is_empty()
+        }
+    }
+
+    #[test]
+    fn a_panic_while_applying_poisons_the_store_instead_of_hanging_the_writer() {
+        let kv = PipelinedKv::new(Arc::new(Panicking::default()));
+        kv.apply(vec![put("a", "1")]).expect("queued");
+        let err = kv.apply(vec![put("b", "2")]).expect_err("poisoned");
+        assert!(err.to_string().contains("panicked"), "{err}");
+        assert!(kv.flush().is_err());
     }
 
     #[test]
