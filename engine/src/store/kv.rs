@@ -15,6 +15,9 @@ use super::StoreError;
 /// One write of a batch: `Some` puts, `None` deletes.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// A batch in key order, each key once (`None` deletes).
+pub type SortedBatch = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// Key-value pairs returned by a scan.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -49,8 +52,8 @@ pub trait Kv: Send + Sync {
     /// Applies every write or none, as [`Kv::apply`] does, while readers on
     /// other threads go on reading (they may see part of the batch: the
     /// caller hides that, see `pipeline.rs`). Made for a thread of its own.
-    fn apply_beside_readers(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        self.apply(batch)
+    fn apply_beside_readers(&self, batch: &SortedBatch) -> Result<(), StoreError> {
+        self.apply(batch.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
     /// Makes applied batches durable.
     fn flush(&self) -> Result<(), StoreError>;
@@ -95,7 +98,9 @@ mod journal {
     /// The batch in chunks of about [`CHUNK`] bytes: each write is its key's
     /// length (u32) and key, then 0 for a delete or 1, the value's length
     /// (u32) and value.
-    pub fn encode(batch: &[Write]) -> Vec<Vec<u8>> {
+    pub fn encode<'a>(
+        batch: impl IntoIterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    ) -> Vec<Vec<u8>> {
         let mut chunks = Vec::new();
         let mut cur = Vec::new();
         for (k, v) in batch {
@@ -275,17 +280,18 @@ impl Kv for SledKv {
         Ok(())
     }
 
-    fn apply_beside_readers(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        let chunks = journal::encode(&batch);
+    fn apply_beside_readers(&self, batch: &SortedBatch) -> Result<(), StoreError> {
+        let chunks = journal::encode(batch);
         let mut j = sled::Batch::default();
         j.insert(journal::HEAD, &(chunks.len() as u32).to_be_bytes());
         for (i, chunk) in chunks.into_iter().enumerate() {
             j.insert(journal::chunk_key(i as u32), chunk);
         }
         self.db.apply_batch(j)?;
-        let applied = batch.into_iter().try_for_each(|(k, v)| match v {
-            Some(v) => self.db.insert(k, v).map(drop),
-            None => self.db.remove(k).map(drop),
+        // Inserted from slices: sled copies each into its own buffer anyway.
+        let applied = batch.iter().try_for_each(|(k, v)| match v {
+            Some(v) => self.db.insert(k.as_slice(), v.as_slice()).map(drop),
+            None => self.db.remove(k.as_slice()).map(drop),
         });
         if applied.is_err() {
             self.torn.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -405,7 +411,7 @@ mod tests {
             .collect();
         batch.push(w("a", None));
         batch.push(w("b", Some("new")));
-        let chunks = journal::encode(&batch);
+        let chunks = journal::encode(batch.iter().map(|(k, v)| (k, v)));
         assert!(chunks.len() > 1, "{} chunk(s)", chunks.len());
         // The journal lands, then only the first three writes: a crash.
         let mut j = sled::Batch::default();
@@ -435,7 +441,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db");
         let kv = SledKv::open(&path, 1 << 20).expect("open");
-        kv.apply_beside_readers(vec![w("a", Some("1")), w("b", Some("1"))])
+        kv.apply_beside_readers(&[w("a", Some("1")), w("b", Some("1"))].into_iter().collect())
             .expect("store call");
         assert!(
             kv.db.get(journal::HEAD).expect("store call").is_some(),
@@ -446,7 +452,7 @@ mod tests {
             kv.db.get(journal::HEAD).expect("store call").is_none(),
             "voided by an atomic batch"
         );
-        kv.apply_beside_readers(vec![w("c", Some("1"))])
+        kv.apply_beside_readers(&[w("c", Some("1"))].into_iter().collect())
             .expect("store call");
         drop(kv);
         let kv = SledKv::open(&path, 1 << 20).expect("reopen");

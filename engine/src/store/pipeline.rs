@@ -16,16 +16,15 @@
 //!   The failure surfaces at the next commit, flush or read; the run then
 //!   fails as if the process had died at that batch.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::kv::{scan_start, Entries, Kv, Write};
+use super::kv::{scan_start, Entries, Kv, SortedBatch, Write};
 use super::StoreError;
 
-type Batch = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+type Batch = SortedBatch;
 
 /// A [`Kv`] whose batches are applied by a thread of its own.
 pub struct PipelinedKv {
@@ -126,9 +125,7 @@ impl PipelinedKv {
                             shared: &shared,
                             result: None,
                         };
-                        let writes: Vec<Write> =
-                            batch.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        landed.result = Some(inner.apply_beside_readers(writes));
+                        landed.result = Some(inner.apply_beside_readers(&batch));
                     }
                 })
         };
