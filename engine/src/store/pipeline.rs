@@ -221,8 +221,8 @@ impl Kv for PipelinedKv {
         state.in_flight = Some(Arc::clone(&batch));
         drop(state);
         if to_applier.send(batch).is_err() {
-            // The applier is gone (it cannot panic short of a bug in the
-            // inner store): nothing more may be written.
+            // The applier is gone (only a panic in the inner store ends
+            // it, and `Landed` reported that): nothing more may be written.
             let mut state = self.shared.lock();
             state.in_flight = None;
             let why = "the thread applying batches stopped".to_string();
