@@ -45,6 +45,63 @@ impl OverlayKv {
     }
 }
 
+/// A scan of `base` with `writes` laid over it: a write shadows the base's
+/// value, a `None` hides it. Used by the what-if overlay and by the batch in
+/// flight of [`super::PipelinedKv`].
+pub(super) fn scan_over(
+    base: &dyn Kv,
+    writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    prefix: &[u8],
+    from: &[u8],
+    exclusive: bool,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let lower = super::kv::scan_start(prefix, from, exclusive);
+    let mut mine = writes
+        .range((lower, Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .peekable();
+    let chunk = limit.clamp(64, BASE_CHUNK);
+    let mut fetched: VecDeque<(Vec<u8>, Vec<u8>)> = VecDeque::new();
+    let mut base_from = from.to_vec();
+    let mut base_exclusive = exclusive;
+    let mut base_done = false;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        if fetched.is_empty() && !base_done {
+            let got = base.scan(prefix, &base_from, base_exclusive, chunk)?;
+            base_done = got.len() < chunk;
+            if let Some((last, _)) = got.last() {
+                base_from = last.clone();
+                base_exclusive = true;
+            }
+            fetched.extend(got);
+        }
+        let order = match (fetched.front(), mine.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((b, _)), Some((m, _))) => b.as_slice().cmp(m.as_slice()),
+        };
+        match order {
+            Ordering::Less => out.extend(fetched.pop_front()),
+            Ordering::Equal | Ordering::Greater => {
+                if order == Ordering::Equal {
+                    // The write shadows the base's value.
+                    fetched.pop_front();
+                }
+                if let Some((k, Some(v))) = mine.next() {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Kv for OverlayKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.lock().get(key) {
@@ -60,51 +117,7 @@ impl Kv for OverlayKv {
         exclusive: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let lower = super::kv::scan_start(prefix, from, exclusive);
-        let overlay = self.lock();
-        let mut mine = overlay
-            .range((lower, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .peekable();
-        let chunk = limit.clamp(64, BASE_CHUNK);
-        let mut base: VecDeque<(Vec<u8>, Vec<u8>)> = VecDeque::new();
-        let mut base_from = from.to_vec();
-        let mut base_exclusive = exclusive;
-        let mut base_done = false;
-        let mut out = Vec::new();
-        while out.len() < limit {
-            if base.is_empty() && !base_done {
-                let got = self.base.scan(prefix, &base_from, base_exclusive, chunk)?;
-                base_done = got.len() < chunk;
-                if let Some((last, _)) = got.last() {
-                    base_from = last.clone();
-                    base_exclusive = true;
-                }
-                base.extend(got);
-            }
-            let order = match (base.front(), mine.peek()) {
-                (None, None) => break,
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (Some((b, _)), Some((m, _))) => b.as_slice().cmp(m.as_slice()),
-            };
-            match order {
-                Ordering::Less => out.extend(base.pop_front()),
-                Ordering::Equal | Ordering::Greater => {
-                    if order == Ordering::Equal {
-                        // The overlay's write shadows the base's value.
-                        base.pop_front();
-                    }
-                    if let Some((k, Some(v))) = mine.next() {
-                        out.push((k.clone(), v.clone()));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        scan_over(&*self.base, &self.lock(), prefix, from, exclusive, limit)
     }
 
     fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError> {

@@ -16,12 +16,12 @@
 //!   The failure surfaces at the next commit, flush or read; the run then
 //!   fails as if the process had died at that batch.
 
-use std::ops::Bound;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::kv::{scan_start, Entries, Kv, SortedBatch, Write};
+use super::kv::{Entries, Kv, SortedBatch, Write};
+use super::overlay::scan_over;
 use super::StoreError;
 
 type Batch = SortedBatch;
@@ -167,48 +167,10 @@ impl Kv for PipelinedKv {
         exclusive: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let Some(batch) = self.shared.in_flight()? else {
-            return self.inner.scan(prefix, from, exclusive, limit);
-        };
-        let mut out = Entries::new();
-        let (mut from, mut exclusive) = (from.to_vec(), exclusive);
-        while out.len() < limit {
-            let chunk = self.inner.scan(prefix, &from, exclusive, limit)?;
-            // The inner store is read to the chunk's last key, or to the
-            // prefix's end when the chunk came short.
-            let end = (chunk.len() >= limit).then(|| chunk[chunk.len() - 1].0.clone());
-            let upper = end.clone().map_or(Bound::Unbounded, Bound::Included);
-            let mut pending = batch
-                .range((scan_start(prefix, &from, exclusive), upper))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .peekable();
-            let mut stored = chunk.into_iter().peekable();
-            loop {
-                let take_pending = match (stored.peek(), pending.peek()) {
-                    (None, None) => break,
-                    (Some(_), None) => false,
-                    (None, Some(_)) => true,
-                    (Some((s, _)), Some((p, _))) => p <= &s,
-                };
-                if take_pending {
-                    let Some((k, v)) = pending.next() else { break };
-                    if stored.peek().is_some_and(|(s, _)| s == k) {
-                        stored.next();
-                    }
-                    if let Some(v) = v {
-                        out.push((k.clone(), v.clone()));
-                    }
-                } else if let Some(entry) = stored.next() {
-                    out.push(entry);
-                }
-            }
-            match end {
-                Some(end) => (from, exclusive) = (end, true),
-                None => break,
-            }
+        match self.shared.in_flight()? {
+            Some(batch) => scan_over(&*self.inner, &batch, prefix, from, exclusive, limit),
+            None => self.inner.scan(prefix, from, exclusive, limit),
         }
-        out.truncate(limit);
-        Ok(out)
     }
 
     fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError> {
