@@ -315,8 +315,18 @@ impl Drop for SledKv {
         if self.torn.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        let keys: Vec<_> = self
+            .db
+            .scan_prefix(journal::HEAD)
+            .keys()
+            .flatten()
+            .collect();
+        // A store only read holds no journal: closing it writes nothing.
+        if keys.is_empty() {
+            return;
+        }
         let mut b = sled::Batch::default();
-        for key in self.db.scan_prefix(journal::HEAD).keys().flatten() {
+        for key in keys {
             b.remove(key);
         }
         let _ = self.db.apply_batch(b);
