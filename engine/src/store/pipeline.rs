@@ -394,10 +394,9 @@ mod tests {
             })
         };
         drop(kv);
+        // Read before the releaser is joined: the drop itself waited.
+        let landed = gated.map.get(b"a").expect("store call");
         releaser.join().expect("store call");
-        assert_eq!(
-            gated.map.get(b"a").expect("store call"),
-            Some(b"1".to_vec())
-        );
+        assert_eq!(landed, Some(b"1".to_vec()));
     }
 }
