@@ -283,22 +283,9 @@ struct Tracer<'a> {
 }
 
 impl Tracer<'_> {
-    fn find(&self, txn: &Txn<'_>, conn: Sym, anchor: &str) -> Result<Option<CsKey>, StoreError> {
-        if let Some(k) = txn.by_anchor(conn, anchor)? {
-            return Ok(Some(k));
-        }
-        if let Some(k) = txn.by_dn(conn, anchor)? {
-            return Ok(Some(k));
-        }
-        Ok(anchor
-            .strip_prefix("cs:")
-            .and_then(|id| id.parse().ok())
-            .map(|id| CsKey { conn, id }))
-    }
-
     fn trace(&self, conn: Sym, anchor: &str) -> Result<Option<Trace>, StoreError> {
         let real = self.store.begin();
-        let Some(key) = self.find(&real, conn, anchor)? else {
+        let Some(key) = crate::inspect::resolve(&real, conn, anchor)? else {
             return Ok(None);
         };
         let Some(before) = real.cs(key)? else {

@@ -79,7 +79,7 @@ pub struct SledKv {
 /// replaces it. Keys: `j` the number of chunks (u32), `j`+chunk (u32) a
 /// chunk of writes. The tag sorts apart from every other (see `keys.rs`).
 mod journal {
-    use super::{StoreError, Write};
+    use super::Write;
 
     pub const HEAD: &[u8] = b"j";
     /// Bytes per chunk before compression. A leaf of sled's tree holds up
@@ -128,34 +128,33 @@ mod journal {
         chunks
     }
 
-    pub fn decode(chunk: &[u8], out: &mut Vec<Write>) -> Result<(), StoreError> {
-        let bad =
-            || StoreError::Corrupt("the journal of an interrupted batch does not decode".into());
-        let chunk = lz4_flex::decompress_size_prepended(chunk).map_err(|_| bad())?;
-        let chunk = chunk.as_slice();
-        let mut at = 0;
-        let mut take = |n: usize| -> Result<&[u8], StoreError> {
-            let bytes = chunk.get(at..at + n).ok_or_else(bad)?;
-            at += n;
-            Ok(bytes)
+    /// Appends the writes of one chunk to `out`; `None` if it does not
+    /// decode.
+    pub fn decode(chunk: &[u8], out: &mut Vec<Write>) -> Option<()> {
+        let chunk = lz4_flex::decompress_size_prepended(chunk).ok()?;
+        let mut rest = chunk.as_slice();
+        let mut take = |n: usize| -> Option<Vec<u8>> {
+            let (head, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            Some(head.to_vec())
         };
-        let len = |b: &[u8]| b.try_into().map(u32::from_be_bytes).unwrap_or_default() as usize;
-        let mut left = chunk.len();
-        while left > 0 {
-            let klen = len(take(4)?);
-            let key = take(klen)?.to_vec();
-            let (value, vbytes) = match take(1)?[0] {
-                0 => (None, 0),
-                1 => {
-                    let vlen = len(take(4)?);
-                    (Some(take(vlen)?.to_vec()), 4 + vlen)
-                }
-                _ => return Err(bad()),
+        let len = |b: Vec<u8>| b.try_into().ok().map(|b| u32::from_be_bytes(b) as usize);
+        loop {
+            let Some(klen) = take(4) else {
+                // The end, if nothing is left over.
+                return take(1).is_none().then_some(());
             };
-            left -= 4 + klen + 1 + vbytes;
+            let key = take(len(klen)?)?;
+            let value = match take(1)?.first()? {
+                0 => None,
+                1 => {
+                    let vlen = len(take(4)?)?;
+                    Some(take(vlen)?)
+                }
+                _ => return None,
+            };
             out.push((key, value));
         }
-        Ok(())
     }
 }
 
@@ -175,42 +174,46 @@ impl SledKv {
     /// completed from its journal first.
     pub fn open(path: &std::path::Path, cache_bytes: u64) -> Result<SledKv, StoreError> {
         let kv = Self::open_waiting(path, cache_bytes, SLED_LOCK_WAIT)?;
-        kv.replay_journal()?;
+        kv.replay_journal(path)?;
         Ok(kv)
     }
 
-    fn replay_journal(&self) -> Result<(), StoreError> {
+    fn replay_journal(&self, path: &std::path::Path) -> Result<(), StoreError> {
         let Some(head) = self.db.get(journal::HEAD)? else {
             return Ok(());
         };
-        let chunks = u32::from_be_bytes(head.as_ref().try_into().map_err(|_| {
-            StoreError::Corrupt("the journal of an interrupted batch has a bad head".into())
-        })?);
+        // Until the batch is whole, its journal outlives this handle.
+        self.torn.store(true, std::sync::atomic::Ordering::SeqCst);
+        let damaged = |why: String| {
+            StoreError::Corrupt(format!(
+                "{}: the journal of a batch a crash interrupted {why}, so the batch cannot be completed",
+                path.display()
+            ))
+        };
+        let chunks = head
+            .as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| damaged(format!("has a head of {} bytes, not 4", head.len())))?;
         let mut writes = Vec::new();
-        let mut b = sled::Batch::default();
         for i in 0..chunks {
-            let key = journal::chunk_key(i);
-            let chunk = self.db.get(&key)?.ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "the journal of an interrupted batch lacks chunk {i}"
-                ))
-            })?;
-            journal::decode(&chunk, &mut writes)?;
-            b.remove(key);
+            let chunk = self
+                .db
+                .get(journal::chunk_key(i))?
+                .ok_or_else(|| damaged(format!("lacks chunk {i} of {chunks}")))?;
+            journal::decode(&chunk, &mut writes)
+                .ok_or_else(|| damaged(format!("has a chunk {i} that does not decode")))?;
         }
         tracing::info!(
             writes = writes.len(),
             "completing a batch a crash interrupted"
         );
-        for (k, v) in writes {
-            match v {
-                Some(v) => b.insert(k, v),
-                None => b.remove(k),
-            }
-        }
-        b.remove(journal::HEAD);
-        self.db.apply_batch(b)?;
+        // One atomic batch: the writes, and the journal gone (`apply`
+        // removes its head).
+        writes.extend((0..chunks).map(|i| (journal::chunk_key(i), None)));
+        self.apply(writes)?;
         self.db.flush()?;
+        self.torn.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -494,8 +497,26 @@ mod tests {
             .expect("store call");
         kv.torn.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(kv);
+        // Refused every time: a refused open keeps the journal, naming
+        // the store and the chunk.
+        for _ in 0..2 {
+            let err = SledKv::open(&path, 1 << 20).err().expect("refused");
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains("chunk 0 that does not decode"), "{text}");
+        }
+        // A journal that lacks a chunk is refused as well.
+        let kv = SledKv::open_waiting(&path, 1 << 20, SLED_LOCK_WAIT).expect("sled opens");
+        kv.torn.store(true, std::sync::atomic::Ordering::SeqCst);
+        kv.db
+            .insert(
+                journal::chunk_key(0),
+                journal::encode([(&b"k".to_vec(), &None)]).remove(0),
+            )
+            .expect("store call");
+        drop(kv);
         let err = SledKv::open(&path, 1 << 20).err().expect("refused");
-        assert!(err.to_string().contains("journal"), "{err}");
+        assert!(err.to_string().contains("lacks chunk 1 of 2"), "{err}");
     }
 
     #[test]

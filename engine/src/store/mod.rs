@@ -227,7 +227,8 @@ impl Store {
     /// first. `holder` describes this process for anyone refused the lock.
     pub fn open(path: &Path, options: &StoreOptions, holder: &str) -> Result<Store, StoreError> {
         let lock = StoreLock::acquire(&lock_path(path), holder)?;
-        let kv = PipelinedKv::new(Arc::new(SledKv::open(path, options.cache_bytes)?));
+        let kv = PipelinedKv::new(Arc::new(SledKv::open(path, options.cache_bytes)?))
+            .map_err(|e| StoreError::io(path, e))?;
         let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
         store._lock = Some(lock);
         if store.kv.get(keys::LARGE_THRESHOLD)?.is_none() {

@@ -30,6 +30,7 @@ type Batch = SortedBatch;
 pub struct PipelinedKv {
     inner: Arc<dyn Kv>,
     shared: Arc<Shared>,
+    /// `None` only once dropping has begun.
     to_applier: Option<Sender<Arc<Batch>>>,
     applier: Option<JoinHandle<()>>,
 }
@@ -111,8 +112,9 @@ impl Drop for Landed<'_> {
 }
 
 impl PipelinedKv {
-    /// Applies `inner`'s batches on a thread of their own.
-    pub fn new(inner: Arc<dyn Kv>) -> PipelinedKv {
+    /// Applies `inner`'s batches on a thread of their own; fails when no
+    /// thread can be started.
+    pub fn new(inner: Arc<dyn Kv>) -> std::io::Result<PipelinedKv> {
         let shared = Arc::new(Shared::default());
         let (to_applier, batches) = mpsc::channel::<Arc<Batch>>();
         let applier = {
@@ -127,26 +129,14 @@ impl PipelinedKv {
                         };
                         landed.result = Some(inner.apply_beside_readers(&batch));
                     }
-                })
+                })?
         };
-        match applier {
-            Ok(applier) => PipelinedKv {
-                inner,
-                shared,
-                to_applier: Some(to_applier),
-                applier: Some(applier),
-            },
-            // No thread to be had: apply on the caller's thread instead.
-            Err(e) => {
-                tracing::warn!("no thread for applying batches ({e}); applying them inline");
-                PipelinedKv {
-                    inner,
-                    shared,
-                    to_applier: None,
-                    applier: None,
-                }
-            }
-        }
+        Ok(PipelinedKv {
+            inner,
+            shared,
+            to_applier: Some(to_applier),
+            applier: Some(applier),
+        })
     }
 }
 
@@ -174,15 +164,12 @@ impl Kv for PipelinedKv {
     }
 
     fn apply(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        let Some(to_applier) = &self.to_applier else {
-            drop(self.shared.settle()?);
-            return self.inner.apply(batch);
-        };
         let mut state = self.shared.settle()?;
         let batch = Arc::new(batch.into_iter().collect::<Batch>());
         state.in_flight = Some(Arc::clone(&batch));
         drop(state);
-        if to_applier.send(batch).is_err() {
+        let sent = self.to_applier.as_ref().map(|to| to.send(batch));
+        if !matches!(sent, Some(Ok(()))) {
             // The applier is gone (only a panic in the inner store ends
             // it, and `Landed` reported that): nothing more may be written.
             let mut state = self.shared.lock();
@@ -287,7 +274,7 @@ mod tests {
     fn reads_see_the_batch_in_flight_merged_with_the_store_in_key_order() {
         let gated = Arc::new(Gated::default());
         gated.release();
-        let kv = PipelinedKv::new(gated.clone());
+        let kv = PipelinedKv::new(gated.clone()).expect("an applier thread");
         let stored: Vec<Write> = (0..10).map(|i| put(&format!("k{i}"), "old")).collect();
         kv.apply(stored).expect("store call");
         kv.flush().expect("store call");
@@ -339,7 +326,7 @@ mod tests {
         let gated = Arc::new(Gated::default());
         gated.fail.store(true, Ordering::SeqCst);
         gated.release();
-        let kv = PipelinedKv::new(gated.clone());
+        let kv = PipelinedKv::new(gated.clone()).expect("an applier thread");
         kv.apply(vec![put("a", "1")]).expect("store call");
         let first = kv.apply(vec![put("b", "2")]).expect_err("fails");
         assert!(first.to_string().contains("disk full"), "{first}");
@@ -374,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_panic_while_applying_poisons_the_store_instead_of_hanging_the_writer() {
-        let kv = PipelinedKv::new(Arc::new(Panicking::default()));
+        let kv = PipelinedKv::new(Arc::new(Panicking::default())).expect("an applier thread");
         kv.apply(vec![put("a", "1")]).expect("queued");
         let err = kv.apply(vec![put("b", "2")]).expect_err("poisoned");
         assert!(err.to_string().contains("panicked"), "{err}");
@@ -384,7 +371,7 @@ mod tests {
     #[test]
     fn dropping_the_store_lets_the_batch_in_flight_land() {
         let gated = Arc::new(Gated::default());
-        let kv = PipelinedKv::new(gated.clone());
+        let kv = PipelinedKv::new(gated.clone()).expect("an applier thread");
         kv.apply(vec![put("a", "1")]).expect("store call");
         let releaser = {
             let gated = Arc::clone(&gated);

@@ -185,39 +185,49 @@ impl<'s> Txn<'s> {
 
     /// A connector-space object.
     pub fn cs(&self, key: CsKey) -> Result<Option<CsObject>, StoreError> {
-        if let Some(cache) = &self.cache {
-            if let Some(found) = cache.borrow().cs.get(&key) {
-                return Ok(found.clone());
-            }
-        }
-        let found = match self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? {
-            Some(v) => Some(large::load_cs(self, &v, &|| {
-                format!("connector-space object {}", key.id)
-            })?),
-            None => None,
-        };
-        if let Some(cache) = &self.cache {
-            cache.borrow_mut().cs.insert(key, found.clone());
-        }
-        Ok(found)
+        self.through_cache(
+            key,
+            |d| &mut d.cs,
+            || {
+                let Some(v) = self.get_raw(&keys::cs_keyed(keys::tag::CS, key))? else {
+                    return Ok(None);
+                };
+                let what = || format!("connector-space object {}", key.id);
+                large::load_cs(self, &v, &what).map(Some)
+            },
+        )
     }
 
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
-        if let Some(cache) = &self.cache {
-            if let Some(found) = cache.borrow().mv.get(&id) {
-                return Ok(found.clone());
-            }
-        }
-        let found = match self.get_raw(&keys::mv(id))? {
-            Some(v) => Some(large::load_mv(self, &v, &|| {
-                format!("metaverse object {id}")
-            })?),
-            None => None,
+        self.through_cache(
+            id,
+            |d| &mut d.mv,
+            || {
+                let Some(v) = self.get_raw(&keys::mv(id))? else {
+                    return Ok(None);
+                };
+                large::load_mv(self, &v, &|| format!("metaverse object {id}")).map(Some)
+            },
+        )
+    }
+
+    /// An object from the batch's cache of decoded objects (when it keeps
+    /// one, see [`Txn::cache_objects`]), else `load`ed and kept there.
+    fn through_cache<K: std::hash::Hash + Eq, V: Clone>(
+        &self,
+        key: K,
+        table: impl Fn(&mut Decoded) -> &mut HashMap<K, Option<V>>,
+        load: impl FnOnce() -> Result<Option<V>, StoreError>,
+    ) -> Result<Option<V>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return load();
         };
-        if let Some(cache) = &self.cache {
-            cache.borrow_mut().mv.insert(id, found.clone());
+        if let Some(found) = table(&mut cache.borrow_mut()).get(&key) {
+            return Ok(found.clone());
         }
+        let found = load()?;
+        table(&mut cache.borrow_mut()).insert(key, found.clone());
         Ok(found)
     }
 
