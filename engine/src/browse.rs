@@ -254,7 +254,13 @@ impl Browser {
             indexed(keys::anchor(conn, anchor))?
         } else if let Some(dn) = &query.dn {
             indexed(keys::dn(conn, dn))?
-        } else if query.state == Some(CsFilterState::PendingImport) {
+        } else if query.state == Some(CsFilterState::PendingImport)
+            && self
+                .store
+                .keys_after(&keys::conn_prefix(keys::tag::SYNC_SPAN, conn), None, 1)?
+                .is_empty()
+        {
+            // With spans queued, the object walk below filters by state.
             queued(keys::tag::SYNC_QUEUE)?
         } else if query.state == Some(CsFilterState::PendingExport) {
             queued(keys::tag::EXPORT_QUEUE)?

@@ -148,6 +148,9 @@ pub struct Store {
     unique: RwLock<BTreeSet<(Sym, Sym)>>,
     large_list_threshold: usize,
     written: Written,
+    /// Set while the store holds an older format version that the next
+    /// commit rewrites ([`keys::UPGRADABLE_VERSION`]).
+    upgrade: std::sync::atomic::AtomicBool,
     path: Option<PathBuf>,
     _lock: Option<StoreLock>,
     /// For a store read through a private copy: the copy, removed on drop.
@@ -327,6 +330,7 @@ impl Store {
     /// names and counters.
     pub fn with_kv(kv: Box<dyn Kv>, path: Option<PathBuf>) -> Result<Store, StoreError> {
         let shown = path.clone().unwrap_or_else(|| PathBuf::from("<memory>"));
+        let mut upgrade = false;
         match kv.get(keys::VERSION)? {
             None if kv.is_empty()? => {
                 kv.apply(vec![(
@@ -345,7 +349,11 @@ impl Store {
                 let found = <[u8; 4]>::try_from(v.as_slice())
                     .ok()
                     .map(u32::from_be_bytes);
-                if found != Some(keys::FORMAT_VERSION) {
+                if found == Some(keys::UPGRADABLE_VERSION) {
+                    // Rewritten by the first commit: opening alone (a
+                    // reader, the console) writes nothing.
+                    upgrade = true;
+                } else if found != Some(keys::FORMAT_VERSION) {
                     return Err(StoreError::Version {
                         path: shown,
                         found: found.map_or_else(|| format!("{v:?}"), |n| n.to_string()),
@@ -412,6 +420,7 @@ impl Store {
         };
         Ok(Store {
             kv: Arc::from(kv),
+            upgrade: upgrade.into(),
             names: RwLock::new(names),
             counters: Mutex::new(counters),
             saved_counters: Mutex::new(counters),
@@ -714,6 +723,13 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        let upgrade = self.upgrade.load(std::sync::atomic::Ordering::Relaxed);
+        if upgrade {
+            writes.push((
+                keys::VERSION.to_vec(),
+                Some(keys::FORMAT_VERSION.to_be_bytes().to_vec()),
+            ));
+        }
         let (keys, bytes) = (
             writes.len() as u64,
             writes
@@ -726,6 +742,9 @@ impl Store {
                 use std::sync::atomic::Ordering::Relaxed;
                 self.written.keys.fetch_add(keys, Relaxed);
                 self.written.bytes.fetch_add(bytes, Relaxed);
+                if upgrade {
+                    self.upgrade.store(false, Relaxed);
+                }
                 *self
                     .saved_counters
                     .lock()

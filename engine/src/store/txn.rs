@@ -21,6 +21,9 @@ pub struct Txn<'s> {
     undo: Vec<Undo>,
     /// Objects decoded by this batch, when [`Txn::cache_objects`] is on.
     cache: Option<RefCell<Decoded>>,
+    /// The sync-queue span this batch last opened or extended: the next
+    /// new object with a pending import extends it when its id follows.
+    open_span: Option<(CsKey, u64)>,
 }
 
 /// Objects a batch read, as they are in it (`None`: absent). A write to any
@@ -46,6 +49,7 @@ impl<'s> Txn<'s> {
             overlay: BTreeMap::new(),
             undo: Vec::new(),
             cache: None,
+            open_span: None,
         }
     }
 
@@ -325,13 +329,17 @@ impl<'s> Txn<'s> {
             }
         }
         self.index_unique(before, after);
-        self.flag(
-            keys::tag::SYNC_QUEUE,
-            key,
-            |o| o.pending_import.is_some(),
-            before,
-            after,
-        );
+        if before.is_none() && after.is_some_and(|o| o.pending_import.is_some()) {
+            self.queue_new(key);
+        } else {
+            self.flag(
+                keys::tag::SYNC_QUEUE,
+                key,
+                |o| o.pending_import.is_some(),
+                before,
+                after,
+            );
+        }
         self.flag(
             keys::tag::EXPORT_QUEUE,
             key,
@@ -343,6 +351,36 @@ impl<'s> Txn<'s> {
             large::save_cs(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
         Ok(())
+    }
+
+    /// Queues a new object's pending import in a span: an import's new
+    /// objects take ids in sequence, so a batch of them costs one key, not
+    /// one each. Its sync leaves the span alone (deleting its single entry,
+    /// which it lacks, writes nothing); the step that syncs the span drops
+    /// it (see `Syncer::run`).
+    fn queue_new(&mut self, key: CsKey) {
+        if let Some((first, last)) = self.open_span {
+            let (k, v) = keys::sync_span(first, last);
+            if first.conn == key.conn
+                && last.checked_add(1) == Some(key.id)
+                && self.overlay.get(&k) == Some(&Some(v))
+            {
+                let (k, v) = keys::sync_span(first, key.id);
+                self.put_raw(k, v);
+                self.open_span = Some((first, key.id));
+                return;
+            }
+        }
+        let (k, v) = keys::sync_span(key, key.id);
+        self.put_raw(k, v);
+        self.open_span = Some((key, key.id));
+    }
+
+    /// Queues an object's pending import on its own key: an object that a
+    /// sync leaves pending (it failed) stays queued after its span is
+    /// dropped.
+    pub fn queue_import(&mut self, key: CsKey) {
+        self.put_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, key), Vec::new());
     }
 
     fn flag(

@@ -143,53 +143,127 @@ impl Syncer<'_> {
             // that was killed before its pass: its arrivals are lost.
             self.arrivals = None;
         }
-        let tag = if full {
-            keys::tag::CS
-        } else {
-            keys::tag::SYNC_QUEUE
-        };
-        let prefix = keys::conn_prefix(tag, conn);
-        let mut after: Option<Vec<u8>> = None;
         let mut done = 0u64;
-        loop {
-            if self.stop.as_ref().is_some_and(crate::stop_requested) {
-                // The sync queue keeps what was not synced; a full sync
-                // is run again whole.
-                return Err(crate::EngineError::Stopped);
-            }
-            let chunk = self.store.keys_after(&prefix, after.as_deref(), BATCH)?;
-            let Some(last) = chunk.last() else { break };
-            after = Some(last.clone());
-            let mut txn = self.store.begin();
-            txn.cache_objects();
-            let before = self.log.record.counters.clone();
-            for k in &chunk {
-                if let Some(key) = keys::decode_cs_keyed(k) {
-                    self.sync_object(&mut txn, key)?;
-                }
-            }
-            if self.log.record.counters.mv_deletes as usize > self.deletion_limit {
-                let deleted = before.mv_deletes as usize;
-                let would = self.log.record.counters.mv_deletes as usize;
-                self.log.record.counters = before;
-                return Err(crate::EngineError::SyncDeletionThreshold {
-                    connector: self.store.name(conn).to_string(),
-                    deletes: would,
-                    deleted,
-                    threshold: self.deletion_limit,
-                });
-            }
-            if !self.pass_pending && !txn.is_empty() {
-                txn.put_raw(keys::WAITING_PASS.to_vec(), Vec::new());
-                self.pass_pending = true;
-            }
-            self.log.checkpoint(self.store, &mut txn)?;
-            self.store.commit(txn)?;
-            tracing::debug!(objects = chunk.len(), "sync batch committed");
-            done += chunk.len() as u64;
-            self.log.progress(done, None);
+        if full {
+            self.sync_keyed(conn, keys::tag::CS, &mut done)?;
+            // Every object was synced: the spans queue nothing more (an
+            // object that failed was queued on its own key).
+            self.drop_spans(conn)?;
+        } else {
+            self.sync_keyed(conn, keys::tag::SYNC_QUEUE, &mut done)?;
+            self.sync_spans(conn, &mut done)?;
         }
         Ok(self.resolve_waiting()?)
+    }
+
+    /// Synchronizes the objects named by the keys under `tag` (objects, or
+    /// queue entries) of one connector, a batch at a time.
+    fn sync_keyed(&mut self, conn: Sym, tag: u8, done: &mut u64) -> Result<(), crate::EngineError> {
+        let prefix = keys::conn_prefix(tag, conn);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            self.check_stop()?;
+            let chunk = self.store.keys_after(&prefix, after.as_deref(), BATCH)?;
+            let Some(last) = chunk.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            let objects: Vec<CsKey> = chunk
+                .iter()
+                .filter_map(|k| keys::decode_cs_keyed(k))
+                .collect();
+            self.sync_batch(self.store.begin(), conn, &objects, false, done)?;
+        }
+    }
+
+    /// Synchronizes the objects of the connector's sync-queue spans that
+    /// have a pending import, a batch at a time: each batch drops what it
+    /// covered from its span in the same commit.
+    fn sync_spans(&mut self, conn: Sym, done: &mut u64) -> Result<(), crate::EngineError> {
+        let prefix = keys::conn_prefix(keys::tag::SYNC_SPAN, conn);
+        loop {
+            self.check_stop()?;
+            let Some((k, v)) = self.store.kv().scan(&prefix, &prefix, false, 1)?.pop() else {
+                return Ok(());
+            };
+            let (first, last) = keys::decode_sync_span(&k, &v)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad sync-queue span {k:?}")))?;
+            let end = last.min(first.id.saturating_add(BATCH as u64 - 1));
+            let mut txn = self.store.begin();
+            txn.delete_raw(k);
+            if end < last {
+                let (k, v) = keys::sync_span(CsKey { conn, id: end + 1 }, last);
+                txn.put_raw(k, v);
+            }
+            let objects: Vec<CsKey> = (first.id..=end).map(|id| CsKey { conn, id }).collect();
+            self.sync_batch(txn, conn, &objects, true, done)?;
+        }
+    }
+
+    /// Drops the connector's sync-queue spans.
+    fn drop_spans(&mut self, conn: Sym) -> Result<(), crate::EngineError> {
+        let prefix = keys::conn_prefix(keys::tag::SYNC_SPAN, conn);
+        loop {
+            let chunk = self.store.keys_after(&prefix, None, BATCH)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut txn = self.store.begin();
+            for k in chunk {
+                txn.delete_raw(k);
+            }
+            self.store.commit(txn)?;
+        }
+    }
+
+    fn check_stop(&self) -> Result<(), crate::EngineError> {
+        if self.stop.as_ref().is_some_and(crate::stop_requested) {
+            // The sync queue keeps what was not synced; a full sync
+            // is run again whole.
+            return Err(crate::EngineError::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Synchronizes `objects` of `conn` (with `pending_only`, those of them
+    /// with a pending import) in `txn` and commits it.
+    fn sync_batch(
+        &mut self,
+        mut txn: Txn<'_>,
+        conn: Sym,
+        objects: &[CsKey],
+        pending_only: bool,
+        done: &mut u64,
+    ) -> Result<(), crate::EngineError> {
+        txn.cache_objects();
+        let before = self.log.record.counters.clone();
+        for &key in objects {
+            if pending_only && txn.cs(key)?.is_none_or(|o| o.pending_import.is_none()) {
+                continue;
+            }
+            self.sync_object(&mut txn, key)?;
+        }
+        if self.log.record.counters.mv_deletes as usize > self.deletion_limit {
+            let deleted = before.mv_deletes as usize;
+            let would = self.log.record.counters.mv_deletes as usize;
+            self.log.record.counters = before;
+            return Err(crate::EngineError::SyncDeletionThreshold {
+                connector: self.store.name(conn).to_string(),
+                deletes: would,
+                deleted,
+                threshold: self.deletion_limit,
+            });
+        }
+        if !self.pass_pending && !txn.is_empty() {
+            txn.put_raw(keys::WAITING_PASS.to_vec(), Vec::new());
+            self.pass_pending = true;
+        }
+        self.log.checkpoint(self.store, &mut txn)?;
+        self.store.commit(txn)?;
+        tracing::debug!(objects = objects.len(), "sync batch committed");
+        *done += objects.len() as u64;
+        self.log.progress(*done, None);
+        Ok(())
     }
 
     /// Synchronizes one object; an error on it is recorded on it and in the
@@ -230,6 +304,9 @@ impl Syncer<'_> {
                 message: message.clone(),
             });
             txn.save_cs(Some(&before), Some(&cs))?;
+            if cs.pending_import.is_some() {
+                txn.queue_import(key);
+            }
         }
         self.log.error(
             txn,

@@ -103,3 +103,55 @@ fn every_kind_of_broken_index_queue_and_link_is_named() {
         );
     }
 }
+
+#[test]
+fn a_pending_import_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named() {
+    let (store, key) = consistent();
+    let mut cs = store.begin().cs(key).expect("read").expect("object");
+    cs.pending_import = Some(crate::model::PendingImport {
+        kind: crate::model::ImportKind::Update,
+        attrs: Default::default(),
+        dn: None,
+    });
+    let mut txn = store.begin();
+    let before = txn.cs(key).expect("read");
+    txn.save_cs(before.as_ref(), Some(&cs)).expect("save");
+    store.commit(txn).expect("commit");
+    assert_eq!(check(&store).expect("check"), Vec::<String>::new());
+
+    // Its own key replaced by a span that covers it: still queued.
+    let mut txn = store.begin();
+    txn.delete_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, key));
+    let (k, v) = keys::sync_span(
+        CsKey {
+            conn: key.conn,
+            id: 0,
+        },
+        5,
+    );
+    txn.put_raw(k, v);
+    store.commit(txn).expect("commit");
+    assert_eq!(check(&store).expect("check"), Vec::<String>::new());
+
+    // A span whose value is not a whole id covers nothing, and is named.
+    let mut txn = store.begin();
+    let (k, _) = keys::sync_span(
+        CsKey {
+            conn: key.conn,
+            id: 0,
+        },
+        5,
+    );
+    txn.put_raw(k, 0u64.to_be_bytes()[..4].to_vec());
+    store.commit(txn).expect("commit");
+    let problems = check(&store).expect("check").join("\n");
+    for expected in [
+        "bad sync-queue span",
+        "cs:1 has a pending change but is not in the sync queue",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "{expected}\nnot in:\n{problems}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! - `export_order`: the reference order of exports.
 //! - `contract`: failure kinds, partial batches, in-flight adds, watermarks, thresholds, DNs.
 //! - `crash`: a run profile killed at every store batch converges when run again.
+//! - `sync_queue`: spans and own keys of the sync queue, drained by delta sync.
 //! - `support`: the in-memory connected system and config builders.
 
 #![allow(clippy::unwrap_used)]
@@ -18,3 +19,4 @@ mod large_groups;
 mod pipeline;
 mod store_model;
 mod support;
+mod sync_queue;
