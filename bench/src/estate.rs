@@ -4,7 +4,8 @@
 //! account name, the manager by DN, `userAccountControl` from the status)
 //! and a SCIM-like application file (15 attributes, the manager by anchor).
 //! Runs full import, full sync, preview, both exports, the confirming
-//! imports and syncs, then a delta cycle of 1 % changes; and the storage
+//! imports and syncs, then delta cycles of 1 % changes (ten by default,
+//! with the store's growth across them); and the storage
 //! floor on the same data in the same invocation. Prints each command's
 //! wall time, peak RSS and, where one applies, its ratio to the floor; and
 //! the store's size on disk.
@@ -151,7 +152,13 @@ pub fn console(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(
 }
 
 /// Runs the scenario in `dir`.
-pub fn run(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), String> {
+pub fn run(
+    mvsync: &Path,
+    dir: &Path,
+    store: &str,
+    count: usize,
+    cycles: usize,
+) -> Result<(), String> {
     let write = |rel: &str, text: &str| write(dir, rel, text);
     prepare(dir, store, count)?;
     println!("{count} identities, two targets, in {}", dir.display());
@@ -225,28 +232,51 @@ pub fn run(mvsync: &Path, dir: &Path, store: &str, count: usize) -> Result<(), S
     )?;
     let after_export = floor::du(&dir.join("state/mvsync.db"));
 
-    // A delta cycle of 1 % changes: new titles, from the change file.
+    // Delta cycles of 1 % changes: new titles, appended to the change file
+    // (its watermark resumes after what the last cycle read). Each cycle
+    // changes another 1 %; the first is shown step by step.
     let changed = (count / 100).max(1);
     let mut changes = format!("{HR_HEADER},changeType\n");
-    for k in 0..changed {
-        let i = (k * 100 + 1) % count;
-        let _ = writeln!(changes, "{},modify", hr_row(i, "Principal Engineer"));
+    for cycle in 0..cycles.max(1) {
+        for k in 0..changed {
+            let i = (k * 100 + 1 + cycle) % count;
+            let title = format!("Principal Engineer {}", cycle + 1);
+            let _ = writeln!(changes, "{},modify", hr_row(i, &title));
+        }
+        write("data/hr-changes.csv", &changes)?;
+        let started = Instant::now();
+        let steps: [(&str, &[&str]); 4] = [
+            ("delta import hr (1 %)", &["import", "hr", "--delta"]),
+            ("delta sync hr", &["sync", "hr", "--delta"]),
+            ("export ad (delta)", &["export", "ad"]),
+            ("export scim (delta)", &["export", "scim"]),
+        ];
+        for (what, args) in steps {
+            if cycle == 0 {
+                step(what, args, None)?;
+            } else {
+                measure(mvsync, dir, args)?;
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        if cycle == 0 {
+            println!("  delta cycle of {changed} changes: {seconds:.1} s");
+        } else {
+            println!(
+                "  delta cycle {} of {changed} changes: {seconds:.1} s, store {:.0} MB",
+                cycle + 1,
+                floor::du(&dir.join("state/mvsync.db")) as f64 / 1e6
+            );
+        }
     }
-    write("data/hr-changes.csv", &changes)?;
-    let delta_started = Instant::now();
-    step("delta import hr (1 %)", &["import", "hr", "--delta"], None)?;
-    step("delta sync hr", &["sync", "hr", "--delta"], None)?;
-    step("export ad (delta)", &["export", "ad"], None)?;
-    step("export scim (delta)", &["export", "scim"], None)?;
+    let after_cycles = floor::du(&dir.join("state/mvsync.db"));
     println!(
-        "  delta cycle of {changed} changes: {:.1} s",
-        delta_started.elapsed().as_secs_f64()
-    );
-    println!(
-        "  store on disk after export: {:.0} MB (floor {:.0} MB); after the delta: {:.0} MB",
+        "  store on disk after export: {:.0} MB (floor {:.0} MB); after {} delta cycle(s): {:.0} MB ({:+.1} %)",
         after_export as f64 / 1e6,
         sync_floor.disk as f64 / 1e6,
-        floor::du(&dir.join("state/mvsync.db")) as f64 / 1e6
+        cycles.max(1),
+        after_cycles as f64 / 1e6,
+        (after_cycles as f64 / after_export as f64 - 1.0) * 100.0
     );
     Ok(())
 }

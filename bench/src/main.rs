@@ -64,6 +64,10 @@ enum Scenario {
         /// How many identities.
         #[arg(long, default_value_t = 100_000)]
         count: usize,
+        /// How many delta cycles of 1 % changes follow the full cycle (the
+        /// store's growth across them is reported).
+        #[arg(long, default_value_t = 10)]
+        cycles: usize,
     },
     /// The estate imported, synchronized and exported to one target, then
     /// every view of `mvsync console` timed (with `--dir` holding the
@@ -107,7 +111,9 @@ fn main() -> ExitCode {
     let result = match cli.scenario {
         Scenario::Identities { count } => bench.identities(count),
         Scenario::Group { members } => bench.group(members),
-        Scenario::Estate { count } => estate::run(&bench.mvsync, &bench.dir, &bench.store, count),
+        Scenario::Estate { count, cycles } => {
+            estate::run(&bench.mvsync, &bench.dir, &bench.store, count, cycles)
+        }
         Scenario::Console { count } => {
             estate::console(&bench.mvsync, &bench.dir, &bench.store, count)
         }
