@@ -5,7 +5,7 @@
 //! and a SCIM-like application file (15 attributes, the manager by anchor).
 //! Runs full import, full sync, preview, both exports, the confirming
 //! imports and syncs, then delta cycles of 1 % changes (ten by default,
-//! with the store's growth across them); and the storage
+//! with the store's growth across them) and a compaction; and the storage
 //! floor on the same data in the same invocation. Prints each command's
 //! wall time, peak RSS and, where one applies, its ratio to the floor; and
 //! the store's size on disk.
@@ -277,6 +277,11 @@ pub fn run(
         cycles.max(1),
         after_cycles as f64 / 1e6,
         (after_cycles as f64 / after_export as f64 - 1.0) * 100.0
+    );
+    step("compact", &["compact"], None)?;
+    println!(
+        "  store on disk after compact: {:.0} MB",
+        floor::du(&dir.join("state/mvsync.db")) as f64 / 1e6
     );
     Ok(())
 }

@@ -81,6 +81,11 @@ enum Command {
         allow_deletes: Option<usize>,
     },
     /// Synchronize a connector's objects (full by default).
+    ///
+    /// A full sync evaluates every object, except in a target without
+    /// inbound rules: there it only reads the objects that a full sync
+    /// under the same configuration already evaluated and that nothing
+    /// changed since. A full sync of a source re-evaluates everything.
     Sync {
         /// The connector.
         connector: String,
@@ -187,6 +192,10 @@ enum Command {
     },
     /// Verify every store invariant.
     Check,
+    /// Rewrite the store with only its live data and swap it in (sled keeps
+    /// old versions of rewritten keys until half a segment is dead): run it
+    /// when the store has grown, between runs. Safe to interrupt.
+    Compact,
     /// Load and validate the configuration; touch nothing.
     Validate,
     /// List the expression functions, or show one with its signature,
@@ -545,6 +554,10 @@ async fn run(cli: Cli) -> Outcome {
     if let Command::Audit { filter, format } = &cli.command {
         return operations::audit(&config, filter, *format);
     }
+    if let Command::Compact = &cli.command {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        return operations::compact(&config, &holder(&args));
+    }
     if let Command::Run { profile: None, .. } = &cli.command {
         print!("{}", output::profiles(&config.profiles));
         return Outcome::Ok;
@@ -703,6 +716,7 @@ async fn dispatch(engine: &Engine, config: &Config, command: Command) -> Outcome
         | Command::Man
         | Command::Audit { .. }
         | Command::Schedule { .. }
+        | Command::Compact
         | Command::Console { .. } => return Outcome::Ok,
     };
     run_steps(engine, profile.as_deref(), &steps, &options).await

@@ -179,6 +179,28 @@ pub(crate) fn audit(config: &Config, f: &AuditFilter, format: output::ListFormat
 }
 
 /// `mvsync revert RUN`: stages the inverse of the run's exports.
+/// `mvsync compact`: rewrites the store with its live keys only.
+pub(crate) fn compact(config: &Config, holder: &str) -> Outcome {
+    let started = std::time::Instant::now();
+    match engine::store::compact(&config.store_path, &config.store_options, holder) {
+        Ok(c) => {
+            println!(
+                "compacted {}: {} → {} ({} keys) in {:.1} s",
+                config.store_path.display(),
+                output::size(c.before),
+                output::size(c.after),
+                c.keys,
+                started.elapsed().as_secs_f64()
+            );
+            Outcome::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
 pub(crate) fn revert(engine: &Engine, run: u64, force: bool) -> Outcome {
     match engine.revert(run, force) {
         Ok(report) => {

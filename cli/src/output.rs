@@ -543,15 +543,22 @@ pub fn counters(record: &RunRecord) -> String {
 
 /// What a step wrote to the store: `12 keys, 3.4 KB`.
 pub fn written(w: engine::WriteStats) -> String {
-    let bytes = w.bytes as f64;
-    let size = if bytes < 1024.0 {
-        format!("{} B", w.bytes)
-    } else if bytes < 1024.0 * 1024.0 {
-        format!("{:.1} KB", bytes / 1024.0)
+    format!("{} keys, {}", w.keys, size(w.bytes))
+}
+
+/// A size: `512 B`, `3.4 KB`, `12.0 MB`, `1.5 GB`.
+pub fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    const K: f64 = 1024.0;
+    if b < K {
+        format!("{bytes} B")
+    } else if b < K * K {
+        format!("{:.1} KB", b / K)
+    } else if b < K * K * K {
+        format!("{:.1} MB", b / (K * K))
     } else {
-        format!("{:.1} MB", bytes / (1024.0 * 1024.0))
-    };
-    format!("{} keys, {size}", w.keys)
+        format!("{:.1} GB", b / (K * K * K))
+    }
 }
 
 /// One line about a finished step.

@@ -126,6 +126,28 @@ pub(crate) struct Model {
     pub retry: crate::retry::RetryPolicy,
     /// The special outbound target naming an object's DN.
     pub dn_sym: Sym,
+    /// What sync's outcome depends on in the configuration (the connectors'
+    /// schemas, the rules, the deletion rules), hashed: see `sync::basis`.
+    pub fingerprint: [u8; 32],
+    /// Whether every rule is [`rules::Rule::is_deterministic`].
+    pub deterministic: bool,
+}
+
+/// The configuration that sync's outcome depends on, hashed, with the
+/// engine's version (a new release may sync differently). Its debug form
+/// is stable (expressions print their trees, never addresses); a change of
+/// layout alone (spaces in an expression) changes it too, which only costs
+/// one full evaluation.
+fn fingerprint(config: &EngineConfig) -> [u8; 32] {
+    use sha2::Digest;
+    let text = format!(
+        "{}\n{:?}\n{:?}\n{:?}",
+        env!("CARGO_PKG_VERSION"),
+        config.connectors,
+        config.rules,
+        config.deletion
+    );
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 impl Model {
@@ -216,6 +238,8 @@ impl Model {
             import_deletion_percent: config.import_deletion_percent,
             retry: config.retry,
             dn_sym: store.intern("dn"),
+            fingerprint: fingerprint(config),
+            deterministic: config.rules.iter().all(rules::Rule::is_deterministic),
         }
     }
 

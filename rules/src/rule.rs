@@ -168,6 +168,34 @@ impl Rule {
             || flow.expr.calls("Guid")
     }
 
+    /// Whether the rule's outcome depends on its inputs alone: no expression
+    /// reads the clock (`Now`), and `Guid` appears only in flows, where its
+    /// value is chosen once, at provisioning.
+    pub fn is_deterministic(&self) -> bool {
+        fn disable(d: Option<&Deprovision>) -> &[Flow] {
+            match d {
+                Some(Deprovision::Disable(flows)) => flows,
+                _ => &[],
+            }
+        }
+        let mut flows = self
+            .flows
+            .iter()
+            .chain(disable(Some(&self.deprovision)))
+            .chain(disable(self.deprovision_on_delete.as_ref()));
+        let provision = match &self.provision {
+            Provision::When(e) => Some(e),
+            _ => None,
+        };
+        let mut conditions = self
+            .scope
+            .iter()
+            .chain(self.join.iter().map(|j| &j.cs))
+            .chain(provision);
+        flows.all(|f| !f.expr.calls("Now"))
+            && conditions.all(|e| !e.calls("Now") && !e.calls("Guid"))
+    }
+
     /// Whether the rule applies to connector-space objects of `object_type`.
     pub fn matches_cs_type(&self, object_type: &str) -> bool {
         self.cs_object_type
@@ -284,5 +312,46 @@ mod tests {
         ];
         let refs: Vec<&Flow> = f.iter().collect();
         assert_eq!(order_flows(&refs), Err(FlowCycle(vec![1, 2])));
+    }
+    fn rule(flows: Vec<Flow>) -> Rule {
+        Rule {
+            name: "r".into(),
+            direction: Direction::Outbound,
+            connector: "ad".into(),
+            cs_object_type: None,
+            mv_object_type: "person".into(),
+            precedence: 0,
+            scope: None,
+            join: Vec::new(),
+            project: false,
+            flows,
+            provision: Provision::Always,
+            deprovision: Deprovision::Delete,
+            deprovision_on_delete: None,
+            skip_out_of_scope_deletions: false,
+            unique_in: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_rule_is_deterministic_unless_it_reads_the_clock_or_draws_a_guid_outside_a_flow() {
+        let plain = rule(vec![flow("id", "Guid()"), flow("mail", "Lower(mail)")]);
+        assert!(plain.is_deterministic(), "Guid in a flow is chosen once");
+
+        let clock = rule(vec![flow("stamp", r#"FormatDateTime(Now(), "yyyy")"#)]);
+        assert!(!clock.is_deterministic());
+
+        let mut scoped = rule(vec![]);
+        scoped.scope = Some(Expr::parse(r#"DateDiff("d", hireDate, Now()) > 0"#).expect("parses"));
+        assert!(!scoped.is_deterministic());
+
+        let mut drawn = rule(vec![]);
+        drawn.provision = Provision::When(Expr::parse(r#"Guid() != "x""#).expect("parses"));
+        assert!(!drawn.is_deterministic());
+
+        let mut disabled = rule(vec![]);
+        disabled.deprovision_on_delete =
+            Some(Deprovision::Disable(vec![flow("disabledAt", "Now()")]));
+        assert!(!disabled.is_deterministic());
     }
 }

@@ -639,3 +639,64 @@ fn progress_is_a_bar_on_a_terminal() {
         "{text}"
     );
 }
+
+/// Every file under `dir`, with its size.
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("read the store folder")
+        .map(|e| {
+            let e = e.expect("an entry");
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                disk_bytes(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn compact_rewrites_a_churned_store_keeping_every_object_and_run() {
+    let env = Setup::default().env(&many_workers(300));
+    env.ok(&["run", "full"]);
+    // Churn: every worker's department changes, round after round.
+    for round in 0..6 {
+        let workers: Vec<_> = many_workers(300)
+            .into_iter()
+            .map(|w| w.department(&format!("Dept {round}")))
+            .collect();
+        env.write_hr(&workers);
+        env.ok(&["run", "full"]);
+    }
+    let history = env.history();
+    let object = env.show_cs("app", "e000150");
+    let store = env.path("state/mvsync.db");
+    let before = disk_bytes(&store);
+
+    let out = env.ok(&["compact"]);
+    let said = crate::harness::stdout(&out);
+    assert!(
+        said.starts_with("compacted ") && said.contains(" → ") && said.contains(" keys)"),
+        "{said}"
+    );
+    let after = disk_bytes(&store);
+    assert!(after < before, "{before} → {after} bytes");
+    for left in [
+        "mvsync.db.compacting",
+        "mvsync.db.compacted",
+        "mvsync.db.old",
+    ] {
+        assert!(
+            !env.path(&format!("state/{left}")).exists(),
+            "{left} is left"
+        );
+    }
+    env.ok(&["check"]);
+    assert_eq!(env.history(), history);
+    assert_eq!(env.show_cs("app", "e000150"), object);
+    // And it goes on working: nothing is pending, a run changes nothing.
+    assert!(env.preview().is_empty());
+    env.ok(&["run", "full"]);
+    assert_eq!(env.show_cs("app", "e000150"), object);
+}

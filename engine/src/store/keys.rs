@@ -10,6 +10,7 @@
 //! | `S` | sym (u32) | interned name |
 //! | `K` | | indexed metaverse attributes |
 //! | `P` | | present while a sync step's pass over waiting references is unfinished |
+//! | `B` | | the sync basis: the configuration fingerprint the last sync step ran under, and the connectors a full sync has evaluated under it (see `sync/basis.rs`) |
 //! | `C` | conn sym, cs id | connector-space object |
 //! | `M` | mv id | metaverse object |
 //! | `L` | conn sym, cs id, slot (u8), attr sym, sign (`+`/`-`), value | empty (one value of a large list of a connector-space object; see `large.rs`) |
@@ -59,6 +60,9 @@ pub const UNIQUE_REBUILDING: &[u8] = b"Q!";
 /// sync step reads every waiting reference (what the killed step linked
 /// is known to no one else).
 pub const WAITING_PASS: &[u8] = b"P";
+
+/// Key of the sync basis (`sync::basis`).
+pub const SYNC_BASIS: &[u8] = b"B";
 
 /// Prefix tags.
 pub mod tag {

@@ -6,6 +6,7 @@
 //! same atomic batch as the object. No other code writes them.
 
 pub mod codec;
+mod compact;
 pub mod keys;
 mod kv;
 mod large;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+pub use compact::{compact, size_on_disk, Compacted};
 pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
@@ -230,6 +232,16 @@ impl Store {
     /// first. `holder` describes this process for anyone refused the lock.
     pub fn open(path: &Path, options: &StoreOptions, holder: &str) -> Result<Store, StoreError> {
         let lock = StoreLock::acquire(&lock_path(path), holder)?;
+        compact::recover(path)?;
+        Store::open_locked(path, options, lock)
+    }
+
+    /// Opens the store at `path` under its writer lock, already taken.
+    fn open_locked(
+        path: &Path,
+        options: &StoreOptions,
+        lock: StoreLock,
+    ) -> Result<Store, StoreError> {
         let kv = PipelinedKv::new(Arc::new(SledKv::open(path, options.cache_bytes)?))
             .map_err(|e| StoreError::io(path, e))?;
         let mut store = Store::with_kv(Box::new(kv), Some(path.to_path_buf()))?;
@@ -301,6 +313,11 @@ impl Store {
             });
         }
         Store::open(path, options, &format!("{holder}{}", lock::GIVES_WAY))
+    }
+
+    /// Closes the store and hands back its writer lock, still held.
+    fn into_lock(mut self) -> Option<StoreLock> {
+        self._lock.take()
     }
 
     /// Whether a writer waits for this store (opened by

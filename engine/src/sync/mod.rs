@@ -6,6 +6,9 @@
 //! attributes are always recomputed from all its linked sources
 //! ([`Syncer::refresh_mv`]); delta sync only chooses which objects to visit.
 
+mod basis;
+#[cfg(test)]
+pub(crate) use basis::Basis;
 mod env;
 mod inbound;
 mod outbound;
@@ -110,6 +113,11 @@ pub(crate) struct Syncer<'a> {
     /// Objects of `fresh` whose unique value an earlier anchor took: they
     /// choose again before the batch moves on.
     victims: Vec<CsKey>,
+    /// A full sync's connectors taken as evaluated (`basis`): objects whose
+    /// metaverse object they vouch for are read, not evaluated.
+    evaluated: BTreeSet<Sym>,
+    /// How many objects were read and not evaluated.
+    skipped: u64,
 }
 
 impl<'a> Syncer<'a> {
@@ -126,6 +134,8 @@ impl<'a> Syncer<'a> {
             renamed: Vec::new(),
             fresh: Default::default(),
             victims: Vec::new(),
+            evaluated: BTreeSet::new(),
+            skipped: 0,
         }
     }
 }
@@ -144,11 +154,24 @@ impl Syncer<'_> {
             self.arrivals = None;
         }
         let mut done = 0u64;
+        let mut basis = self.basis()?;
         if full {
+            self.evaluated = self.skip_basis(&basis, conn);
             self.sync_keyed(conn, keys::tag::CS, &mut done)?;
+            if self.skipped > 0 {
+                tracing::info!(
+                    objects = self.skipped,
+                    "objects unchanged since a full sync under the same rules: read, not evaluated"
+                );
+            }
             // Every object was synced: the spans queue nothing more (an
             // object that failed was queued on its own key).
             self.drop_spans(conn)?;
+            if basis.evaluated.insert(conn) {
+                let mut txn = self.store.begin();
+                basis.save(&mut txn)?;
+                self.store.commit(txn)?;
+            }
         } else {
             self.sync_keyed(conn, keys::tag::SYNC_QUEUE, &mut done)?;
             self.sync_spans(conn, &mut done)?;
@@ -239,6 +262,10 @@ impl Syncer<'_> {
         let before = self.log.record.counters.clone();
         for &key in objects {
             if pending_only && txn.cs(key)?.is_none_or(|o| o.pending_import.is_none()) {
+                continue;
+            }
+            if !self.evaluated.is_empty() && self.unchanged(&txn, key, &self.evaluated)? {
+                self.skipped += 1;
                 continue;
             }
             self.sync_object(&mut txn, key)?;

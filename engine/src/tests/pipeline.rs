@@ -542,6 +542,11 @@ fn a_confirming_import_settles_the_export_and_leaves_the_sync_nothing_to_do() {
     let sync = h.run("ad", DeltaSync);
     assert_eq!(sync.counters, Counters::default());
     assert_eq!(sync.written.keys, 0, "the delta sync has nothing queued");
+    assert_eq!(
+        h.run("ad", FullSync).written.keys,
+        1,
+        "the first full sync of ad writes only the sync basis that names it"
+    );
     assert_eq!(h.run("ad", FullSync).written.keys, 0);
     assert!(h.engine.preview(None).expect("preview").is_empty());
     h.assert_consistent();
