@@ -176,6 +176,19 @@ impl Header {
     /// Checks one record: its quoting, its field count, its encoding and its
     /// anchor; each problem is an item error at the place it was found.
     pub(crate) fn row(&self, record: &Record<'_>, shown: &str) -> Result<Row, ItemError> {
+        let cells = self.cells(record, shown)?;
+        Ok(Row {
+            cells: cells.into_iter().map(str::to_owned).collect(),
+            line: record.line(),
+        })
+    }
+
+    /// [`Header::row`]'s cells, borrowed from the record.
+    pub(crate) fn cells<'r>(
+        &self,
+        record: &'r Record<'_>,
+        shown: &str,
+    ) -> Result<Vec<&'r str>, ItemError> {
         let bad = |offset: usize, message: String| ItemError {
             location: record.location(shown, offset),
             message,
@@ -223,9 +236,9 @@ impl Header {
                 )
             })?;
             cells.push(if self.formulas {
-                super::formula::unescape(text.to_owned())
+                super::formula::unescape(text)
             } else {
-                text.to_owned()
+                text
             });
         }
         if cells[self.anchor].is_empty() {
@@ -237,10 +250,7 @@ impl Header {
                 ),
             ));
         }
-        Ok(Row {
-            cells,
-            line: record.line(),
-        })
+        Ok(cells)
     }
 
     /// The attributes of a well-formed row, in header order: declared

@@ -1,6 +1,7 @@
 //! The target file in memory while an export batch is applied: its columns,
 //! its rows in file order, and indexes from anchor (and DN) to row.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -29,8 +30,11 @@ pub(crate) struct Table {
     /// Rows in file order; `None` once deleted.
     rows: Vec<Option<Row>>,
     by_anchor: KeyIndex,
-    /// Lower-cased DN → the first row holding it (DNs compare without case).
-    by_dn: KeyIndex,
+    /// Normalized DN → the first row holding it (DNs compare without case),
+    /// built on first use: a batch that adds nothing, renames nothing and
+    /// finds its rows by anchor never normalizes the file's DNs (a third of
+    /// loading a 100k-row file).
+    by_dn: OnceCell<KeyIndex>,
     bom: bool,
     changed: bool,
     /// A DN left the index: with duplicate DNs in the file, loading it again
@@ -67,7 +71,7 @@ impl Table {
             declared: config.columns.is_some(),
             rows: Vec::new(),
             by_anchor: KeyIndex::default(),
-            by_dn: KeyIndex::default(),
+            by_dn: OnceCell::new(),
             bom: false,
             changed: false,
             dn_unindexed: false,
@@ -108,34 +112,28 @@ impl Table {
         // The line of each row, for the message about a second anchor.
         let mut lines: Vec<u64> = Vec::new();
         while let Some(record) = reader.next_record()? {
-            let row = header
-                .row(&record, &source.shown)
+            // The cells in table order, borrowed from the record: a row
+            // costs its two packed allocations, not one a cell.
+            let fields = header
+                .cells(&record, &source.shown)
                 .map_err(|bad| refuse(bad.to_string()))?;
-            let mut cells = vec![String::new(); table.columns.len()];
-            for (cell, to) in row.cells.into_iter().zip(&target) {
+            let mut cells = vec![""; table.columns.len()];
+            for (cell, to) in fields.into_iter().zip(&target) {
                 if let Some(slot) = to.and_then(|to| cells.get_mut(to)) {
                     *slot = cell;
                 }
             }
-            let anchor = cells.get(table.anchor).cloned().unwrap_or_default();
-            let held = table.row_of(&anchor);
+            let anchor = cells.get(table.anchor).copied().unwrap_or_default();
+            let held = table.row_of(anchor);
             if let Some(first) = held.and_then(|r| lines.get(r)) {
                 return Err(refuse(format!(
                     "{}: duplicate anchor {anchor:?}, already on line {first}",
                     record.location(&source.shown, record.field_start(header.anchor))
                 )));
             }
-            lines.push(row.line);
+            lines.push(record.line());
             let index = table.rows.len();
-            table.by_anchor.add(&anchor, index);
-            if let Some(dn) = table.dn.and_then(|c| cells.get(c)) {
-                if !dn.is_empty() {
-                    let dn = rules::dn::normalize(dn);
-                    if table.row_of_normalized_dn(&dn).is_none() {
-                        table.by_dn.add(&dn, index);
-                    }
-                }
-            }
+            table.by_anchor.add(anchor, index);
             table.rows.push(Some(Row::pack(&cells)));
         }
         Ok(table)
@@ -193,9 +191,31 @@ impl Table {
 
     fn row_of_normalized_dn(&self, normalized: &str) -> Option<usize> {
         let column = self.dn?;
-        self.by_dn
+        let index = self.by_dn.get_or_init(|| self.index_dns(column));
+        self.holder(index, column, normalized)
+    }
+
+    /// The row of `index` whose DN normalizes to `normalized`.
+    fn holder(&self, index: &KeyIndex, column: usize, normalized: &str) -> Option<usize> {
+        index
             .rows(normalized)
             .find(|&row| rules::dn::normalize(self.cell_at(row, column)) == normalized)
+    }
+
+    /// The DN index of the rows as they are: the first row holding a DN.
+    fn index_dns(&self, column: usize) -> KeyIndex {
+        let mut index = KeyIndex::default();
+        for row in 0..self.rows.len() {
+            let dn = self.cell_at(row, column);
+            if dn.is_empty() {
+                continue;
+            }
+            let dn = rules::dn::normalize(dn);
+            if self.holder(&index, column, &dn).is_none() {
+                index.add(&dn, row);
+            }
+        }
+        index
     }
 
     /// The text of a cell ("" for a column the row has no cell in).
@@ -224,7 +244,7 @@ impl Table {
         let row = match row {
             Some(row) => row,
             None => {
-                self.rows.push(Some(Row::pack(&[])));
+                self.rows.push(Some(Row::pack::<&str>(&[])));
                 self.rows.len() - 1
             }
         };
@@ -257,16 +277,20 @@ impl Table {
             }
             self.by_anchor.add(&anchor, row);
         }
-        if let Some(dn_column) = self.dn {
+        // An index not built yet will be built from the rows as they are.
+        if let Some(dn_column) = self.dn.filter(|_| self.by_dn.get().is_some()) {
             let dn = self.cell_at(row, dn_column).to_owned();
             if dn != previous_dn {
                 self.unindex_dn(&previous_dn, row);
                 if !dn.is_empty() {
                     let dn = rules::dn::normalize(&dn);
-                    if let Some(other) = self.row_of_normalized_dn(&dn).filter(|&r| r != row) {
-                        self.by_dn.remove(&dn, other);
+                    let other = self.row_of_normalized_dn(&dn).filter(|&r| r != row);
+                    if let Some(index) = self.by_dn.get_mut() {
+                        if let Some(other) = other {
+                            index.remove(&dn, other);
+                        }
+                        index.add(&dn, row);
                     }
-                    self.by_dn.add(&dn, row);
                 }
             }
         }
@@ -276,8 +300,10 @@ impl Table {
 
     /// Forgets that `row` holds `dn` (another row holding it stays indexed).
     fn unindex_dn(&mut self, dn: &str, row: usize) {
-        let key = rules::dn::normalize(dn);
-        if self.by_dn.remove(&key, row) {
+        let Some(index) = self.by_dn.get_mut() else {
+            return;
+        };
+        if index.remove(&rules::dn::normalize(dn), row) {
             self.dn_unindexed = true;
         }
     }
@@ -344,11 +370,11 @@ struct Row {
 }
 
 impl Row {
-    fn pack(cells: &[String]) -> Row {
-        let mut text = String::with_capacity(cells.iter().map(String::len).sum());
+    fn pack<S: AsRef<str>>(cells: &[S]) -> Row {
+        let mut text = String::with_capacity(cells.iter().map(|c| c.as_ref().len()).sum());
         let mut ends = Vec::with_capacity(cells.len());
         for cell in cells {
-            text.push_str(cell);
+            text.push_str(cell.as_ref());
             ends.push(text.len());
         }
         Row {
@@ -461,7 +487,60 @@ fn index(columns: &[String]) -> HashMap<String, usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{KeyIndex, Row};
+    #![allow(clippy::unwrap_used)]
+
+    use super::{KeyIndex, Row, Table};
+    use crate::csv::{Settings, Source};
+
+    #[test]
+    fn the_dn_index_is_built_on_the_first_look_up_by_dn_from_the_rows_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ad.csv"),
+            "id,dn,title\nE1,CN=Ann,Clerk\nE2,CN=Bob,Clerk\nE3,cn=ann,Clerk\n",
+        )
+        .unwrap();
+        let config: crate::csv::config::CsvConfig = toml::from_str(
+            "path = \"ad.csv\"\nobject_type = \"user\"\nanchor = \"id\"\ndn_column = \"dn\"\n",
+        )
+        .unwrap();
+        let settings = Settings {
+            file: Source::new(&config.path, dir.path()),
+            config,
+            change_file: None,
+        };
+        let mut table = Table::load(&settings).unwrap();
+        let e1 = table.row_of("E1").unwrap();
+        table.write_row(Some(e1), vec![("title".into(), "Lead".into())]);
+        assert!(
+            table.by_dn.get().is_none(),
+            "loading and updating by anchor normalize no DN"
+        );
+
+        // A rename before the index exists is seen when it is built.
+        let e2 = table.row_of("E2").unwrap();
+        table.write_row(Some(e2), vec![("dn".into(), "CN=Bea".into())]);
+        assert_eq!(table.row_of_dn("cn=bea"), Some(e2));
+        assert!(table.by_dn.get().is_some());
+        assert_eq!(table.row_of_dn("CN=Bob"), None);
+        assert_eq!(
+            table.row_of_dn("CN=ANN"),
+            Some(e1),
+            "the first row holding a DN"
+        );
+
+        // Once built, it follows renames and deletes.
+        table.write_row(Some(e2), vec![("dn".into(), "CN=Bo".into())]);
+        assert_eq!(table.row_of_dn("cn=bo"), Some(e2));
+        assert_eq!(table.row_of_dn("cn=bea"), None);
+        assert!(table.delete("E1"));
+        assert_eq!(
+            table.row_of_dn("cn=ann"),
+            None,
+            "the duplicate was never indexed"
+        );
+        assert!(!table.reloads_as_itself());
+    }
 
     #[test]
     fn a_key_index_keeps_every_row_of_a_hash_in_order_and_forgets_one_at_a_time() {
@@ -492,6 +571,6 @@ mod tests {
         assert_eq!(row.get(2), "Zoë, \"Z\"");
         assert_eq!(row.get(1), "");
         assert_eq!(row.get(9), "", "a column the row has no cell in");
-        assert_eq!(Row::pack(&[]).get(0), "");
+        assert_eq!(Row::pack::<&str>(&[]).get(0), "");
     }
 }
