@@ -1201,11 +1201,7 @@ fn compile(
     let store_path = base_dir.join(&raw.store.path);
     let audit_log = match &raw.engine.audit_log {
         Some(path) => base_dir.join(path),
-        None => {
-            let mut name = store_path.clone().into_os_string();
-            name.push(".audit.jsonl");
-            PathBuf::from(name)
-        }
+        None => engine::store::beside(&store_path, ".audit.jsonl"),
     };
     Config {
         shown: shown.to_owned(),

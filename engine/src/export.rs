@@ -580,6 +580,8 @@ impl Exporter<'_> {
             failure.message
         );
         self.log.record.counters.export_adopted += 1;
+        // The object holds what no sync evaluated.
+        crate::sync::Basis::forget(txn);
         txn.save_cs(Some(before), Some(&cs))
     }
 

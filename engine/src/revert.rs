@@ -98,6 +98,11 @@ pub(crate) fn revert(
         txn.save_cs(before.as_ref(), Some(&after))?;
         report.staged.push(format!("{}: {what}", shown(&entries)));
     }
+    if !report.staged.is_empty() {
+        // Once exported and confirmed, the objects hold what no rule gave
+        // them: the next full sync evaluates them again.
+        crate::sync::Basis::forget(&mut txn);
+    }
     store.commit(txn)?;
     Ok(report)
 }

@@ -134,14 +134,20 @@ pub(crate) struct Model {
 }
 
 /// The configuration that sync's outcome depends on, hashed, with the
-/// engine's version (a new release may sync differently). Its debug form
-/// is stable (expressions print their trees, never addresses); a change of
-/// layout alone (spaces in an expression) changes it too, which only costs
-/// one full evaluation.
+/// program that syncs (another build may sync differently): its version,
+/// and its executable's size and modification time, so that a build
+/// between releases counts as another program too. The configuration's
+/// debug form is stable (expressions print their trees, never addresses);
+/// a change of layout alone (spaces in an expression) changes it too,
+/// which only costs one full evaluation.
 fn fingerprint(config: &EngineConfig) -> [u8; 32] {
     use sha2::Digest;
+    let program = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
     let text = format!(
-        "{}\n{:?}\n{:?}\n{:?}",
+        "{} {program}\n{:?}\n{:?}\n{:?}",
         env!("CARGO_PKG_VERSION"),
         config.connectors,
         config.rules,

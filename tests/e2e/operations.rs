@@ -383,6 +383,31 @@ fn a_bad_rule_change_exported_to_csv_is_reverted_to_the_byte() {
 }
 
 #[test]
+fn after_a_revert_the_full_sync_of_the_target_stages_the_rules_values_again() {
+    let env = Setup::default().env(&staff());
+    env.ok(&["run", "full"]);
+    with_display_flow(&env, "'Upper(displayName)'");
+    env.ok(&["run", "full"]);
+    let upper = env.bytes("state/app.csv");
+    let run = last_export_run(&env);
+    env.ok(&["revert", &run.to_string()]);
+    env.ok(&["export", "app"]);
+    env.ok(&["import", "app", "--full"]);
+    assert!(
+        env.preview().is_empty(),
+        "the revert is exported and confirmed"
+    );
+
+    // The rule still says upper case: the target's full sync, which read
+    // what hr's full sync evaluated, evaluates the reverted objects again.
+    env.ok(&["sync", "app", "--full"]);
+    assert_eq!(env.preview().len(), 3, "{:#?}", env.preview());
+    env.ok(&["export", "app"]);
+    assert_eq!(env.bytes("state/app.csv"), upper);
+    env.ok(&["check"]);
+}
+
+#[test]
 fn revert_leaves_objects_changed_since_alone_unless_forced() {
     let env = Setup::default().env(&staff());
     env.ok(&["run", "full"]);
@@ -699,4 +724,34 @@ fn compact_rewrites_a_churned_store_keeping_every_object_and_run() {
     assert!(env.preview().is_empty());
     env.ok(&["run", "full"]);
     assert_eq!(env.show_cs("app", "e000150"), object);
+}
+
+#[test]
+fn a_store_path_ending_in_a_slash_keeps_the_audit_log_beside_the_store_through_compaction() {
+    let env = Setup::default().env(&staff());
+    let config = std::fs::read_to_string(env.path("mvsync.toml")).expect("the config");
+    let slashed = config.replacen("\"state/mvsync.db\"", "\"state/mvsync.db/\"", 1);
+    assert_ne!(slashed, config, "the store's path is in the config");
+    env.write("mvsync.toml", &slashed);
+    env.ok(&["run", "full"]);
+    let audit = env.path("state/mvsync.db.audit.jsonl");
+    let logged = std::fs::read(&audit).expect("the audit log beside the store");
+    assert!(!logged.is_empty());
+    env.ok(&["compact"]);
+    assert_eq!(std::fs::read(&audit).expect("still there"), logged);
+
+    // A file someone put in the store's folder stops the compaction.
+    std::fs::write(env.path("state/mvsync.db/notes.txt"), "mine").expect("write");
+    let out = env.mvsync(&["compact"]);
+    assert!(!out.status.success());
+    let said = crate::harness::stderr(&out);
+    assert!(
+        said.contains("notes.txt is in the store's folder"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("state/mvsync.db/notes.txt")).expect("kept"),
+        "mine"
+    );
+    env.ok(&["check"]);
 }

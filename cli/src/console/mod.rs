@@ -67,9 +67,7 @@ struct App {
 
 /// The saved plan's file beside the store.
 pub fn plan_path(store: &std::path::Path) -> std::path::PathBuf {
-    let mut name = store.as_os_str().to_os_string();
-    name.push(".plan.json");
-    std::path::PathBuf::from(name)
+    engine::store::beside(store, ".plan.json")
 }
 
 /// Runs the console until SIGTERM or Ctrl-C.

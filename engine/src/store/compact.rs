@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{existing, lock_path, Kv, SledKv, Store, StoreError, StoreLock, StoreOptions};
+use super::{beside, existing, lock_path, Kv, SledKv, Store, StoreError, StoreLock, StoreOptions};
 
 /// Keys copied per batch.
 const CHUNK: usize = 4096;
@@ -39,28 +39,19 @@ pub struct Compacted {
     pub after: u64,
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
 /// The copy being written.
 fn copy_path(path: &Path) -> PathBuf {
-    sibling(path, ".compacting")
+    beside(path, ".compacting")
 }
 
 /// Present once the copy is complete and flushed.
 fn mark_path(path: &Path) -> PathBuf {
-    sibling(path, ".compacted")
+    beside(path, ".compacted")
 }
 
 /// The store being replaced.
 fn old_path(path: &Path) -> PathBuf {
-    sibling(path, ".old")
+    beside(path, ".old")
 }
 
 /// Compacts the store at `path`: see the module. Takes the writer lock
@@ -70,9 +61,12 @@ pub fn compact(path: &Path, options: &StoreOptions, holder: &str) -> Result<Comp
         let p = p.to_path_buf();
         move |e| StoreError::io(&p, e)
     };
-    existing(path)?;
+    if !interrupted(path) {
+        existing(path)?;
+    }
     let lock = StoreLock::acquire(&lock_path(path), holder)?;
     recover(path)?;
+    refuse_foreign(path)?;
     let before = size_on_disk(path).map_err(io(path))?;
     let copy = copy_path(path);
     // The store is opened as a store (its format version checked, a journal
@@ -127,6 +121,33 @@ fn copy_keys(from: &dyn Kv, to: &SledKv) -> Result<u64, StoreError> {
             unflushed = 0;
         }
     }
+}
+
+/// Whether a kill left the store moved aside (`<store>.old`) and nothing
+/// in its place: the next writer's [`recover`] puts one back.
+pub(crate) fn interrupted(path: &Path) -> bool {
+    !path.exists() && old_path(path).exists()
+}
+
+/// What sled 0.34 keeps in a database folder: its configuration, its log,
+/// its snapshots and its blobs.
+fn sled_owns(name: &str) -> bool {
+    matches!(name, "conf" | "db" | "blobs") || name.starts_with("snap.")
+}
+
+/// Refuses a store folder holding anything else: the swap deletes the old
+/// folder whole.
+fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(path).map_err(|e| StoreError::io(path, e))? {
+        let entry = entry.map_err(|e| StoreError::io(path, e))?;
+        if !entry.file_name().to_str().is_some_and(sled_owns) {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                file: entry.path(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Finishes or undoes a compaction that a kill interrupted. Runs under the
@@ -283,10 +304,44 @@ mod tests {
         std::fs::File::create(mark_path(&path)).expect("mark");
         std::fs::rename(&path, old_path(&path)).expect("aside");
         assert!(!path.exists());
+        let Err(err) = Store::open_read_only(&path, &options(), "test") else {
+            panic!("a reader opened a store that is not in place");
+        };
+        assert!(
+            err.to_string().contains("a compaction of the store at ")
+                && err
+                    .to_string()
+                    .contains("was interrupted; run `mvsync compact`"),
+            "a reader names the interrupted compaction: {err}"
+        );
         assert_eq!(contents(&path), before);
         for left in [copy_path(&path), mark_path(&path), old_path(&path)] {
             assert!(!left.exists(), "{} is left", left.display());
         }
+    }
+
+    #[test]
+    fn a_file_in_the_store_folder_that_is_not_the_stores_is_refused_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        churned(&path, 2);
+        let before = contents(&path);
+        std::fs::write(path.join(".audit.jsonl"), b"{}\n").expect("audit");
+        let err = compact(&path, &options(), "test").expect_err("refused");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{} is in the store's folder {} but is not part of the store",
+                path.join(".audit.jsonl").display(),
+                path.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(path.join(".audit.jsonl")).expect("kept"),
+            b"{}\n"
+        );
+        assert_eq!(contents(&path), before);
+        assert!(!copy_path(&path).exists());
     }
 
     #[test]

@@ -65,6 +65,22 @@ pub enum StoreError {
         /// Where.
         path: PathBuf,
     },
+    /// A compaction was killed between moving the store aside and moving
+    /// its copy in.
+    #[error("a compaction of the store at {path} was interrupted; run `mvsync compact`, an import, a sync or an export to finish it")]
+    Interrupted {
+        /// Where the store belongs.
+        path: PathBuf,
+    },
+    /// A file in the store's folder that is not the store's own, which
+    /// compaction would delete with the folder.
+    #[error("{file} is in the store's folder {path} but is not part of the store; compaction replaces the folder and would delete it: move it out first (an `audit_log` belongs beside the store, not in it)")]
+    Foreign {
+        /// The store.
+        path: PathBuf,
+        /// The file.
+        file: PathBuf,
+    },
     /// An earlier batch of this process failed to reach the store, so
     /// nothing after it may be written (see `pipeline.rs`).
     #[error("an earlier write to the store failed ({0}); nothing more is written by this process")]
@@ -176,6 +192,10 @@ impl Drop for PrivateCopy {
 fn existing(path: &Path) -> Result<(), StoreError> {
     if path.is_dir() {
         Ok(())
+    } else if compact::interrupted(path) {
+        Err(StoreError::Interrupted {
+            path: path.to_path_buf(),
+        })
     } else {
         Err(StoreError::Missing {
             path: path.to_path_buf(),
@@ -865,10 +885,17 @@ impl large::Reader for Store {
 
 /// The lock file of the store at `path`.
 pub fn lock_path(path: &Path) -> PathBuf {
+    beside(path, ".lock")
+}
+
+/// A file beside the store at `path`, named after it with `suffix`
+/// (`state/mvsync.db` → `state/mvsync.db.lock`), never inside its folder,
+/// however the path ends.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".lock");
+    name.push(suffix);
     path.with_file_name(name)
 }

@@ -17,6 +17,14 @@
 //! object from the same sources with the same rules, so it would change
 //! nothing. Not when a rule reads the clock ([`rules::Rule::is_deterministic`]):
 //! then every object is evaluated.
+//!
+//! Evaluating an object also reads other objects: its references name
+//! their targets' objects, and nothing revisits a referrer when its target
+//! leaves (a later full sync does). So the basis is forgotten, in the same
+//! batch, whenever a sync step disconnects, deprovisions or deletes
+//! anything, and a step that did so does not vouch for its connector; so is
+//! it by what changes a target's objects outside a sync (`revert`, an add
+//! adopted by export): [`Basis::forget`].
 
 use std::collections::BTreeSet;
 
@@ -49,6 +57,18 @@ impl Basis {
         txn.put_raw(keys::SYNC_BASIS.to_vec(), codec::encode(self)?);
         Ok(())
     }
+
+    /// Forgets the basis in `txn`: the next full sync of every connector
+    /// evaluates every object.
+    pub fn forget(txn: &mut Txn<'_>) {
+        txn.delete_raw(keys::SYNC_BASIS.to_vec());
+    }
+}
+
+/// How many objects a step's counters say left: disconnected,
+/// deprovisioned or deleted from the metaverse.
+pub(super) fn removals(counters: &crate::history::Counters) -> u64 {
+    counters.disconnects + counters.deprovisioned + counters.mv_deletes
 }
 
 impl Syncer<'_> {

@@ -7,7 +7,6 @@
 //! ([`Syncer::refresh_mv`]); delta sync only chooses which objects to visit.
 
 mod basis;
-#[cfg(test)]
 pub(crate) use basis::Basis;
 mod env;
 mod inbound;
@@ -118,6 +117,8 @@ pub(crate) struct Syncer<'a> {
     evaluated: BTreeSet<Sym>,
     /// How many objects were read and not evaluated.
     skipped: u64,
+    /// Whether this step forgot the basis (it removed something).
+    forgot: bool,
 }
 
 impl<'a> Syncer<'a> {
@@ -136,6 +137,7 @@ impl<'a> Syncer<'a> {
             victims: Vec::new(),
             evaluated: BTreeSet::new(),
             skipped: 0,
+            forgot: false,
         }
     }
 }
@@ -167,7 +169,7 @@ impl Syncer<'_> {
             // Every object was synced: the spans queue nothing more (an
             // object that failed was queued on its own key).
             self.drop_spans(conn)?;
-            if basis.evaluated.insert(conn) {
+            if !self.forgot && basis.evaluated.insert(conn) {
                 let mut txn = self.store.begin();
                 basis.save(&mut txn)?;
                 self.store.commit(txn)?;
@@ -280,6 +282,11 @@ impl Syncer<'_> {
                 deleted,
                 threshold: self.deletion_limit,
             });
+        }
+        if basis::removals(&self.log.record.counters) > basis::removals(&before) {
+            Basis::forget(&mut txn);
+            self.evaluated.clear();
+            self.forgot = true;
         }
         if !self.pass_pending && !txn.is_empty() {
             txn.put_raw(keys::WAITING_PASS.to_vec(), Vec::new());

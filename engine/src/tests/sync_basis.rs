@@ -16,6 +16,7 @@ use super::support::{
 };
 use crate::model::CsObject;
 use crate::store::keys;
+use crate::RefKind;
 use crate::StepKind::{DeltaSync, Export, FullImport, FullSync};
 
 fn ad() -> Arc<System> {
@@ -170,5 +171,70 @@ fn the_fingerprint_follows_the_rules() {
     assert_ne!(
         print(config(vec![hr_in(), ad_out()])),
         print(config(vec![hr_in(), ad_out().flow("title", "title")]))
+    );
+}
+
+#[test]
+fn a_delta_sync_that_removes_an_object_makes_the_next_full_sync_of_a_target_evaluate() {
+    a_removal_by(DeltaSync, false);
+}
+
+#[test]
+fn a_full_sync_that_removes_an_object_does_not_vouch_for_its_connector() {
+    // With no basis before it, the full sync of hr would otherwise make
+    // one that names hr.
+    a_removal_by(FullSync, true);
+}
+
+/// Ann's manager Bob leaves HR, synced by `step` (after the basis was
+/// forgotten, with `forgotten`); then AD's full sync must clear Ann's manager.
+fn a_removal_by(step: crate::StepKind, forgotten: bool) {
+    let (hr, ad) = (
+        hr_feed(),
+        System::new(
+            "ad",
+            connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true),
+        ),
+    );
+    let rules = vec![
+        hr_in().flow("manager", "managerId"),
+        ad_out().flow("manager", "manager"),
+    ];
+    let h = Harness::new(&[&hr, &ad], rules, 500);
+    hr.put(
+        "worker",
+        "E1",
+        &[("employeeId", "E1"), ("name", "Ann"), ("managerId", "E2")],
+    );
+    hr.put("worker", "E2", &[("employeeId", "E2"), ("name", "Bob")]);
+    h.steps(&[
+        ("hr", FullImport),
+        ("hr", FullSync),
+        ("ad", Export),
+        ("ad", FullImport),
+        ("ad", FullSync),
+    ]);
+    let ann = ann_in_ad(&h);
+    assert!(ann.pending_export.is_none());
+    assert!(format!("{:?}", ann.hologram).contains("CN=E2,OU=Users"));
+
+    // Bob leaves: his AD object is deprovisioned, and nothing revisits Ann,
+    // whose AD object still names him.
+    hr.remove("E2");
+    if forgotten {
+        let store = h.engine.store();
+        let mut txn = store.begin();
+        crate::sync::Basis::forget(&mut txn);
+        store.commit(txn).expect("commit");
+    }
+    h.steps(&[("hr", FullImport), ("hr", step)]);
+    assert!(ann_in_ad(&h).pending_export.is_none());
+    h.run("ad", FullSync);
+    let manager = h.engine.store().intern("manager");
+    let staged = ann_in_ad(&h).pending_export;
+    assert!(
+        matches!(&staged, Some(crate::model::PendingExport::Update { changes, .. })
+            if changes.iter().any(|(a, op)| *a == manager && *op == crate::AttrOp::Clear)),
+        "Ann's manager is cleared by the full sync of ad: {staged:?}"
     );
 }
