@@ -22,7 +22,7 @@ use crate::{AttrOp, EngineError, ExportOp, ImportEvent, RefKind, StepKind, StepO
 // ------------------------------------------------------------ fixtures
 
 /// A directory with DNs and system-assigned anchors; manager holds a DN.
-fn ad() -> Arc<System> {
+pub(super) fn ad() -> Arc<System> {
     System::new(
         "ad",
         connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true),
@@ -40,7 +40,7 @@ fn graph() -> Arc<System> {
     )
 }
 
-fn hr_in() -> RuleBuilder {
+pub(super) fn hr_in() -> RuleBuilder {
     inbound("hr-in", "hr")
         .precedence(10)
         .project()
@@ -50,7 +50,7 @@ fn hr_in() -> RuleBuilder {
         .flow("manager", "managerId")
 }
 
-fn ad_out() -> RuleBuilder {
+pub(super) fn ad_out() -> RuleBuilder {
     outbound("ad-out", "ad", "user")
         .flow("dn", r#""CN=" + employeeId + ",OU=Users""#)
         .flow("displayName", "displayName")

@@ -11,33 +11,11 @@ use std::sync::Arc;
 
 use rules::Value;
 
-use super::support::{
-    connector_info, hr_feed, inbound, object_type, outbound, Harness, RuleBuilder, System,
-};
+use super::pipeline::{ad, ad_out, hr_in};
+use super::support::{hr_feed, inbound, Harness, RuleBuilder, System};
 use crate::model::CsObject;
 use crate::store::keys;
-use crate::RefKind;
 use crate::StepKind::{DeltaSync, Export, FullImport, FullSync};
-
-fn ad() -> Arc<System> {
-    System::new("ad", connector_info(object_type("user", None, &[]), true))
-}
-
-fn hr_in() -> RuleBuilder {
-    inbound("hr-in", "hr")
-        .precedence(10)
-        .project()
-        .join("employeeId", "employeeId")
-        .flow("employeeId", "employeeId")
-        .flow("displayName", "name")
-}
-
-fn ad_out() -> RuleBuilder {
-    outbound("ad-out", "ad", "user")
-        .flow("dn", r#""CN=" + employeeId + ",OU=Users""#)
-        .flow("employeeID", "employeeId")
-        .flow("displayName", "displayName")
-}
 
 /// Two workers provisioned to AD, exported and confirmed: nothing to do.
 fn settled(rules: Vec<RuleBuilder>) -> (Harness, Arc<System>) {
@@ -189,18 +167,8 @@ fn a_full_sync_that_removes_an_object_does_not_vouch_for_its_connector() {
 /// Ann's manager Bob leaves HR, synced by `step` (after the basis was
 /// forgotten, with `forgotten`); then AD's full sync must clear Ann's manager.
 fn a_removal_by(step: crate::StepKind, forgotten: bool) {
-    let (hr, ad) = (
-        hr_feed(),
-        System::new(
-            "ad",
-            connector_info(object_type("user", None, &[("manager", RefKind::Dn)]), true),
-        ),
-    );
-    let rules = vec![
-        hr_in().flow("manager", "managerId"),
-        ad_out().flow("manager", "manager"),
-    ];
-    let h = Harness::new(&[&hr, &ad], rules, 500);
+    let (hr, ad) = (hr_feed(), ad());
+    let h = Harness::new(&[&hr, &ad], vec![hr_in(), ad_out()], 500);
     hr.put(
         "worker",
         "E1",
