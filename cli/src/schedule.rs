@@ -157,6 +157,18 @@ fn next_after(s: &Schedule, last: Option<DateTime<Utc>>) -> Option<DateTime<Utc>
 /// When each scheduled profile last started, from the run history.
 fn last_starts(config: &Config) -> Result<BTreeMap<String, DateTime<Utc>>, Outcome> {
     let mut last = BTreeMap::new();
+    if engine::store::compaction_interrupted(&config.store_path) {
+        // A compaction killed between its renames left the store aside,
+        // with its history: a writer's open puts it back.
+        drop(
+            Store::open(&config.store_path, &config.store_options, "mvsync schedule").map_err(
+                |e| {
+                    eprintln!("error: {e}");
+                    Outcome::Failed
+                },
+            )?,
+        );
+    }
     if !config.store_path.is_dir() {
         return Ok(last);
     }

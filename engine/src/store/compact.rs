@@ -125,7 +125,7 @@ fn copy_keys(from: &dyn Kv, to: &SledKv) -> Result<u64, StoreError> {
 
 /// Whether a kill left the store moved aside (`<store>.old`) and nothing
 /// in its place: the next writer's [`recover`] puts one back.
-pub(crate) fn interrupted(path: &Path) -> bool {
+pub fn interrupted(path: &Path) -> bool {
     !path.exists() && old_path(path).exists()
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use compact::{compact, size_on_disk, Compacted};
+pub use compact::{compact, interrupted as compaction_interrupted, size_on_disk, Compacted};
 pub use kv::{Entries, Kv, MemKv, SledKv, Write};
 pub use lock::StoreLock;
 pub use names::Names;
