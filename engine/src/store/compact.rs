@@ -84,6 +84,11 @@ pub fn compact(path: &Path, options: &StoreOptions, holder: &str) -> Result<Comp
         target.flush()?;
         keys
     };
+    // sled syncs its files; the copy's folder must hold their names too
+    // before the mark says the copy is complete.
+    std::fs::File::open(&copy)
+        .and_then(|folder| folder.sync_all())
+        .map_err(io(&copy))?;
     let lock = store.into_lock();
     std::fs::File::create(mark_path(path)).map_err(io(&mark_path(path)))?;
     sync_parent(path).map_err(io(path))?;
