@@ -11,6 +11,7 @@ pub(crate) use basis::Basis;
 mod env;
 mod inbound;
 mod outbound;
+mod prefetch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -183,21 +184,52 @@ impl Syncer<'_> {
 
     /// Synchronizes the objects named by the keys under `tag` (objects, or
     /// queue entries) of one connector, a batch at a time.
+    ///
+    /// A delta sync (the queue) reads the next batch ahead on the second
+    /// core (`prefetch`); a full sync does not, since applying its batches
+    /// keeps that core busy.
     fn sync_keyed(&mut self, conn: Sym, tag: u8, done: &mut u64) -> Result<(), crate::EngineError> {
+        if tag == keys::tag::SYNC_QUEUE {
+            let store = self.store;
+            prefetch::with_reader_ahead(store, |ahead| {
+                self.sync_keyed_with(conn, tag, done, Some(ahead))
+            })
+        } else {
+            self.sync_keyed_with(conn, tag, done, None)
+        }
+    }
+
+    fn sync_keyed_with(
+        &mut self,
+        conn: Sym,
+        tag: u8,
+        done: &mut u64,
+        mut ahead: Option<&mut dyn FnMut(Vec<CsKey>)>,
+    ) -> Result<(), crate::EngineError> {
         let prefix = keys::conn_prefix(tag, conn);
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            self.check_stop()?;
-            let chunk = self.store.keys_after(&prefix, after.as_deref(), BATCH)?;
-            let Some(last) = chunk.last() else {
-                return Ok(());
-            };
-            after = Some(last.clone());
-            let objects: Vec<CsKey> = chunk
+        let objects_of = |chunk: &[Vec<u8>]| -> Vec<CsKey> {
+            chunk
                 .iter()
                 .filter_map(|k| keys::decode_cs_keyed(k))
-                .collect();
-            self.sync_batch(self.store.begin(), conn, &objects, false, done)?;
+                .collect()
+        };
+        let mut chunk = self.store.keys_after(&prefix, None, BATCH)?;
+        loop {
+            self.check_stop()?;
+            let Some(last) = chunk.last().cloned() else {
+                return Ok(());
+            };
+            if let Some(ahead) = ahead.as_mut() {
+                // The entries after this batch, as they stand now: the next
+                // batch, unless this one queues anything after it.
+                ahead(objects_of(&self.store.keys_after(
+                    &prefix,
+                    Some(&last),
+                    BATCH,
+                )?));
+            }
+            self.sync_batch(self.store.begin(), conn, &objects_of(&chunk), false, done)?;
+            chunk = self.store.keys_after(&prefix, Some(&last), BATCH)?;
         }
     }
 
