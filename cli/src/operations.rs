@@ -178,7 +178,6 @@ pub(crate) fn audit(config: &Config, f: &AuditFilter, format: output::ListFormat
     }
 }
 
-/// `mvsync revert RUN`: stages the inverse of the run's exports.
 /// `mvsync compact`: rewrites the store with its live keys only.
 pub(crate) fn compact(config: &Config, holder: &str) -> Outcome {
     let started = std::time::Instant::now();
@@ -201,6 +200,7 @@ pub(crate) fn compact(config: &Config, holder: &str) -> Outcome {
     }
 }
 
+/// `mvsync revert RUN`: stages the inverse of the run's exports.
 pub(crate) fn revert(engine: &Engine, run: u64, force: bool) -> Outcome {
     match engine.revert(run, force) {
         Ok(report) => {

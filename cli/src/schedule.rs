@@ -156,31 +156,22 @@ fn next_after(s: &Schedule, last: Option<DateTime<Utc>>) -> Option<DateTime<Utc>
 
 /// When each scheduled profile last started, from the run history.
 fn last_starts(config: &Config) -> Result<BTreeMap<String, DateTime<Utc>>, Outcome> {
-    let mut last = BTreeMap::new();
-    if engine::store::compaction_interrupted(&config.store_path) {
-        // A compaction killed between its renames left the store aside,
-        // with its history: a writer's open puts it back.
-        drop(
-            Store::open(&config.store_path, &config.store_options, "mvsync schedule").map_err(
-                |e| {
-                    eprintln!("error: {e}");
-                    Outcome::Failed
-                },
-            )?,
-        );
-    }
-    if !config.store_path.is_dir() {
-        return Ok(last);
-    }
-    let store = Store::open_read_only(&config.store_path, &config.store_options, "mvsync schedule")
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            Outcome::Failed
-        })?;
-    let runs = engine::history::runs(&store).map_err(|e| {
+    let failed = |e: engine::StoreError| {
         eprintln!("error: {e}");
         Outcome::Failed
-    })?;
+    };
+    let (path, options, holder) = (&config.store_path, &config.store_options, "mvsync schedule");
+    let mut last = BTreeMap::new();
+    if engine::store::compaction_interrupted(path) {
+        // A compaction killed between its renames left the store aside,
+        // with its history: a writer's open puts it back.
+        drop(Store::open(path, options, holder).map_err(failed)?);
+    }
+    if !path.is_dir() {
+        return Ok(last);
+    }
+    let store = Store::open_read_only(path, options, holder).map_err(failed)?;
+    let runs = engine::history::runs(&store).map_err(failed)?;
     for r in runs {
         if let (Some(p), Some(at)) = (r.profile, DateTime::from_timestamp_micros(r.started)) {
             last.insert(p, at);

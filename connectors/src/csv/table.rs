@@ -237,8 +237,9 @@ impl Table {
     /// new anchor and DN are free and the anchor is not empty). Returns the row.
     pub(crate) fn write_row(&mut self, row: Option<usize>, cells: Vec<(String, String)>) -> usize {
         let previous_anchor = row.map(|row| self.cell_at(row, self.anchor).to_owned());
+        // Only a built DN index needs the DN the row held.
         let previous_dn = match (row, self.dn) {
-            (Some(row), Some(dn)) => self.cell_at(row, dn).to_owned(),
+            (Some(row), Some(dn)) if self.by_dn.get().is_some() => self.cell_at(row, dn).to_owned(),
             _ => String::new(),
         };
         let row = match row {
@@ -277,25 +278,34 @@ impl Table {
             }
             self.by_anchor.add(&anchor, row);
         }
-        // An index not built yet will be built from the rows as they are.
-        if let Some(dn_column) = self.dn.filter(|_| self.by_dn.get().is_some()) {
-            let dn = self.cell_at(row, dn_column).to_owned();
-            if dn != previous_dn {
-                self.unindex_dn(&previous_dn, row);
-                if !dn.is_empty() {
-                    let dn = rules::dn::normalize(&dn);
-                    let other = self.row_of_normalized_dn(&dn).filter(|&r| r != row);
-                    if let Some(index) = self.by_dn.get_mut() {
-                        if let Some(other) = other {
-                            index.remove(&dn, other);
-                        }
-                        index.add(&dn, row);
-                    }
-                }
-            }
-        }
+        self.reindex_dn(row, &previous_dn);
         self.changed = true;
         row
+    }
+
+    /// Moves `row` in the DN index from `previous` to the DN it holds now.
+    /// An index not built yet is left alone: it will be built from the rows
+    /// as they are.
+    fn reindex_dn(&mut self, row: usize, previous: &str) {
+        let Some(column) = self.dn.filter(|_| self.by_dn.get().is_some()) else {
+            return;
+        };
+        let dn = self.cell_at(row, column);
+        if dn == previous {
+            return;
+        }
+        let dn = (!dn.is_empty()).then(|| rules::dn::normalize(dn));
+        self.unindex_dn(previous, row);
+        let Some(dn) = dn else {
+            return;
+        };
+        let other = self.row_of_normalized_dn(&dn).filter(|&r| r != row);
+        if let Some(index) = self.by_dn.get_mut() {
+            if let Some(other) = other {
+                index.remove(&dn, other);
+            }
+            index.add(&dn, row);
+        }
     }
 
     /// Forgets that `row` holds `dn` (another row holding it stays indexed).

@@ -86,9 +86,7 @@ pub fn compact(path: &Path, options: &StoreOptions, holder: &str) -> Result<Comp
     };
     // sled syncs its files; the copy's folder must hold their names too
     // before the mark says the copy is complete.
-    std::fs::File::open(&copy)
-        .and_then(|folder| folder.sync_all())
-        .map_err(io(&copy))?;
+    sync_folder(&copy).map_err(io(&copy))?;
     let lock = store.into_lock();
     std::fs::File::create(mark_path(path)).map_err(io(&mark_path(path)))?;
     sync_parent(path).map_err(io(path))?;
@@ -200,9 +198,14 @@ fn swap(path: &Path) -> Result<(), StoreError> {
 /// Makes the renames in `path`'s folder durable.
 fn sync_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => std::fs::File::open(p)?.sync_all(),
-        _ => std::fs::File::open(".")?.sync_all(),
+        Some(p) if !p.as_os_str().is_empty() => sync_folder(p),
+        _ => sync_folder(Path::new(".")),
     }
+}
+
+/// Makes the names in `folder` durable.
+fn sync_folder(folder: &Path) -> std::io::Result<()> {
+    std::fs::File::open(folder)?.sync_all()
 }
 
 /// The bytes of the files under `path`.

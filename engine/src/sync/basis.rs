@@ -103,12 +103,7 @@ impl Syncer<'_> {
     }
 
     /// Whether evaluating `key` would change nothing: see the module.
-    pub(super) fn unchanged(
-        &self,
-        txn: &Txn<'_>,
-        key: CsKey,
-        evaluated: &BTreeSet<Sym>,
-    ) -> Result<bool, StoreError> {
+    pub(super) fn unchanged(&self, txn: &Txn<'_>, key: CsKey) -> Result<bool, StoreError> {
         let Some(cs) = txn.cs(key)? else {
             return Ok(false);
         };
@@ -120,7 +115,7 @@ impl Syncer<'_> {
         let Some(mv) = txn.mv(link.mv)? else {
             return Ok(false);
         };
-        for source in mv.links.iter().filter(|k| evaluated.contains(&k.conn)) {
+        for source in mv.links.iter().filter(|k| self.evaluated.contains(&k.conn)) {
             if *source == key || txn.cs(*source)?.is_some_and(|s| s.error.is_none()) {
                 return Ok(true);
             }

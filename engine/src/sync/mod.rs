@@ -12,6 +12,8 @@ mod env;
 mod inbound;
 mod outbound;
 mod prefetch;
+#[cfg(test)]
+pub(crate) use prefetch::with_reader_ahead;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,47 +191,40 @@ impl Syncer<'_> {
     /// core (`prefetch`); a full sync does not, since applying its batches
     /// keeps that core busy.
     fn sync_keyed(&mut self, conn: Sym, tag: u8, done: &mut u64) -> Result<(), crate::EngineError> {
+        let prefix = keys::conn_prefix(tag, conn);
         if tag == keys::tag::SYNC_QUEUE {
             let store = self.store;
-            prefetch::with_reader_ahead(store, |ahead| {
-                self.sync_keyed_with(conn, tag, done, Some(ahead))
+            prefetch::with_reader_ahead(store, &prefix, |ahead| {
+                self.sync_keyed_with(conn, &prefix, done, ahead)
             })
         } else {
-            self.sync_keyed_with(conn, tag, done, None)
+            self.sync_keyed_with(conn, &prefix, done, &mut |_| {})
         }
     }
 
+    /// [`Syncer::sync_keyed`], handing `ahead` the last key of each batch
+    /// before syncing it.
     fn sync_keyed_with(
         &mut self,
         conn: Sym,
-        tag: u8,
+        prefix: &[u8],
         done: &mut u64,
-        mut ahead: Option<&mut dyn FnMut(Vec<CsKey>)>,
+        ahead: &mut dyn FnMut(Vec<u8>),
     ) -> Result<(), crate::EngineError> {
-        let prefix = keys::conn_prefix(tag, conn);
-        let objects_of = |chunk: &[Vec<u8>]| -> Vec<CsKey> {
-            chunk
-                .iter()
-                .filter_map(|k| keys::decode_cs_keyed(k))
-                .collect()
-        };
-        let mut chunk = self.store.keys_after(&prefix, None, BATCH)?;
+        let mut after: Option<Vec<u8>> = None;
         loop {
             self.check_stop()?;
-            let Some(last) = chunk.last().cloned() else {
+            let chunk = self.store.keys_after(prefix, after.as_deref(), BATCH)?;
+            let Some(last) = chunk.last() else {
                 return Ok(());
             };
-            if let Some(ahead) = ahead.as_mut() {
-                // The entries after this batch, as they stand now: the next
-                // batch, unless this one queues anything after it.
-                ahead(objects_of(&self.store.keys_after(
-                    &prefix,
-                    Some(&last),
-                    BATCH,
-                )?));
-            }
-            self.sync_batch(self.store.begin(), conn, &objects_of(&chunk), false, done)?;
-            chunk = self.store.keys_after(&prefix, Some(&last), BATCH)?;
+            ahead(last.clone());
+            after = Some(last.clone());
+            let objects: Vec<CsKey> = chunk
+                .iter()
+                .filter_map(|k| keys::decode_cs_keyed(k))
+                .collect();
+            self.sync_batch(self.store.begin(), conn, &objects, false, done)?;
         }
     }
 
@@ -298,7 +293,7 @@ impl Syncer<'_> {
             if pending_only && txn.cs(key)?.is_none_or(|o| o.pending_import.is_none()) {
                 continue;
             }
-            if !self.evaluated.is_empty() && self.unchanged(&txn, key, &self.evaluated)? {
+            if !self.evaluated.is_empty() && self.unchanged(&txn, key)? {
                 self.skipped += 1;
                 continue;
             }

@@ -772,6 +772,8 @@ pub struct CrashKv {
     /// Reads through this handle: one per `get`, one per scan and one per
     /// entry a scan returns.
     pub reads: Arc<AtomicUsize>,
+    /// The keys each `get` asked for, in order.
+    pub gets: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// A store that never crashes, and the count of what is read from it.
@@ -780,6 +782,14 @@ pub fn counting_store() -> (Store, Arc<AtomicUsize>) {
     let reads = Arc::clone(&kv.reads);
     let store = Store::with_kv(Box::new(kv), None).expect("an empty store opens");
     (store, reads)
+}
+
+/// A store that never crashes, and the keys `get` was asked for.
+pub fn recording_store() -> (Store, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let kv = CrashKv::new(&Arc::new(MemKv::default()), usize::MAX);
+    let gets = Arc::clone(&kv.gets);
+    let store = Store::with_kv(Box::new(kv), None).expect("an empty store opens");
+    (store, gets)
 }
 
 /// A store over `kv` that dies after `batches` more batches, and the count
@@ -798,6 +808,7 @@ impl CrashKv {
             batches_left: AtomicUsize::new(batches_left),
             applied: Arc::new(AtomicUsize::new(0)),
             reads: Arc::new(AtomicUsize::new(0)),
+            gets: Arc::new(Mutex::new(Vec::new())),
         }
     }
 }
@@ -805,6 +816,9 @@ impl CrashKv {
 impl Kv for CrashKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut gets) = self.gets.lock() {
+            gets.push(key.to_vec());
+        }
         self.inner.get(key)
     }
 

@@ -143,3 +143,55 @@ fn a_span_left_over_objects_that_were_synced_costs_a_visit_and_changes_nothing()
     assert_eq!(queue(&h), (vec![], vec![]));
     h.assert_consistent();
 }
+
+#[test]
+fn a_delta_syncs_reader_ahead_reads_the_next_batchs_objects_their_metaverse_objects_and_their_other_objects(
+) {
+    use std::time::{Duration, Instant};
+
+    use crate::model::{CsObject, CsState, Link, LinkKind, MvObject};
+
+    let (store, gets) = super::support::recording_store();
+    let (hr, ad, user) = (store.intern("hr"), store.intern("ad"), store.intern("user"));
+    let (source, target) = (CsKey { conn: hr, id: 1 }, CsKey { conn: ad, id: 2 });
+    let mut txn = store.begin();
+    for key in [source, target] {
+        let mut cs = CsObject::new(key, user, CsState::Present);
+        cs.link = Some(Link {
+            mv: 7,
+            kind: LinkKind::Projected,
+            rule: user,
+        });
+        txn.save_cs(None, Some(&cs)).expect("save");
+    }
+    let mv = MvObject {
+        id: 7,
+        object_type: user,
+        attrs: Vec::new(),
+        links: vec![source, target],
+    };
+    txn.save_mv(None, Some(&mv)).expect("save");
+    txn.put_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, source), Vec::new());
+    store.commit(txn).expect("commit");
+    gets.lock().expect("lock").clear();
+
+    let wanted = [
+        keys::cs_keyed(keys::tag::CS, source),
+        keys::mv(7),
+        keys::cs_keyed(keys::tag::CS, target),
+    ];
+    let all_read = || {
+        let gets = gets.lock().expect("lock");
+        wanted.iter().all(|k| gets.contains(k))
+    };
+    let queue = keys::conn_prefix(keys::tag::SYNC_QUEUE, hr);
+    crate::sync::with_reader_ahead(&store, &queue, |ahead| {
+        // The batch before ends before the queue's first entry.
+        ahead(queue.clone());
+        let started = Instant::now();
+        while !all_read() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert!(all_read(), "read: {:?}", gets.lock().expect("lock"));
+}
