@@ -18,6 +18,7 @@ mod output;
 mod plan;
 mod progress;
 mod schedule;
+mod text_table;
 mod toml_errors;
 mod toml_string;
 mod validate;

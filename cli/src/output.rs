@@ -8,8 +8,9 @@
 
 use std::borrow::Cow;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use engine::{CsView, MvView, PendingChange, RunError, RunRecord};
+
+use crate::text_table::TextTable;
 use rules::Value;
 
 /// How a command prints its result.
@@ -155,14 +156,6 @@ impl AuditPrinter {
             _ => Ok(()),
         }
     }
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(Cell::new));
-    t
 }
 
 /// Text from data as tables and lines print it. Control characters (C0,
@@ -367,7 +360,7 @@ pub fn preview_summary(counts: &std::collections::BTreeMap<&'static str, usize>)
 
 /// One table of pending exports (a preview prints one per thousand).
 pub fn preview_rows(changes: &[PendingChange]) -> String {
-    let mut t = table(&[
+    let mut t = TextTable::new(&[
         "connector",
         "object",
         "operation",
@@ -412,7 +405,7 @@ pub fn preview_rows(changes: &[PendingChange]) -> String {
 
 /// A metaverse object with lineage.
 pub fn mv_table(view: &MvView) -> String {
-    let mut t = table(&[
+    let mut t = TextTable::new(&[
         "attribute",
         "value",
         "from",
@@ -442,7 +435,7 @@ pub fn mv_table(view: &MvView) -> String {
             losers.join("\n"),
         ]);
     }
-    let mut links = table(&["connector", "object", "link", "state", "pending export"]);
+    let mut links = TextTable::new(&["connector", "object", "link", "state", "pending export"]);
     for l in &view.links {
         links.add_row(vec![
             esc(&l.connector),
@@ -479,7 +472,7 @@ pub fn cs_table(view: &CsView) -> String {
     if let Some((code, message)) = &view.error {
         out.push_str(&format!("  error: {}: {}\n", esc(code), esc(message)));
     }
-    let mut t = table(&["attribute", "hologram", "pending import", "escrow"]);
+    let mut t = TextTable::new(&["attribute", "hologram", "pending import", "escrow"]);
     let mut names: Vec<&String> = view.hologram.iter().map(|(n, _)| n).collect();
     if let Some((_, attrs)) = &view.pending_import {
         names.extend(attrs.iter().map(|(n, _)| n));
@@ -575,7 +568,7 @@ pub fn run_line(record: &RunRecord) -> String {
 
 /// The run history.
 pub fn history_table(runs: &[RunRecord]) -> String {
-    let mut t = table(&[
+    let mut t = TextTable::new(&[
         "run",
         "profile",
         "step",
@@ -651,7 +644,7 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             .join(", ")
     };
     if !plan.metaverse.is_empty() {
-        let mut t = table(&[
+        let mut t = TextTable::new(&[
             "object",
             "operation",
             "attribute",
@@ -684,7 +677,7 @@ pub fn plan_table(plan: &engine::Plan) -> String {
             .iter()
             .filter(|e| e.connector == connector)
             .collect();
-        let mut t = table(&[
+        let mut t = TextTable::new(&[
             "object",
             "pending export",
             "attribute",
@@ -755,8 +748,8 @@ fn inputs_text(inputs: &[engine::trace::Input]) -> String {
         .join("\n")
 }
 
-fn scope_table(rules: &[engine::trace::ScopeTrace]) -> Table {
-    let mut t = table(&["rule", "scope", "inputs", "in scope"]);
+fn scope_table(rules: &[engine::trace::ScopeTrace]) -> TextTable {
+    let mut t = TextTable::new(&["rule", "scope", "inputs", "in scope"]);
     for s in rules {
         t.add_row(vec![
             esc(&s.rule),
@@ -774,7 +767,7 @@ fn scope_table(rules: &[engine::trace::ScopeTrace]) -> Table {
     t
 }
 
-fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> Table {
+fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> TextTable {
     let mut header = vec![
         "rule",
         "attribute",
@@ -786,7 +779,7 @@ fn flows_table(flows: &[engine::trace::FlowTrace], inbound: bool) -> Table {
     if inbound {
         header.push("other sources (precedence: value)");
     }
-    let mut t = table(&header);
+    let mut t = TextTable::new(&header);
     for f in flows {
         let mut row = vec![
             esc(&f.rule),
@@ -845,7 +838,7 @@ pub fn trace_text(trace: &engine::Trace) -> String {
         out.push_str(&format!("\ninbound scope\n{}\n", scope_table(&trace.scope)));
     }
     if !trace.join.is_empty() {
-        let mut t = table(&["rule", "criterion", "value", "candidates", "outcome"]);
+        let mut t = TextTable::new(&["rule", "criterion", "value", "candidates", "outcome"]);
         for j in &trace.join {
             t.add_row(vec![
                 esc(&j.rule),
@@ -880,7 +873,7 @@ pub fn trace_text(trace: &engine::Trace) -> String {
         if m.attributes.is_empty() {
             out.push_str("  no attribute changes\n");
         } else {
-            let mut t = table(&["attribute", "before", "after"]);
+            let mut t = TextTable::new(&["attribute", "before", "after"]);
             for a in &m.attributes {
                 t.add_row(vec![esc(&a.name), shown(&a.old), shown(&a.new)]);
             }
