@@ -98,10 +98,54 @@ pub(crate) struct Exporter<'a> {
     pub entries: Vec<AuditEntry>,
     /// When failures quarantine the connector.
     pub quarantine: crate::quarantine::QuarantinePolicy,
+    /// How many pending changes are ordered together ([`ORDER_CHUNK`]).
+    pub chunk: usize,
     /// Changes the system answered in this run.
     pub answered: u64,
     /// How many of them failed.
     pub failed: u64,
+}
+
+/// How many pending changes are ordered together: an export holds the
+/// reference graph of one chunk at a time, and of the whole queue only its
+/// ids (8 bytes a change).
+pub(crate) const ORDER_CHUNK: usize = 100_000;
+
+/// The connector's export queue: the ids of its pending adds and updates,
+/// and of its pending deletes, each in id order.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub changes: Vec<u64>,
+    pub deletes: Vec<u64>,
+}
+
+/// A pending export summarised for ordering; `None` for nothing pending.
+fn node(cs: &CsObject) -> Option<Node> {
+    let mut refs = Vec::new();
+    let (is_add, is_delete, is_rename) = match cs.pending_export.as_ref()? {
+        PendingExport::Add { attrs } => {
+            for (_, v) in attrs.iter() {
+                value_refs(v, &mut refs);
+            }
+            (true, false, false)
+        }
+        PendingExport::Update { changes, new_dn } => {
+            for (_, op) in changes {
+                for v in op_values(op) {
+                    value_refs(v, &mut refs);
+                }
+            }
+            (false, false, new_dn.is_some())
+        }
+        PendingExport::Delete => (false, true, false),
+    };
+    Some(Node {
+        id: cs.key.id,
+        is_add,
+        is_delete,
+        is_rename,
+        refs,
+    })
 }
 
 impl Exporter<'_> {
@@ -109,8 +153,8 @@ impl Exporter<'_> {
         self.model.conn(self.conn).is_some_and(|c| c.info.has_dn)
     }
 
-    /// The pending exports of the connector, summarised.
-    pub fn plan(&self) -> Result<Vec<Node>, StoreError> {
+    /// The connector's export queue, split into deletes and the rest.
+    pub(crate) fn queue(&self) -> Result<Queue, StoreError> {
         let mut ids = Vec::new();
         self.store.for_each_prefix(
             &keys::conn_prefix(keys::tag::EXPORT_QUEUE, self.conn),
@@ -122,43 +166,63 @@ impl Exporter<'_> {
             },
         )?;
         let txn = self.store.begin();
-        let mut nodes = Vec::with_capacity(ids.len());
+        let mut queue = Queue::default();
         for id in ids {
-            let Some(cs) = txn.cs(CsKey {
+            let key = CsKey {
                 conn: self.conn,
                 id,
-            })?
-            else {
-                continue;
             };
-            let mut refs = Vec::new();
-            let (is_add, is_delete, is_rename) = match &cs.pending_export {
-                Some(PendingExport::Add { attrs }) => {
-                    for (_, v) in attrs.iter() {
-                        value_refs(v, &mut refs);
-                    }
-                    (true, false, false)
-                }
-                Some(PendingExport::Update { changes, new_dn }) => {
-                    for (_, op) in changes {
-                        for v in op_values(op) {
-                            value_refs(v, &mut refs);
-                        }
-                    }
-                    (false, false, new_dn.is_some())
-                }
-                Some(PendingExport::Delete) => (false, true, false),
-                None => continue,
-            };
-            nodes.push(Node {
+            match txn.cs(key)?.map(|cs| cs.pending_export) {
+                Some(Some(PendingExport::Delete)) => queue.deletes.push(id),
+                Some(Some(_)) => queue.changes.push(id),
+                _ => {}
+            }
+        }
+        Ok(queue)
+    }
+
+    /// The pending exports of `ids`, summarised.
+    fn nodes(&self, ids: &[u64]) -> Result<Vec<Node>, StoreError> {
+        let txn = self.store.begin();
+        let mut nodes = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let key = CsKey {
+                conn: self.conn,
                 id,
-                is_add,
-                is_delete,
-                is_rename,
-                refs,
-            });
+            };
+            if let Some(node) = txn.cs(key)?.as_ref().and_then(node) {
+                nodes.push(node);
+            }
         }
         Ok(nodes)
+    }
+
+    /// The nodes of a chunk that reference an add or a rename of a later
+    /// chunk (`later`: the queue's changes after this chunk, in id order).
+    fn forward_referrers(&self, nodes: &[Node], later: &[u64]) -> Result<HashSet<u64>, StoreError> {
+        let txn = self.store.begin();
+        let mut forward = HashSet::new();
+        for n in nodes {
+            for &r in &n.refs {
+                if r == n.id || later.binary_search(&r).is_err() {
+                    continue;
+                }
+                let key = CsKey {
+                    conn: self.conn,
+                    id: r,
+                };
+                let target = txn.cs(key)?;
+                if target
+                    .as_ref()
+                    .and_then(node)
+                    .is_some_and(|t| t.is_add || t.is_rename)
+                {
+                    forward.insert(n.id);
+                    break;
+                }
+            }
+        }
+        Ok(forward)
     }
 
     /// Exports everything pending, refusing when it would delete more than
@@ -176,8 +240,8 @@ impl Exporter<'_> {
                 reason: q.reason,
             });
         }
-        let nodes = self.plan()?;
-        let deletes = nodes.iter().filter(|n| n.is_delete).count();
+        let queue = self.queue()?;
+        let deletes = queue.deletes.len();
         let threshold = allow_deletes.unwrap_or(self.model.deletion_threshold);
         if deletes > threshold {
             return Err(EngineError::DeletionThreshold {
@@ -186,8 +250,7 @@ impl Exporter<'_> {
                 threshold,
             });
         }
-        let (order, split) = order(&nodes);
-        let result = self.export_passes(connector, &order, split).await;
+        let result = self.export_passes(connector, &queue).await;
         connector.export_finished().await;
         // What the system answered is in the log even when the step failed.
         let written = self.write_audit();
@@ -198,17 +261,51 @@ impl Exporter<'_> {
         result.and(written).and(synced)
     }
 
-    /// The batches of `order`, then (second pass) the references of the
-    /// objects in `split`, which were added without them.
+    /// Exports the queue in passes:
+    /// 1. the adds and updates, a chunk at a time, each chunk in reference
+    ///    order. An add that references an add or a rename of a later chunk
+    ///    is added without its references (split, as in a cycle); an update
+    ///    that does waits for pass 2;
+    /// 2. those updates, a chunk at a time;
+    /// 3. the deletes;
+    /// 4. the references of the split adds.
     async fn export_passes(
         &mut self,
         connector: &dyn Connector,
-        order: &[u64],
-        split: HashSet<u64>,
+        queue: &Queue,
     ) -> Result<(), EngineError> {
-        self.export_in_batches(connector, order, &split).await?;
-        if !split.is_empty() {
-            let mut second: Vec<u64> = split.into_iter().collect();
+        let chunk = self.chunk.max(1);
+        let mut second = Vec::new();
+        let mut waiting = Vec::new();
+        for (i, ids) in queue.changes.chunks(chunk).enumerate() {
+            let later = queue.changes.get((i + 1) * chunk..).unwrap_or_default();
+            let mut nodes = self.nodes(ids)?;
+            let forward = self.forward_referrers(&nodes, later)?;
+            let mut split_adds = Vec::new();
+            nodes.retain(|n| match (forward.contains(&n.id), n.is_add) {
+                (false, _) => true,
+                (true, true) => {
+                    split_adds.push(n.id);
+                    true
+                }
+                (true, false) => {
+                    waiting.push(n.id);
+                    false
+                }
+            });
+            let (order, mut split) = order(&nodes);
+            split.extend(split_adds);
+            self.export_in_batches(connector, &order, &split).await?;
+            second.extend(split);
+        }
+        for ids in waiting.chunks(chunk) {
+            let (order, _) = order(&self.nodes(ids)?);
+            self.export_in_batches(connector, &order, &HashSet::new())
+                .await?;
+        }
+        self.export_in_batches(connector, &queue.deletes, &HashSet::new())
+            .await?;
+        if !second.is_empty() {
             second.sort_unstable();
             self.export_in_batches(connector, &second, &HashSet::new())
                 .await?;

@@ -164,6 +164,8 @@ pub struct Engine {
     audit: Option<audit::AuditLog>,
     progress: Option<history::ProgressFn>,
     quarantine: quarantine::QuarantinePolicy,
+    /// How many pending exports are ordered together (tests make it small).
+    pub(crate) export_chunk: usize,
 }
 
 /// Set to ask the running step to stop at its next batch boundary.
@@ -223,6 +225,7 @@ impl Engine {
             audit: config.audit_log.clone().map(audit::AuditLog::new),
             progress: None,
             quarantine: config.quarantine,
+            export_chunk: export::ORDER_CHUNK,
         })
     }
 
@@ -315,6 +318,7 @@ impl Engine {
                     audit: self.audit.clone(),
                     entries: Vec::new(),
                     quarantine: self.quarantine,
+                    chunk: self.export_chunk,
                     answered: 0,
                     failed: 0,
                 }

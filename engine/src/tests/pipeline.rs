@@ -1029,6 +1029,111 @@ fn a_manager_synced_after_its_report_is_resolved_and_exported_first_by_dn() {
     h.assert_consistent();
 }
 
+/// The changes the target received, as (operation, DN, manager value).
+fn exported_managers(target: &System) -> Vec<(&'static str, String, Option<Value>)> {
+    target
+        .state()
+        .exported
+        .iter()
+        .map(|c| {
+            let dn = c.dn.clone().unwrap_or_default();
+            match &c.op {
+                ExportOp::Add { attributes } => (
+                    "add",
+                    dn,
+                    attributes
+                        .iter()
+                        .find(|(n, _)| n == "manager")
+                        .map(|(_, v)| v.clone()),
+                ),
+                ExportOp::Update { changes, .. } => (
+                    "update",
+                    dn,
+                    changes
+                        .iter()
+                        .find(|(n, _)| n == "manager")
+                        .and_then(|(_, op)| match op {
+                            AttrOp::Replace(v) => Some(v.clone()),
+                            _ => None,
+                        }),
+                ),
+                ExportOp::Delete => ("delete", dn, None),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_report_whose_managers_add_is_in_a_later_chunk_is_added_without_it_and_given_it_after() {
+    let ad = ad();
+    let mut h = report_before_manager(Arc::clone(&ad), ad_out());
+    // One pending change a chunk: the report (synced first) is ordered
+    // before its manager's add is seen.
+    h.engine.export_chunk = 1;
+    let run = h.run("ad", Export);
+    assert_eq!(
+        run.counters,
+        counters(|c| {
+            c.export_adds = 2;
+            c.export_updates = 1;
+        }),
+        "{:?}",
+        h.errors(&run)
+    );
+    assert_eq!(
+        exported_managers(&ad),
+        [
+            ("add", "CN=E1,OU=Users".to_string(), None),
+            ("add", "CN=E2,OU=Users".to_string(), None),
+            (
+                "update",
+                "CN=E1,OU=Users".to_string(),
+                Some(s("CN=E2,OU=Users"))
+            ),
+        ]
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
+fn an_update_that_references_an_add_of_a_later_chunk_waits_for_it() {
+    let (mut h, hr, ad) = hr_to_ad(500);
+    worker(&hr, "E1", "Rae Report", None);
+    h.steps(&ROUND_TRIP);
+    // A new manager, provisioned after the report: a higher id.
+    worker(&hr, "E3", "Nia New", None);
+    worker(&hr, "E1", "Rae Report", Some("E3"));
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    h.engine.export_chunk = 1;
+    let before = ad.state().exported.len();
+    let run = h.run("ad", Export);
+    assert_eq!(
+        run.counters,
+        counters(|c| {
+            c.export_adds = 1;
+            c.export_updates = 1;
+        }),
+        "{:?}",
+        h.errors(&run)
+    );
+    assert_eq!(
+        exported_managers(&ad)[before..],
+        [
+            ("add", "CN=E3,OU=Users".to_string(), None),
+            (
+                "update",
+                "CN=E1,OU=Users".to_string(),
+                Some(s("CN=E3,OU=Users"))
+            ),
+        ]
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 2);
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
 #[test]
 fn a_manager_synced_after_its_report_is_resolved_and_exported_first_by_anchor() {
     let dir = System::new(
