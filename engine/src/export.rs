@@ -119,6 +119,12 @@ pub(crate) struct Queue {
     pub deletes: Vec<u64>,
 }
 
+/// How far an export run is: changes taken from the queue, of how many.
+struct Progress {
+    done: u64,
+    total: u64,
+}
+
 /// A pending export summarised for ordering; `None` for nothing pending.
 fn node(cs: &CsObject) -> Option<Node> {
     let mut refs = Vec::new();
@@ -275,6 +281,10 @@ impl Exporter<'_> {
         queue: &Queue,
     ) -> Result<(), EngineError> {
         let chunk = self.chunk.max(1);
+        let mut progress = Progress {
+            done: 0,
+            total: (queue.changes.len() + queue.deletes.len()) as u64,
+        };
         let mut second = Vec::new();
         let mut waiting = Vec::new();
         for (i, ids) in queue.changes.chunks(chunk).enumerate() {
@@ -295,19 +305,21 @@ impl Exporter<'_> {
             });
             let (order, mut split) = order(&nodes);
             split.extend(split_adds);
-            self.export_in_batches(connector, &order, &split).await?;
+            self.export_in_batches(connector, &order, &split, &mut progress)
+                .await?;
             second.extend(split);
         }
         for ids in waiting.chunks(chunk) {
             let (order, _) = order(&self.nodes(ids)?);
-            self.export_in_batches(connector, &order, &HashSet::new())
+            self.export_in_batches(connector, &order, &HashSet::new(), &mut progress)
                 .await?;
         }
-        self.export_in_batches(connector, &queue.deletes, &HashSet::new())
+        self.export_in_batches(connector, &queue.deletes, &HashSet::new(), &mut progress)
             .await?;
         if !second.is_empty() {
             second.sort_unstable();
-            self.export_in_batches(connector, &second, &HashSet::new())
+            progress.total += second.len() as u64;
+            self.export_in_batches(connector, &second, &HashSet::new(), &mut progress)
                 .await?;
         }
         Ok(())
@@ -318,6 +330,7 @@ impl Exporter<'_> {
         connector: &dyn Connector,
         order: &[u64],
         split: &HashSet<u64>,
+        progress: &mut Progress,
     ) -> Result<(), EngineError> {
         let batch_size = self
             .model
@@ -372,8 +385,8 @@ impl Exporter<'_> {
                 }
             }
             rest = &rest[taken..];
-            self.log
-                .progress((order.len() - rest.len()) as u64, Some(order.len() as u64));
+            progress.done += taken as u64;
+            self.log.progress(progress.done, Some(progress.total));
             self.recover_in_flight(connector, &mut txn, &mut sent)
                 .await?;
             if sent.is_empty() {

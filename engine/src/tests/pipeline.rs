@@ -1098,6 +1098,24 @@ fn a_report_whose_managers_add_is_in_a_later_chunk_is_added_without_it_and_given
 }
 
 #[test]
+fn export_progress_counts_the_whole_queue_across_chunks_and_passes() {
+    let ad = ad();
+    let mut h = report_before_manager(Arc::clone(&ad), ad_out());
+    h.engine.export_chunk = 1;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    h.engine.set_progress(Arc::new(move |_, done, total| {
+        sink.lock().expect("progress").push((done, total));
+    }));
+    h.run("ad", Export);
+    // Two adds in two chunks, then the split report's references.
+    assert_eq!(
+        *seen.lock().expect("progress"),
+        [(1, Some(2)), (2, Some(2)), (3, Some(3))]
+    );
+}
+
+#[test]
 fn an_update_that_references_an_add_of_a_later_chunk_waits_for_it() {
     let (mut h, hr, ad) = hr_to_ad(500);
     worker(&hr, "E1", "Rae Report", None);
