@@ -204,7 +204,9 @@ impl Exporter<'_> {
     }
 
     /// The nodes of a chunk that reference an add or a rename of a later
-    /// chunk (`later`: the queue's changes after this chunk, in id order).
+    /// chunk (`later`: the queue's changes after this chunk, in id order),
+    /// and those that reference a rename of this chunk that does: a
+    /// reference by DN must follow the rename, which waits.
     fn forward_referrers(&self, nodes: &[Node], later: &[u64]) -> Result<HashSet<u64>, StoreError> {
         let txn = self.store.begin();
         let mut forward = HashSet::new();
@@ -227,6 +229,28 @@ impl Exporter<'_> {
                     break;
                 }
             }
+        }
+        let mut waiting_renames: HashSet<u64> = nodes
+            .iter()
+            .filter(|n| n.is_rename && forward.contains(&n.id))
+            .map(|n| n.id)
+            .collect();
+        while !waiting_renames.is_empty() {
+            let followers: Vec<&Node> = nodes
+                .iter()
+                .filter(|n| !forward.contains(&n.id))
+                .filter(|n| {
+                    n.refs
+                        .iter()
+                        .any(|r| *r != n.id && waiting_renames.contains(r))
+                })
+                .collect();
+            forward.extend(followers.iter().map(|n| n.id));
+            waiting_renames = followers
+                .iter()
+                .filter(|n| n.is_rename)
+                .map(|n| n.id)
+                .collect();
         }
         Ok(forward)
     }

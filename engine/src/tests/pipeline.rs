@@ -1098,6 +1098,48 @@ fn a_report_whose_managers_add_is_in_a_later_chunk_is_added_without_it_and_given
 }
 
 #[test]
+fn a_rename_that_waits_for_a_later_chunk_takes_the_referrers_of_its_new_dn_with_it() {
+    let (hr, ad) = (hr_feed(), ad());
+    let rule = outbound("ad-out", "ad", "user")
+        .flow("dn", r#""CN=" + displayName + ",OU=Users""#)
+        .flow("manager", "manager");
+    let mut h = Harness::new(&[&hr, &ad], vec![hr_in(), rule], 500);
+    worker(&hr, "E1", "Rae", Some("E2"));
+    worker(&hr, "E2", "Max", None);
+    h.steps(&ROUND_TRIP);
+    // Max is renamed and reports to a new manager; Rae's reference to Max
+    // (text in this system) is staged with the rename.
+    worker(&hr, "E2", "Maxine", Some("E9"));
+    worker(&hr, "E9", "Nia", None);
+    h.steps(&[("hr", FullImport), ("hr", FullSync)]);
+    // Rae and Max in one chunk, Nia's add in the next: Max's rename waits
+    // for Nia, and Rae's update must wait with it.
+    h.engine.export_chunk = 2;
+    let before = ad.state().exported.len();
+    let run = h.run("ad", Export);
+    assert!(h.errors(&run).is_empty(), "{:?}", h.errors(&run));
+    assert_eq!(
+        exported_managers(&ad)[before..],
+        [
+            ("add", "CN=Nia,OU=Users".to_string(), None),
+            (
+                "update",
+                "CN=Max,OU=Users".to_string(),
+                Some(s("CN=Nia,OU=Users"))
+            ),
+            (
+                "update",
+                "CN=Rae,OU=Users".to_string(),
+                Some(s("CN=Maxine,OU=Users"))
+            ),
+        ]
+    );
+    assert_eq!(h.run("ad", FullImport).counters.confirmed, 3);
+    assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
+    h.assert_consistent();
+}
+
+#[test]
 fn export_progress_counts_the_whole_queue_across_chunks_and_passes() {
     let ad = ad();
     let mut h = report_before_manager(Arc::clone(&ad), ad_out());
