@@ -204,14 +204,24 @@ impl Exporter<'_> {
     }
 
     /// The nodes of a chunk that reference an add or a rename of a later
-    /// chunk (`later`: the queue's changes after this chunk, in id order),
-    /// and those that reference a rename of this chunk that does: a
-    /// reference by DN must follow the rename, which waits.
-    fn forward_referrers(&self, nodes: &[Node], later: &[u64]) -> Result<HashSet<u64>, StoreError> {
+    /// chunk (`later`: the changes after this chunk, in id order) or a
+    /// rename held back by an earlier chunk, and those that reference a
+    /// rename of this chunk held back itself: a reference by DN must
+    /// follow the rename.
+    fn forward_referrers(
+        &self,
+        nodes: &[Node],
+        later: &[u64],
+        held_renames: &HashSet<u64>,
+    ) -> Result<HashSet<u64>, StoreError> {
         let txn = self.store.begin();
         let mut forward = HashSet::new();
         for n in nodes {
             for &r in &n.refs {
+                if r != n.id && held_renames.contains(&r) {
+                    forward.insert(n.id);
+                    break;
+                }
                 if r == n.id || later.binary_search(&r).is_err() {
                     continue;
                 }
@@ -292,29 +302,70 @@ impl Exporter<'_> {
     }
 
     /// Exports the queue in passes:
-    /// 1. the adds and updates, a chunk at a time, each chunk in reference
-    ///    order. An add that references an add or a rename of a later chunk
-    ///    is added without its references (split, as in a cycle); an update
-    ///    that does waits for pass 2;
-    /// 2. those updates, a chunk at a time;
-    /// 3. the deletes;
-    /// 4. the references of the split adds.
+    /// 1. the adds and updates, a chunk at a time (see
+    ///    [`Exporter::export_chunks`]); the updates that wait, again the
+    ///    same way, until none waits;
+    /// 2. the deletes;
+    /// 3. the references of the split adds.
     async fn export_passes(
         &mut self,
         connector: &dyn Connector,
         queue: &Queue,
     ) -> Result<(), EngineError> {
-        let chunk = self.chunk.max(1);
         let mut progress = Progress {
             done: 0,
             total: (queue.changes.len() + queue.deletes.len()) as u64,
         };
         let mut second = Vec::new();
+        let mut waiting = self
+            .export_chunks(connector, &queue.changes, true, &mut progress, &mut second)
+            .await?;
+        while !waiting.is_empty() {
+            let before = waiting.len();
+            waiting = self
+                .export_chunks(connector, &waiting, true, &mut progress, &mut second)
+                .await?;
+            if waiting.len() == before {
+                // Renames that wait on each other: no order serves them
+                // all, so they go as they come.
+                waiting = self
+                    .export_chunks(connector, &waiting, false, &mut progress, &mut second)
+                    .await?;
+            }
+        }
+        self.export_in_batches(connector, &queue.deletes, &HashSet::new(), &mut progress)
+            .await?;
+        let second = self.follow_ups(second)?;
+        self.export_in_batches(connector, &second, &HashSet::new(), &mut progress)
+            .await
+    }
+
+    /// Exports `ids` a chunk of [`Exporter::chunk`] at a time, each chunk in
+    /// reference order, with cycles split (added without their references,
+    /// which `second` collects for the last pass). With `hold`, a change
+    /// that references an add or a rename of a later chunk, or a rename
+    /// held back before it, is held back itself: an add is split, an
+    /// update is returned, to be exported after the chunks.
+    async fn export_chunks(
+        &mut self,
+        connector: &dyn Connector,
+        ids: &[u64],
+        hold: bool,
+        progress: &mut Progress,
+        second: &mut Vec<u64>,
+    ) -> Result<Vec<u64>, EngineError> {
+        let chunk = self.chunk.max(1);
         let mut waiting = Vec::new();
-        for (i, ids) in queue.changes.chunks(chunk).enumerate() {
-            let later = queue.changes.get((i + 1) * chunk..).unwrap_or_default();
-            let mut nodes = self.nodes(ids)?;
-            let forward = self.forward_referrers(&nodes, later)?;
+        let mut held_renames = HashSet::new();
+        for (i, part) in ids.chunks(chunk).enumerate() {
+            let mut nodes = self.nodes(part)?;
+            let forward = match hold {
+                true => {
+                    let later = ids.get((i + 1) * chunk..).unwrap_or_default();
+                    self.forward_referrers(&nodes, later, &held_renames)?
+                }
+                false => HashSet::new(),
+            };
             let mut split_adds = Vec::new();
             nodes.retain(|n| match (forward.contains(&n.id), n.is_add) {
                 (false, _) => true,
@@ -324,29 +375,41 @@ impl Exporter<'_> {
                 }
                 (true, false) => {
                     waiting.push(n.id);
+                    if n.is_rename {
+                        held_renames.insert(n.id);
+                    }
                     false
                 }
             });
             let (order, mut split) = order(&nodes);
             split.extend(split_adds);
-            self.export_in_batches(connector, &order, &split, &mut progress)
+            progress.total += split.len() as u64;
+            self.export_in_batches(connector, &order, &split, progress)
                 .await?;
             second.extend(split);
         }
-        for ids in waiting.chunks(chunk) {
-            let (order, _) = order(&self.nodes(ids)?);
-            self.export_in_batches(connector, &order, &HashSet::new(), &mut progress)
-                .await?;
+        Ok(waiting)
+    }
+
+    /// Of the split adds, in id order, those whose references are still
+    /// to be set: an add that failed, or that the system already had, has
+    /// none pending.
+    fn follow_ups(&self, mut split: Vec<u64>) -> Result<Vec<u64>, StoreError> {
+        split.sort_unstable();
+        let txn = self.store.begin();
+        let mut kept = Vec::with_capacity(split.len());
+        for id in split {
+            let key = CsKey {
+                conn: self.conn,
+                id,
+            };
+            if let Some(Some(PendingExport::Update { .. })) =
+                txn.cs(key)?.map(|cs| cs.pending_export)
+            {
+                kept.push(id);
+            }
         }
-        self.export_in_batches(connector, &queue.deletes, &HashSet::new(), &mut progress)
-            .await?;
-        if !second.is_empty() {
-            second.sort_unstable();
-            progress.total += second.len() as u64;
-            self.export_in_batches(connector, &second, &HashSet::new(), &mut progress)
-                .await?;
-        }
-        Ok(())
+        Ok(kept)
     }
 
     async fn export_in_batches(

@@ -1097,24 +1097,24 @@ fn a_report_whose_managers_add_is_in_a_later_chunk_is_added_without_it_and_given
     h.assert_consistent();
 }
 
-#[test]
-fn a_rename_that_waits_for_a_later_chunk_takes_the_referrers_of_its_new_dn_with_it() {
+/// Rae reports to Max; then Max is renamed to Maxine and reports to Nia,
+/// new. Rae's reference to Max (text in this system) is staged with the
+/// rename. Exported `chunk` changes at a time, with the employee ids given
+/// (ids sort in provisioning order), the target must get Nia, then Max's
+/// rename, then Rae's reference to the new DN.
+fn a_waiting_rename_and_its_referrer(chunk: usize, rae: &str, max: &str) {
     let (hr, ad) = (hr_feed(), ad());
     let rule = outbound("ad-out", "ad", "user")
         .flow("dn", r#""CN=" + displayName + ",OU=Users""#)
         .flow("manager", "manager");
     let mut h = Harness::new(&[&hr, &ad], vec![hr_in(), rule], 500);
-    worker(&hr, "E1", "Rae", Some("E2"));
-    worker(&hr, "E2", "Max", None);
+    worker(&hr, rae, "Rae", Some(max));
+    worker(&hr, max, "Max", None);
     h.steps(&ROUND_TRIP);
-    // Max is renamed and reports to a new manager; Rae's reference to Max
-    // (text in this system) is staged with the rename.
-    worker(&hr, "E2", "Maxine", Some("E9"));
+    worker(&hr, max, "Maxine", Some("E9"));
     worker(&hr, "E9", "Nia", None);
     h.steps(&[("hr", FullImport), ("hr", FullSync)]);
-    // Rae and Max in one chunk, Nia's add in the next: Max's rename waits
-    // for Nia, and Rae's update must wait with it.
-    h.engine.export_chunk = 2;
+    h.engine.export_chunk = chunk;
     let before = ad.state().exported.len();
     let run = h.run("ad", Export);
     assert!(h.errors(&run).is_empty(), "{:?}", h.errors(&run));
@@ -1132,11 +1132,47 @@ fn a_rename_that_waits_for_a_later_chunk_takes_the_referrers_of_its_new_dn_with_
                 "CN=Rae,OU=Users".to_string(),
                 Some(s("CN=Maxine,OU=Users"))
             ),
-        ]
+        ],
+        "chunks of {chunk}, Rae {rae}, Max {max}"
     );
     assert_eq!(h.run("ad", FullImport).counters.confirmed, 3);
     assert_eq!(h.run("ad", FullSync).counters.exports_staged, 0);
     h.assert_consistent();
+}
+
+#[test]
+fn a_rename_that_waits_for_a_later_chunk_takes_the_referrers_of_its_new_dn_with_it() {
+    // Rae and Max in one chunk, Nia's add in the next.
+    a_waiting_rename_and_its_referrer(2, "E1", "E2");
+    // Rae, Max and Nia in three chunks: Rae waits for Max's rename, which
+    // waits for Nia; among the waiting, Rae still follows Max.
+    a_waiting_rename_and_its_referrer(1, "E1", "E2");
+    // Max's chunk before Rae's: Rae waits for the rename held back before it.
+    a_waiting_rename_and_its_referrer(1, "E2", "E1");
+}
+
+#[test]
+fn a_split_add_that_fails_is_not_sent_again_in_the_references_pass() {
+    let ad = ad();
+    let mut h = report_before_manager(Arc::clone(&ad), ad_out());
+    h.engine.export_chunk = 1;
+    ad.state().failing.insert("CN=E1,OU=Users".into());
+    let run = h.run("ad", Export);
+    assert_eq!(h.errors(&run).len(), 1, "{:?}", h.errors(&run));
+    assert_eq!(run.counters.export_adds, 1);
+    assert_eq!(run.counters.export_updates, 0);
+    // The add stays pending, whole, for the next run.
+    ad.state().failing.clear();
+    let again = h.run("ad", Export);
+    assert!(h.errors(&again).is_empty(), "{:?}", h.errors(&again));
+    assert_eq!(
+        exported_managers(&ad).last(),
+        Some(&(
+            "add",
+            "CN=E1,OU=Users".to_string(),
+            Some(s("CN=E2,OU=Users"))
+        ))
+    );
 }
 
 #[test]
@@ -1150,10 +1186,11 @@ fn export_progress_counts_the_whole_queue_across_chunks_and_passes() {
         sink.lock().expect("progress").push((done, total));
     }));
     h.run("ad", Export);
-    // Two adds in two chunks, then the split report's references.
+    // Two adds in two chunks, then the split report's references, counted
+    // as soon as the report is split.
     assert_eq!(
         *seen.lock().expect("progress"),
-        [(1, Some(2)), (2, Some(2)), (3, Some(3))]
+        [(1, Some(3)), (2, Some(3)), (3, Some(3))]
     );
 }
 
