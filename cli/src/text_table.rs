@@ -11,7 +11,7 @@ use std::fmt::{self, Write as _};
 use unicode_width::UnicodeWidthStr;
 
 /// A table of text cells.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TextTable {
     header: Vec<String>,
     rows: Vec<Vec<String>>,

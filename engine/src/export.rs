@@ -125,38 +125,48 @@ struct Progress {
     total: u64,
 }
 
-/// A pending export summarised for ordering; `None` for nothing pending.
-fn node(cs: &CsObject) -> Option<Node> {
-    let mut refs = Vec::new();
-    let (is_add, is_delete, is_rename) = match cs.pending_export.as_ref()? {
-        PendingExport::Add { attrs } => {
-            for (_, v) in attrs.iter() {
-                value_refs(v, &mut refs);
-            }
-            (true, false, false)
-        }
-        PendingExport::Update { changes, new_dn } => {
-            for (_, op) in changes {
-                for v in op_values(op) {
+impl Node {
+    /// The pending export of `cs` summarised; `None` for nothing pending.
+    fn of(cs: &CsObject) -> Option<Node> {
+        let mut refs = Vec::new();
+        let (is_add, is_delete, is_rename) = match cs.pending_export.as_ref()? {
+            PendingExport::Add { attrs } => {
+                for (_, v) in attrs.iter() {
                     value_refs(v, &mut refs);
                 }
+                (true, false, false)
             }
-            (false, false, new_dn.is_some())
-        }
-        PendingExport::Delete => (false, true, false),
-    };
-    Some(Node {
-        id: cs.key.id,
-        is_add,
-        is_delete,
-        is_rename,
-        refs,
-    })
+            PendingExport::Update { changes, new_dn } => {
+                for (_, op) in changes {
+                    for v in op_values(op) {
+                        value_refs(v, &mut refs);
+                    }
+                }
+                (false, false, new_dn.is_some())
+            }
+            PendingExport::Delete => (false, true, false),
+        };
+        Some(Node {
+            id: cs.key.id,
+            is_add,
+            is_delete,
+            is_rename,
+            refs,
+        })
+    }
 }
 
 impl Exporter<'_> {
     fn has_dn(&self) -> bool {
         self.model.conn(self.conn).is_some_and(|c| c.info.has_dn)
+    }
+
+    /// The key of this connector's object `id`.
+    fn key(&self, id: u64) -> CsKey {
+        CsKey {
+            conn: self.conn,
+            id,
+        }
     }
 
     /// The connector's export queue, split into deletes and the rest.
@@ -174,11 +184,7 @@ impl Exporter<'_> {
         let txn = self.store.begin();
         let mut queue = Queue::default();
         for id in ids {
-            let key = CsKey {
-                conn: self.conn,
-                id,
-            };
-            match txn.cs(key)?.map(|cs| cs.pending_export) {
+            match txn.cs(self.key(id))?.map(|cs| cs.pending_export) {
                 Some(Some(PendingExport::Delete)) => queue.deletes.push(id),
                 Some(Some(_)) => queue.changes.push(id),
                 _ => {}
@@ -192,15 +198,28 @@ impl Exporter<'_> {
         let txn = self.store.begin();
         let mut nodes = Vec::with_capacity(ids.len());
         for &id in ids {
-            let key = CsKey {
-                conn: self.conn,
-                id,
-            };
-            if let Some(node) = txn.cs(key)?.as_ref().and_then(node) {
+            if let Some(node) = txn.cs(self.key(id))?.as_ref().and_then(Node::of) {
                 nodes.push(node);
             }
         }
         Ok(nodes)
+    }
+
+    /// Whether object `id` has a pending add or rename, which the objects
+    /// referring to it must follow.
+    fn is_followed(&self, txn: &Txn<'_>, id: u64) -> Result<bool, StoreError> {
+        Ok(txn.cs(self.key(id))?.is_some_and(|cs| {
+            matches!(
+                cs.pending_export,
+                Some(
+                    PendingExport::Add { .. }
+                        | PendingExport::Update {
+                            new_dn: Some(_),
+                            ..
+                        }
+                )
+            )
+        }))
     }
 
     /// The nodes of a chunk that reference an add or a rename of a later
@@ -217,24 +236,10 @@ impl Exporter<'_> {
         let txn = self.store.begin();
         let mut forward = HashSet::new();
         for n in nodes {
-            for &r in &n.refs {
-                if r != n.id && held_renames.contains(&r) {
-                    forward.insert(n.id);
-                    break;
-                }
-                if r == n.id || later.binary_search(&r).is_err() {
-                    continue;
-                }
-                let key = CsKey {
-                    conn: self.conn,
-                    id: r,
-                };
-                let target = txn.cs(key)?;
-                if target
-                    .as_ref()
-                    .and_then(node)
-                    .is_some_and(|t| t.is_add || t.is_rename)
-                {
+            for &r in n.refs.iter().filter(|&&r| r != n.id) {
+                let orders = held_renames.contains(&r)
+                    || (later.binary_search(&r).is_ok() && self.is_followed(&txn, r)?);
+                if orders {
                     forward.insert(n.id);
                     break;
                 }
@@ -359,12 +364,11 @@ impl Exporter<'_> {
         let mut held_renames = HashSet::new();
         for (i, part) in ids.chunks(chunk).enumerate() {
             let mut nodes = self.nodes(part)?;
-            let forward = match hold {
-                true => {
-                    let later = ids.get((i + 1) * chunk..).unwrap_or_default();
-                    self.forward_referrers(&nodes, later, &held_renames)?
-                }
-                false => HashSet::new(),
+            let forward = if hold {
+                let later = ids.get((i + 1) * chunk..).unwrap_or_default();
+                self.forward_referrers(&nodes, later, &held_renames)?
+            } else {
+                HashSet::new()
             };
             let mut split_adds = Vec::new();
             nodes.retain(|n| match (forward.contains(&n.id), n.is_add) {
@@ -399,12 +403,8 @@ impl Exporter<'_> {
         let txn = self.store.begin();
         let mut kept = Vec::with_capacity(split.len());
         for id in split {
-            let key = CsKey {
-                conn: self.conn,
-                id,
-            };
             if let Some(Some(PendingExport::Update { .. })) =
-                txn.cs(key)?.map(|cs| cs.pending_export)
+                txn.cs(self.key(id))?.map(|cs| cs.pending_export)
             {
                 kept.push(id);
             }
@@ -438,11 +438,7 @@ impl Exporter<'_> {
                 if sent.len() >= batch_size {
                     break;
                 }
-                let key = CsKey {
-                    conn: self.conn,
-                    id: *id,
-                };
-                let Some(cs) = txn.cs(key)? else {
+                let Some(cs) = txn.cs(self.key(*id))? else {
                     taken += 1;
                     continue;
                 };
@@ -786,17 +782,7 @@ impl Exporter<'_> {
     /// batch being built whose reference key (DN or anchor) is not known
     /// until the connected system applies the add.
     fn refers_to_unkeyed_add(&self, cs: &CsObject, sent: &BTreeMap<u64, Sent>) -> bool {
-        let mut refs = Vec::new();
-        match &cs.pending_export {
-            Some(PendingExport::Add { attrs }) => {
-                attrs.iter().for_each(|(_, v)| value_refs(v, &mut refs))
-            }
-            Some(PendingExport::Update { changes, .. }) => changes
-                .iter()
-                .flat_map(|(_, op)| op_values(op))
-                .for_each(|v| value_refs(v, &mut refs)),
-            Some(PendingExport::Delete) | None => {}
-        }
+        let refs = Node::of(cs).map(|n| n.refs).unwrap_or_default();
         let has_dn = self.has_dn();
         refs.iter().any(|r| match sent.get(r) {
             Some(Sent {
