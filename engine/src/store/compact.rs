@@ -247,6 +247,13 @@ mod tests {
         all
     }
 
+    /// Neither the copy, nor its mark, nor the store moved aside is left.
+    fn assert_nothing_left(path: &Path) {
+        for left in [copy_path(path), mark_path(path), old_path(path)] {
+            assert!(!left.exists(), "{} is left", left.display());
+        }
+    }
+
     /// A store whose keys were each rewritten `rounds` times.
     fn churned(path: &Path, rounds: u8) {
         let store = Store::open(path, &options(), "test").expect("open");
@@ -277,9 +284,7 @@ mod tests {
             report.after * 2 < report.before,
             "{report:?}: the old versions are gone"
         );
-        for left in [copy_path(&path), mark_path(&path), old_path(&path)] {
-            assert!(!left.exists(), "{} is left", left.display());
-        }
+        assert_nothing_left(&path);
     }
 
     #[test]
@@ -323,9 +328,7 @@ mod tests {
             "a reader names the interrupted compaction: {err}"
         );
         assert_eq!(contents(&path), before);
-        for left in [copy_path(&path), mark_path(&path), old_path(&path)] {
-            assert!(!left.exists(), "{} is left", left.display());
-        }
+        assert_nothing_left(&path);
     }
 
     #[test]
