@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `target` with what `write` produces. The new file keeps the
-/// permissions of the file it replaces.
+/// permissions of the file it replaces. Returns the new file, open for
+/// reading.
 pub(crate) fn replace(
     target: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
+) -> io::Result<File> {
     let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -33,18 +34,18 @@ pub(crate) fn replace(
         )),
         renamed: false,
     };
-    let file = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp.path)
-    {
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp.path)
+    };
+    let file = match open() {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Left by an earlier run of a process with our id that crashed.
             fs::remove_file(&temp.path)?;
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp.path)?
+            open()?
         }
         other => other?,
     };
@@ -55,10 +56,10 @@ pub(crate) fn replace(
     write(&mut out)?;
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
-    drop(file);
     fs::rename(&temp.path, target)?;
     temp.renamed = true;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(file)
 }
 
 #[cfg(unix)]

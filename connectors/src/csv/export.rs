@@ -44,7 +44,14 @@ struct Stamp {
 
 impl Stamp {
     fn of(path: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(path).ok()?;
+        Stamp::from(std::fs::metadata(path).ok()?)
+    }
+
+    fn of_file(file: &std::fs::File) -> Option<Stamp> {
+        Stamp::from(file.metadata().ok()?)
+    }
+
+    fn from(meta: std::fs::Metadata) -> Option<Stamp> {
         Some(Stamp {
             len: meta.len(),
             modified: meta.modified().ok(),
@@ -71,33 +78,60 @@ pub(crate) fn apply(
         Some(kept) if Stamp::of(path).as_ref() == Some(&kept.stamp) => kept.table,
         _ => Table::load(settings)?,
     };
-    let results = batch
-        .into_iter()
-        .map(|change| ExportResult {
-            id: change.id,
-            outcome: apply_change(settings, &mut table, change),
-        })
-        .collect();
+    let mut results = Vec::with_capacity(batch.len());
+    for change in batch {
+        let id = change.id;
+        let outcome = match apply_change(settings, &mut table, change) {
+            Ok(applied) => Ok(applied),
+            Err(Refusal::Change(failure)) => Err(failure),
+            Err(Refusal::File(error)) => return Err(error),
+        };
+        results.push(ExportResult { id, outcome });
+    }
     if table.changed() {
-        let delimiter = settings.config.delimiter.byte();
-        atomic::replace(path, |out| {
-            table.write_to(out, delimiter, settings.config.escape_formulas)
+        let mut written = None;
+        let file = atomic::replace(path, |out| {
+            written = Some(table.write_to(out)?);
+            Ok(())
         })
         .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
-        table.mark_written();
+        match written {
+            // The next batch reads the rows from the file just written.
+            Some(written) if table.reloads_as_itself() => table.rebase(file, written),
+            _ => return Ok((results, None)),
+        }
     }
-    let kept = match Stamp::of(path) {
+    let kept = match table.base().and_then(Stamp::of_file) {
         Some(stamp) if table.reloads_as_itself() => Some(Kept { table, stamp }),
         _ => None,
     };
     Ok((results, kept))
 }
 
+/// Why a change was not applied: the change itself, or the file (which
+/// fails the whole batch).
+enum Refusal {
+    Change(ExportFailure),
+    File(ConnectorError),
+}
+
+impl From<ExportFailure> for Refusal {
+    fn from(failure: ExportFailure) -> Self {
+        Refusal::Change(failure)
+    }
+}
+
+impl From<ConnectorError> for Refusal {
+    fn from(error: ConnectorError) -> Self {
+        Refusal::File(error)
+    }
+}
+
 fn apply_change(
     settings: &Settings,
     table: &mut Table,
     change: ExportChange,
-) -> Result<Applied, ExportFailure> {
+) -> Result<Applied, Refusal> {
     let config = &settings.config;
     let located = |anchor: Option<&str>, message: String| match anchor {
         Some(anchor) => format!(
@@ -134,7 +168,8 @@ fn apply_change(
         return Err(fail(
             anchor,
             format!("object type {:?}: expected {expected}", change.object_type),
-        ));
+        )
+        .into());
     }
     match &change.op {
         ExportOp::Add { attributes } => {
@@ -155,11 +190,12 @@ fn apply_change(
                         "an add needs a value for the anchor column {:?}",
                         config.anchor
                     ),
-                ));
+                )
+                .into());
             }
             // An existing row is updated: the add was exported before a crash.
-            let row = table.row_of(&anchor);
-            let mut draft = Draft::new(settings, table, row);
+            let row = table.row_of(&anchor)?;
+            let mut draft = Draft::new(settings, table, row)?;
             for (name, value) in attributes {
                 draft
                     .set_value(name, value)
@@ -174,13 +210,13 @@ fn apply_change(
                     return Err(fail(
                         Some(&anchor),
                         format!("an add needs a DN for the column {column:?}: expected a `dn` flow in the outbound rule"),
-                    ));
+                    ).into());
                 }
-                check_dn_free(table, row, dn).map_err(|m| fail(Some(&anchor), m))?;
+                check_dn_free(table, row, dn)?.map_err(|m| fail(Some(&anchor), m))?;
                 draft.set_identity(column, dn.to_owned());
             }
             let cells = draft.into_cells();
-            table.write_row(row, cells);
+            table.write_row(row, cells)?;
             Ok(Applied {
                 anchor: Some(anchor),
             })
@@ -192,11 +228,11 @@ fn apply_change(
                     return Err(fail(
                         anchor,
                         format!("a rename to {dn:?}: the rows of this file have no DN (no `dn_column` is configured); expected attribute changes only"),
-                    ))
+                    ).into())
                 }
                 (column, new_dn) => (column.as_deref(), new_dn.as_deref()),
             };
-            let row = find_row(table, &change).ok_or_else(|| {
+            let row = find_row(table, &change)?.ok_or_else(|| {
                 not_found(
                     label,
                     match (anchor, change.dn.as_deref()) {
@@ -211,8 +247,8 @@ fn apply_change(
                     },
                 )
             })?;
-            let anchor = table.cell(row, &config.anchor).to_owned();
-            let mut draft = Draft::new(settings, table, Some(row));
+            let mut draft = Draft::new(settings, table, Some(row))?;
+            let anchor = draft.current(&config.anchor).to_owned();
             for (name, op) in changes {
                 draft.apply(name, op).map_err(|m| fail(Some(&anchor), m))?;
             }
@@ -221,9 +257,10 @@ fn apply_change(
                     return Err(fail(
                         Some(&anchor),
                         format!("a rename to an empty DN: expected a DN for the column {column:?}"),
-                    ));
+                    )
+                    .into());
                 }
-                check_dn_free(table, Some(row), dn).map_err(|m| fail(Some(&anchor), m))?;
+                check_dn_free(table, Some(row), dn)?.map_err(|m| fail(Some(&anchor), m))?;
                 draft.set_identity(column, dn.to_owned());
             }
             let new_anchor = draft.current(&config.anchor).to_owned();
@@ -231,29 +268,33 @@ fn apply_change(
                 return Err(fail(
                     Some(&anchor),
                     format!("the anchor column {:?} cannot be emptied", config.anchor),
-                ));
+                )
+                .into());
             }
-            if new_anchor != anchor && table.row_of(&new_anchor).is_some() {
+            if new_anchor != anchor && table.row_of(&new_anchor)?.is_some() {
                 return Err(fail(
                     Some(&anchor),
                     format!("cannot change the anchor to {new_anchor:?}: another row has it"),
-                ));
+                )
+                .into());
             }
             let cells = draft.into_cells();
-            table.write_row(Some(row), cells);
+            table.write_row(Some(row), cells)?;
             Ok(Applied {
                 anchor: Some(new_anchor),
             })
         }
         ExportOp::Delete => {
             if anchor.is_none() && change.dn.is_none() {
-                return Err(fail(None, "a delete needs the row's anchor".to_owned()));
+                return Err(fail(None, "a delete needs the row's anchor".to_owned()).into());
             }
             // Already gone is fine: the delete was exported before a crash.
-            let found =
-                find_row(table, &change).map(|row| table.cell(row, &config.anchor).to_owned());
+            let found = match find_row(table, &change)? {
+                Some(row) => Some(table.anchor_of(row)?),
+                None => None,
+            };
             if let Some(found) = &found {
-                table.delete(found);
+                table.delete(found)?;
             }
             Ok(Applied {
                 anchor: anchor.map(str::to_owned).or(found),
@@ -264,24 +305,29 @@ fn apply_change(
 
 /// The row a change is about: the one holding its anchor, else (for a file
 /// with DNs) the one holding its DN.
-fn find_row(table: &Table, change: &ExportChange) -> Option<usize> {
-    match &change.anchor {
-        Some(anchor) => table.row_of(anchor),
-        None => change.dn.as_deref().and_then(|dn| table.row_of_dn(dn)),
+fn find_row(table: &Table, change: &ExportChange) -> Result<Option<usize>, ConnectorError> {
+    match (&change.anchor, &change.dn) {
+        (Some(anchor), _) => table.row_of(anchor),
+        (None, Some(dn)) => table.row_of_dn(dn),
+        (None, None) => Ok(None),
     }
 }
 
 /// Refuses a DN that a row other than `row` already holds (compared
 /// without regard to case, as directories do).
-fn check_dn_free(table: &Table, row: Option<usize>, dn: &str) -> Result<(), String> {
-    match table.row_of_dn(dn) {
+fn check_dn_free(
+    table: &Table,
+    row: Option<usize>,
+    dn: &str,
+) -> Result<Result<(), String>, ConnectorError> {
+    Ok(match table.row_of_dn(dn)? {
         Some(other) if Some(other) != row => Err(format!(
             "the DN {dn:?} is already held by another row ({}={:?}): expected a DN no other row has",
             table.anchor_name(),
-            table.anchor_of(other)
+            table.anchor_of(other)?
         )),
         _ => Ok(()),
-    }
+    })
 }
 
 /// The new cells of one row, computed before anything is written so that a
@@ -289,25 +335,37 @@ fn check_dn_free(table: &Table, row: Option<usize>, dn: &str) -> Result<(), Stri
 struct Draft<'a> {
     settings: &'a Settings,
     table: &'a Table,
-    row: Option<usize>,
+    /// The row's cells as they are (none for a new row).
+    row: Vec<String>,
     cells: Vec<(String, String)>,
 }
 
 impl<'a> Draft<'a> {
-    fn new(settings: &'a Settings, table: &'a Table, row: Option<usize>) -> Self {
-        Draft {
+    fn new(
+        settings: &'a Settings,
+        table: &'a Table,
+        row: Option<usize>,
+    ) -> Result<Self, ConnectorError> {
+        Ok(Draft {
             settings,
             table,
-            row,
+            row: match row {
+                Some(row) => table.cells(row)?,
+                None => Vec::new(),
+            },
             cells: Vec::new(),
-        }
+        })
     }
 
     /// The text a column will hold.
     fn current(&self, name: &str) -> &str {
         match self.cells.iter().rev().find(|(n, _)| n == name) {
             Some((_, text)) => text,
-            None => self.row.map_or("", |row| self.table.cell(row, name)),
+            None => self
+                .table
+                .column(name)
+                .and_then(|column| self.row.get(column))
+                .map_or("", String::as_str),
         }
     }
 

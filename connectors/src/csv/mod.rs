@@ -19,7 +19,8 @@
 //!   `v1:<bytes consumed>:<FNV-1a 64 of those bytes, 16 hex digits>`; a full
 //!   import ends with the change file's state taken *before* reading the file,
 //!   so changes appended meanwhile are replayed, never skipped.
-//! - Export rewrites the whole file per batch: an add of an existing anchor
+//! - Export rewrites the whole file per batch, copying the rows no change
+//!   touched as they are (`table`): an add of an existing anchor
 //!   updates that row (columns it does not mention keep their values), a
 //!   delete of a missing row succeeds, rows keep their order, new rows are
 //!   appended, new columns come after the existing ones in sorted order.

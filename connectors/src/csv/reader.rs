@@ -189,6 +189,7 @@ impl RecordReader {
             .count();
         Ok(Some(Record {
             fields: &self.record,
+            offset: self.start + self.base + blank as u64,
             raw: &span[blank..],
             line: self.line + count_newlines(&span[..blank]),
             delimiter: self.delimiter,
@@ -258,6 +259,8 @@ pub(crate) fn complete_length(file: &mut File, path: &Path) -> Result<u64, Conne
 pub(crate) struct Record<'a> {
     /// The fields, unquoted.
     pub(crate) fields: &'a ByteRecord,
+    /// The file offset of `raw`'s first byte.
+    offset: u64,
     raw: &'a [u8],
     line: u64,
     delimiter: u8,
@@ -267,6 +270,16 @@ impl Record<'_> {
     /// The line the record starts on.
     pub(crate) fn line(&self) -> u64 {
         self.line
+    }
+
+    /// The file offset of the record's first byte.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The record's bytes as in the file, without its line terminator.
+    pub(crate) fn content(&self) -> &[u8] {
+        &self.raw[..self.end()]
     }
 
     /// `<shown>:<line>:<column>` of a byte offset in the record, the column

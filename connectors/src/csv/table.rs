@@ -1,17 +1,33 @@
-//! The target file in memory while an export batch is applied: its columns,
-//! its rows in file order, and indexes from anchor (and DN) to row.
+//! The target file while an export batch is applied: its columns, its rows
+//! in file order, and indexes from anchor (and DN) to row.
+//!
+//! A row no change has touched stays in the file it was read from (the
+//! table's *base*): the table keeps only where it is, reads it again when a
+//! look-up needs one of its cells, and copies its bytes unchanged when the
+//! file is written. A row is held in memory once a change writes it, or from
+//! the start when its bytes are not what writing its cells would give
+//! (quotes where none are needed, a cell `escape_formulas` would quote,
+//! declared `columns` that are not the file's): those are written anew.
+//! Every row is written with a `\n` terminator. A 1M-row file then costs about 40 bytes a row instead of its
+//! text, and writing it is mostly a copy.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use engine::ConnectorError;
 
-use super::reader::{RecordReader, Start};
+use super::reader::{read_error, RecordReader, Start};
 use super::rows::Header;
 use super::Settings;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How much of the base file a pass in file order reads at a time.
+const CHUNK: usize = 1 << 20;
 
 /// A CSV file as rows of text cells.
 #[derive(Debug)]
@@ -27,8 +43,15 @@ pub(crate) struct Table {
     anchor: usize,
     /// The DN column, with `dn_column`.
     dn: Option<usize>,
-    /// Rows in file order; `None` once deleted.
-    rows: Vec<Option<Row>>,
+    /// Rows in file order.
+    rows: Vec<Slot>,
+    /// The file the [`Slot::File`] rows are in; `None` for a new file.
+    base: Option<File>,
+    /// The file's path, for messages.
+    path: PathBuf,
+    delimiter: u8,
+    /// Cells are written with `escape_formulas`.
+    formulas: bool,
     by_anchor: KeyIndex,
     /// Normalized DN → the first row holding it (DNs compare without case),
     /// built on first use: a batch that adds nothing, renames nothing and
@@ -41,6 +64,28 @@ pub(crate) struct Table {
     /// could index another row than this table does.
     dn_unindexed: bool,
 }
+
+/// Where a row's cells are.
+#[derive(Debug)]
+enum Slot {
+    /// In the base file, as [`encode`] writes its cells in the table's
+    /// column order.
+    File(Span),
+    /// In memory: written by a change, or not to be copied as it is.
+    Held(Row),
+    Deleted,
+}
+
+/// A row's bytes in a file, without its line terminator.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    offset: u64,
+    len: u32,
+}
+
+/// Where [`Table::write_to`] put each row (`None` for a deleted one).
+#[derive(Debug)]
+pub(crate) struct Written(Vec<Option<Span>>);
 
 impl Table {
     /// Reads the target file. A missing or empty file is an empty system; a
@@ -62,6 +107,7 @@ impl Table {
                 (first, fixed)
             }
         };
+        let delimiter = config.delimiter.byte();
         let mut table = Table {
             position: index(&columns),
             anchor: 0,
@@ -70,6 +116,10 @@ impl Table {
             fixed,
             declared: config.columns.is_some(),
             rows: Vec::new(),
+            base: None,
+            path: source.path.clone(),
+            delimiter,
+            formulas: config.escape_formulas,
             by_anchor: KeyIndex::default(),
             by_dn: OnceCell::new(),
             bom: false,
@@ -78,12 +128,13 @@ impl Table {
         };
         table.anchor = table.column(&config.anchor).unwrap_or(0);
         table.dn = config.dn_column.as_deref().and_then(|c| table.column(c));
-        let file = match std::fs::File::open(&source.path) {
+        let file = match File::open(&source.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(table),
-            Err(e) => return Err(super::reader::read_error(&source.path, &e)),
+            Err(e) => return Err(read_error(&source.path, &e)),
         };
-        let delimiter = config.delimiter.byte();
+        // Checking for a second anchor reads earlier rows.
+        table.base = Some(file.try_clone().map_err(|e| read_error(&source.path, &e))?);
         let mut reader = RecordReader::new(
             file,
             &source.path,
@@ -103,6 +154,11 @@ impl Table {
         }
         // Where each column of the file goes in the table (nowhere, when undeclared).
         let target: Vec<Option<usize>> = header.names.iter().map(|n| table.column(n)).collect();
+        // A row stays in the file only if its fields are the table's columns.
+        let in_order = target
+            .iter()
+            .copied()
+            .eq((0..table.columns.len()).map(Some));
         let refuse = |what: String| {
             ConnectorError::new(format!(
                 "cannot export to {}: {what}; fix the file first (rewriting it would lose the row)",
@@ -111,30 +167,44 @@ impl Table {
         };
         // The line of each row, for the message about a second anchor.
         let mut lines: Vec<u64> = Vec::new();
+        let mut line = Vec::new();
         while let Some(record) = reader.next_record()? {
-            // The cells in table order, borrowed from the record: a row
-            // costs its two packed allocations, not one a cell.
             let fields = header
                 .cells(&record, &source.shown)
                 .map_err(|bad| refuse(bad.to_string()))?;
-            let mut cells = vec![""; table.columns.len()];
-            for (cell, to) in fields.into_iter().zip(&target) {
-                if let Some(slot) = to.and_then(|to| cells.get_mut(to)) {
-                    *slot = cell;
-                }
-            }
-            let anchor = cells.get(table.anchor).copied().unwrap_or_default();
-            let held = table.row_of(anchor);
-            if let Some(first) = held.and_then(|r| lines.get(r)) {
+            let anchor = fields.get(header.anchor).copied().unwrap_or_default();
+            if let Some(first) = table.row_of(anchor)?.and_then(|r| lines.get(r)) {
                 return Err(refuse(format!(
                     "{}: duplicate anchor {anchor:?}, already on line {first}",
                     record.location(&source.shown, record.field_start(header.anchor))
                 )));
             }
             lines.push(record.line());
-            let index = table.rows.len();
-            table.by_anchor.add(anchor, index);
-            table.rows.push(Some(Row::pack(&cells)));
+            let content = record.content();
+            let copies = in_order && {
+                line.clear();
+                table.encode_cells(&mut line, fields.iter().copied());
+                line == content
+            };
+            let slot = match u32::try_from(content.len()) {
+                Ok(len) if copies => Slot::File(Span {
+                    offset: record.offset(),
+                    len,
+                }),
+                _ => {
+                    // The cells in table order, borrowed from the record: a
+                    // row costs its two packed allocations, not one a cell.
+                    let mut cells = vec![""; table.columns.len()];
+                    for (cell, to) in fields.into_iter().zip(&target) {
+                        if let Some(slot) = to.and_then(|to| cells.get_mut(to)) {
+                            *slot = cell;
+                        }
+                    }
+                    Slot::Held(Row::pack(&cells))
+                }
+            };
+            table.by_anchor.add(anchor, table.rows.len());
+            table.rows.push(slot);
         }
         Ok(table)
     }
@@ -144,16 +214,16 @@ impl Table {
         self.changed
     }
 
-    /// Marks the table as written to its file: nothing changed since.
-    pub(crate) fn mark_written(&mut self) {
-        self.changed = false;
-    }
-
     /// Whether loading the file this table was written to gives this table
     /// again: no column was added (the file writes added columns sorted)
     /// and no DN left the index.
     pub(crate) fn reloads_as_itself(&self) -> bool {
         self.columns.len() == self.fixed && !self.dn_unindexed
+    }
+
+    /// The file the table reads its unchanged rows from.
+    pub(crate) fn base(&self) -> Option<&File> {
+        self.base.as_ref()
     }
 
     /// The index of a column.
@@ -168,10 +238,13 @@ impl Table {
     }
 
     /// The row holding `anchor`.
-    pub(crate) fn row_of(&self, anchor: &str) -> Option<usize> {
-        self.by_anchor
-            .rows(anchor)
-            .find(|&row| self.cell_at(row, self.anchor) == anchor)
+    pub(crate) fn row_of(&self, anchor: &str) -> Result<Option<usize>, ConnectorError> {
+        for row in self.by_anchor.rows(anchor) {
+            if self.cell_at(row, self.anchor)? == anchor {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 
     /// The anchor column's name.
@@ -180,54 +253,168 @@ impl Table {
     }
 
     /// The anchor of a row.
-    pub(crate) fn anchor_of(&self, row: usize) -> &str {
-        self.cell_at(row, self.anchor)
+    pub(crate) fn anchor_of(&self, row: usize) -> Result<String, ConnectorError> {
+        Ok(self.cell_at(row, self.anchor)?.into_owned())
     }
 
     /// The row holding `dn`, compared without regard to case.
-    pub(crate) fn row_of_dn(&self, dn: &str) -> Option<usize> {
+    pub(crate) fn row_of_dn(&self, dn: &str) -> Result<Option<usize>, ConnectorError> {
         self.row_of_normalized_dn(&rules::dn::normalize(dn))
     }
 
-    fn row_of_normalized_dn(&self, normalized: &str) -> Option<usize> {
-        let column = self.dn?;
-        let index = self.by_dn.get_or_init(|| self.index_dns(column));
+    fn row_of_normalized_dn(&self, normalized: &str) -> Result<Option<usize>, ConnectorError> {
+        let Some(column) = self.dn else {
+            return Ok(None);
+        };
+        let index = match self.by_dn.get() {
+            Some(index) => index,
+            None => {
+                let built = self.index_dns(column)?;
+                self.by_dn.get_or_init(|| built)
+            }
+        };
         self.holder(index, column, normalized)
     }
 
     /// The row of `index` whose DN normalizes to `normalized`.
-    fn holder(&self, index: &KeyIndex, column: usize, normalized: &str) -> Option<usize> {
-        index
-            .rows(normalized)
-            .find(|&row| rules::dn::normalize(self.cell_at(row, column)) == normalized)
+    fn holder(
+        &self,
+        index: &KeyIndex,
+        column: usize,
+        normalized: &str,
+    ) -> Result<Option<usize>, ConnectorError> {
+        for row in index.rows(normalized) {
+            if rules::dn::normalize(&self.cell_at(row, column)?) == normalized {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 
     /// The DN index of the rows as they are: the first row holding a DN.
-    fn index_dns(&self, column: usize) -> KeyIndex {
+    /// The rows still in the file are read in file order, a chunk at a time.
+    fn index_dns(&self, column: usize) -> Result<KeyIndex, ConnectorError> {
         let mut index = KeyIndex::default();
-        for row in 0..self.rows.len() {
-            let dn = self.cell_at(row, column);
+        let mut chunks = Chunks::new(self.base.as_ref());
+        for (row, slot) in self.rows.iter().enumerate() {
+            let dn = match slot {
+                Slot::File(span) => {
+                    let bytes = chunks.read(*span).map_err(|e| read_error(&self.path, &e))?;
+                    self.file_cell(bytes, column)?
+                }
+                Slot::Held(cells) => Cow::Borrowed(cells.get(column)),
+                Slot::Deleted => continue,
+            };
             if dn.is_empty() {
                 continue;
             }
-            let dn = rules::dn::normalize(dn);
-            if self.holder(&index, column, &dn).is_none() {
+            let dn = rules::dn::normalize(&dn);
+            if self.holder(&index, column, &dn)?.is_none() {
                 index.add(&dn, row);
             }
         }
-        index
+        Ok(index)
+    }
+
+    /// The text of every cell of a row, in column order.
+    pub(crate) fn cells(&self, row: usize) -> Result<Vec<String>, ConnectorError> {
+        Ok(match self.rows.get(row) {
+            Some(Slot::File(span)) => {
+                let bytes = self.read(*span)?;
+                let mut cells = Vec::with_capacity(self.columns.len());
+                let mut rest = Some(bytes.as_slice());
+                while let Some(bytes) = rest {
+                    let (field, next) = split_field(bytes, self.delimiter);
+                    cells.push(self.text(field)?.into_owned());
+                    rest = next;
+                }
+                cells
+            }
+            Some(Slot::Held(cells)) => cells.unpack(),
+            Some(Slot::Deleted) | None => Vec::new(),
+        })
     }
 
     /// The text of a cell ("" for a column the row has no cell in).
-    pub(crate) fn cell(&self, row: usize, name: &str) -> &str {
-        self.column(name)
-            .map_or("", |column| self.cell_at(row, column))
+    fn cell_at(&self, row: usize, column: usize) -> Result<Cow<'_, str>, ConnectorError> {
+        match self.rows.get(row) {
+            Some(Slot::File(span)) => {
+                let bytes = self.read(*span)?;
+                Ok(Cow::Owned(self.file_cell(&bytes, column)?.into_owned()))
+            }
+            Some(Slot::Held(cells)) => Ok(Cow::Borrowed(cells.get(column))),
+            Some(Slot::Deleted) | None => Ok(Cow::Borrowed("")),
+        }
     }
 
-    fn cell_at(&self, row: usize, column: usize) -> &str {
-        match self.rows.get(row) {
-            Some(Some(cells)) => cells.get(column),
-            _ => "",
+    /// A row's bytes in the base file.
+    fn read(&self, span: Span) -> Result<Vec<u8>, ConnectorError> {
+        let mut bytes = vec![0; span.len as usize];
+        let read = match &self.base {
+            Some(file) => read_at(file, &mut bytes, span.offset),
+            None => Err(io::ErrorKind::UnexpectedEof.into()),
+        };
+        read.map_err(|e| read_error(&self.path, &e))?;
+        Ok(bytes)
+    }
+
+    /// Cell `column` of a row read from the base file.
+    fn file_cell<'b>(
+        &self,
+        bytes: &'b [u8],
+        column: usize,
+    ) -> Result<Cow<'b, str>, ConnectorError> {
+        let mut rest = Some(bytes);
+        let mut index = 0;
+        while let Some(bytes) = rest {
+            let (field, next) = split_field(bytes, self.delimiter);
+            if index == column {
+                return self.text(field);
+            }
+            rest = next;
+            index += 1;
+        }
+        Ok(Cow::Borrowed(""))
+    }
+
+    /// A field read from the base file as the text of its cell: without the
+    /// formula quote.
+    fn text<'b>(&self, field: Cow<'b, [u8]>) -> Result<Cow<'b, str>, ConnectorError> {
+        let changed = || {
+            ConnectorError::new(format!(
+                "cannot export to {}: the file changed while it was exported (a row read again is not UTF-8 any more); export again",
+                self.path.display()
+            ))
+        };
+        let unescape = |text: &str| {
+            if self.formulas {
+                super::formula::unescape(text).len()
+            } else {
+                text.len()
+            }
+        };
+        Ok(match field {
+            Cow::Borrowed(bytes) => {
+                let text = std::str::from_utf8(bytes).map_err(|_| changed())?;
+                let keep = unescape(text);
+                Cow::Borrowed(&text[text.len() - keep..])
+            }
+            Cow::Owned(bytes) => {
+                let mut text = String::from_utf8(bytes).map_err(|_| changed())?;
+                let keep = unescape(&text);
+                text.drain(..text.len() - keep);
+                Cow::Owned(text)
+            }
+        })
+    }
+
+    /// Appends a row's cells as the file holds them: escaped (with
+    /// `escape_formulas`) and quoted where needed.
+    fn encode_cells<'c>(&self, line: &mut Vec<u8>, cells: impl Iterator<Item = &'c str>) {
+        if self.formulas {
+            encode(line, cells.map(super::formula::escape), self.delimiter);
+        } else {
+            encode(line, cells, self.delimiter);
         }
     }
 
@@ -235,23 +422,26 @@ impl Table {
     /// not seen before (the caller checked [`Table::accepts`]) and re-keying
     /// the row when its anchor or DN cell changes (the caller checked the
     /// new anchor and DN are free and the anchor is not empty). Returns the row.
-    pub(crate) fn write_row(&mut self, row: Option<usize>, cells: Vec<(String, String)>) -> usize {
-        let previous_anchor = row.map(|row| self.cell_at(row, self.anchor).to_owned());
-        // Only a built DN index needs the DN the row held.
-        let previous_dn = match (row, self.dn) {
-            (Some(row), Some(dn)) if self.by_dn.get().is_some() => self.cell_at(row, dn).to_owned(),
-            _ => String::new(),
-        };
-        let row = match row {
-            Some(row) => row,
+    pub(crate) fn write_row(
+        &mut self,
+        row: Option<usize>,
+        cells: Vec<(String, String)>,
+    ) -> Result<usize, ConnectorError> {
+        let (row, mut unpacked, previous_anchor) = match row {
+            Some(row) => {
+                let unpacked = self.cells(row)?;
+                let anchor = unpacked.get(self.anchor).cloned().unwrap_or_default();
+                (row, unpacked, Some(anchor))
+            }
             None => {
-                self.rows.push(Some(Row::pack::<&str>(&[])));
-                self.rows.len() - 1
+                self.rows.push(Slot::Held(Row::pack::<&str>(&[])));
+                (self.rows.len() - 1, Vec::new(), None)
             }
         };
-        let mut unpacked: Vec<String> = match self.rows.get(row) {
-            Some(Some(packed)) => packed.unpack(),
-            _ => Vec::new(),
+        // Only a built DN index needs the DN the row held.
+        let previous_dn = match self.dn {
+            Some(dn) if self.by_dn.get().is_some() => unpacked.get(dn).cloned().unwrap_or_default(),
+            _ => String::new(),
         };
         for (name, text) in cells {
             let column = match self.column(&name) {
@@ -268,44 +458,45 @@ impl Table {
             }
             unpacked[column] = text;
         }
-        if let Some(Some(packed)) = self.rows.get_mut(row) {
-            *packed = Row::pack(&unpacked);
+        let anchor = unpacked.get(self.anchor).cloned().unwrap_or_default();
+        if let Some(slot) = self.rows.get_mut(row) {
+            *slot = Slot::Held(Row::pack(&unpacked));
         }
-        let anchor = self.cell_at(row, self.anchor).to_owned();
         if previous_anchor.as_deref() != Some(anchor.as_str()) {
             if let Some(previous) = previous_anchor {
                 self.by_anchor.remove(&previous, row);
             }
             self.by_anchor.add(&anchor, row);
         }
-        self.reindex_dn(row, &previous_dn);
+        self.reindex_dn(row, &previous_dn)?;
         self.changed = true;
-        row
+        Ok(row)
     }
 
     /// Moves `row` in the DN index from `previous` to the DN it holds now.
     /// An index not built yet is left alone: it will be built from the rows
     /// as they are.
-    fn reindex_dn(&mut self, row: usize, previous: &str) {
+    fn reindex_dn(&mut self, row: usize, previous: &str) -> Result<(), ConnectorError> {
         let Some(column) = self.dn.filter(|_| self.by_dn.get().is_some()) else {
-            return;
+            return Ok(());
         };
-        let dn = self.cell_at(row, column);
+        let dn = self.cell_at(row, column)?;
         if dn == previous {
-            return;
+            return Ok(());
         }
-        let dn = (!dn.is_empty()).then(|| rules::dn::normalize(dn));
+        let dn = (!dn.is_empty()).then(|| rules::dn::normalize(&dn));
         self.unindex_dn(previous, row);
         let Some(dn) = dn else {
-            return;
+            return Ok(());
         };
-        let other = self.row_of_normalized_dn(&dn).filter(|&r| r != row);
+        let other = self.row_of_normalized_dn(&dn)?.filter(|&r| r != row);
         if let Some(index) = self.by_dn.get_mut() {
             if let Some(other) = other {
                 index.remove(&dn, other);
             }
             index.add(&dn, row);
         }
+        Ok(())
     }
 
     /// Forgets that `row` holds `dn` (another row holding it stays indexed).
@@ -319,54 +510,234 @@ impl Table {
     }
 
     /// Deletes the row holding `anchor`; `false` if there is none.
-    pub(crate) fn delete(&mut self, anchor: &str) -> bool {
-        let Some(row) = self.row_of(anchor) else {
-            return false;
+    pub(crate) fn delete(&mut self, anchor: &str) -> Result<bool, ConnectorError> {
+        let Some(row) = self.row_of(anchor)? else {
+            return Ok(false);
         };
         self.by_anchor.remove(anchor, row);
         if let Some(dn_column) = self.dn {
-            let dn = self.cell_at(row, dn_column).to_owned();
+            let dn = self.cell_at(row, dn_column)?.into_owned();
             self.unindex_dn(&dn, row);
         }
         if let Some(slot) = self.rows.get_mut(row) {
-            *slot = None;
+            *slot = Slot::Deleted;
         }
         self.changed = true;
-        true
+        Ok(true)
     }
 
-    /// Writes the file: header, then rows in order. The same table always
-    /// gives the same bytes.
-    pub(crate) fn write_to(
-        &self,
-        out: &mut dyn Write,
-        delimiter: u8,
-        escape_formulas: bool,
-    ) -> io::Result<()> {
-        if self.bom {
-            out.write_all(BOM)?;
-        }
+    /// Writes the file: header, then rows in order, a row still in the base
+    /// file copied from it as it is. The same table always gives the same
+    /// bytes.
+    pub(crate) fn write_to(&self, out: &mut dyn Write) -> io::Result<Written> {
         let mut added: Vec<usize> = (self.fixed..self.columns.len()).collect();
         added.sort_by(|&a, &b| self.columns[a].cmp(&self.columns[b]));
         let order: Vec<usize> = (0..self.fixed).chain(added).collect();
-        let mut csv = ::csv::WriterBuilder::new()
-            .delimiter(delimiter)
-            .terminator(::csv::Terminator::Any(b'\n'))
-            .from_writer(out);
-        csv.write_record(order.iter().map(|&c| self.columns[c].as_str()))?;
-        for cells in self.rows.iter().flatten() {
-            for &c in &order {
-                let cell = cells.get(c);
-                if escape_formulas {
-                    csv.write_field(super::formula::escape(cell).as_bytes())?;
-                } else {
-                    csv.write_field(cell)?;
+        let mut out = Counted { out, at: 0 };
+        if self.bom {
+            out.put(BOM)?;
+        }
+        let mut line = Vec::new();
+        encode(
+            &mut line,
+            order.iter().map(|&c| self.columns[c].as_str()),
+            self.delimiter,
+        );
+        line.push(b'\n');
+        out.put(&line)?;
+        // A copied row's cells of added columns are empty.
+        let padding = vec![self.delimiter; self.columns.len() - self.fixed];
+        let mut chunks = Chunks::new(self.base.as_ref());
+        let mut spans = Vec::with_capacity(self.rows.len());
+        for slot in &self.rows {
+            let start = out.at;
+            match slot {
+                Slot::File(span) => {
+                    out.put(chunks.read(*span)?)?;
+                    out.put(&padding)?;
+                }
+                Slot::Held(cells) => {
+                    line.clear();
+                    self.encode_cells(&mut line, order.iter().map(|&c| cells.get(c)));
+                    out.put(&line)?;
+                }
+                Slot::Deleted => {
+                    spans.push(None);
+                    continue;
                 }
             }
-            csv.write_record(std::iter::empty::<&[u8]>())?;
+            let len = u32::try_from(out.at - start).ok();
+            spans.push(len.map(|len| Span { offset: start, len }));
+            out.put(b"\n")?;
         }
-        csv.flush()
+        out.out.flush()?;
+        Ok(Written(spans))
     }
+
+    /// Makes `file`, which [`Table::write_to`] wrote as `written`, the base:
+    /// every row it could read back from there leaves memory. Only for a
+    /// table that [reloads as itself](Table::reloads_as_itself) (the file's
+    /// columns are the table's).
+    pub(crate) fn rebase(&mut self, file: File, written: Written) {
+        debug_assert!(self.reloads_as_itself());
+        for (slot, span) in self.rows.iter_mut().zip(written.0) {
+            if let Some(span) = span {
+                *slot = Slot::File(span);
+            }
+        }
+        self.base = Some(file);
+        self.changed = false;
+    }
+}
+
+/// The first field of a record written by [`encode`], unquoted, and the
+/// rest of the record after its delimiter (`None` after the last field).
+fn split_field(bytes: &[u8], delimiter: u8) -> (Cow<'_, [u8]>, Option<&[u8]>) {
+    if bytes.first() != Some(&b'"') {
+        return match bytes.iter().position(|&b| b == delimiter) {
+            Some(end) => (Cow::Borrowed(&bytes[..end]), Some(&bytes[end + 1..])),
+            None => (Cow::Borrowed(bytes), None),
+        };
+    }
+    let mut text = Vec::new();
+    let mut i = 1;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' {
+            if bytes.get(i + 1) == Some(&b'"') {
+                text.push(b'"');
+                i += 2;
+                continue;
+            }
+            // The closing quote, then the delimiter or the end.
+            return (Cow::Owned(text), bytes.get(i + 2..));
+        }
+        text.push(b);
+        i += 1;
+    }
+    (Cow::Owned(text), None)
+}
+
+/// Appends one record without its terminator, quoted as the `csv` crate
+/// quotes (only where needed: a delimiter, quote, `\r` or `\n` in a field,
+/// or a record of one empty field).
+fn encode<S: AsRef<str>>(line: &mut Vec<u8>, fields: impl Iterator<Item = S>, delimiter: u8) {
+    let start = line.len();
+    let mut count = 0;
+    for field in fields {
+        let field = field.as_ref().as_bytes();
+        if count > 0 {
+            line.push(delimiter);
+        }
+        count += 1;
+        if field
+            .iter()
+            .any(|&b| b == delimiter || b == b'"' || b == b'\r' || b == b'\n')
+        {
+            line.push(b'"');
+            for &b in field {
+                if b == b'"' {
+                    line.push(b'"');
+                }
+                line.push(b);
+            }
+            line.push(b'"');
+        } else {
+            line.extend_from_slice(field);
+        }
+    }
+    if count <= 1 && line.len() == start {
+        line.extend_from_slice(b"\"\"");
+    }
+}
+
+/// A writer that counts what it was given.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    at: u64,
+}
+
+impl Counted<'_> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// Reads rows of the base file in file order a chunk at a time, instead of
+/// one read a row.
+struct Chunks<'a> {
+    file: Option<&'a File>,
+    buf: Vec<u8>,
+    /// The file offset of `buf[0]`.
+    start: u64,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(file: Option<&'a File>) -> Self {
+        Chunks {
+            file,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    fn read(&mut self, span: Span) -> io::Result<&[u8]> {
+        let len = span.len as usize;
+        let cached = span.offset >= self.start
+            && span.offset + span.len as u64 <= self.start + self.buf.len() as u64;
+        if !cached {
+            let file = self.file.ok_or(io::ErrorKind::UnexpectedEof)?;
+            self.buf.resize(CHUNK.max(len), 0);
+            let got = read_some_at(file, &mut self.buf, span.offset)?;
+            if got < len {
+                return Err(shrunk());
+            }
+            self.buf.truncate(got);
+            self.start = span.offset;
+        }
+        let from = (span.offset - self.start) as usize;
+        Ok(&self.buf[from..from + len])
+    }
+}
+
+/// Fills `buf` from `offset`, short only at the end of the file.
+fn read_some_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match positioned_read(file, &mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Fills `buf` from `offset`, or fails.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    if read_some_at(file, buf, offset)? < buf.len() {
+        return Err(shrunk());
+    }
+    Ok(())
+}
+
+fn shrunk() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file is shorter than when it was read: it changed while it was exported",
+    )
+}
+
+#[cfg(unix)]
+fn positioned_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn positioned_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 /// One row's cells packed into one allocation of text and one of cell
@@ -499,8 +870,133 @@ fn index(columns: &[String]) -> HashMap<String, usize> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::{KeyIndex, Row, Table};
+    use super::{encode, KeyIndex, Row, Slot, Table};
     use crate::csv::{Settings, Source};
+
+    fn settings(dir: &std::path::Path, keys: &str) -> Settings {
+        let config: crate::csv::config::CsvConfig = toml::from_str(&format!(
+            "path = \"ad.csv\"\nobject_type = \"user\"\nanchor = \"id\"\n{keys}"
+        ))
+        .unwrap();
+        Settings {
+            file: Source::new(&config.path, dir),
+            config,
+            change_file: None,
+        }
+    }
+
+    fn kinds(table: &Table) -> String {
+        table
+            .rows
+            .iter()
+            .map(|slot| match slot {
+                Slot::File(_) => 'f',
+                Slot::Held(_) => 'h',
+                Slot::Deleted => 'd',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_stay_in_the_file_until_written_and_are_read_from_the_file_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        std::fs::write(
+            &path,
+            "id,title\nE1,Clerk\n\"E2\",Clerk\nE3,Clerk\r\nE4,Clerk\n",
+        )
+        .unwrap();
+        let settings = settings(dir.path(), "");
+        let mut table = Table::load(&settings).unwrap();
+        assert_eq!(
+            kinds(&table),
+            "fhff",
+            "a row quoted where no quote is needed is held"
+        );
+
+        let e4 = table.row_of("E4").unwrap().unwrap();
+        table
+            .write_row(Some(e4), vec![("title".into(), "Lead, Ops".into())])
+            .unwrap();
+        table
+            .write_row(
+                None,
+                vec![("id".into(), "E5".into()), ("title".into(), "Dev".into())],
+            )
+            .unwrap();
+        assert!(table.delete("E1").unwrap());
+        assert_eq!(kinds(&table), "dhfhh");
+
+        let mut bytes = Vec::new();
+        let written = table.write_to(&mut bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            "id,title\nE2,Clerk\nE3,Clerk\nE4,\"Lead, Ops\"\nE5,Dev\n"
+        );
+        std::fs::write(&path, &bytes).unwrap();
+        table.rebase(std::fs::File::open(&path).unwrap(), written);
+        assert_eq!(kinds(&table), "dffff");
+        assert!(!table.changed());
+        let e5 = table.row_of("E5").unwrap().unwrap();
+        assert_eq!(table.cells(e5).unwrap(), ["E5", "Dev"]);
+        assert_eq!(table.cells(e4).unwrap(), ["E4", "Lead, Ops"]);
+        assert_eq!(table.anchor_of(1).unwrap(), "E2");
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_it_is_exported_fails_the_batch_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        std::fs::write(&path, "id,title\nE1,Clerk\nE2,Clerk\n").unwrap();
+        let table = Table::load(&settings(dir.path(), "")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(12)
+            .unwrap();
+        let error = table.row_of("E2").unwrap_err().to_string();
+        assert!(
+            error.contains("ad.csv") && error.contains("changed while it was exported"),
+            "{error}"
+        );
+        let mut out = Vec::new();
+        assert!(
+            table.write_to(&mut out).is_err(),
+            "nothing is written from a short file"
+        );
+    }
+
+    #[test]
+    fn records_are_quoted_as_the_csv_crate_quotes_them() {
+        let records: &[&[&str]] = &[
+            &["a", "b"],
+            &[""],
+            &["", ""],
+            &["x,y", "q\"uote", "cr\r", "lf\n", " pad ", "Zoë"],
+            &["", "tail"],
+            &["semi;colon", "'=1"],
+        ];
+        for delimiter in [b',', b';', b'\t'] {
+            for record in records {
+                let mut csv = ::csv::WriterBuilder::new()
+                    .delimiter(delimiter)
+                    .terminator(::csv::Terminator::Any(b'\n'))
+                    .from_writer(Vec::new());
+                csv.write_record(*record).unwrap();
+                let mut expected = csv.into_inner().unwrap();
+                expected.pop();
+                let mut line = b"kept".to_vec();
+                encode(&mut line, record.iter(), delimiter);
+                assert_eq!(
+                    String::from_utf8_lossy(&line[4..]),
+                    String::from_utf8_lossy(&expected),
+                    "{record:?} with {:?}",
+                    delimiter as char
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_dn_index_is_built_on_the_first_look_up_by_dn_from_the_rows_as_they_are() {
@@ -520,32 +1016,38 @@ mod tests {
             change_file: None,
         };
         let mut table = Table::load(&settings).unwrap();
-        let e1 = table.row_of("E1").unwrap();
-        table.write_row(Some(e1), vec![("title".into(), "Lead".into())]);
+        let e1 = table.row_of("E1").unwrap().unwrap();
+        table
+            .write_row(Some(e1), vec![("title".into(), "Lead".into())])
+            .unwrap();
         assert!(
             table.by_dn.get().is_none(),
             "loading and updating by anchor normalize no DN"
         );
 
         // A rename before the index exists is seen when it is built.
-        let e2 = table.row_of("E2").unwrap();
-        table.write_row(Some(e2), vec![("dn".into(), "CN=Bea".into())]);
-        assert_eq!(table.row_of_dn("cn=bea"), Some(e2));
+        let e2 = table.row_of("E2").unwrap().unwrap();
+        table
+            .write_row(Some(e2), vec![("dn".into(), "CN=Bea".into())])
+            .unwrap();
+        assert_eq!(table.row_of_dn("cn=bea").unwrap(), Some(e2));
         assert!(table.by_dn.get().is_some());
-        assert_eq!(table.row_of_dn("CN=Bob"), None);
+        assert_eq!(table.row_of_dn("CN=Bob").unwrap(), None);
         assert_eq!(
-            table.row_of_dn("CN=ANN"),
+            table.row_of_dn("CN=ANN").unwrap(),
             Some(e1),
             "the first row holding a DN"
         );
 
         // Once built, it follows renames and deletes.
-        table.write_row(Some(e2), vec![("dn".into(), "CN=Bo".into())]);
-        assert_eq!(table.row_of_dn("cn=bo"), Some(e2));
-        assert_eq!(table.row_of_dn("cn=bea"), None);
-        assert!(table.delete("E1"));
+        table
+            .write_row(Some(e2), vec![("dn".into(), "CN=Bo".into())])
+            .unwrap();
+        assert_eq!(table.row_of_dn("cn=bo").unwrap(), Some(e2));
+        assert_eq!(table.row_of_dn("cn=bea").unwrap(), None);
+        assert!(table.delete("E1").unwrap());
         assert_eq!(
-            table.row_of_dn("cn=ann"),
+            table.row_of_dn("cn=ann").unwrap(),
             None,
             "the duplicate was never indexed"
         );

@@ -897,6 +897,39 @@ async fn an_export_run_in_many_batches_writes_what_one_batch_writes() {
     assert_eq!(read(many.path(), "hr.csv"), read(one.path(), "hr.csv"));
 }
 
+#[tokio::test]
+async fn export_copies_untouched_rows_as_they_are_and_writes_anew_those_it_must() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\r\nE1,Ann,a;b\n\"E2\",Bob,\nE3,\"Cy, Jr.\",\r\nE4,Dee,\n",
+    );
+    let plain = connector(dir.path(), OUT);
+    let dea = update(1, "E4", vec![("displayName", AttrOp::Replace(s("Dea")))]);
+    plain.export(vec![dea]).await.unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,a;b\nE2,Bob,\nE3,\"Cy, Jr.\",\nE4,Dea,\n",
+        "quotes only where needed and one terminator, as if every row were written anew"
+    );
+
+    // With `escape_formulas`, a cell escaping would change is written anew:
+    // E5's formula gets its quote, E6's lone quote a second one.
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,'=1,\nE5,=2,\nE6,'plain,\nE7,'+3,\n",
+    );
+    let formulas = connector(dir.path(), &format!("{OUT}escape_formulas = true\n"));
+    let e7 = update(1, "E7", vec![("groups", AttrOp::Replace(s("x")))]);
+    formulas.export(vec![e7]).await.unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,'=1,\nE5,'=2,\nE6,''plain,\nE7,'+3,x\n"
+    );
+}
+
 /// A file holding E1 Ann, and a connector that has just exported E2 Bob.
 async fn ann_then_bob_added() -> (tempfile::TempDir, Box<dyn Connector>) {
     let dir = tempfile::tempdir().unwrap();
