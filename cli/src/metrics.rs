@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use engine::{Engine, RunRecord, RunStatus};
+use engine::{Engine, RunRecord, RunStatus, StepKind};
 
 /// The latest rendering, shared with the server.
 pub(crate) type Shared = Arc<Mutex<String>>;
@@ -47,11 +47,14 @@ pub(crate) fn render(engine: &Engine, profile: &str, runs: &[RunRecord]) -> Stri
         &mut out,
         "mvsync_step_objects",
         "gauge",
-        "The counters of each step of the last run of the profile (adds, updates, deletes, joins, errors…).",
+        "The counters of each step of the last run of the profile (adds, updates, deletes, joins, errors…); a step's own counters are shown at zero too.",
     );
     for r in runs {
+        let kept = counted(r.step);
         for (counter, n) in r.counters.pairs() {
-            if n > 0 {
+            // A step's own counters are there at zero too, so their series
+            // do not vanish after a run that had nothing to do.
+            if n > 0 || kept.contains(&counter) {
                 let _ = writeln!(
                     out,
                     "mvsync_step_objects{{profile=\"{}\",connector=\"{}\",step=\"{}\",counter=\"{counter}\"}} {n}",
@@ -133,6 +136,38 @@ pub(crate) fn render(engine: &Engine, profile: &str, runs: &[RunRecord]) -> Stri
         );
     }
     out
+}
+
+/// The counters a step of this kind keeps.
+fn counted(kind: StepKind) -> &'static [&'static str] {
+    match kind {
+        StepKind::FullImport | StepKind::DeltaImport => &[
+            "import-adds",
+            "import-updates",
+            "import-deletes",
+            "confirmed",
+            "errors",
+        ],
+        StepKind::FullSync | StepKind::DeltaSync => &[
+            "joins",
+            "projections",
+            "disconnects",
+            "flow-updates",
+            "mv-deletes",
+            "provisioned",
+            "deprovisioned",
+            "exports-staged",
+            "errors",
+        ],
+        StepKind::Export => &[
+            "export-adds",
+            "export-updates",
+            "export-renames",
+            "export-deletes",
+            "export-adopted",
+            "errors",
+        ],
+    }
 }
 
 /// A label value, escaped as the exposition format wants.

@@ -551,12 +551,19 @@ fn the_scheduler_writes_and_serves_prometheus_metrics() {
     for expected in [
         "# TYPE mvsync_run_duration_seconds gauge",
         "mvsync_step_objects{profile=\"full\",connector=\"app\",step=\"export\",counter=\"export-adds\"} 3",
+        // A step's own counters are there at zero, so series stay put.
+        "mvsync_step_objects{profile=\"full\",connector=\"app\",step=\"export\",counter=\"export-deletes\"} 0",
+        "mvsync_step_objects{profile=\"full\",connector=\"hr\",step=\"full-import\",counter=\"import-deletes\"} 0",
         "mvsync_pending_exports{connector=\"app\"} 0",
         "mvsync_quarantined{connector=\"app\"} 0",
         "mvsync_run_failed{profile=\"full\"} 0",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+    assert!(
+        !text.contains("step=\"export\",counter=\"import-adds\""),
+        "no other step's counters: {text}"
+    );
     // Served while the scheduler runs, after its first run. A profile that
     // has never run runs at once; the daily cron keeps a second run, whose
     // counters would be zero, from replacing the first while the test reads.
