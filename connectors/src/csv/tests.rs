@@ -930,6 +930,31 @@ async fn export_copies_untouched_rows_as_they_are_and_writes_anew_those_it_must(
     );
 }
 
+#[tokio::test]
+async fn export_copies_rows_after_a_bom_across_lines_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "\u{feff}employeeId,displayName,groups\nE1,\"Ann\nSmith\",a;b\n\nE2,Bob,\nE3,Cy,",
+    );
+    let connector = connector(dir.path(), OUT);
+    let bea = update(1, "E2", vec![("displayName", AttrOp::Replace(s("Bea")))]);
+    connector.export(vec![bea]).await.unwrap();
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "\u{feff}employeeId,displayName,groups\nE1,\"Ann\nSmith\",a;b\nE2,Bea,\nE3,Cy,\n"
+    );
+    // The next batch reads E1 from the file the first one wrote.
+    let c = update(2, "E1", vec![("groups", AttrOp::Add(vec![s("c")]))]);
+    connector.export(vec![c]).await.unwrap();
+    connector.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "\u{feff}employeeId,displayName,groups\nE1,\"Ann\nSmith\",a;b;c\nE2,Bea,\nE3,Cy,\n"
+    );
+}
+
 /// A file holding E1 Ann, and a connector that has just exported E2 Bob.
 async fn ann_then_bob_added() -> (tempfile::TempDir, Box<dyn Connector>) {
     let dir = tempfile::tempdir().unwrap();
