@@ -461,6 +461,49 @@ async fn full_import_reports_each_bad_row_where_it_is() {
 }
 
 #[tokio::test]
+async fn a_large_file_places_rows_and_problems_where_they_are() {
+    // 10,000 rows, every hundredth across two lines, then a bad row: far
+    // more than the reader keeps of the file at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("employeeId,displayName,city\n");
+    for i in 0..10_000 {
+        if i % 100 == 0 {
+            text.push_str(&format!("N{i:05},\"two\nlines\",Oslo\n"));
+        } else {
+            text.push_str(&format!("N{i:05},Name,Oslo\n"));
+        }
+    }
+    text.push_str("X1,Bob,Rome,extra\n");
+    write(dir.path(), "hr.csv", &text);
+    let got = full(&*connector(dir.path(), "")).await;
+    assert_eq!(objects(&got).len(), 10_000);
+    assert!(
+        got.contains(&Got::Bad(
+            "hr.csv:10102:13".into(),
+            "expected 3 fields as in the header row, found 4; the first surplus field starts here"
+                .into()
+        )),
+        "1 header line, 10,000 rows, 100 of them on two lines"
+    );
+    // Export finds the last good row in the file and copies the rest.
+    write(
+        dir.path(),
+        "hr.csv",
+        text.replace("X1,Bob,Rome,extra\n", ""),
+    );
+    let last = update(1, "N09999", vec![("city", AttrOp::Replace(s("Bergen")))]);
+    connector(dir.path(), "").export(vec![last]).await.unwrap();
+    let written = read(dir.path(), "hr.csv");
+    assert_eq!(written.len(), text.len() - "X1,Bob,Rome,extra\n".len() + 2);
+    assert!(written.contains("N05000,\"two\nlines\",Oslo\nN05001,Name,Oslo\n"));
+    assert!(
+        written.ends_with("N09998,Name,Oslo\nN09999,Name,Bergen\n"),
+        "{}",
+        &written[written.len() - 60..]
+    );
+}
+
+#[tokio::test]
 async fn full_import_locates_an_empty_anchor_in_its_own_column() {
     let dir = tempfile::tempdir().unwrap();
     write(
