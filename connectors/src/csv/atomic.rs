@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `target` with what `write` produces. The new file keeps the
-/// permissions of the file it replaces. Returns the new file, open for
-/// reading.
-pub(crate) fn replace(
+/// permissions of the file it replaces. Returns the new file (open for
+/// reading and writing; the export reads its rows from it) and what
+/// `write` returned.
+pub(crate) fn replace<T>(
     target: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<File> {
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<(File, T)> {
     let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -53,13 +54,13 @@ pub(crate) fn replace(
         file.set_permissions(metadata.permissions())?;
     }
     let mut out = BufWriter::new(file);
-    write(&mut out)?;
+    let written = write(&mut out)?;
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
     fs::rename(&temp.path, target)?;
     temp.renamed = true;
     sync_dir(dir)?;
-    Ok(file)
+    Ok((file, written))
 }
 
 #[cfg(unix)]

@@ -10,8 +10,6 @@
 //! and a DN another row holds (compared without case) is refused. With
 //! `object_type_column`, an add writes the change's object type.
 
-use std::path::Path;
-
 use engine::{
     Applied, AttrOp, ConnectorError, ExportChange, ExportFailure, ExportOp, ExportResult,
     FailureKind, RefKind,
@@ -20,7 +18,7 @@ use rules::Value;
 
 use super::atomic;
 use super::config::split_values;
-use super::table::Table;
+use super::table::{Stamp, Table};
 use super::Settings;
 
 /// The table an export run keeps between its batches, so that a large file
@@ -29,39 +27,6 @@ use super::Settings;
 #[derive(Debug)]
 pub(crate) struct Kept {
     table: Table,
-    stamp: Stamp,
-}
-
-/// What identifies one version of a file: a replacement (a new inode) or an
-/// edit in place (length, modification time) changes it.
-#[derive(Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    inode: (u64, u64),
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        Stamp::from(std::fs::metadata(path).ok()?)
-    }
-
-    fn of_file(file: &std::fs::File) -> Option<Stamp> {
-        Stamp::from(file.metadata().ok()?)
-    }
-
-    fn from(meta: std::fs::Metadata) -> Option<Stamp> {
-        Some(Stamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            inode: {
-                use std::os::unix::fs::MetadataExt;
-                (meta.dev(), meta.ino())
-            },
-        })
-    }
 }
 
 /// Applies `batch` in order and rewrites the file if anything changed,
@@ -75,7 +40,7 @@ pub(crate) fn apply(
 ) -> Result<(Vec<ExportResult>, Option<Kept>), ConnectorError> {
     let path = &settings.file.path;
     let mut table = match kept {
-        Some(kept) if Stamp::of(path).as_ref() == Some(&kept.stamp) => kept.table,
+        Some(kept) if Stamp::of(path).as_ref() == kept.table.stamp() => kept.table,
         _ => Table::load(settings)?,
     };
     let mut results = Vec::with_capacity(batch.len());
@@ -84,35 +49,28 @@ pub(crate) fn apply(
         let outcome = match apply_change(settings, &mut table, change) {
             Ok(applied) => Ok(applied),
             Err(Refusal::Change(failure)) => Err(failure),
-            Err(Refusal::File(error)) => return Err(error),
+            Err(Refusal::Fatal(error)) => return Err(error),
         };
         results.push(ExportResult { id, outcome });
     }
     if table.changed() {
-        let mut written = None;
-        let file = atomic::replace(path, |out| {
-            written = Some(table.write_to(out)?);
-            Ok(())
-        })
-        .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
-        match written {
-            // The next batch reads the rows from the file just written.
-            Some(written) if table.reloads_as_itself() => table.rebase(file, written),
-            _ => return Ok((results, None)),
+        let (file, written) = atomic::replace(path, |out| table.write_to(out))
+            .map_err(|e| ConnectorError::new(format!("cannot write {}: {e}", path.display())))?;
+        if !table.reloads_as_itself() {
+            return Ok((results, None));
         }
+        // The next batch reads the rows from the file just written.
+        table.rebase(file, written);
     }
-    let kept = match table.base().and_then(Stamp::of_file) {
-        Some(stamp) if table.reloads_as_itself() => Some(Kept { table, stamp }),
-        _ => None,
-    };
+    let kept = (table.stamp().is_some() && table.reloads_as_itself()).then_some(Kept { table });
     Ok((results, kept))
 }
 
-/// Why a change was not applied: the change itself, or the file (which
-/// fails the whole batch).
+/// Why a change was not applied: the change itself, or a problem that
+/// fails the whole batch (the file could not be read).
 enum Refusal {
     Change(ExportFailure),
-    File(ConnectorError),
+    Fatal(ConnectorError),
 }
 
 impl From<ExportFailure> for Refusal {
@@ -123,7 +81,7 @@ impl From<ExportFailure> for Refusal {
 
 impl From<ConnectorError> for Refusal {
     fn from(error: ConnectorError) -> Self {
-        Refusal::File(error)
+        Refusal::Fatal(error)
     }
 }
 
@@ -212,7 +170,9 @@ fn apply_change(
                         format!("an add needs a DN for the column {column:?}: expected a `dn` flow in the outbound rule"),
                     ).into());
                 }
-                check_dn_free(table, row, dn)?.map_err(|m| fail(Some(&anchor), m))?;
+                if let Some(taken) = dn_taken(table, row, dn)? {
+                    return Err(fail(Some(&anchor), taken).into());
+                }
                 draft.set_identity(column, dn.to_owned());
             }
             let cells = draft.into_cells();
@@ -260,7 +220,9 @@ fn apply_change(
                     )
                     .into());
                 }
-                check_dn_free(table, Some(row), dn)?.map_err(|m| fail(Some(&anchor), m))?;
+                if let Some(taken) = dn_taken(table, Some(row), dn)? {
+                    return Err(fail(Some(&anchor), taken).into());
+                }
                 draft.set_identity(column, dn.to_owned());
             }
             let new_anchor = draft.current(&config.anchor).to_owned();
@@ -313,20 +275,16 @@ fn find_row(table: &Table, change: &ExportChange) -> Result<Option<usize>, Conne
     }
 }
 
-/// Refuses a DN that a row other than `row` already holds (compared
-/// without regard to case, as directories do).
-fn check_dn_free(
-    table: &Table,
-    row: Option<usize>,
-    dn: &str,
-) -> Result<Result<(), String>, ConnectorError> {
+/// Why `dn` cannot be `row`'s: a row other than `row` already holds it
+/// (compared without regard to case, as directories do).
+fn dn_taken(table: &Table, row: Option<usize>, dn: &str) -> Result<Option<String>, ConnectorError> {
     Ok(match table.row_of_dn(dn)? {
-        Some(other) if Some(other) != row => Err(format!(
+        Some(other) if Some(other) != row => Some(format!(
             "the DN {dn:?} is already held by another row ({}={:?}): expected a DN no other row has",
             table.anchor_name(),
             table.anchor_of(other)?
         )),
-        _ => Ok(()),
+        _ => None,
     })
 }
 

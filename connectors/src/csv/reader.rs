@@ -196,14 +196,14 @@ impl RecordReader {
         }))
     }
 
-    /// The file offset just after the last record returned (the header's end,
-    /// right after reading it).
     /// Reads nothing at or past the absolute file offset `limit`: the
     /// records after it are not there yet.
     pub(crate) fn limit_to(&mut self, limit: u64) {
         self.csv.get_mut().limit = Some(limit);
     }
 
+    /// The file offset just after the last record returned (the header's end,
+    /// right after reading it).
     pub(crate) fn offset(&self) -> u64 {
         self.start + self.base + self.used as u64
     }
@@ -230,8 +230,6 @@ impl RecordReader {
     }
 }
 
-/// One record with its raw bytes, from its first byte through its line
-/// terminator (if any).
 /// The length of `file`'s complete lines: up to and including its last
 /// line feed. A change file's last line without one is still being written
 /// (an appending writer is mid-line), so a delta import stops before it and
@@ -256,6 +254,8 @@ pub(crate) fn complete_length(file: &mut File, path: &Path) -> Result<u64, Conne
     Ok(0)
 }
 
+/// One record with its raw bytes, from its first byte through its line
+/// terminator (if any).
 pub(crate) struct Record<'a> {
     /// The fields, unquoted.
     pub(crate) fields: &'a ByteRecord,

@@ -7,16 +7,21 @@
 //! file is written. A row is held in memory once a change writes it, or from
 //! the start when its bytes are not what writing its cells would give
 //! (quotes where none are needed, a cell `escape_formulas` would quote,
-//! declared `columns` that are not the file's): those are written anew.
-//! Every row is written with a `\n` terminator. A 1M-row file then costs about 40 bytes a row instead of its
-//! text, and writing it is mostly a copy.
+//! declared `columns` that are not the file's): those are written anew. A
+//! 1M-row file then costs about 40 bytes a row instead of its text, and
+//! writing it is mostly a copy. Every row is written with a `\n`
+//! terminator.
+//!
+//! The base must not change while it is in use: writing checks its
+//! length, modification time and inode afterwards, and a change fails the
+//! batch before the new file replaces the old.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use engine::ConnectorError;
 
@@ -47,6 +52,8 @@ pub(crate) struct Table {
     rows: Vec<Slot>,
     /// The file the [`Slot::File`] rows are in; `None` for a new file.
     base: Option<File>,
+    /// The base's version when it was read.
+    stamp: Option<Stamp>,
     /// The file's path, for messages.
     path: PathBuf,
     delimiter: u8,
@@ -69,7 +76,8 @@ pub(crate) struct Table {
 #[derive(Debug)]
 enum Slot {
     /// In the base file, as [`encode`] writes its cells in the table's
-    /// column order.
+    /// column order (the first `fixed` columns: a column added since is
+    /// empty in it).
     File(Span),
     /// In memory: written by a change, or not to be copied as it is.
     Held(Row),
@@ -86,6 +94,39 @@ pub(crate) struct Span {
 /// Where [`Table::write_to`] put each row (`None` for a deleted one).
 #[derive(Debug)]
 pub(crate) struct Written(Vec<Option<Span>>);
+
+/// What identifies one version of a file: a replacement (a new inode) or an
+/// edit in place (length, modification time) changes it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    /// The version of the file at `path` now.
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+        Stamp::from(std::fs::metadata(path).ok()?)
+    }
+
+    fn of_file(file: &File) -> Option<Stamp> {
+        Stamp::from(file.metadata().ok()?)
+    }
+
+    fn from(meta: std::fs::Metadata) -> Option<Stamp> {
+        Some(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (meta.dev(), meta.ino())
+            },
+        })
+    }
+}
 
 impl Table {
     /// Reads the target file. A missing or empty file is an empty system; a
@@ -117,6 +158,7 @@ impl Table {
             declared: config.columns.is_some(),
             rows: Vec::new(),
             base: None,
+            stamp: None,
             path: source.path.clone(),
             delimiter,
             formulas: config.escape_formulas,
@@ -133,8 +175,15 @@ impl Table {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(table),
             Err(e) => return Err(read_error(&source.path, &e)),
         };
-        // Checking for a second anchor reads earlier rows.
-        table.base = Some(file.try_clone().map_err(|e| read_error(&source.path, &e))?);
+        // Checking for a second anchor reads earlier rows, through a handle
+        // of its own (a clone would share the reader's position on Windows).
+        let base = File::open(&source.path).map_err(|e| read_error(&source.path, &e))?;
+        let stamp = Stamp::of_file(&base);
+        if stamp.is_none() || stamp != Stamp::of_file(&file) {
+            return Err(read_error(&source.path, &changed()));
+        }
+        table.base = Some(base);
+        table.stamp = stamp;
         let mut reader = RecordReader::new(
             file,
             &source.path,
@@ -167,7 +216,7 @@ impl Table {
         };
         // The line of each row, for the message about a second anchor.
         let mut lines: Vec<u64> = Vec::new();
-        let mut line = Vec::new();
+        let mut encoded = Vec::new();
         while let Some(record) = reader.next_record()? {
             let fields = header
                 .cells(&record, &source.shown)
@@ -181,11 +230,12 @@ impl Table {
             }
             lines.push(record.line());
             let content = record.content();
-            let copies = in_order && {
-                line.clear();
-                table.encode_cells(&mut line, fields.iter().copied());
-                line == content
-            };
+            let mut copies = false;
+            if in_order {
+                encoded.clear();
+                table.encode_cells(&mut encoded, fields.iter().copied());
+                copies = encoded == content;
+            }
             let slot = match u32::try_from(content.len()) {
                 Ok(len) if copies => Slot::File(Span {
                     offset: record.offset(),
@@ -221,9 +271,9 @@ impl Table {
         self.columns.len() == self.fixed && !self.dn_unindexed
     }
 
-    /// The file the table reads its unchanged rows from.
-    pub(crate) fn base(&self) -> Option<&File> {
-        self.base.as_ref()
+    /// The version of the file the table reads its unchanged rows from.
+    pub(crate) fn stamp(&self) -> Option<&Stamp> {
+        self.stamp.as_ref()
     }
 
     /// The index of a column.
@@ -352,7 +402,7 @@ impl Table {
         let mut bytes = vec![0; span.len as usize];
         let read = match &self.base {
             Some(file) => read_at(file, &mut bytes, span.offset),
-            None => Err(io::ErrorKind::UnexpectedEof.into()),
+            None => Err(shrunk()),
         };
         read.map_err(|e| read_error(&self.path, &e))?;
         Ok(bytes)
@@ -380,12 +430,7 @@ impl Table {
     /// A field read from the base file as the text of its cell: without the
     /// formula quote.
     fn text<'b>(&self, field: Cow<'b, [u8]>) -> Result<Cow<'b, str>, ConnectorError> {
-        let changed = || {
-            ConnectorError::new(format!(
-                "cannot export to {}: the file changed while it was exported (a row read again is not UTF-8 any more); export again",
-                self.path.display()
-            ))
-        };
+        let garbled = || read_error(&self.path, &changed());
         let unescape = |text: &str| {
             if self.formulas {
                 super::formula::unescape(text).len()
@@ -395,12 +440,12 @@ impl Table {
         };
         Ok(match field {
             Cow::Borrowed(bytes) => {
-                let text = std::str::from_utf8(bytes).map_err(|_| changed())?;
+                let text = std::str::from_utf8(bytes).map_err(|_| garbled())?;
                 let keep = unescape(text);
                 Cow::Borrowed(&text[text.len() - keep..])
             }
             Cow::Owned(bytes) => {
-                let mut text = String::from_utf8(bytes).map_err(|_| changed())?;
+                let mut text = String::from_utf8(bytes).map_err(|_| garbled())?;
                 let keep = unescape(&text);
                 text.drain(..text.len() - keep);
                 Cow::Owned(text)
@@ -545,7 +590,9 @@ impl Table {
         );
         line.push(b'\n');
         out.put(&line)?;
-        // A copied row's cells of added columns are empty.
+        // A copied row's cells of added columns are empty. (A row of one
+        // empty cell, `""`, would need writing anew, but its one cell is
+        // the anchor, which is never empty.)
         let padding = vec![self.delimiter; self.columns.len() - self.fixed];
         let mut chunks = Chunks::new(self.base.as_ref());
         let mut spans = Vec::with_capacity(self.rows.len());
@@ -571,6 +618,13 @@ impl Table {
             out.put(b"\n")?;
         }
         out.out.flush()?;
+        // A base edited in place meanwhile may have been copied half old,
+        // half new: the new file must not replace the old one.
+        if let Some(base) = &self.base {
+            if Stamp::of_file(base) != self.stamp {
+                return Err(changed());
+            }
+        }
         Ok(Written(spans))
     }
 
@@ -585,6 +639,7 @@ impl Table {
                 *slot = Slot::File(span);
             }
         }
+        self.stamp = Stamp::of_file(&file);
         self.base = Some(file);
         self.changed = false;
     }
@@ -721,6 +776,11 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
         return Err(shrunk());
     }
     Ok(())
+}
+
+/// The base changed while the table was using it.
+fn changed() -> io::Error {
+    io::Error::other("the file changed while it was exported; export again")
 }
 
 fn shrunk() -> io::Error {
@@ -965,6 +1025,26 @@ mod tests {
             table.write_to(&mut out).is_err(),
             "nothing is written from a short file"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_edited_in_place_while_it_is_exported_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        std::fs::write(&path, "id,title\nE1,Clerk\nE2,Clerk\n").unwrap();
+        let mut table = Table::load(&settings(dir.path(), "")).unwrap();
+        let e1 = table.row_of("E1").unwrap().unwrap();
+        table
+            .write_row(Some(e1), vec![("title".into(), "Lead".into())])
+            .unwrap();
+        // Someone rewrites E2 in place: same length, same inode.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_at(&file, b"Clark", 21).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+        file.set_modified(later).unwrap();
+        let error = table.write_to(&mut Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("changed while it was exported"), "{error}");
     }
 
     #[test]
