@@ -415,6 +415,12 @@ pub trait Connector: Send + Sync {
     /// nothing (`mvsync test-connection`).
     async fn check(&self) -> Result<CheckReport, ConnectorError>;
 
+    /// Called when an export run has changes to send, before the engine
+    /// orders them and builds the first batch: the connector may start
+    /// preparing meanwhile (a file connector reads its file). The engine
+    /// calls [`Connector::export_finished`] afterwards in every case.
+    async fn export_starting(&self) {}
+
     /// Called when an export run has sent its last batch, or stopped early:
     /// the connector may drop what it kept between batches.
     async fn export_finished(&self) {}

@@ -295,6 +295,9 @@ impl Exporter<'_> {
                 threshold,
             });
         }
+        if !queue.changes.is_empty() || !queue.deletes.is_empty() {
+            connector.export_starting().await;
+        }
         let result = self.export_passes(connector, &queue).await;
         connector.export_finished().await;
         // What the system answered is in the log even when the step failed.

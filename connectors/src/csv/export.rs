@@ -29,6 +29,15 @@ pub(crate) struct Kept {
     table: Table,
 }
 
+impl Kept {
+    /// The file as it is now, for the run's first batch.
+    pub(crate) fn load(settings: &Settings) -> Result<Kept, ConnectorError> {
+        Ok(Kept {
+            table: Table::load(settings)?,
+        })
+    }
+}
+
 /// Applies `batch` in order and rewrites the file if anything changed,
 /// starting from the table `kept` by the previous batch when the file has
 /// not changed since. `Err` means the file could not be read or replaced:

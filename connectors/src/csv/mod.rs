@@ -19,6 +19,9 @@
 //!   `v1:<bytes consumed>:<FNV-1a 64 of those bytes, 16 hex digits>`; a full
 //!   import ends with the change file's state taken *before* reading the file,
 //!   so changes appended meanwhile are replayed, never skipped.
+//! - An export run starts reading the file when the engine announces it
+//!   (`export_starting`), while the engine orders the changes; it keeps
+//!   the table between batches while the file is the one it wrote.
 //! - Export rewrites the whole file per batch, copying the rows no change
 //!   touched as they are (`table`): an add of an existing anchor
 //!   updates that row (columns it does not mention keep their values), a
@@ -101,7 +104,18 @@ pub struct CsvConnector {
     settings: Arc<Settings>,
     /// Exports are read-modify-write of one file: one at a time. Holds the
     /// table an export run keeps between its batches.
-    export_lock: tokio::sync::Mutex<Option<export::Kept>>,
+    export_lock: tokio::sync::Mutex<Prepared>,
+}
+
+/// What an export run has of the file between its calls.
+#[derive(Debug, Default)]
+enum Prepared {
+    #[default]
+    Nothing,
+    /// Read since the run started, while the engine built the first batch.
+    Loading(tokio::task::JoinHandle<Result<export::Kept, ConnectorError>>),
+    /// The table the last batch left.
+    Kept(Box<export::Kept>),
 }
 
 impl CsvConnector {
@@ -119,7 +133,7 @@ impl CsvConnector {
                 file,
                 change_file,
             }),
-            export_lock: tokio::sync::Mutex::new(None),
+            export_lock: tokio::sync::Mutex::new(Prepared::Nothing),
         })
     }
 
@@ -191,12 +205,18 @@ impl Connector for CsvConnector {
     }
 
     async fn export(&self, batch: Vec<ExportChange>) -> Result<ExportReport, ConnectorError> {
-        let mut kept = self.export_lock.lock().await;
+        let mut prepared = self.export_lock.lock().await;
+        let previous = match std::mem::take(&mut *prepared) {
+            Prepared::Nothing => None,
+            Prepared::Loading(task) => Some(stream::joined(task).await?),
+            Prepared::Kept(kept) => Some(*kept),
+        };
         let settings = Arc::clone(&self.settings);
-        let previous = kept.take();
         let (results, keep) =
             stream::blocking(move || export::apply(&settings, batch, previous)).await?;
-        *kept = keep;
+        if let Some(keep) = keep {
+            *prepared = Prepared::Kept(Box::new(keep));
+        }
         // The file is replaced atomically: every change of the batch or none.
         Ok(ExportReport::complete(results))
     }
@@ -206,7 +226,19 @@ impl Connector for CsvConnector {
         stream::blocking(move || import::check(&settings)).await
     }
 
+    /// Starts reading the file on the blocking pool, so that the first
+    /// batch finds it read (the engine orders the changes meanwhile).
+    async fn export_starting(&self) {
+        let mut prepared = self.export_lock.lock().await;
+        if matches!(*prepared, Prepared::Nothing) {
+            let settings = Arc::clone(&self.settings);
+            *prepared = Prepared::Loading(tokio::task::spawn_blocking(move || {
+                export::Kept::load(&settings)
+            }));
+        }
+    }
+
     async fn export_finished(&self) {
-        *self.export_lock.lock().await = None;
+        *self.export_lock.lock().await = Prepared::Nothing;
     }
 }

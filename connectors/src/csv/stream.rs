@@ -72,7 +72,13 @@ where
     F: FnOnce() -> Result<T, ConnectorError> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
+    joined(tokio::task::spawn_blocking(f)).await
+}
+
+/// What a blocking task started earlier returned.
+pub(crate) async fn joined<T>(
+    task: tokio::task::JoinHandle<Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    task.await
         .map_err(|e| ConnectorError::new(format!("csv connector task failed: {e}")))?
 }

@@ -998,6 +998,70 @@ async fn export_copies_rows_after_a_bom_across_lines_and_batches() {
     );
 }
 
+#[tokio::test]
+async fn an_export_run_reads_the_file_from_its_start_and_still_sees_a_later_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,\n",
+    );
+    let config: super::CsvConfig = toml::from_str(&format!("{HR}{OUT}")).unwrap();
+    let csv = super::CsvConnector::new(config, dir.path()).unwrap();
+    csv.export_starting().await;
+    assert!(
+        matches!(*csv.export_lock.lock().await, super::Prepared::Loading(_)),
+        "reading began before the first batch"
+    );
+    let bob = add(1, &[("employeeId", s("E2")), ("displayName", s("Bob"))]);
+    csv.export(vec![bob]).await.unwrap();
+    assert!(matches!(
+        *csv.export_lock.lock().await,
+        super::Prepared::Kept(_)
+    ));
+    csv.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,\nE2,Bob,\n"
+    );
+
+    // Replaced after the run started: the first batch reads it again.
+    csv.export_starting().await;
+    write(
+        dir.path(),
+        "hr.csv.new",
+        "employeeId,displayName,groups\nE9,Zed,\n",
+    );
+    std::fs::rename(dir.path().join("hr.csv.new"), dir.path().join("hr.csv")).unwrap();
+    let cy = add(2, &[("employeeId", s("E3")), ("displayName", s("Cy"))]);
+    csv.export(vec![cy]).await.unwrap();
+    csv.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE9,Zed,\nE3,Cy,\n"
+    );
+
+    // A file that cannot be read fails the first batch, naming it, and is
+    // left as it was.
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,\"Ann\n",
+    );
+    csv.export_starting().await;
+    let dee = add(3, &[("employeeId", s("E4")), ("displayName", s("Dee"))]);
+    let error = csv.export(vec![dee]).await.unwrap_err().to_string();
+    csv.export_finished().await;
+    assert!(
+        error.contains("hr.csv") && error.contains("unterminated"),
+        "{error}"
+    );
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,\"Ann\n"
+    );
+}
+
 /// A file holding E1 Ann, and a connector that has just exported E2 Bob.
 async fn ann_then_bob_added() -> (tempfile::TempDir, Box<dyn Connector>) {
     let dir = tempfile::tempdir().unwrap();

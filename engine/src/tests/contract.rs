@@ -1,8 +1,8 @@
 //! The connector contract as the engine honours it: failure kinds (retry,
 //! join on already-exists, not-found), partial batches, in-flight adds of
 //! system-assigned anchors, expired watermarks, bad items that cannot pin a
-//! watermark, the import and sync deletion thresholds, and DNs compared in
-//! any escaping form.
+//! watermark, the import and sync deletion thresholds, DNs compared in
+//! any escaping form, and the start and end of an export run.
 
 use std::sync::Arc;
 
@@ -395,4 +395,19 @@ fn an_add_that_timed_out_is_looked_up_before_it_is_retried() {
     assert_eq!(graph.state().objects.len(), 5, "no add was applied twice");
     assert_eq!(graph.state().lookups, 5);
     h.assert_consistent();
+}
+
+#[test]
+fn a_connector_hears_an_export_run_start_only_when_there_is_something_to_send() {
+    let (h, _, graph) = hr_to_graph();
+    h.run("graph", Export);
+    assert_eq!(
+        graph.state().export_calls,
+        ["starting", "batch", "finished"],
+        "told before the first batch, so it can prepare meanwhile"
+    );
+    graph.state().export_calls.clear();
+    let run = h.run("graph", Export);
+    assert_eq!(run.counters.export_adds, 0);
+    assert_eq!(graph.state().export_calls, ["finished"]);
 }

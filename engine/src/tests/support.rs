@@ -54,6 +54,9 @@ pub struct SystemState {
     pub watermark_expired: bool,
     /// How many `find_added` look-ups were made.
     pub lookups: usize,
+    /// Each export run's start and end, and each batch, in order:
+    /// `"starting"`, `"batch"`, `"finished"`.
+    pub export_calls: Vec<&'static str>,
     /// Watermarks handed out so far.
     generation: u64,
     /// System-assigned anchors handed out so far.
@@ -324,6 +327,7 @@ impl Connector for Handle {
 
     async fn export(&self, batch: Vec<ExportChange>) -> Result<ExportReport, ConnectorError> {
         let mut state = self.0.state();
+        state.export_calls.push("batch");
         let mut results = Vec::with_capacity(batch.len());
         let drop_after = state.drop_after.take();
         for (n, change) in batch.into_iter().enumerate() {
@@ -392,6 +396,14 @@ impl Connector for Handle {
         Ok(CheckReport {
             checks: vec![format!("{} objects", self.0.state().objects.len())],
         })
+    }
+
+    async fn export_starting(&self) {
+        self.0.state().export_calls.push("starting");
+    }
+
+    async fn export_finished(&self) {
+        self.0.state().export_calls.push("finished");
     }
 }
 
