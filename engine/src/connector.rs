@@ -415,10 +415,14 @@ pub trait Connector: Send + Sync {
     /// nothing (`mvsync test-connection`).
     async fn check(&self) -> Result<CheckReport, ConnectorError>;
 
-    /// Called when an export run has changes to send, before the engine
-    /// orders them and builds the first batch: the connector may start
-    /// preparing meanwhile (a file connector reads its file). The engine
-    /// calls [`Connector::export_finished`] afterwards in every case.
+    /// Called when an export run has changes to send (its queue read, not
+    /// yet ordered nor batched): the connector may start preparing
+    /// meanwhile (a file connector reads its file). A run with nothing to
+    /// send is not announced. No batch may follow (the run can stop or
+    /// fail first), so what is prepared must be cheap to abandon, and a
+    /// preparation that fails must be retried or reported by
+    /// [`Connector::export`]. [`Connector::export_finished`] follows in
+    /// every case.
     async fn export_starting(&self) {}
 
     /// Called when an export run has sent its last batch, or stopped early:

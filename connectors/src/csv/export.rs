@@ -49,7 +49,11 @@ pub(crate) fn apply(
 ) -> Result<(Vec<ExportResult>, Option<Kept>), ConnectorError> {
     let path = &settings.file.path;
     let mut table = match kept {
-        Some(kept) if Stamp::of(path).as_ref() == kept.table.stamp() => kept.table,
+        Some(kept)
+            if kept.table.stamp().is_some() && Stamp::of(path).as_ref() == kept.table.stamp() =>
+        {
+            kept.table
+        }
         _ => Table::load(settings)?,
     };
     let mut results = Vec::with_capacity(batch.len());

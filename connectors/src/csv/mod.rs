@@ -208,7 +208,9 @@ impl Connector for CsvConnector {
         let mut prepared = self.export_lock.lock().await;
         let previous = match std::mem::take(&mut *prepared) {
             Prepared::Nothing => None,
-            Prepared::Loading(task) => Some(stream::joined(task).await?),
+            // A read that failed is tried again by `apply`: the file may be
+            // fixed since, and the error is then the file's as it is now.
+            Prepared::Loading(task) => stream::joined(task).await.ok(),
             Prepared::Kept(kept) => Some(*kept),
         };
         let settings = Arc::clone(&self.settings);

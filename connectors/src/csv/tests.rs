@@ -998,6 +998,17 @@ async fn export_copies_rows_after_a_bom_across_lines_and_batches() {
     );
 }
 
+/// Waits until the read an export run started has ended.
+async fn read_by_the_run(csv: &super::CsvConnector) {
+    loop {
+        match &*csv.export_lock.lock().await {
+            super::Prepared::Loading(task) if !task.is_finished() => {}
+            _ => return,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_export_run_reads_the_file_from_its_start_and_still_sees_a_later_replacement() {
     let dir = tempfile::tempdir().unwrap();
@@ -1025,8 +1036,9 @@ async fn an_export_run_reads_the_file_from_its_start_and_still_sees_a_later_repl
         "employeeId,displayName,groups\nE1,Ann,\nE2,Bob,\n"
     );
 
-    // Replaced after the run started: the first batch reads it again.
+    // Replaced after the run read it: the first batch reads it again.
     csv.export_starting().await;
+    read_by_the_run(&csv).await;
     write(
         dir.path(),
         "hr.csv.new",
@@ -1050,7 +1062,7 @@ async fn an_export_run_reads_the_file_from_its_start_and_still_sees_a_later_repl
     );
     csv.export_starting().await;
     let dee = add(3, &[("employeeId", s("E4")), ("displayName", s("Dee"))]);
-    let error = csv.export(vec![dee]).await.unwrap_err().to_string();
+    let error = csv.export(vec![dee.clone()]).await.unwrap_err().to_string();
     csv.export_finished().await;
     assert!(
         error.contains("hr.csv") && error.contains("unterminated"),
@@ -1059,6 +1071,20 @@ async fn an_export_run_reads_the_file_from_its_start_and_still_sees_a_later_repl
     assert_eq!(
         read(dir.path(), "hr.csv"),
         "employeeId,displayName,groups\nE1,\"Ann\n"
+    );
+    // Fixed after the run read it: the first batch reads it again.
+    csv.export_starting().await;
+    read_by_the_run(&csv).await;
+    write(
+        dir.path(),
+        "hr.csv",
+        "employeeId,displayName,groups\nE1,Ann,\n",
+    );
+    csv.export(vec![dee]).await.unwrap();
+    csv.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,\nE4,Dee,\n"
     );
 }
 
