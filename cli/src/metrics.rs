@@ -277,3 +277,28 @@ async fn accept(std_listener: std::net::TcpListener, shared: Shared) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::{Counters, StepKind};
+
+    #[test]
+    fn every_counter_a_step_keeps_is_one_the_engine_counts() {
+        let names: Vec<&str> = Counters::default()
+            .pairs()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        for kind in [
+            StepKind::FullImport,
+            StepKind::DeltaImport,
+            StepKind::FullSync,
+            StepKind::DeltaSync,
+            StepKind::Export,
+        ] {
+            for counter in super::counted(kind) {
+                assert!(names.contains(counter), "{counter:?} of {kind:?}");
+            }
+        }
+    }
+}

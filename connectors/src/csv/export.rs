@@ -75,7 +75,9 @@ pub(crate) fn apply(
         // The next batch reads the rows from the file just written.
         table.rebase(file, written);
     }
-    let kept = (table.stamp().is_some() && table.reloads_as_itself()).then_some(Kept { table });
+    // A table no change touched reloads as itself (only changes add
+    // columns or move DNs).
+    let kept = table.stamp().is_some().then_some(Kept { table });
     Ok((results, kept))
 }
 

@@ -371,14 +371,9 @@ impl Table {
         Ok(match self.rows.get(row) {
             Some(Slot::File(span)) => {
                 let bytes = self.read(*span)?;
-                let mut cells = Vec::with_capacity(self.columns.len());
-                let mut rest = Some(bytes.as_slice());
-                while let Some(bytes) = rest {
-                    let (field, next) = split_field(bytes, self.delimiter);
-                    cells.push(self.text(field)?.into_owned());
-                    rest = next;
-                }
-                cells
+                fields(&bytes, self.delimiter)
+                    .map(|field| self.text(field).map(Cow::into_owned))
+                    .collect::<Result<_, _>>()?
             }
             Some(Slot::Held(cells)) => cells.unpack(),
             Some(Slot::Deleted) | None => Vec::new(),
@@ -414,42 +409,26 @@ impl Table {
         bytes: &'b [u8],
         column: usize,
     ) -> Result<Cow<'b, str>, ConnectorError> {
-        let mut rest = Some(bytes);
-        let mut index = 0;
-        while let Some(bytes) = rest {
-            let (field, next) = split_field(bytes, self.delimiter);
-            if index == column {
-                return self.text(field);
-            }
-            rest = next;
-            index += 1;
+        match fields(bytes, self.delimiter).nth(column) {
+            Some(field) => self.text(field),
+            None => Ok(Cow::Borrowed("")),
         }
-        Ok(Cow::Borrowed(""))
     }
 
     /// A field read from the base file as the text of its cell: without the
     /// formula quote.
     fn text<'b>(&self, field: Cow<'b, [u8]>) -> Result<Cow<'b, str>, ConnectorError> {
         let garbled = || read_error(&self.path, &changed());
-        let unescape = |text: &str| {
-            if self.formulas {
-                super::formula::unescape(text).len()
-            } else {
-                text.len()
-            }
-        };
-        Ok(match field {
+        let text = match field {
             Cow::Borrowed(bytes) => {
-                let text = std::str::from_utf8(bytes).map_err(|_| garbled())?;
-                let keep = unescape(text);
-                Cow::Borrowed(&text[text.len() - keep..])
+                Cow::Borrowed(std::str::from_utf8(bytes).map_err(|_| garbled())?)
             }
-            Cow::Owned(bytes) => {
-                let mut text = String::from_utf8(bytes).map_err(|_| garbled())?;
-                let keep = unescape(&text);
-                text.drain(..text.len() - keep);
-                Cow::Owned(text)
-            }
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8(bytes).map_err(|_| garbled())?),
+        };
+        Ok(match text {
+            _ if !self.formulas => text,
+            Cow::Borrowed(text) => Cow::Borrowed(super::formula::unescape(text)),
+            Cow::Owned(text) => Cow::Owned(super::formula::unescape(&text).to_owned()),
         })
     }
 
@@ -643,6 +622,16 @@ impl Table {
         self.base = Some(file);
         self.changed = false;
     }
+}
+
+/// The fields of a record written by [`encode`], unquoted.
+fn fields(record: &[u8], delimiter: u8) -> impl Iterator<Item = Cow<'_, [u8]>> {
+    let mut rest = Some(record);
+    std::iter::from_fn(move || {
+        let (field, next) = split_field(rest?, delimiter);
+        rest = next;
+        Some(field)
+    })
 }
 
 /// The first field of a record written by [`encode`], unquoted, and the
