@@ -36,6 +36,21 @@ impl Kept {
             table: Table::load(settings)?,
         })
     }
+
+    /// Leaves the row index beside the file, if the file is still the one
+    /// the table holds. A failure costs the next run a parse, nothing more.
+    pub(crate) fn leave_index(mut self, settings: &Settings) {
+        let path = &settings.file.path;
+        if self.table.stamp().is_none() || Stamp::of(path).as_ref() != self.table.stamp() {
+            return;
+        }
+        if let Err(e) = self.table.write_index() {
+            tracing::warn!(
+                "cannot write the row index beside {}: {e}; the next export reads the whole file",
+                settings.file.shown
+            );
+        }
+    }
 }
 
 /// Applies `batch` in order and rewrites the file if anything changed,

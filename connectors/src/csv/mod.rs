@@ -7,8 +7,9 @@
 //! - `import`: full import as a stream. `delta`: delta import from a change file.
 //! - `watermark`: the change-file watermark. `export`: applying a batch to the
 //!   file; `table`: the file in memory while a batch is applied; `atomic`:
-//!   replacing the file so a crash never leaves half of it. `formula`:
-//!   spreadsheet safety (`escape_formulas`).
+//!   replacing the file so a crash never leaves half of it. `index`: the
+//!   row index a run leaves beside the file. `formula`: spreadsheet safety
+//!   (`escape_formulas`).
 //!
 //! What the engine sees:
 //! - An imported object's attributes are the row's columns in file order,
@@ -21,7 +22,10 @@
 //!   so changes appended meanwhile are replayed, never skipped.
 //! - An export run starts reading the file when the engine announces it
 //!   (`export_starting`), while the engine orders the changes; it keeps
-//!   the table between batches while the file is the one it wrote.
+//!   the table between batches while the file is the one it wrote, and
+//!   leaves a row index beside the file when it finishes
+//!   (`.<name>.mvsync-index`), so the next run reads that instead of
+//!   parsing the file while the file is still the one it wrote.
 //! - Export rewrites the whole file per batch, copying the rows no change
 //!   touched as they are (`table`): an add of an existing anchor
 //!   updates that row (columns it does not mention keep their values), a
@@ -47,6 +51,7 @@ mod delta;
 mod export;
 mod formula;
 mod import;
+mod index;
 mod reader;
 mod rows;
 mod stream;
@@ -240,7 +245,17 @@ impl Connector for CsvConnector {
         }
     }
 
+    /// Leaves the row index of the file the run wrote (or read) beside it.
     async fn export_finished(&self) {
-        *self.export_lock.lock().await = Prepared::Nothing;
+        let mut prepared = self.export_lock.lock().await;
+        let Prepared::Kept(kept) = std::mem::take(&mut *prepared) else {
+            return;
+        };
+        let settings = Arc::clone(&self.settings);
+        let _ = stream::blocking(move || {
+            kept.leave_index(&settings);
+            Ok(())
+        })
+        .await;
     }
 }

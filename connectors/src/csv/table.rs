@@ -13,8 +13,12 @@
 //! terminator.
 //!
 //! The base must not change while it is in use: writing checks its
-//! length, modification time and inode afterwards, and a change fails the
-//! batch before the new file replaces the old.
+//! stamp (length, modification and change times, inode) afterwards, and a
+//! change fails the batch before the new file replaces the old.
+//!
+//! A table whose rows are all in its file can leave a row index beside it
+//! (`index`), and the next load of that same file reads the index instead
+//! of parsing the file.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -25,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use engine::ConnectorError;
 
+use super::index::{self, RowIndex};
 use super::reader::{read_error, RecordReader, Start};
 use super::rows::Header;
 use super::Settings;
@@ -54,6 +59,10 @@ pub(crate) struct Table {
     base: Option<File>,
     /// The base's version when it was read.
     stamp: Option<Stamp>,
+    /// Where the base's first row starts (after its header).
+    first: u64,
+    /// The row index beside the base describes this table.
+    indexed: bool,
     /// The file's path, for messages.
     path: PathBuf,
     delimiter: u8,
@@ -91,18 +100,26 @@ pub(crate) struct Span {
     len: u32,
 }
 
-/// Where [`Table::write_to`] put each row (`None` for a deleted one).
+/// What [`Table::write_to`] wrote: where the header ended and where each
+/// row is (`None` for a deleted one).
 #[derive(Debug)]
-pub(crate) struct Written(Vec<Option<Span>>);
+pub(crate) struct Written {
+    first: u64,
+    spans: Vec<Option<Span>>,
+}
 
 /// What identifies one version of a file: a replacement (a new inode) or an
-/// edit in place (length, modification time) changes it.
+/// edit in place (length, modification time; the change time, which no
+/// one can set back, on Unix) changes it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
     #[cfg(unix)]
     inode: (u64, u64),
+    /// The inode's change time, seconds and nanoseconds.
+    #[cfg(unix)]
+    changed: (i64, i64),
 }
 
 impl Stamp {
@@ -124,7 +141,34 @@ impl Stamp {
                 use std::os::unix::fs::MetadataExt;
                 (meta.dev(), meta.ino())
             },
+            #[cfg(unix)]
+            changed: {
+                use std::os::unix::fs::MetadataExt;
+                (meta.ctime(), meta.ctime_nsec())
+            },
         })
+    }
+
+    /// The stamp as bytes, for the row index: `None` where the platform
+    /// gives no inode and change time, without which a stamp cannot vouch
+    /// for a file from one run to the next.
+    #[cfg(unix)]
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        let modified = self.modified?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let mut bytes = Vec::with_capacity(52);
+        for n in [self.len, modified.as_secs(), self.inode.0, self.inode.1] {
+            bytes.extend_from_slice(&n.to_le_bytes());
+        }
+        bytes.extend_from_slice(&modified.subsec_nanos().to_le_bytes());
+        for n in [self.changed.0, self.changed.1] {
+            bytes.extend_from_slice(&n.to_le_bytes());
+        }
+        Some(bytes)
+    }
+
+    #[cfg(not(unix))]
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        None
     }
 }
 
@@ -159,6 +203,8 @@ impl Table {
             rows: Vec::new(),
             base: None,
             stamp: None,
+            first: 0,
+            indexed: false,
             path: source.path.clone(),
             delimiter,
             formulas: config.escape_formulas,
@@ -208,6 +254,10 @@ impl Table {
             .iter()
             .copied()
             .eq((0..table.columns.len()).map(Some));
+        table.first = reader.offset();
+        if in_order && table.adopt_index() {
+            return Ok(table);
+        }
         let refuse = |what: String| {
             ConnectorError::new(format!(
                 "cannot export to {}: {what}; fix the file first (rewriting it would lose the row)",
@@ -257,6 +307,103 @@ impl Table {
             table.rows.push(slot);
         }
         Ok(table)
+    }
+
+    /// Takes the rows from the index beside the file, when it describes
+    /// this version of the file under these settings and its rows cover
+    /// the file exactly; whether it did.
+    fn adopt_index(&mut self) -> bool {
+        let Some(stamp) = self.stamp.as_ref() else {
+            return false;
+        };
+        let Some(found) = stamp
+            .to_bytes()
+            .and_then(|bytes| index::read(&self.path, &bytes, self.fingerprint()))
+        else {
+            return false;
+        };
+        if found.first != self.first || found.lengths.len() != found.hashes.len() {
+            return false;
+        }
+        let mut rows = Vec::with_capacity(found.lengths.len());
+        let mut by_anchor = KeyIndex::with_keys(found.keys);
+        let mut at = self.first;
+        for (row, (&len, &hash)) in found.lengths.iter().zip(&found.hashes).enumerate() {
+            rows.push(Slot::File(Span { offset: at, len }));
+            by_anchor.add_hash(hash, row);
+            at += u64::from(len) + 1;
+        }
+        if at != stamp.len {
+            return false;
+        }
+        self.rows = rows;
+        self.by_anchor = by_anchor;
+        self.indexed = true;
+        true
+    }
+
+    /// What shapes the rows of the file this table writes.
+    fn fingerprint(&self) -> u64 {
+        let flags = [
+            self.delimiter,
+            u8::from(self.formulas),
+            u8::from(self.declared),
+        ];
+        index::fingerprint(
+            [&flags[..], self.anchor_name().as_bytes()]
+                .into_iter()
+                .chain(self.columns.iter().map(|c| c.as_bytes())),
+        )
+    }
+
+    /// Leaves the row index of the base beside it, when every row is in
+    /// the base as it was read or written and the index there does not
+    /// already describe it. Whether one was written.
+    pub(crate) fn write_index(&mut self) -> io::Result<bool> {
+        if self.indexed || self.changed || !self.reloads_as_itself() {
+            return Ok(false);
+        }
+        let Some(stamp) = self.stamp.as_ref().and_then(Stamp::to_bytes) else {
+            return Ok(false);
+        };
+        let Some(rows) = self.row_index() else {
+            return Ok(false);
+        };
+        index::write(&self.path, &stamp, self.fingerprint(), &rows)?;
+        self.indexed = true;
+        Ok(true)
+    }
+
+    /// The rows as an index: `None` unless every row is in the base, one
+    /// after the other to its end, each with one anchor hash.
+    fn row_index(&self) -> Option<RowIndex> {
+        let by_row = self.by_anchor.by_row(self.rows.len())?;
+        let mut lengths = Vec::with_capacity(self.rows.len());
+        let mut hashes = Vec::with_capacity(self.rows.len());
+        let mut at = self.first;
+        for (slot, hash) in self.rows.iter().zip(by_row) {
+            match slot {
+                Slot::File(span) if span.offset == at => {
+                    lengths.push(span.len);
+                    hashes.push(hash?);
+                    at += u64::from(span.len) + 1;
+                }
+                Slot::Deleted => {}
+                Slot::File(_) | Slot::Held(_) => return None,
+            }
+        }
+        (Some(at) == self.stamp.as_ref().map(|s| s.len)).then_some(RowIndex {
+            keys: self.by_anchor.keys,
+            first: self.first,
+            lengths,
+            hashes,
+        })
+    }
+
+    /// Whether the rows were read from the index beside the file.
+    #[cfg(test)]
+    pub(crate) fn read_from_index(&self) -> bool {
+        self.indexed
     }
 
     /// Whether any row or column changed since loading.
@@ -569,6 +716,7 @@ impl Table {
         );
         line.push(b'\n');
         out.put(&line)?;
+        let first = out.at;
         // A copied row's cells of added columns are empty. (A row of one
         // empty cell, `""`, would need writing anew, but its one cell is
         // the anchor, which is never empty.)
@@ -604,7 +752,7 @@ impl Table {
                 return Err(changed());
             }
         }
-        Ok(Written(spans))
+        Ok(Written { first, spans })
     }
 
     /// Makes `file`, which [`Table::write_to`] wrote as `written`, the base:
@@ -613,14 +761,16 @@ impl Table {
     /// columns are the table's).
     pub(crate) fn rebase(&mut self, file: File, written: Written) {
         debug_assert!(self.reloads_as_itself());
-        for (slot, span) in self.rows.iter_mut().zip(written.0) {
+        for (slot, span) in self.rows.iter_mut().zip(written.spans) {
             if let Some(span) = span {
                 *slot = Slot::File(span);
             }
         }
         self.stamp = Stamp::of_file(&file);
         self.base = Some(file);
+        self.first = written.first;
         self.changed = false;
+        self.indexed = false;
     }
 }
 
@@ -837,16 +987,54 @@ impl Row {
 /// rare rows whose keys share a hash in a second map. A look-up checks the
 /// row's cell, so an entry left by a cell that changed never answers.
 /// (A 1M-row file's anchors and DNs took about 200 MB as `String` maps.)
-#[derive(Debug, Default)]
+/// The hash is SipHash-1-3 under random keys, which the row index keeps
+/// with the hashes.
+#[derive(Debug)]
 struct KeyIndex {
-    hasher: std::collections::hash_map::RandomState,
+    keys: (u64, u64),
+    hasher: siphasher::sip::SipHasher13,
     first: HashMap<u64, usize>,
     more: HashMap<u64, Vec<usize>>,
 }
 
+impl Default for KeyIndex {
+    fn default() -> Self {
+        let mut random = [0u8; 16];
+        getrandom::getrandom(&mut random).expect("the operating system's random number generator");
+        let (k0, k1) = random.split_at(8);
+        let key = |k: &[u8]| k.try_into().map_or(0, u64::from_le_bytes);
+        KeyIndex::with_keys((key(k0), key(k1)))
+    }
+}
+
 impl KeyIndex {
+    fn with_keys(keys: (u64, u64)) -> Self {
+        KeyIndex {
+            keys,
+            hasher: siphasher::sip::SipHasher13::new_with_keys(keys.0, keys.1),
+            first: HashMap::new(),
+            more: HashMap::new(),
+        }
+    }
+
     fn hash(&self, key: &str) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, key)
+        self.hasher.hash(key.as_bytes())
+    }
+
+    /// Each row's hash, for rows `0..rows`; `None` if a row has two.
+    fn by_row(&self, rows: usize) -> Option<Vec<Option<u64>>> {
+        let mut by_row = vec![None; rows];
+        let entries = self.first.iter().map(|(&h, &row)| (h, row)).chain(
+            self.more
+                .iter()
+                .flat_map(|(&h, more)| more.iter().map(move |&row| (h, row))),
+        );
+        for (h, row) in entries {
+            if by_row.get_mut(row)?.replace(h).is_some() {
+                return None;
+            }
+        }
+        Some(by_row)
     }
 
     /// The rows whose key may be `key`, in the order they were added.
@@ -860,7 +1048,10 @@ impl KeyIndex {
     }
 
     fn add(&mut self, key: &str, row: usize) {
-        let h = self.hash(key);
+        self.add_hash(self.hash(key), row);
+    }
+
+    fn add_hash(&mut self, h: u64, row: usize) {
         match self.first.entry(h) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(row);
@@ -990,6 +1181,100 @@ mod tests {
         assert_eq!(table.cells(e5).unwrap(), ["E5", "Dev"]);
         assert_eq!(table.cells(e4).unwrap(), ["E4", "Lead, Ops"]);
         assert_eq!(table.anchor_of(1).unwrap(), "E2");
+    }
+
+    /// Writes `table` over its file as an export does (a new file renamed
+    /// into place) and makes the new file its base.
+    fn replace(table: &mut Table, path: &std::path::Path) {
+        let mut bytes = Vec::new();
+        let written = table.write_to(&mut bytes).unwrap();
+        let next = path.with_extension("next");
+        std::fs::write(&next, &bytes).unwrap();
+        std::fs::rename(&next, path).unwrap();
+        table.rebase(std::fs::File::open(path).unwrap(), written);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_table_written_leaves_a_row_index_the_next_load_reads_instead_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        std::fs::write(
+            &path,
+            "\u{feff}id,title\nE1,Clerk\n\"E2\",Clerk\nE3,\"Ann\nSmith\"\n",
+        )
+        .unwrap();
+        let settings = settings(dir.path(), "");
+        let mut table = Table::load(&settings).unwrap();
+        assert!(!table.read_from_index());
+        assert!(
+            !table.write_index().unwrap(),
+            "a row written anew (E2) is not where an index would say"
+        );
+        assert!(table.delete("E1").unwrap());
+        let e4 = vec![("id".into(), "E4".into()), ("title".into(), "Dev".into())];
+        table.write_row(None, e4).unwrap();
+        replace(&mut table, &path);
+        assert!(table.write_index().unwrap());
+        assert!(!table.write_index().unwrap(), "written once");
+
+        let mut again = Table::load(&settings).unwrap();
+        assert!(again.read_from_index());
+        assert_eq!(kinds(&again), "fff", "the deleted row is not in the file");
+        assert!(again.row_of("E1").unwrap().is_none());
+        for (anchor, title) in [("E2", "Clerk"), ("E3", "Ann\nSmith"), ("E4", "Dev")] {
+            let row = again.row_of(anchor).unwrap().unwrap();
+            assert_eq!(again.cells(row).unwrap(), [anchor, title]);
+        }
+        let e3 = again.row_of("E3").unwrap().unwrap();
+        again
+            .write_row(Some(e3), vec![("title".into(), "Lead".into())])
+            .unwrap();
+        replace(&mut again, &path);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "\u{feff}id,title\nE2,Clerk\nE3,Lead\nE4,Dev\n"
+        );
+        assert!(again.write_index().unwrap(), "a new file, a new index");
+        assert!(Table::load(&settings).unwrap().read_from_index());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_row_index_stands_only_for_the_file_and_the_settings_it_was_written_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        let indexed = || {
+            std::fs::write(&path, "id,title\nE1,Clerk\nE2,Clerk\n").unwrap();
+            let mut table = Table::load(&settings(dir.path(), "")).unwrap();
+            assert!(table.write_index().unwrap());
+            assert!(Table::load(&settings(dir.path(), "")).unwrap().read_from_index());
+        };
+        let load = |keys: &str| Table::load(&settings(dir.path(), keys)).unwrap();
+
+        indexed();
+        let formulas = load("escape_formulas = true");
+        assert!(!formulas.read_from_index(), "other settings shape other rows");
+
+        indexed();
+        // Edited in place, the same length, the modification time put back.
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_at(&file, b"E7", 18).unwrap();
+        file.set_modified(modified).unwrap();
+        let edited = load("");
+        assert!(!edited.read_from_index());
+        assert!(edited.row_of("E7").unwrap().is_some());
+
+        indexed();
+        let mut appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut appended, b"E3,Dev\n").unwrap();
+        let grown = load("");
+        assert!(!grown.read_from_index());
+        assert!(grown.row_of("E3").unwrap().is_some());
     }
 
     #[test]

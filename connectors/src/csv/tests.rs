@@ -2236,3 +2236,41 @@ async fn escape_formulas_quotes_what_a_spreadsheet_would_run_and_import_reads_it
         "employeeId,displayName\nE1,=1+1\n"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_export_run_leaves_a_row_index_for_the_next_run_and_a_hand_edit_voids_it() {
+    let (dir, first) = ann_then_bob_added().await;
+    assert!(!dir.path().join(".hr.csv.mvsync-index").exists());
+    first.export_finished().await;
+    assert!(dir.path().join(".hr.csv.mvsync-index").exists());
+
+    let next = connector(dir.path(), OUT);
+    let bea = update(2, "E2", vec![("displayName", AttrOp::Replace(s("Bea")))]);
+    next.export(vec![bea]).await.unwrap();
+    next.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,\nE2,Bea,\n"
+    );
+
+    // Someone appends a row the next run adds: it must update that row,
+    // which only reading the file again can find.
+    append(dir.path(), "hr.csv", "E3,Cy,\n");
+    let last = connector(dir.path(), OUT);
+    add_cy(last.as_ref()).await;
+    last.export_finished().await;
+    assert_eq!(
+        read(dir.path(), "hr.csv"),
+        "employeeId,displayName,groups\nE1,Ann,\nE2,Bea,\nE3,Cy,\n"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "the file and its index, nothing else: {names:?}"
+    );
+}

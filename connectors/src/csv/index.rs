@@ -1,0 +1,219 @@
+//! The row index an export run leaves beside its file
+//! (`.<file name>.mvsync-index`), so that the next run finds its rows
+//! without parsing the file: where each row is, and its anchor's hash.
+//!
+//! It is a cache, never the truth. It is used only while the file is the
+//! very one it describes: the file's stamp (length, modification and change
+//! times, device and inode) and what shapes the rows (delimiter, formula
+//! escaping, anchor column, columns) must match, the rows must cover the
+//! file exactly, and its checksum must hold. Anything else (a file edited,
+//! replaced, or restored from a copy; an index damaged, truncated or from
+//! another version) and the file is parsed as before. Every look-up still
+//! compares the row's anchor cell, so a hash never stands for a row.
+//!
+//! Format (integers little-endian): the magic line, the format version
+//! (u32), the settings fingerprint (u64), the stamp (u32 length, bytes),
+//! the hash keys (two u64), the first row's offset (u64), the row count
+//! (u64), each row's length without its `\n` (u32 each), each row's
+//! anchor hash (u64 each), then FNV-1a 64 of everything before it (u64).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::watermark::Fnv64;
+
+const MAGIC: &[u8] = b"mvsync csv row index\n";
+const VERSION: u32 = 1;
+
+/// What the index holds of a file's rows.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RowIndex {
+    /// The keys the anchor hashes were made with.
+    pub(crate) keys: (u64, u64),
+    /// The first row's offset (the header's end).
+    pub(crate) first: u64,
+    /// Each row's length, without its `\n`; rows follow each other.
+    pub(crate) lengths: Vec<u32>,
+    /// Each row's anchor hash.
+    pub(crate) hashes: Vec<u64>,
+}
+
+/// Where the index of `file` is kept.
+pub(crate) fn path_of(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    file.with_file_name(format!(".{name}.mvsync-index"))
+}
+
+/// The index of `file` if there is one for this version of it (`stamp`)
+/// and these settings (`fingerprint`), whole and intact.
+pub(crate) fn read(file: &Path, stamp: &[u8], fingerprint: u64) -> Option<RowIndex> {
+    let mut bytes = Vec::new();
+    File::open(path_of(file))
+        .ok()?
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+    if u64::from_le_bytes(sum.try_into().ok()?) != checksum(body) {
+        return None;
+    }
+    let mut r = Fields(body);
+    if r.take(MAGIC.len())? != MAGIC
+        || r.u32()? != VERSION
+        || r.u64()? != fingerprint
+        || r.sized()? != stamp
+    {
+        return None;
+    }
+    let keys = (r.u64()?, r.u64()?);
+    let first = r.u64()?;
+    let count = usize::try_from(r.u64()?).ok()?;
+    let lengths = r.take(count.checked_mul(4)?)?;
+    let hashes = r.take(count.checked_mul(8)?)?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(RowIndex {
+        keys,
+        first,
+        lengths: lengths
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        hashes: hashes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
+    })
+}
+
+/// Writes the index of `file`, replacing any. Not flushed to disk: after a
+/// crash a damaged index fails its checksum and the file is parsed.
+pub(crate) fn write(
+    file: &Path,
+    stamp: &[u8],
+    fingerprint: u64,
+    index: &RowIndex,
+) -> io::Result<()> {
+    let rows = index.lengths.len();
+    let mut out = Vec::with_capacity(MAGIC.len() + 64 + stamp.len() + rows * 12);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&fingerprint.to_le_bytes());
+    out.extend_from_slice(&(stamp.len() as u32).to_le_bytes());
+    out.extend_from_slice(stamp);
+    out.extend_from_slice(&index.keys.0.to_le_bytes());
+    out.extend_from_slice(&index.keys.1.to_le_bytes());
+    out.extend_from_slice(&index.first.to_le_bytes());
+    out.extend_from_slice(&(rows as u64).to_le_bytes());
+    for len in &index.lengths {
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    for hash in &index.hashes {
+        out.extend_from_slice(&hash.to_le_bytes());
+    }
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    let path = path_of(file);
+    let temp = path.with_file_name(format!(
+        "{}.{}.mvsync-tmp",
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    let written = File::create(&temp)
+        .and_then(|mut f| f.write_all(&out))
+        .and_then(|()| fs::rename(&temp, &path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+/// The fingerprint of what shapes a file's rows: the table writes a row
+/// as these settings say, so an index made under others may not hold.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut hash = Fnv64::new();
+    for part in parts {
+        hash.write(&(part.len() as u64).to_le_bytes());
+        hash.write(part);
+    }
+    hash.finish()
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut hash = Fnv64::new();
+    hash.write(bytes);
+    hash.finish()
+}
+
+/// Reads an index's fields in order; `None` past its end.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn sized(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()?;
+        self.take(usize::try_from(n).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn sample() -> RowIndex {
+        RowIndex {
+            keys: (7, 9),
+            first: 12,
+            lengths: vec![5, 0, 70_000],
+            hashes: vec![1, u64::MAX, 3],
+        }
+    }
+
+    #[test]
+    fn an_index_reads_back_only_for_its_stamp_and_settings_and_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users.csv");
+        write(&file, b"stamp", 42, &sample()).unwrap();
+        assert!(path_of(&file).ends_with(".users.csv.mvsync-index"));
+        assert_eq!(read(&file, b"stamp", 42), Some(sample()));
+        assert_eq!(
+            read(&file, b"other", 42),
+            None,
+            "another version of the file"
+        );
+        assert_eq!(read(&file, b"stamp", 43), None, "other settings");
+        let whole = fs::read(path_of(&file)).unwrap();
+        for at in [0, MAGIC.len() + 2, whole.len() / 2, whole.len() - 1] {
+            let mut damaged = whole.clone();
+            damaged[at] ^= 0x10;
+            fs::write(path_of(&file), &damaged).unwrap();
+            assert_eq!(read(&file, b"stamp", 42), None, "a byte flipped at {at}");
+        }
+        fs::write(path_of(&file), &whole[..whole.len() - 9]).unwrap();
+        assert_eq!(read(&file, b"stamp", 42), None, "truncated");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+}
