@@ -327,6 +327,7 @@ impl Table {
         }
         let mut rows = Vec::with_capacity(found.lengths.len());
         let mut by_anchor = KeyIndex::with_keys(found.keys);
+        by_anchor.first.reserve(found.hashes.len());
         let mut at = self.first;
         for (row, (&len, &hash)) in found.lengths.iter().zip(&found.hashes).enumerate() {
             rows.push(Slot::File(Span { offset: at, len }));
@@ -862,7 +863,9 @@ impl Counted<'_> {
 /// one read a row.
 struct Chunks<'a> {
     file: Option<&'a File>,
+    /// Allocated (and zeroed) once; `buf[..filled]` holds file bytes.
     buf: Vec<u8>,
+    filled: usize,
     /// The file offset of `buf[0]`.
     start: u64,
 }
@@ -872,6 +875,7 @@ impl<'a> Chunks<'a> {
         Chunks {
             file,
             buf: Vec::new(),
+            filled: 0,
             start: 0,
         }
     }
@@ -879,15 +883,18 @@ impl<'a> Chunks<'a> {
     fn read(&mut self, span: Span) -> io::Result<&[u8]> {
         let len = span.len as usize;
         let cached = span.offset >= self.start
-            && span.offset + span.len as u64 <= self.start + self.buf.len() as u64;
+            && span.offset + span.len as u64 <= self.start + self.filled as u64;
         if !cached {
             let file = self.file.ok_or(io::ErrorKind::UnexpectedEof)?;
-            self.buf.resize(CHUNK.max(len), 0);
+            if self.buf.len() < CHUNK.max(len) {
+                self.buf.resize(CHUNK.max(len), 0);
+            }
+            self.filled = 0;
             let got = read_some_at(file, &mut self.buf, span.offset)?;
             if got < len {
                 return Err(shrunk());
             }
-            self.buf.truncate(got);
+            self.filled = got;
             self.start = span.offset;
         }
         let from = (span.offset - self.start) as usize;
@@ -993,8 +1000,33 @@ impl Row {
 struct KeyIndex {
     keys: (u64, u64),
     hasher: siphasher::sip::SipHasher13,
-    first: HashMap<u64, usize>,
-    more: HashMap<u64, Vec<usize>>,
+    first: HashMap<u64, usize, Hashed>,
+    more: HashMap<u64, Vec<usize>, Hashed>,
+}
+
+/// The maps of a [`KeyIndex`] are keyed by hashes already: they are their
+/// own hash (SipHash spreads every bit).
+type Hashed = std::hash::BuildHasherDefault<HashedKey>;
+
+#[derive(Default)]
+struct HashedKey(u64);
+
+impl std::hash::Hasher for HashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys reach here (`write_u64`); any other input is
+        // folded in rather than trusted.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Default for KeyIndex {
@@ -1012,8 +1044,8 @@ impl KeyIndex {
         KeyIndex {
             keys,
             hasher: siphasher::sip::SipHasher13::new_with_keys(keys.0, keys.1),
-            first: HashMap::new(),
-            more: HashMap::new(),
+            first: HashMap::default(),
+            more: HashMap::default(),
         }
     }
 
@@ -1248,13 +1280,18 @@ mod tests {
             std::fs::write(&path, "id,title\nE1,Clerk\nE2,Clerk\n").unwrap();
             let mut table = Table::load(&settings(dir.path(), "")).unwrap();
             assert!(table.write_index().unwrap());
-            assert!(Table::load(&settings(dir.path(), "")).unwrap().read_from_index());
+            assert!(Table::load(&settings(dir.path(), ""))
+                .unwrap()
+                .read_from_index());
         };
         let load = |keys: &str| Table::load(&settings(dir.path(), keys)).unwrap();
 
         indexed();
         let formulas = load("escape_formulas = true");
-        assert!(!formulas.read_from_index(), "other settings shape other rows");
+        assert!(
+            !formulas.read_from_index(),
+            "other settings shape other rows"
+        );
 
         indexed();
         // Edited in place, the same length, the modification time put back.
