@@ -1,6 +1,7 @@
 //! The row index an export run leaves beside its file
 //! (`.<file name>.mvsync-index`), so that the next run finds its rows
-//! without parsing the file: where each row is, and its anchor's hash.
+//! without parsing the file: where each row is, its anchor's hash, and,
+//! when the run indexed the file's DNs, the hash of each indexed DN.
 //!
 //! It is a cache, never the truth. It is used only while the file is the
 //! very one it describes: the file's stamp (length, modification and change
@@ -15,7 +16,9 @@
 //! (u32), the settings fingerprint (u64), the stamp (u32 length, bytes),
 //! the hash keys (two u64), the first row's offset (u64), the row count
 //! (u64), each row's length without its `\n` (u32 each), each row's
-//! anchor hash (u64 each), then FNV-1a 64 of everything before it (u64).
+//! anchor hash (u64 each), the DN index (u8 0 for none; 1, its hash keys
+//! (two u64), its entry count (u64), each entry's row (u32) and hash
+//! (u64)), then FNV-1a 64 of everything before it (u64).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -37,6 +40,9 @@ pub(crate) struct RowIndex {
     pub(crate) lengths: Vec<u32>,
     /// Each row's anchor hash.
     pub(crate) hashes: Vec<u64>,
+    /// The DN index, when it was built: its keys, and the rows it holds
+    /// with their normalized DN's hash.
+    pub(crate) dns: Option<((u64, u64), Vec<(u32, u64)>)>,
 }
 
 /// Where the index of `file` is kept.
@@ -72,21 +78,38 @@ pub(crate) fn read(file: &Path, stamp: &[u8], fingerprint: u64) -> Option<RowInd
     let count = usize::try_from(r.u64()?).ok()?;
     let lengths = r.take(count.checked_mul(4)?)?;
     let hashes = r.take(count.checked_mul(8)?)?;
+    let dns = match r.take(1)? {
+        [0] => None,
+        [1] => {
+            let keys = (r.u64()?, r.u64()?);
+            let entries = usize::try_from(r.u64()?).ok()?;
+            let entries = r.take(entries.checked_mul(12)?)?;
+            let entries = entries
+                .chunks_exact(12)
+                .map(|c| (u32_at(&c[..4]), u64_at(&c[4..])))
+                .collect();
+            Some((keys, entries))
+        }
+        _ => return None,
+    };
     if !r.0.is_empty() {
         return None;
     }
     Some(RowIndex {
         keys,
         first,
-        lengths: lengths
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        hashes: hashes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect(),
+        lengths: lengths.chunks_exact(4).map(u32_at).collect(),
+        hashes: hashes.chunks_exact(8).map(u64_at).collect(),
+        dns,
     })
+}
+
+fn u32_at(c: &[u8]) -> u32 {
+    c.try_into().map_or(0, u32::from_le_bytes)
+}
+
+fn u64_at(c: &[u8]) -> u64 {
+    c.try_into().map_or(0, u64::from_le_bytes)
 }
 
 /// Writes the index of `file`, replacing any. Not flushed to disk: after a
@@ -113,6 +136,19 @@ pub(crate) fn write(
     }
     for hash in &index.hashes {
         out.extend_from_slice(&hash.to_le_bytes());
+    }
+    match &index.dns {
+        None => out.push(0),
+        Some((keys, entries)) => {
+            out.push(1);
+            out.extend_from_slice(&keys.0.to_le_bytes());
+            out.extend_from_slice(&keys.1.to_le_bytes());
+            out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+            for (row, hash) in entries {
+                out.extend_from_slice(&row.to_le_bytes());
+                out.extend_from_slice(&hash.to_le_bytes());
+            }
+        }
     }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
@@ -185,6 +221,7 @@ mod tests {
             first: 12,
             lengths: vec![5, 0, 70_000],
             hashes: vec![1, u64::MAX, 3],
+            dns: Some(((4, 5), vec![(0, 8), (2, u64::MAX)])),
         }
     }
 
@@ -195,6 +232,13 @@ mod tests {
         write(&file, b"stamp", 42, &sample()).unwrap();
         assert!(path_of(&file).ends_with(".users.csv.mvsync-index"));
         assert_eq!(read(&file, b"stamp", 42), Some(sample()));
+        let without_dns = RowIndex {
+            dns: None,
+            ..sample()
+        };
+        write(&file, b"stamp", 42, &without_dns).unwrap();
+        assert_eq!(read(&file, b"stamp", 42), Some(without_dns));
+        write(&file, b"stamp", 42, &sample()).unwrap();
         assert_eq!(
             read(&file, b"other", 42),
             None,

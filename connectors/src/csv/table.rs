@@ -76,8 +76,8 @@ pub(crate) struct Table {
     by_dn: OnceCell<KeyIndex>,
     bom: bool,
     changed: bool,
-    /// A DN left the index: with duplicate DNs in the file, loading it again
-    /// could index another row than this table does.
+    /// A DN left the index while the file holds duplicate DNs: loading it
+    /// again could index another row than this table does.
     dn_unindexed: bool,
 }
 
@@ -325,9 +325,10 @@ impl Table {
         if found.first != self.first || found.lengths.len() != found.hashes.len() {
             return false;
         }
-        let mut rows = Vec::with_capacity(found.lengths.len());
+        let count = found.lengths.len();
+        let mut rows = Vec::with_capacity(count);
         let mut by_anchor = KeyIndex::with_keys(found.keys);
-        by_anchor.first.reserve(found.hashes.len());
+        by_anchor.first.reserve(count);
         let mut at = self.first;
         for (row, (&len, &hash)) in found.lengths.iter().zip(&found.hashes).enumerate() {
             rows.push(Slot::File(Span { offset: at, len }));
@@ -336,6 +337,18 @@ impl Table {
         }
         if at != stamp.len {
             return false;
+        }
+        // The DN index as the run that wrote the file left it built.
+        if let (Some(_), Some((keys, entries))) = (self.dn, found.dns) {
+            let mut by_dn = KeyIndex::with_keys(keys);
+            by_dn.first.reserve(entries.len());
+            for (row, hash) in entries {
+                match usize::try_from(row) {
+                    Ok(row) if row < count => by_dn.add_hash(hash, row),
+                    _ => return false,
+                }
+            }
+            self.by_dn = OnceCell::from(by_dn);
         }
         self.rows = rows;
         self.by_anchor = by_anchor;
@@ -376,15 +389,31 @@ impl Table {
     }
 
     /// The rows as an index: `None` unless every row is in the base, one
-    /// after the other to its end, each with one anchor hash.
+    /// after the other to its end, each with one anchor hash (and at most
+    /// one DN hash).
     fn row_index(&self) -> Option<RowIndex> {
         let by_row = self.by_anchor.by_row(self.rows.len())?;
+        // An index that left out a row holding a DN twice is not kept:
+        // built again, it knows whether a removal uncovers that row.
+        let dns = match (self.dn, self.by_dn.get()) {
+            (Some(_), Some(index)) if !index.left_out => {
+                Some((index.keys, index.by_row(self.rows.len())?))
+            }
+            _ => None,
+        };
         let mut lengths = Vec::with_capacity(self.rows.len());
         let mut hashes = Vec::with_capacity(self.rows.len());
+        let mut dn_entries = Vec::new();
         let mut at = self.first;
-        for (slot, hash) in self.rows.iter().zip(by_row) {
+        for (row, (slot, hash)) in self.rows.iter().zip(by_row).enumerate() {
             match slot {
                 Slot::File(span) if span.offset == at => {
+                    let dn = dns
+                        .as_ref()
+                        .and_then(|(_, by_row)| by_row.get(row).copied().flatten());
+                    if let Some(dn) = dn {
+                        dn_entries.push((u32::try_from(lengths.len()).ok()?, dn));
+                    }
                     lengths.push(span.len);
                     hashes.push(hash?);
                     at += u64::from(span.len) + 1;
@@ -398,6 +427,7 @@ impl Table {
             first: self.first,
             lengths,
             hashes,
+            dns: dns.map(|(keys, _)| (keys, dn_entries)),
         })
     }
 
@@ -509,6 +539,8 @@ impl Table {
             let dn = rules::dn::normalize(&dn);
             if self.holder(&index, column, &dn)?.is_none() {
                 index.add(&dn, row);
+            } else {
+                index.left_out = true;
             }
         }
         Ok(index)
@@ -676,7 +708,7 @@ impl Table {
         let Some(index) = self.by_dn.get_mut() else {
             return;
         };
-        if index.remove(&rules::dn::normalize(dn), row) {
+        if index.remove(&rules::dn::normalize(dn), row) && index.left_out {
             self.dn_unindexed = true;
         }
     }
@@ -1000,6 +1032,9 @@ impl Row {
 struct KeyIndex {
     keys: (u64, u64),
     hasher: siphasher::sip::SipHasher13,
+    /// A row was left out because an earlier row holds its key (the DN
+    /// index holds the first row of a DN).
+    left_out: bool,
     first: HashMap<u64, usize, Hashed>,
     more: HashMap<u64, Vec<usize>, Hashed>,
 }
@@ -1044,6 +1079,7 @@ impl KeyIndex {
         KeyIndex {
             keys,
             hasher: siphasher::sip::SipHasher13::new_with_keys(keys.0, keys.1),
+            left_out: false,
             first: HashMap::default(),
             more: HashMap::default(),
         }
@@ -1269,6 +1305,46 @@ mod tests {
         );
         assert!(again.write_index().unwrap(), "a new file, a new index");
         assert!(Table::load(&settings).unwrap().read_from_index());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dn_index_built_by_a_run_comes_back_with_the_row_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ad.csv");
+        std::fs::write(
+            &path,
+            "id,dn\nE1,\"CN=Ann,OU=A\"\nE2,\"CN=Bob,OU=A\"\nE3,\n",
+        )
+        .unwrap();
+        let settings = settings(dir.path(), "dn_column = \"dn\"");
+        let mut table = Table::load(&settings).unwrap();
+        assert!(table.write_index().unwrap());
+        let again = Table::load(&settings).unwrap();
+        assert!(again.read_from_index());
+        assert!(again.by_dn.get().is_none(), "no run built it");
+
+        let mut table = Table::load(&settings).unwrap();
+        assert_eq!(table.row_of_dn("cn=bob,ou=a").unwrap(), Some(1));
+        assert!(table.delete("E1").unwrap());
+        let e4 = vec![
+            ("id".into(), "E4".into()),
+            ("dn".into(), "CN=Cy,OU=A".into()),
+        ];
+        table.write_row(None, e4).unwrap();
+        assert!(
+            table.reloads_as_itself(),
+            "a DN left the index of a file without duplicate DNs"
+        );
+        replace(&mut table, &path);
+        assert!(table.write_index().unwrap());
+
+        let again = Table::load(&settings).unwrap();
+        assert!(again.read_from_index());
+        assert!(again.by_dn.get().is_some(), "the DN index came back");
+        assert_eq!(again.row_of_dn("CN=BOB,OU=A").unwrap(), Some(0));
+        assert_eq!(again.row_of_dn("cn=cy,ou=a").unwrap(), Some(2));
+        assert_eq!(again.row_of_dn("CN=Ann,OU=A").unwrap(), None, "deleted");
     }
 
     #[cfg(unix)]
