@@ -40,9 +40,16 @@ pub(crate) struct RowIndex {
     pub(crate) lengths: Vec<u32>,
     /// Each row's anchor hash.
     pub(crate) hashes: Vec<u64>,
-    /// The DN index, when it was built: its keys, and the rows it holds
-    /// with their normalized DN's hash.
-    pub(crate) dns: Option<((u64, u64), Vec<(u32, u64)>)>,
+    /// The DN index, when the run built it.
+    pub(crate) dns: Option<DnHashes>,
+}
+
+/// A DN index: its hash keys, and the rows it holds with their normalized
+/// DN's hash.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct DnHashes {
+    pub(crate) keys: (u64, u64),
+    pub(crate) rows: Vec<(u32, u64)>,
 }
 
 /// Where the index of `file` is kept.
@@ -84,11 +91,11 @@ pub(crate) fn read(file: &Path, stamp: &[u8], fingerprint: u64) -> Option<RowInd
             let keys = (r.u64()?, r.u64()?);
             let entries = usize::try_from(r.u64()?).ok()?;
             let entries = r.take(entries.checked_mul(12)?)?;
-            let entries = entries
+            let rows = entries
                 .chunks_exact(12)
                 .map(|c| (u32_at(&c[..4]), u64_at(&c[4..])))
                 .collect();
-            Some((keys, entries))
+            Some(DnHashes { keys, rows })
         }
         _ => return None,
     };
@@ -139,12 +146,12 @@ pub(crate) fn write(
     }
     match &index.dns {
         None => out.push(0),
-        Some((keys, entries)) => {
+        Some(DnHashes { keys, rows }) => {
             out.push(1);
             out.extend_from_slice(&keys.0.to_le_bytes());
             out.extend_from_slice(&keys.1.to_le_bytes());
-            out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-            for (row, hash) in entries {
+            out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
+            for (row, hash) in rows {
                 out.extend_from_slice(&row.to_le_bytes());
                 out.extend_from_slice(&hash.to_le_bytes());
             }
@@ -221,7 +228,10 @@ mod tests {
             first: 12,
             lengths: vec![5, 0, 70_000],
             hashes: vec![1, u64::MAX, 3],
-            dns: Some(((4, 5), vec![(0, 8), (2, u64::MAX)])),
+            dns: Some(DnHashes {
+                keys: (4, 5),
+                rows: vec![(0, 8), (2, u64::MAX)],
+            }),
         }
     }
 

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use engine::ConnectorError;
 
-use super::index::{self, RowIndex};
+use super::index::{self, DnHashes, RowIndex};
 use super::reader::{read_error, RecordReader, Start};
 use super::rows::Header;
 use super::Settings;
@@ -339,10 +339,10 @@ impl Table {
             return false;
         }
         // The DN index as the run that wrote the file left it built.
-        if let (Some(_), Some((keys, entries))) = (self.dn, found.dns) {
-            let mut by_dn = KeyIndex::with_keys(keys);
-            by_dn.first.reserve(entries.len());
-            for (row, hash) in entries {
+        if let (Some(_), Some(dns)) = (self.dn, found.dns) {
+            let mut by_dn = KeyIndex::with_keys(dns.keys);
+            by_dn.first.reserve(dns.rows.len());
+            for (row, hash) in dns.rows {
                 match usize::try_from(row) {
                     Ok(row) if row < count => by_dn.add_hash(hash, row),
                     _ => return false,
@@ -427,7 +427,10 @@ impl Table {
             first: self.first,
             lengths,
             hashes,
-            dns: dns.map(|(keys, _)| (keys, dn_entries)),
+            dns: dns.map(|(keys, _)| DnHashes {
+                keys,
+                rows: dn_entries,
+            }),
         })
     }
 
