@@ -19,6 +19,16 @@ pub(crate) fn replace<T>(
     target: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> io::Result<(File, T)> {
+    replace_like(target, target, write)
+}
+
+/// [`replace`], the new file taking the permissions of `like` (a file
+/// kept beside another takes that one's).
+pub(crate) fn replace_like<T>(
+    target: &Path,
+    like: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<(File, T)> {
     let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -50,7 +60,7 @@ pub(crate) fn replace<T>(
         }
         other => other?,
     };
-    if let Ok(metadata) = fs::metadata(target) {
+    if let Ok(metadata) = fs::metadata(like) {
         file.set_permissions(metadata.permissions())?;
     }
     let mut out = BufWriter::new(file);

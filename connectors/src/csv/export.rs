@@ -37,8 +37,9 @@ impl Kept {
         })
     }
 
-    /// Leaves the row index beside the file, if the file is still the one
-    /// the table holds. A failure costs the next run a parse, nothing more.
+    /// Leaves the row index beside the file (or removes a stale one), if
+    /// the file is still the one the table holds. A failure costs the next
+    /// run a parse, nothing more.
     pub(crate) fn leave_index(mut self, settings: &Settings) {
         let path = &settings.file.path;
         if self.table.stamp().is_none() || Stamp::of(path).as_ref() != self.table.stamp() {

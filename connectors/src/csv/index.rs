@@ -3,27 +3,32 @@
 //! without parsing the file: where each row is, its anchor's hash, and,
 //! when the run indexed the file's DNs, the hash of each indexed DN.
 //!
-//! It is a cache, never the truth. It is used only while the file is the
-//! very one it describes: the file's stamp (length, modification and change
-//! times, device and inode) and what shapes the rows (delimiter, formula
-//! escaping, anchor column, columns) must match, the rows must cover the
-//! file exactly, and its checksum must hold. Anything else (a file edited,
-//! replaced, or restored from a copy; an index damaged, truncated or from
-//! another version) and the file is parsed as before. Every look-up still
-//! compares the row's anchor cell, so a hash never stands for a row.
+//! It is a cache, never the truth. It is used only for the very content
+//! it describes: the file's stamp (length, modification time, inode) and
+//! what shapes the rows (delimiter, formula escaping, anchor and DN
+//! columns, columns, this mvsync's version) must match, the rows must
+//! cover the file exactly, the file's CRC-32 must be the one it records
+//! (a stamp cannot see an edit that keeps the length within one tick of
+//! the clock), and its own checksum must hold. Anything else (a file
+//! edited, replaced or restored; an index damaged, truncated, stale or
+//! from another version) and the file is parsed as before. A look-up
+//! still compares the row's anchor cell, so a hash alone never updates
+//! a row.
 //!
 //! Format (integers little-endian): the magic line, the format version
 //! (u32), the settings fingerprint (u64), the stamp (u32 length, bytes),
-//! the hash keys (two u64), the first row's offset (u64), the row count
-//! (u64), each row's length without its `\n` (u32 each), each row's
-//! anchor hash (u64 each), the DN index (u8 0 for none; 1, its hash keys
-//! (two u64), its entry count (u64), each entry's row (u32) and hash
-//! (u64)), then FNV-1a 64 of everything before it (u64).
+//! the file's CRC-32 (u32), the hash keys (two u64), the first row's
+//! offset (u64), the row count (u64), each row's length without its `\n`
+//! (u32 each), each row's anchor hash (u64 each), the DN index (u8 0 for
+//! none; 1, its hash keys (two u64), its entry count (u64), each entry's
+//! row (u32) and hash (u64)), then FNV-1a 64 of everything before it
+//! (u64).
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
+use super::atomic;
 use super::watermark::Fnv64;
 
 const MAGIC: &[u8] = b"mvsync csv row index\n";
@@ -32,14 +37,15 @@ const VERSION: u32 = 1;
 /// What the index holds of a file's rows.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct RowIndex {
+    /// The CRC-32 of the whole file.
+    pub(crate) content: u32,
     /// The keys the anchor hashes were made with.
     pub(crate) keys: (u64, u64),
     /// The first row's offset (the header's end).
     pub(crate) first: u64,
-    /// Each row's length, without its `\n`; rows follow each other.
-    pub(crate) lengths: Vec<u32>,
-    /// Each row's anchor hash.
-    pub(crate) hashes: Vec<u64>,
+    /// Each row's length without its `\n` (rows follow each other), and
+    /// its anchor's hash.
+    pub(crate) rows: Vec<(u32, u64)>,
     /// The DN index, when the run built it.
     pub(crate) dns: Option<DnHashes>,
 }
@@ -61,18 +67,11 @@ pub(crate) fn path_of(file: &Path) -> PathBuf {
 }
 
 /// The index of `file` if there is one for this version of it (`stamp`)
-/// and these settings (`fingerprint`), whole and intact.
+/// and these settings (`fingerprint`), whole and intact. (The caller
+/// checks the file's content against [`RowIndex::content`].)
 pub(crate) fn read(file: &Path, stamp: &[u8], fingerprint: u64) -> Option<RowIndex> {
-    let mut bytes = Vec::new();
-    File::open(path_of(file))
-        .ok()?
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
-    if u64::from_le_bytes(sum.try_into().ok()?) != checksum(body) {
-        return None;
-    }
-    let mut r = Fields(body);
+    let bytes = fs::read(path_of(file)).ok()?;
+    let mut r = Fields(&bytes);
     if r.take(MAGIC.len())? != MAGIC
         || r.u32()? != VERSION
         || r.u64()? != fingerprint
@@ -80,68 +79,64 @@ pub(crate) fn read(file: &Path, stamp: &[u8], fingerprint: u64) -> Option<RowInd
     {
         return None;
     }
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+    if Fields(sum).u64()? != checksum(body) {
+        return None;
+    }
+    let content = r.u32()?;
     let keys = (r.u64()?, r.u64()?);
     let first = r.u64()?;
     let count = usize::try_from(r.u64()?).ok()?;
-    let lengths = r.take(count.checked_mul(4)?)?;
-    let hashes = r.take(count.checked_mul(8)?)?;
+    let mut lengths = Fields(r.take(count.checked_mul(4)?)?);
+    let mut hashes = Fields(r.take(count.checked_mul(8)?)?);
+    let rows = (0..count)
+        .map(|_| Some((lengths.u32()?, hashes.u64()?)))
+        .collect::<Option<_>>()?;
     let dns = match r.take(1)? {
         [0] => None,
         [1] => {
             let keys = (r.u64()?, r.u64()?);
-            let entries = usize::try_from(r.u64()?).ok()?;
-            let entries = r.take(entries.checked_mul(12)?)?;
-            let rows = entries
-                .chunks_exact(12)
-                .map(|c| (u32_at(&c[..4]), u64_at(&c[4..])))
-                .collect();
+            let count = usize::try_from(r.u64()?).ok()?;
+            let rows = (0..count)
+                .map(|_| Some((r.u32()?, r.u64()?)))
+                .collect::<Option<_>>()?;
             Some(DnHashes { keys, rows })
         }
         _ => return None,
     };
-    if !r.0.is_empty() {
-        return None;
-    }
-    Some(RowIndex {
+    (r.0.len() == 8).then_some(RowIndex {
+        content,
         keys,
         first,
-        lengths: lengths.chunks_exact(4).map(u32_at).collect(),
-        hashes: hashes.chunks_exact(8).map(u64_at).collect(),
+        rows,
         dns,
     })
 }
 
-fn u32_at(c: &[u8]) -> u32 {
-    c.try_into().map_or(0, u32::from_le_bytes)
-}
-
-fn u64_at(c: &[u8]) -> u64 {
-    c.try_into().map_or(0, u64::from_le_bytes)
-}
-
-/// Writes the index of `file`, replacing any. Not flushed to disk: after a
-/// crash a damaged index fails its checksum and the file is parsed.
+/// Writes the index of `file` (replacing any atomically), readable by
+/// whoever may read the file.
 pub(crate) fn write(
     file: &Path,
     stamp: &[u8],
     fingerprint: u64,
     index: &RowIndex,
 ) -> io::Result<()> {
-    let rows = index.lengths.len();
+    let rows = index.rows.len();
     let mut out = Vec::with_capacity(MAGIC.len() + 64 + stamp.len() + rows * 12);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&fingerprint.to_le_bytes());
     out.extend_from_slice(&(stamp.len() as u32).to_le_bytes());
     out.extend_from_slice(stamp);
+    out.extend_from_slice(&index.content.to_le_bytes());
     out.extend_from_slice(&index.keys.0.to_le_bytes());
     out.extend_from_slice(&index.keys.1.to_le_bytes());
     out.extend_from_slice(&index.first.to_le_bytes());
     out.extend_from_slice(&(rows as u64).to_le_bytes());
-    for len in &index.lengths {
+    for (len, _) in &index.rows {
         out.extend_from_slice(&len.to_le_bytes());
     }
-    for hash in &index.hashes {
+    for (_, hash) in &index.rows {
         out.extend_from_slice(&hash.to_le_bytes());
     }
     match &index.dns {
@@ -159,26 +154,22 @@ pub(crate) fn write(
     }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
-    let path = path_of(file);
-    let temp = path.with_file_name(format!(
-        "{}.{}.mvsync-tmp",
-        path.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    let written = File::create(&temp)
-        .and_then(|mut f| f.write_all(&out))
-        .and_then(|()| fs::rename(&temp, &path));
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    atomic::replace_like(&path_of(file), file, |w| w.write_all(&out))?;
+    Ok(())
+}
+
+/// Removes the index of `file`, if there is one: it cannot describe the
+/// file any more.
+pub(crate) fn remove(file: &Path) {
+    let _ = fs::remove_file(path_of(file));
 }
 
 /// The fingerprint of what shapes a file's rows: the table writes a row
-/// as these settings say, so an index made under others may not hold.
+/// as these settings (and this mvsync's encoding and DN normalization)
+/// say, so an index made under others may not hold.
 pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     let mut hash = Fnv64::new();
+    hash.write(env!("CARGO_PKG_VERSION").as_bytes());
     for part in parts {
         hash.write(&(part.len() as u64).to_le_bytes());
         hash.write(part);
@@ -224,10 +215,10 @@ mod tests {
 
     fn sample() -> RowIndex {
         RowIndex {
+            content: 0xdead_beef,
             keys: (7, 9),
             first: 12,
-            lengths: vec![5, 0, 70_000],
-            hashes: vec![1, u64::MAX, 3],
+            rows: vec![(5, 1), (0, u64::MAX), (70_000, 3)],
             dns: Some(DnHashes {
                 keys: (4, 5),
                 rows: vec![(0, 8), (2, u64::MAX)],
@@ -269,5 +260,20 @@ mod tests {
             1,
             "no temporary file left"
         );
+        remove(&file);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_index_is_readable_by_whoever_may_read_its_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users.csv");
+        fs::write(&file, "id\n").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        write(&file, b"stamp", 42, &sample()).unwrap();
+        let mode = fs::metadata(path_of(&file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

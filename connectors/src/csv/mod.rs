@@ -24,8 +24,8 @@
 //!   (`export_starting`), while the engine orders the changes; it keeps
 //!   the table between batches while the file is the one it wrote, and
 //!   leaves a row index beside the file when it finishes
-//!   (`.<name>.mvsync-index`), so the next run reads that instead of
-//!   parsing the file while the file is still the one it wrote.
+//!   (`.<name>.mvsync-index`, `index`), so the next run reads that instead
+//!   of parsing the file while the file's content is the one it describes.
 //! - Export rewrites the whole file per batch, copying the rows no change
 //!   touched as they are (`table`): an add of an existing anchor
 //!   updates that row (columns it does not mention keep their values), a
@@ -252,10 +252,13 @@ impl Connector for CsvConnector {
             return;
         };
         let settings = Arc::clone(&self.settings);
-        let _ = stream::blocking(move || {
+        let left = stream::blocking(move || {
             kept.leave_index(&settings);
             Ok(())
         })
         .await;
+        if let Err(e) = left {
+            tracing::warn!("{e}; the next export reads the whole file");
+        }
     }
 }
