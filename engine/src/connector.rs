@@ -426,7 +426,8 @@ pub trait Connector: Send + Sync {
     async fn export_starting(&self) {}
 
     /// Called when an export run has sent its last batch, or stopped early:
-    /// the connector may drop what it kept between batches.
+    /// the connector may drop what it kept between batches, or leave what
+    /// helps the next run (a file connector leaves an index of its file).
     async fn export_finished(&self) {}
 }
 
