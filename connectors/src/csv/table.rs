@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -76,9 +76,6 @@ pub(crate) struct Table {
     by_dn: OnceCell<KeyIndex>,
     bom: bool,
     changed: bool,
-    /// A DN left the index while the file holds duplicate DNs: loading it
-    /// again could index another row than this table does.
-    dn_unindexed: bool,
 }
 
 /// Where a row's cells are.
@@ -198,7 +195,6 @@ impl Table {
             by_dn: OnceCell::new(),
             bom: false,
             changed: false,
-            dn_unindexed: false,
         };
         table.anchor = table.column(&config.anchor).unwrap_or(0);
         table.dn = config.dn_column.as_deref().and_then(|c| table.column(c));
@@ -395,7 +391,7 @@ impl Table {
         // An index that left out a row holding a DN twice is not kept:
         // built again, it knows whether a removal uncovers that row.
         let dns = match (self.dn, self.by_dn.get()) {
-            (Some(_), Some(index)) if !index.left_out => {
+            (Some(_), Some(index)) if index.left_out.is_empty() => {
                 let Some(by_row) = index.by_row(self.rows.len()) else {
                     return Ok(None);
                 };
@@ -451,10 +447,11 @@ impl Table {
     }
 
     /// Whether loading the file this table was written to gives this table
-    /// again: no column was added (the file writes added columns sorted)
-    /// and no DN left the index.
+    /// again: no column was added (the file writes added columns sorted).
+    /// (The DN index always is what loading would build: it is dropped
+    /// when it would not be.)
     pub(crate) fn reloads_as_itself(&self) -> bool {
-        self.columns.len() == self.fixed && !self.dn_unindexed
+        self.columns.len() == self.fixed
     }
 
     /// The version of the file the table reads its unchanged rows from.
@@ -548,7 +545,7 @@ impl Table {
             if self.holder(&index, column, &dn)?.is_none() {
                 index.add(&dn, row);
             } else {
-                index.left_out = true;
+                index.left_out.insert(index.hash(&dn));
             }
         }
         Ok(index)
@@ -702,25 +699,27 @@ impl Table {
             return Ok(());
         };
         let other = self.row_of_normalized_dn(&dn)?.filter(|&r| r != row);
-        if let Some(index) = self.by_dn.get_mut() {
-            if let Some(other) = other {
-                // Two rows hold the DN now (the export refuses that
-                // before it writes; the table does not rely on it).
-                index.remove(&dn, other);
-                index.left_out = true;
-            }
+        if other.is_some() {
+            // Two rows hold the DN now (the export refuses that before it
+            // writes): the index is built again from the rows, as loading
+            // the file would build it.
+            self.by_dn = OnceCell::new();
+        } else if let Some(index) = self.by_dn.get_mut() {
             index.add(&dn, row);
         }
         Ok(())
     }
 
-    /// Forgets that `row` holds `dn` (another row holding it stays indexed).
+    /// Forgets that `row` holds `dn`. When the index left out another row
+    /// holding it, the index is dropped, to be built again from the rows
+    /// on the next look-up: that finds the row left out.
     fn unindex_dn(&mut self, dn: &str, row: usize) {
         let Some(index) = self.by_dn.get_mut() else {
             return;
         };
-        if index.remove(&rules::dn::normalize(dn), row) && index.left_out {
-            self.dn_unindexed = true;
+        let dn = rules::dn::normalize(dn);
+        if index.remove(&dn, row) && index.left_out.contains(&index.hash(&dn)) {
+            self.by_dn = OnceCell::new();
         }
     }
 
@@ -1058,9 +1057,9 @@ impl Row {
 struct KeyIndex {
     keys: (u64, u64),
     hasher: siphasher::sip::SipHasher13,
-    /// A row was left out because an earlier row holds its key (the DN
-    /// index holds the first row of a DN).
-    left_out: bool,
+    /// The hashes of keys that a row was left out for, because an earlier
+    /// row holds the key (the DN index holds the first row of a DN).
+    left_out: HashSet<u64>,
     first: HashMap<u64, usize, Hashed>,
     more: HashMap<u64, Vec<usize>, Hashed>,
 }
@@ -1104,7 +1103,7 @@ impl KeyIndex {
         KeyIndex {
             keys,
             hasher: siphasher::sip::SipHasher13::new_with_keys(keys.0, keys.1),
-            left_out: false,
+            left_out: HashSet::new(),
             first: HashMap::default(),
             more: HashMap::default(),
         }
@@ -1560,16 +1559,15 @@ mod tests {
             .unwrap();
         assert_eq!(table.row_of_dn("cn=bo").unwrap(), Some(e2));
         assert_eq!(table.row_of_dn("cn=bea").unwrap(), None);
-        assert!(
-            !table.reloads_as_itself(),
-            "a DN left an index that left out a duplicate DN"
-        );
+        assert!(table.by_dn.get().is_some());
+
+        // The first holder of a DN another row holds too leaves: the index
+        // is built again and finds the other.
         assert!(table.delete("E1").unwrap());
-        assert_eq!(
-            table.row_of_dn("cn=ann").unwrap(),
-            None,
-            "the duplicate was never indexed"
-        );
+        assert!(table.by_dn.get().is_none());
+        let e3 = table.row_of("E3").unwrap().unwrap();
+        assert_eq!(table.row_of_dn("cn=ann").unwrap(), Some(e3));
+        assert!(table.reloads_as_itself());
     }
 
     #[test]

@@ -2003,6 +2003,38 @@ async fn export_refuses_a_dn_another_row_holds() {
 }
 
 #[tokio::test]
+async fn export_finds_the_other_holder_of_a_dn_the_file_holds_twice_once_the_first_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "corp.csv",
+        "id,objectType,dn\nu1,user,\"CN=Ada,OU=Users\"\nu2,user,\"cn=ada,ou=users\"\n",
+    );
+    let connector = directory(dir.path());
+    let gone = ExportChange {
+        object_type: "user".to_owned(),
+        ..delete(2, "u1")
+    };
+    let results = connector
+        .export(vec![
+            add_at(1, "user", "CN=Eve,OU=Users", &[("id", s("u5"))]),
+            gone,
+            add_at(3, "user", "CN=Ada,OU=Users", &[("id", s("u4"))]),
+        ])
+        .await
+        .unwrap()
+        .results;
+    assert_eq!(
+        failure(&results, 3).1,
+        "the DN \"CN=Ada,OU=Users\" is already held by another row (id=\"u2\"): expected a DN no other row has"
+    );
+    assert_eq!(
+        read(dir.path(), "corp.csv"),
+        "id,objectType,dn\nu2,user,\"cn=ada,ou=users\"\nu5,user,\"CN=Eve,OU=Users\"\n"
+    );
+}
+
+#[tokio::test]
 async fn export_changes_lists_of_dns_one_member_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     write(
