@@ -18,7 +18,7 @@ use rules::Value;
 
 use super::atomic;
 use super::config::split_values;
-use super::table::{Stamp, Table};
+use super::table::Table;
 use super::Settings;
 
 /// The table an export run keeps between its batches, so that a large file
@@ -41,8 +41,7 @@ impl Kept {
     /// the file is still the one the table holds. A failure costs the next
     /// run a parse, nothing more.
     pub(crate) fn leave_index(mut self, settings: &Settings) {
-        let path = &settings.file.path;
-        if self.table.stamp().is_none() || Stamp::of(path).as_ref() != self.table.stamp() {
+        if !self.table.is_current() {
             return;
         }
         if let Err(e) = self.table.write_index() {
@@ -65,11 +64,7 @@ pub(crate) fn apply(
 ) -> Result<(Vec<ExportResult>, Option<Kept>), ConnectorError> {
     let path = &settings.file.path;
     let mut table = match kept {
-        Some(kept)
-            if kept.table.stamp().is_some() && Stamp::of(path).as_ref() == kept.table.stamp() =>
-        {
-            kept.table
-        }
+        Some(kept) if kept.table.is_current() => kept.table,
         _ => Table::load(settings)?,
     };
     let mut results = Vec::with_capacity(batch.len());
@@ -92,9 +87,8 @@ pub(crate) fn apply(
         table.rebase(file, written);
     }
     // A table no change touched reloads as itself (only changes add
-    // columns or move DNs).
-    let kept = table.stamp().is_some().then_some(Kept { table });
-    Ok((results, kept))
+    // columns).
+    Ok((results, Some(Kept { table })))
 }
 
 /// Why a change was not applied: the change itself, or a problem that

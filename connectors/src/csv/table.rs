@@ -108,7 +108,7 @@ pub(crate) struct Written {
 /// What identifies one version of a file: a replacement (a new inode) or an
 /// edit in place (length, modification time) changes it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
+struct Stamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
     #[cfg(unix)]
@@ -117,7 +117,7 @@ pub(crate) struct Stamp {
 
 impl Stamp {
     /// The version of the file at `path` now.
-    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+    fn of(path: &Path) -> Option<Stamp> {
         Stamp::from(std::fs::metadata(path).ok()?)
     }
 
@@ -301,21 +301,17 @@ impl Table {
         let Some(found) = index::read(&self.path, &stamp.to_bytes(), self.fingerprint()) else {
             return false;
         };
+        if found.first != self.first {
+            return false;
+        }
         let count = found.rows.len();
-        let spans = found.rows.iter().scan(self.first, |at, &(len, _)| {
-            let span = Span { offset: *at, len };
-            *at += u64::from(len) + 1;
-            Some(span)
-        });
-        let rows: Vec<Slot> = spans.map(Slot::File).collect();
-        let end = match rows.last() {
-            Some(Slot::File(last)) => last.offset + u64::from(last.len) + 1,
-            _ => self.first,
-        };
-        if found.first != self.first
-            || end != stamp.len
-            || content_crc(base, stamp.len).ok() != Some(found.content)
-        {
+        let mut at = self.first;
+        let mut rows = Vec::with_capacity(count);
+        for &(len, _) in &found.rows {
+            rows.push(Slot::File(Span { offset: at, len }));
+            at += u64::from(len) + 1;
+        }
+        if at != stamp.len || content_crc(base, stamp.len).ok() != Some(found.content) {
             return false;
         }
         let by_anchor = KeyIndex::from_hashes(
@@ -395,7 +391,7 @@ impl Table {
                 let Some(by_row) = index.by_row(self.rows.len()) else {
                     return Ok(None);
                 };
-                Some((index.keys, by_row))
+                Some((index.keys(), by_row))
             }
             _ => None,
         };
@@ -424,7 +420,7 @@ impl Table {
         }
         Ok(Some(RowIndex {
             content: content_crc(base, stamp.len)?,
-            keys: self.by_anchor.keys,
+            keys: self.by_anchor.keys(),
             first: self.first,
             rows,
             dns: dns.map(|(keys, _)| DnHashes {
@@ -454,9 +450,10 @@ impl Table {
         self.columns.len() == self.fixed
     }
 
-    /// The version of the file the table reads its unchanged rows from.
-    pub(crate) fn stamp(&self) -> Option<&Stamp> {
-        self.stamp.as_ref()
+    /// Whether the file at the table's path is still the version it
+    /// reads its unchanged rows from (never, for a table without a file).
+    pub(crate) fn is_current(&self) -> bool {
+        self.stamp.is_some() && Stamp::of(&self.path) == self.stamp
     }
 
     /// The index of a column.
@@ -1055,7 +1052,6 @@ impl Row {
 /// with the hashes.
 #[derive(Debug)]
 struct KeyIndex {
-    keys: (u64, u64),
     hasher: siphasher::sip::SipHasher13,
     /// The hashes of keys that a row was left out for, because an earlier
     /// row holds the key (the DN index holds the first row of a DN).
@@ -1101,7 +1097,6 @@ impl Default for KeyIndex {
 impl KeyIndex {
     fn with_keys(keys: (u64, u64)) -> Self {
         KeyIndex {
-            keys,
             hasher: siphasher::sip::SipHasher13::new_with_keys(keys.0, keys.1),
             left_out: HashSet::new(),
             first: HashMap::default(),
@@ -1117,6 +1112,11 @@ impl KeyIndex {
             index.add_hash(h, row);
         }
         index
+    }
+
+    /// The keys its hashes are made with.
+    fn keys(&self) -> (u64, u64) {
+        self.hasher.keys()
     }
 
     fn hash(&self, key: &str) -> u64 {
@@ -1296,7 +1296,6 @@ mod tests {
         table.rebase(std::fs::File::open(path).unwrap(), written);
     }
 
-    #[cfg(unix)]
     #[test]
     fn a_table_written_leaves_a_row_index_the_next_load_reads_instead_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -1348,7 +1347,6 @@ mod tests {
         assert!(!super::index::path_of(&path).exists());
     }
 
-    #[cfg(unix)]
     #[test]
     fn a_dn_index_built_by_a_run_comes_back_with_the_row_index() {
         let dir = tempfile::tempdir().unwrap();

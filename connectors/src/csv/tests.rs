@@ -2269,7 +2269,6 @@ async fn escape_formulas_quotes_what_a_spreadsheet_would_run_and_import_reads_it
     );
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn an_export_run_leaves_a_row_index_for_the_next_run_and_a_hand_edit_voids_it() {
     let (dir, first) = ann_then_bob_added().await;
