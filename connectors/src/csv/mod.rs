@@ -258,7 +258,10 @@ impl Connector for CsvConnector {
         })
         .await;
         if let Err(e) = left {
-            tracing::warn!("{e}; the next export reads the whole file");
+            tracing::warn!(
+                "cannot leave the row index beside {}: {e}; the next export reads the whole file",
+                self.settings.file.shown
+            );
         }
     }
 }
