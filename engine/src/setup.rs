@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use rules::{Direction, Rule, ValueType};
 
 use crate::connector::{AttributeSchema, ConnectorInfo, RefKind};
@@ -95,7 +97,7 @@ pub(crate) struct ConnModel {
     pub info: ConnectorInfo,
     /// Declared attributes by object type name, then attribute name (looked
     /// up by `&str` on every attribute read of every flow: no allocation).
-    attrs: HashMap<String, HashMap<String, AttributeSchema>>,
+    attrs: FxHashMap<String, FxHashMap<String, AttributeSchema>>,
 }
 
 impl ConnModel {
@@ -162,7 +164,8 @@ impl Model {
             .connectors
             .iter()
             .map(|(name, info)| {
-                let mut attrs: HashMap<String, HashMap<String, AttributeSchema>> = HashMap::new();
+                let mut attrs: FxHashMap<String, FxHashMap<String, AttributeSchema>> =
+                    FxHashMap::default();
                 for t in &info.object_types {
                     let by_name = attrs.entry(t.name.clone()).or_default();
                     for a in &t.attributes {

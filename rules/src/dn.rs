@@ -82,25 +82,12 @@ impl Dn {
     /// canonical form, no spaces around separators, multi-valued RDNs
     /// sorted. Two DNs are equal exactly when their normalized forms are.
     pub fn normalized(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.rdns.len() * 16);
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let mut avas: Vec<String> = rdn
-                .avas
-                .iter()
-                .map(|a| {
-                    let value = if a.ber {
-                        a.value.to_lowercase()
-                    } else {
-                        escape_value(&a.value.to_lowercase())
-                    };
-                    format!("{}={}", a.attr.to_lowercase(), value)
-                })
-                .collect();
-            avas.sort();
-            out.push_str(&avas.join("+"));
+            rdn.push_normalized(&mut out);
         }
         out
     }
@@ -122,10 +109,55 @@ impl Rdn {
     }
 
     fn normalized(&self) -> String {
-        Dn {
-            rdns: vec![self.clone()],
+        let mut out = String::new();
+        self.push_normalized(&mut out);
+        out
+    }
+
+    /// Appends the comparison form of the RDN (see [`Dn::normalized`]):
+    /// its pairs sorted and joined by `+`.
+    fn push_normalized(&self, out: &mut String) {
+        if let [ava] = self.avas.as_slice() {
+            ava.push_normalized(out);
+            return;
         }
-        .normalized()
+        let mut avas: Vec<String> = self
+            .avas
+            .iter()
+            .map(|a| {
+                let mut s = String::new();
+                a.push_normalized(&mut s);
+                s
+            })
+            .collect();
+        avas.sort();
+        out.push_str(&avas.join("+"));
+    }
+}
+
+impl Ava {
+    /// Appends `type=value`, both lower-cased, the value escaped in the
+    /// canonical form (a BER value as written).
+    fn push_normalized(&self, out: &mut String) {
+        push_lowercase(out, &self.attr);
+        out.push('=');
+        let start = out.len();
+        push_lowercase(out, &self.value);
+        if !self.ber && needs_escaping(&out[start..]) {
+            let escaped = escape_value(&out[start..]);
+            out.truncate(start);
+            out.push_str(&escaped);
+        }
+    }
+}
+
+/// Appends `s` lower-cased (as `str::to_lowercase` does), without an
+/// allocation when it is ASCII.
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.push_str(&s.to_lowercase());
     }
 }
 
@@ -178,19 +210,13 @@ pub fn same(a: &str, b: &str) -> bool {
 /// before `, + " \ < > ; =`, before a leading `#` or space and a trailing
 /// space; NUL as `\00`.
 pub fn escape_value(s: &str) -> String {
-    let needs = |i: usize, c: char, last: bool| match c {
-        ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' | '\0' => true,
-        '#' => i == 0,
-        ' ' => i == 0 || last,
-        _ => false,
-    };
-    let last_start = s.char_indices().next_back().map_or(0, |(i, _)| i);
-    if !s.char_indices().any(|(i, c)| needs(i, c, i == last_start)) {
+    if !needs_escaping(s) {
         return s.to_owned();
     }
+    let last_start = s.char_indices().next_back().map_or(0, |(i, _)| i);
     let mut out = String::with_capacity(s.len() + 8);
     for (i, c) in s.char_indices() {
-        if needs(i, c, i == last_start) {
+        if escaped_at(i, c, i == last_start) {
             if c == '\0' {
                 out.push_str("\\00");
                 continue;
@@ -200,6 +226,24 @@ pub fn escape_value(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Whether [`escape_value`] escapes character `c` at byte `i` (`last`:
+/// the last character).
+fn escaped_at(i: usize, c: char, last: bool) -> bool {
+    match c {
+        ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' | '\0' => true,
+        '#' => i == 0,
+        ' ' => i == 0 || last,
+        _ => false,
+    }
+}
+
+/// Whether [`escape_value`] changes `s`.
+fn needs_escaping(s: &str) -> bool {
+    let last_start = s.char_indices().next_back().map_or(0, |(i, _)| i);
+    s.char_indices()
+        .any(|(i, c)| escaped_at(i, c, i == last_start))
 }
 
 /// The value of an RDN as written (escapes, hex pairs and quotes) resolved

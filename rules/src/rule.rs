@@ -163,9 +163,7 @@ impl Rule {
     /// Whether a flow generates a unique value (its value is chosen once, at
     /// provisioning, and never regenerated).
     pub fn is_unique_flow(flow: &Flow) -> bool {
-        flow.expr.calls("SelectUniqueValue")
-            || flow.expr.calls("UniqueNumbered")
-            || flow.expr.calls("Guid")
+        flow.expr.generates()
     }
 
     /// Whether the rule's outcome depends on its inputs alone: no expression

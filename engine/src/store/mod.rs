@@ -5,6 +5,7 @@
 //! [`Txn::save_mv`] from the before and after images of an object, in the
 //! same atomic batch as the object. No other code writes them.
 
+mod absent;
 pub mod codec;
 mod compact;
 pub mod keys;
@@ -166,6 +167,9 @@ pub struct Store {
     unique: RwLock<BTreeSet<(Sym, Sym)>>,
     large_list_threshold: usize,
     written: Written,
+    /// The full sync's proof of absence for index look-ups (see
+    /// [`Store::absent_lookups`]).
+    absent: absent::Absent,
     /// Set while the store holds an older format version that the next
     /// commit rewrites ([`keys::UPGRADABLE_VERSION`]).
     upgrade: std::sync::atomic::AtomicBool,
@@ -465,6 +469,7 @@ impl Store {
             unique: RwLock::new(unique),
             large_list_threshold,
             written: Written::default(),
+            absent: absent::Absent::default(),
             path,
             _lock: None,
             _copy: None,
@@ -815,6 +820,17 @@ impl Store {
         self.kv.get(key)
     }
 
+    /// Answers the index look-ups that find nothing (an anchor, DN, unique
+    /// value or join value no object holds) from memory until the guard is
+    /// dropped: each index group is read once, on its first look-up (see
+    /// `absent.rs`). For a full sync step, whose look-ups cover the whole
+    /// estate; a delta step would read whole groups for a few look-ups.
+    /// Only while no batch is open.
+    pub fn absent_lookups(&self) -> AbsentLookups<'_> {
+        self.absent.start();
+        AbsentLookups(self)
+    }
+
     /// Visits every committed entry under `prefix`, in key order, in chunks.
     pub fn for_each_prefix(
         &self,
@@ -873,6 +889,16 @@ impl Store {
 }
 
 /// Committed state, for decoding objects found by a scan.
+/// The scope of [`Store::absent_lookups`].
+#[must_use = "look-ups are answered from memory only while the guard lives"]
+pub struct AbsentLookups<'s>(&'s Store);
+
+impl Drop for AbsentLookups<'_> {
+    fn drop(&mut self) {
+        self.0.absent.stop();
+    }
+}
+
 impl large::Reader for Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.kv.get(key)

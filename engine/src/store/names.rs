@@ -1,15 +1,18 @@
 //! The name interner: attribute, object-type, rule and connector names are
 //! stored once and referenced by a small [`Sym`] everywhere else.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::model::Sym;
 
 /// Names in both directions, plus the ones not yet persisted.
 #[derive(Default, Clone)]
 pub struct Names {
-    by_name: HashMap<Arc<str>, Sym>,
+    /// Fx-hashed: names come from the configuration and the connected
+    /// systems' schemas, and are looked up on every attribute read.
+    by_name: FxHashMap<Arc<str>, Sym>,
     by_sym: Vec<Arc<str>>,
     unsaved: Vec<Sym>,
 }

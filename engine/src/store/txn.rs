@@ -151,6 +151,9 @@ impl<'s> Txn<'s> {
                 _ => {}
             }
         }
+        if value.is_some() {
+            self.store.absent.wrote(&key);
+        }
         let previous = self.overlay.insert(key.clone(), value);
         self.undo.push((key, previous));
     }
@@ -202,6 +205,22 @@ impl<'s> Txn<'s> {
         )
     }
 
+    /// `f` of a connector-space object, without copying it when the batch
+    /// keeps it decoded (see [`Txn::cache_objects`]).
+    pub fn peek_cs<R>(
+        &self,
+        key: CsKey,
+        f: impl FnOnce(&CsObject) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        if let Some(cache) = &self.cache {
+            if let Some(found) = cache.borrow().cs.get(&key) {
+                return Ok(found.as_ref().map(f));
+            }
+        }
+        let found = self.cs(key)?;
+        Ok(found.as_ref().map(f))
+    }
+
     /// A metaverse object.
     pub fn mv(&self, id: MvId) -> Result<Option<MvObject>, StoreError> {
         self.through_cache(
@@ -246,6 +265,9 @@ impl<'s> Txn<'s> {
     }
 
     fn id_entry(&self, key: &[u8], conn: Sym) -> Result<Option<CsKey>, StoreError> {
+        if self.certainly_absent(key)? {
+            return Ok(None);
+        }
         match self.get_raw(key)? {
             Some(v) => {
                 let id = <[u8; 8]>::try_from(v.as_slice())
@@ -259,12 +281,29 @@ impl<'s> Txn<'s> {
         }
     }
 
+    /// Whether no index entry holds the value `key` looks up: an anchor, DN
+    /// or sync-queue entry, or a unique or join prefix that ends with its
+    /// value (see [`Store::absent_lookups`]). `false` means "look".
+    fn certainly_absent(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let verdict = self.store.absent.verdict(key, |prefix, held| {
+            self.store.for_each_prefix(prefix, |k, _| {
+                held(k);
+                Ok(())
+            })
+        })?;
+        Ok(verdict == super::absent::Verdict::Absent)
+    }
+
     /// Metaverse objects whose indexed attribute `attr` holds `value`.
     pub fn join_candidates(&self, attr: Sym, value: &Value) -> Result<Vec<MvId>, StoreError> {
         let mut out = Vec::new();
         for item in value.items() {
             let text = item.to_string();
-            for k in self.keys_with_prefix(&keys::join_prefix(attr, text.as_bytes()))? {
+            let prefix = keys::join_prefix(attr, text.as_bytes());
+            if self.certainly_absent(&prefix)? {
+                continue;
+            }
+            for k in self.keys_with_prefix(&prefix)? {
                 if let Some(id) = keys::decode_join_mv(&k) {
                     if !out.contains(&id) {
                         out.push(id);
@@ -338,7 +377,7 @@ impl<'s> Txn<'s> {
                 |o| o.pending_import.is_some(),
                 before,
                 after,
-            );
+            )?;
         }
         self.flag(
             keys::tag::EXPORT_QUEUE,
@@ -346,10 +385,15 @@ impl<'s> Txn<'s> {
             |o| o.pending_export.is_some(),
             before,
             after,
-        );
+        )?;
         let (record, lists) =
             large::save_cs(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
+        // What the batch now holds is `after`: the next read need not
+        // look it up and decode it.
+        if let Some(cache) = &self.cache {
+            cache.borrow_mut().cs.insert(key, after.cloned());
+        }
         Ok(())
     }
 
@@ -390,17 +434,19 @@ impl<'s> Txn<'s> {
         has: fn(&CsObject) -> bool,
         before: Option<&CsObject>,
         after: Option<&CsObject>,
-    ) {
+    ) -> Result<(), StoreError> {
         let was = before.is_some_and(has);
         let is = after.is_some_and(has);
         if was != is {
             let k = keys::cs_keyed(tag, key);
             if is {
                 self.put_raw(k, Vec::new());
-            } else {
+            } else if !self.certainly_absent(&k)? {
+                // An object a span queued has no entry of its own.
                 self.delete_raw(k);
             }
         }
+        Ok(())
     }
 
     /// Updates the unique-value index entries of one connector-space object.
@@ -442,6 +488,9 @@ impl<'s> Txn<'s> {
         except: Option<CsKey>,
     ) -> Result<Vec<CsKey>, StoreError> {
         let prefix = keys::unique_prefix(conn, attr, value);
+        if self.certainly_absent(&prefix)? {
+            return Ok(Vec::new());
+        }
         let except = except.filter(|e| e.conn == conn).map(|e| e.id);
         Ok(self
             .keys_with_prefix(&prefix)?

@@ -167,14 +167,18 @@ pub(crate) struct UniqueCtx<'a> {
 pub(crate) fn order_key(txn: &Txn<'_>, mv: &MvObject) -> Result<(String, MvId), StoreError> {
     let mut first = None;
     for k in &mv.links {
-        let Some(o) = txn.cs(*k)? else { continue };
-        let Some(link) = o.link.filter(|l| l.mv == mv.id && l.kind.is_source()) else {
+        let source = |o: &crate::model::CsObject| {
+            o.link
+                .filter(|l| l.mv == mv.id && l.kind.is_source())
+                .map(|l| (l.kind, o.anchor.clone()))
+        };
+        let Some((kind, anchor)) = txn.peek_cs(*k, source)?.flatten() else {
             continue;
         };
-        if link.kind == crate::model::LinkKind::Projected {
-            return Ok((o.anchor.unwrap_or_default(), mv.id));
+        if kind == crate::model::LinkKind::Projected {
+            return Ok((anchor.unwrap_or_default(), mv.id));
         }
-        first = first.or(o.anchor);
+        first = first.or(anchor);
     }
     Ok((first.unwrap_or_default(), mv.id))
 }

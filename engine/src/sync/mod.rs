@@ -160,6 +160,9 @@ impl Syncer<'_> {
         }
         let mut done = 0u64;
         let mut basis = self.basis()?;
+        // A full sync's look-ups cover the estate: most find nothing, and
+        // reading each index group once answers those from memory.
+        let _absent = full.then(|| self.store.absent_lookups());
         if full {
             self.evaluated = self.skip_basis(&basis, conn);
             self.sync_keyed(conn, keys::tag::CS, &mut done)?;

@@ -60,7 +60,15 @@ pub struct Expr {
     /// The most argument values pending at once during evaluation, so the
     /// evaluator allocates its argument stack once.
     stack: usize,
+    /// Whether it calls a function that generates a value (see
+    /// [`Expr::generates`]), found once at parse: sync asks for every flow
+    /// of every object.
+    generates: bool,
 }
+
+/// The functions whose value is generated once, at provisioning, and then
+/// kept: a unique value, a unique number, a GUID.
+const GENERATORS: [&str; 3] = ["SelectUniqueValue", "UniqueNumbered", "Guid"];
 
 impl Expr {
     /// Parses an expression. Errors carry a code and the byte span of the
@@ -73,12 +81,25 @@ impl Expr {
     /// `bad-format` (span on the argument).
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
         let root = parser::parse(src)?;
-        let stack = root.stack_need();
-        Ok(Expr {
+        Ok(Expr::from_tree(root, src.to_owned()))
+    }
+
+    fn from_tree(root: Node, source: String) -> Expr {
+        let mut expr = Expr {
+            stack: root.stack_need(),
             root,
-            source: src.to_owned(),
-            stack,
-        })
+            source,
+            generates: false,
+        };
+        expr.generates = GENERATORS.iter().any(|f| expr.calls(f));
+        expr
+    }
+
+    /// Whether it calls a function whose value is generated once, at
+    /// provisioning, and then kept (`SelectUniqueValue`, `UniqueNumbered`,
+    /// `Guid`).
+    pub fn generates(&self) -> bool {
+        self.generates
     }
 
     /// Evaluates the expression against one object.

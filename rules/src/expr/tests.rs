@@ -731,7 +731,7 @@ proptest! {
 
     #[test]
     fn printing_then_parsing_gives_the_same_tree(tree in arb_tree()) {
-        let expr = Expr { stack: tree.stack_need(), root: tree, source: String::new() };
+        let expr = Expr::from_tree(tree, String::new());
         let printed = expr.to_string();
         match Expr::parse(&printed) {
             Ok(reparsed) => {
