@@ -74,6 +74,10 @@ impl Hasher for Hashed {
 #[derive(Default)]
 pub(crate) struct Absent {
     on: AtomicBool,
+    /// Whether sync-queue entries are judged: only when the connector has
+    /// spans, whose objects lack entries. Otherwise its queued objects
+    /// hold entries, and reading them all would buy nothing.
+    queue: AtomicBool,
     groups: Mutex<HashMap<Vec<u8>, Group>>,
     /// Fx: a collision costs a look-up, never a wrong answer.
     hasher: rustc_hash::FxBuildHasher,
@@ -95,9 +99,18 @@ impl Absent {
 
     /// Turns the sets on, empty. Only while no batch is open: a write made
     /// before this is seen only once committed.
-    pub(super) fn start(&self) {
+    pub(super) fn start(&self, queue: bool) {
         self.groups().clear();
+        self.queue.store(queue, Ordering::Release);
         self.on.store(true, Ordering::Release);
+    }
+
+    /// [`layout`], for the groups this step judges.
+    fn judged(&self, key: &[u8]) -> Option<(usize, usize)> {
+        if key.first() == Some(&tag::SYNC_QUEUE) && !self.queue.load(Ordering::Acquire) {
+            return None;
+        }
+        layout(key)
     }
 
     /// Turns the sets off and drops them.
@@ -116,7 +129,7 @@ impl Absent {
         if !self.is_on() {
             return;
         }
-        let Some((group, id)) = layout(key) else {
+        let Some((group, id)) = self.judged(key) else {
             return;
         };
         let Some(value) = key.get(group..key.len().saturating_sub(id)) else {
@@ -146,7 +159,7 @@ impl Absent {
         if !self.is_on() {
             return Ok(Verdict::Look);
         }
-        let Some((group, id)) = layout(key) else {
+        let Some((group, id)) = self.judged(key) else {
             return Ok(Verdict::Look);
         };
         let Some(value) = key.get(group..) else {
@@ -209,7 +222,7 @@ mod tests {
     #[test]
     fn what_the_store_holds_is_looked_up_and_the_rest_is_absent() {
         let absent = Absent::default();
-        absent.start();
+        absent.start(true);
         let scans = Cell::new(0);
         let held = vec![
             keys::anchor(Sym(1), "e1"),
@@ -254,7 +267,7 @@ mod tests {
     #[test]
     fn what_the_step_writes_is_looked_up_before_and_after_its_group_is_read() {
         let absent = Absent::default();
-        absent.start();
+        absent.start(true);
         let scans = Cell::new(0);
         let ask = |key: &[u8]| ask(&absent, &[], &scans, key);
         // Written before the group's first question...
@@ -274,15 +287,34 @@ mod tests {
     }
 
     #[test]
+    fn sync_queue_entries_are_judged_only_for_a_step_over_spans() {
+        let absent = Absent::default();
+        absent.start(false);
+        let scans = Cell::new(0);
+        let queued = keys::cs_keyed(
+            keys::tag::SYNC_QUEUE,
+            crate::model::CsKey {
+                conn: Sym(1),
+                id: 6,
+            },
+        );
+        assert_eq!(ask(&absent, &[], &scans, &queued), Verdict::Look);
+        assert_eq!(scans.get(), 0);
+        absent.start(true);
+        assert_eq!(ask(&absent, &[], &scans, &queued), Verdict::Absent);
+        assert_eq!(scans.get(), 1);
+    }
+
+    #[test]
     fn stopping_drops_the_sets() {
         let absent = Absent::default();
-        absent.start();
+        absent.start(true);
         let scans = Cell::new(0);
         let key = keys::anchor(Sym(1), "e1");
         assert_eq!(ask(&absent, &[], &scans, &key), Verdict::Absent);
         absent.stop();
         absent.wrote(&key);
-        absent.start();
+        absent.start(true);
         // Read again, from a store that holds it now.
         assert_eq!(
             ask(&absent, std::slice::from_ref(&key), &scans, &key),

@@ -825,9 +825,10 @@ impl Store {
     /// dropped: each index group is read once, on its first look-up (see
     /// `absent.rs`). For a full sync step, whose look-ups cover the whole
     /// estate; a delta step would read whole groups for a few look-ups.
-    /// Only while no batch is open.
-    pub fn absent_lookups(&self) -> AbsentLookups<'_> {
-        self.absent.start();
+    /// Only while no batch is open. `queue_spans`: the step syncs objects
+    /// that sync-queue spans queued, whose queue entries it need not delete.
+    pub fn absent_lookups(&self, queue_spans: bool) -> AbsentLookups<'_> {
+        self.absent.start(queue_spans);
         AbsentLookups(self)
     }
 
