@@ -11,12 +11,14 @@
 //! holds, and every key the step writes under it adds its hash, so a value
 //! not in the set is certainly not in the index and the look-up is skipped.
 //!
-//! The set only ever answers "certainly absent" or "look": a hash
-//! collision, a value deleted since, or a batch rolled back costs a real
-//! look-up, never a wrong answer. It is exact because every index key is
-//! written through [`super::Txn`] (the store's invariant) and the sets are
-//! only kept while the step runs: it is turned on when no batch is open,
-//! and dropped, with every set, when the step ends.
+//! The set only ever answers "certainly absent" or "look": it may hold more
+//! than the index (a hash collision, a value deleted since, a batch rolled
+//! back), which costs a real look-up, never a wrong answer. It never holds
+//! less, because every write of an index key goes through `Txn::write`
+//! (the store writes indexes only from `save_cs`/`save_mv`), because it is
+//! turned on when no batch is open, and because the sets are dropped when
+//! the step ends. A step that turns it on while it is on (none does) does
+//! not clear it: a batch's records would be lost.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -97,12 +99,17 @@ impl Absent {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Turns the sets on, empty. Only while no batch is open: a write made
-    /// before this is seen only once committed.
-    pub(super) fn start(&self, queue: bool) {
+    /// Only while no batch is open: a write made before this is seen only
+    /// once committed. Turns the sets on, empty, unless they are on already; whether this
+    /// call turned them on (and so its [`Absent::stop`] turns them off).
+    pub(super) fn start(&self, queue: bool) -> bool {
+        if self.is_on() {
+            return false;
+        }
         self.groups().clear();
         self.queue.store(queue, Ordering::Release);
         self.on.store(true, Ordering::Release);
+        true
     }
 
     /// [`layout`], for the groups this step judges.
@@ -167,9 +174,12 @@ impl Absent {
         };
         let prefix = &key[..group];
         let hash = self.hasher.hash_one(value);
-        let read = |g: &Group| match g.hashes.contains(&hash) {
-            true => Verdict::Look,
-            false => Verdict::Absent,
+        let read = |g: &Group| {
+            if g.hashes.contains(&hash) {
+                Verdict::Look
+            } else {
+                Verdict::Absent
+            }
         };
         if let Some(g) = self.groups().get(prefix).filter(|g| g.read) {
             return Ok(read(g));
@@ -300,9 +310,21 @@ mod tests {
         );
         assert_eq!(ask(&absent, &[], &scans, &queued), Verdict::Look);
         assert_eq!(scans.get(), 0);
+        absent.stop();
         absent.start(true);
         assert_eq!(ask(&absent, &[], &scans, &queued), Verdict::Absent);
         assert_eq!(scans.get(), 1);
+    }
+
+    #[test]
+    fn starting_again_while_on_keeps_what_the_step_wrote() {
+        let absent = Absent::default();
+        assert!(absent.start(true));
+        let key = keys::anchor(Sym(1), "written");
+        absent.wrote(&key);
+        assert!(!absent.start(true));
+        let scans = Cell::new(0);
+        assert_eq!(ask(&absent, &[], &scans, &key), Verdict::Look);
     }
 
     #[test]

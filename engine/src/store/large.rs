@@ -173,7 +173,7 @@ fn add_attr_lists<'o>(out: &mut BTreeMap<(Slot, Sym), &'o [Value]>, slot: Slot, 
 /// Whether any list of `obj` is longer than `threshold`: without one,
 /// nothing of it is stored out of line (a staged copy goes out of line only
 /// when its hologram list does).
-fn has_large_list(obj: &CsObject, threshold: usize) -> bool {
+pub(super) fn has_large_list(obj: &CsObject, threshold: usize) -> bool {
     let attrs_large = |attrs: &Attrs| attrs.iter().any(|(_, v)| v.items().len() > threshold);
     attrs_large(&obj.hologram)
         || obj

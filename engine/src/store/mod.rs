@@ -826,10 +826,11 @@ impl Store {
     /// `absent.rs`). For a full sync step, whose look-ups cover the whole
     /// estate; a delta step would read whole groups for a few look-ups.
     /// Only while no batch is open. `queue_spans`: the step syncs objects
-    /// that sync-queue spans queued, whose queue entries it need not delete.
+    /// that sync-queue spans queued, whose sync-queue entries (which they
+    /// lack) it then does not delete.
     pub fn absent_lookups(&self, queue_spans: bool) -> AbsentLookups<'_> {
-        self.absent.start(queue_spans);
-        AbsentLookups(self)
+        let started = self.absent.start(queue_spans);
+        AbsentLookups(self, started)
     }
 
     /// Visits every committed entry under `prefix`, in key order, in chunks.
@@ -889,17 +890,20 @@ impl Store {
     }
 }
 
-/// Committed state, for decoding objects found by a scan.
-/// The scope of [`Store::absent_lookups`].
+/// The scope of [`Store::absent_lookups`]: the outermost one turns the
+/// sets off when dropped.
 #[must_use = "look-ups are answered from memory only while the guard lives"]
-pub struct AbsentLookups<'s>(&'s Store);
+pub struct AbsentLookups<'s>(&'s Store, bool);
 
 impl Drop for AbsentLookups<'_> {
     fn drop(&mut self) {
-        self.0.absent.stop();
+        if self.1 {
+            self.0.absent.stop();
+        }
     }
 }
 
+/// Committed state, for decoding objects found by a scan.
 impl large::Reader for Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.kv.get(key)

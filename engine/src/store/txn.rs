@@ -27,8 +27,9 @@ pub struct Txn<'s> {
 }
 
 /// Objects a batch read, as they are in it (`None`: absent). A write to any
-/// key of an object (its record, its large lists) forgets it; a rollback
-/// forgets all.
+/// key of an object (its record, its large lists) forgets it, and `save_cs`
+/// then puts back the image it saved when every list of it is inline; a
+/// rollback forgets all.
 #[derive(Default)]
 struct Decoded {
     cs: HashMap<CsKey, Option<CsObject>>,
@@ -54,7 +55,8 @@ impl<'s> Txn<'s> {
     }
 
     /// Keeps the objects this batch decodes, so that reading one again
-    /// costs a clone, not a look-up and a decode (a sync reads a target
+    /// costs a clone (or nothing, [`Txn::peek_cs`]), not a look-up and a
+    /// decode (a sync reads a target
     /// object several times while it brings it in step). Only for a batch
     /// that no other batch commits under while it lives: the cache does
     /// not see other batches' commits.
@@ -206,7 +208,8 @@ impl<'s> Txn<'s> {
     }
 
     /// `f` of a connector-space object, without copying it when the batch
-    /// keeps it decoded (see [`Txn::cache_objects`]).
+    /// keeps it decoded (see [`Txn::cache_objects`]). `f` runs while the
+    /// cache is borrowed: it must not read the batch.
     pub fn peek_cs<R>(
         &self,
         key: CsKey,
@@ -389,19 +392,24 @@ impl<'s> Txn<'s> {
         let (record, lists) =
             large::save_cs(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
-        // What the batch now holds is `after`: the next read need not
-        // look it up and decode it.
+        // What the batch now holds reads back as `after` when every list of
+        // it is inline (out of line, a list reads back sorted, as a set):
+        // the next read need not look it up and decode it.
+        let threshold = self.store.large_list_threshold();
         if let Some(cache) = &self.cache {
-            cache.borrow_mut().cs.insert(key, after.cloned());
+            if !after.is_some_and(|o| large::has_large_list(o, threshold)) {
+                cache.borrow_mut().cs.insert(key, after.cloned());
+            }
         }
         Ok(())
     }
 
     /// Queues a new object's pending import in a span: an import's new
     /// objects take ids in sequence, so a batch of them costs one key, not
-    /// one each. Its sync leaves the span alone (deleting its single entry,
-    /// which it lacks, writes nothing); the step that syncs the span drops
-    /// it (see `Syncer::run`).
+    /// one each. Its sync leaves the span alone (it deletes the single
+    /// entry it lacks: sled writes nothing for it, and a full sync does not
+    /// send it, see `absent.rs`); the step that syncs the span drops it
+    /// (see `Syncer::run`).
     fn queue_new(&mut self, key: CsKey) {
         if let Some((first, last)) = self.open_span {
             let (k, v) = keys::sync_span(first, last);
@@ -597,5 +605,51 @@ impl large::Reader for Txn<'_> {
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         Txn::keys_with_prefix(self, prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rules::Value;
+
+    use crate::model::{CsKey, CsObject, CsState};
+    use crate::store::Store;
+
+    /// A batch that keeps objects decoded reads a saved object back as the
+    /// store would: an out-of-line list comes back sorted, so it is loaded,
+    /// not taken from the image that was saved.
+    #[test]
+    fn a_saved_object_reads_back_as_the_store_holds_it() {
+        let mut store = Store::memory();
+        store.set_large_list_threshold(2).expect("threshold");
+        let (conn, ty, member) = (
+            store.intern("c"),
+            store.intern("group"),
+            store.intern("member"),
+        );
+        let key = CsKey { conn, id: 1 };
+        let mut cs = CsObject::new(key, ty, CsState::Present);
+        let unsorted = ["c", "a", "b"].map(|v| Value::Str(v.into()));
+        cs.hologram.set(member, Value::List(unsorted.to_vec()));
+        cs.anchor = Some("g".into());
+        let mut txn = store.begin();
+        txn.cache_objects();
+        txn.save_cs(None, Some(&cs)).expect("save");
+        let read = txn.cs(key).expect("read").expect("there");
+        let sorted = ["a", "b", "c"].map(|v| Value::Str(v.into()));
+        assert_eq!(
+            read.hologram.get(member),
+            Some(&Value::List(sorted.to_vec()))
+        );
+        store.commit(txn).expect("commit");
+        let committed = store.begin().cs(key).expect("read").expect("there");
+        assert_eq!(committed, read);
+
+        // An inline object is kept as saved, and reads back the same.
+        let small = CsObject::new(CsKey { conn, id: 2 }, ty, CsState::Present);
+        let mut txn = store.begin();
+        txn.cache_objects();
+        txn.save_cs(None, Some(&small)).expect("save");
+        assert_eq!(txn.cs(small.key).expect("read"), Some(small.clone()));
     }
 }
