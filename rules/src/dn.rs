@@ -540,4 +540,55 @@ mod tests {
         assert_eq!(first_separator("CN=a\\\\,DC=x"), Some(6));
         assert_eq!(first_separator("CN=é"), None);
     }
+
+    /// The comparison form as it was built before it went into one buffer
+    /// (a string per pair, sorted, joined): the oracle of the proptest below.
+    fn normalized_by_pairs(dn: &Dn) -> String {
+        dn.rdns
+            .iter()
+            .map(|rdn| {
+                let mut avas: Vec<String> = rdn
+                    .avas
+                    .iter()
+                    .map(|a| {
+                        let value = if a.ber {
+                            a.value.to_lowercase()
+                        } else {
+                            escape_value(&a.value.to_lowercase())
+                        };
+                        format!("{}={}", a.attr.to_lowercase(), value)
+                    })
+                    .collect();
+                avas.sort();
+                avas.join("+")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_comparison_form_is_what_it_was_for_any_dn(
+            rdns in proptest::collection::vec(
+                proptest::collection::vec(
+                    ("(CN|ou|Dc|2\\.5\\.4\\.3)", "[ a-zA-Z#,+=\"\\\\<>;éÉΣσς\u{0}]{0,8}", proptest::bool::ANY),
+                    1..3,
+                ),
+                0..4,
+            )
+        ) {
+            let dn = Dn {
+                rdns: rdns
+                    .into_iter()
+                    .map(|avas| Rdn {
+                        avas: avas
+                            .into_iter()
+                            .map(|(attr, value, ber)| Ava { attr, value, ber })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            proptest::prop_assert_eq!(dn.normalized(), normalized_by_pairs(&dn));
+        }
+    }
 }
