@@ -21,7 +21,7 @@
 //! not clear it: a batch's records would be lost.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -48,28 +48,8 @@ fn layout(key: &[u8]) -> Option<(usize, usize)> {
 /// asked, those the store held then.
 #[derive(Default)]
 struct Group {
-    hashes: HashSet<u64, BuildHasherDefault<Hashed>>,
+    hashes: HashSet<u64, rustc_hash::FxBuildHasher>,
     read: bool,
-}
-
-/// The set's hasher: its keys are hashes already.
-#[derive(Default)]
-struct Hashed(u64);
-
-impl Hasher for Hashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// The sets of one full sync step (see the module documentation).
