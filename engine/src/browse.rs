@@ -262,7 +262,9 @@ impl Browser {
         {
             // With spans queued, the object walk below filters by state.
             queued(keys::tag::SYNC_QUEUE)?
-        } else if query.state == Some(CsFilterState::PendingExport) {
+        } else if query.state == Some(CsFilterState::PendingExport)
+            && !self.store.has_export_spans(conn)?
+        {
             queued(keys::tag::EXPORT_QUEUE)?
         } else {
             self.walk(
@@ -493,42 +495,47 @@ impl Browser {
         };
         let form = self.model.ref_form(conn, true);
         let txn = self.store.begin();
-        let page = self.walk(
-            &keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn),
-            after,
-            limit,
-            |k, _| {
-                let Some(cs) = keys::decode_cs_keyed(k)
+        // With spans queued, the connector's objects are walked and those
+        // with a pending export shown.
+        let spans = self.store.has_export_spans(conn)?;
+        let tag = if spans {
+            keys::tag::CS
+        } else {
+            keys::tag::EXPORT_QUEUE
+        };
+        let page = self.walk(&keys::conn_prefix(tag, conn), after, limit, |k, v| {
+            let cs = if spans {
+                Some(self.store.decode_cs(k, v)?)
+            } else {
+                keys::decode_cs_keyed(k)
                     .map(|key| txn.cs(key))
                     .transpose()?
-                else {
-                    return Ok(None);
-                };
-                let Some(cs) = cs else { return Ok(None) };
-                // The operation is told by the staged export itself; only a
-                // change that is shown is rendered.
-                let wanted = cs
-                    .pending_export
-                    .as_ref()
-                    .is_some_and(|p| operation.is_none_or(|o| p.kind_name() == o));
-                if !wanted {
-                    return Ok(None);
-                }
-                let change = inspect::pending_change(&self.store, &txn, form, &cs)?;
-                Ok(change.map(|c| (cs.key.id, c)))
-            },
-        )?;
+                    .flatten()
+            };
+            let Some(cs) = cs else { return Ok(None) };
+            // The operation is told by the staged export itself; only a
+            // change that is shown is rendered.
+            let wanted = cs
+                .pending_export
+                .as_ref()
+                .is_some_and(|p| operation.is_none_or(|o| p.kind_name() == o));
+            if !wanted {
+                return Ok(None);
+            }
+            let change = inspect::pending_change(&self.store, &txn, form, &cs)?;
+            Ok(change.map(|c| (cs.key.id, c)))
+        })?;
         Ok(Some(page))
     }
 
     /// How many exports are pending for `connector`, counting at most
-    /// `cap` (a key walk of its export queue: no object is read).
+    /// `cap` (a key walk of its export queue; the objects of its spans are
+    /// read, see [`Store::count_pending_exports`]).
     pub fn pending_count(&self, connector: &str, cap: usize) -> Result<usize, StoreError> {
         let Some(conn) = self.conn(connector) else {
             return Ok(0);
         };
-        self.store
-            .count_keys(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), cap)
+        self.store.count_pending_exports(conn, cap)
     }
 
     /// Walks the keys under `prefix` from the cursor `after`, giving each

@@ -3,8 +3,9 @@
 //! Reads the whole store, one record at a time: each object is checked
 //! against what it points to (its link, its index and queue entries), and
 //! each index and queue entry against the object it names, by point
-//! look-ups. Memory holds one object, the sync-queue spans (one per import
-//! batch that added objects) and the violations found, never a connector
+//! look-ups. Memory holds one object, the queue spans (one per import
+//! batch that added objects, one per sync batch and connector that
+//! provisioned) and the violations found, never a connector
 //! space.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -18,7 +19,10 @@ use crate::store::{keys, Store, StoreError, Txn};
 pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let txn = store.begin();
-    let spans = sync_spans(store, &mut problems)?;
+    let spans = [
+        queue_spans(store, keys::tag::SYNC_SPAN, &mut problems)?,
+        queue_spans(store, keys::tag::EXPORT_SPAN, &mut problems)?,
+    ];
     check_cs_objects(store, &txn, &spans, &mut problems)?;
     let join_entries = check_mv_objects(store, &txn, &mut problems)?;
     check_out_of_line(store, &txn, &mut problems)?;
@@ -29,18 +33,24 @@ pub fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     Ok(problems)
 }
 
-/// The sync-queue spans (first id to last id, by connector): one per
-/// import batch that added objects, so few.
+/// The spans of a queue (first id to last id, by connector): one per
+/// import batch that added objects, or per sync batch and connector that
+/// provisioned, so a few thousand at most at 1M identities.
 type Spans = HashMap<Sym, BTreeMap<u64, u64>>;
 
-fn sync_spans(store: &Store, problems: &mut Vec<String>) -> Result<Spans, StoreError> {
+fn queue_spans(store: &Store, tag: u8, problems: &mut Vec<String>) -> Result<Spans, StoreError> {
     let mut spans = Spans::new();
-    store.for_each_prefix(&[keys::tag::SYNC_SPAN], |k, v| {
-        match keys::decode_sync_span(k, v) {
+    let what = if tag == keys::tag::SYNC_SPAN {
+        "sync"
+    } else {
+        "export"
+    };
+    store.for_each_prefix(&[tag], |k, v| {
+        match keys::decode_queue_span(k, v) {
             Some((first, last)) => {
                 spans.entry(first.conn).or_default().insert(first.id, last);
             }
-            None => problems.push(format!("bad sync-queue span {k:?} = {v:?}")),
+            None => problems.push(format!("bad {what}-queue span {k:?} = {v:?}")),
         }
         Ok(())
     })?;
@@ -86,7 +96,7 @@ fn unique_keys(store: &Store, o: &CsObject) -> BTreeSet<Vec<u8>> {
 fn check_cs_objects(
     store: &Store,
     txn: &Txn<'_>,
-    spans: &Spans,
+    spans: &[Spans; 2],
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
     store.for_each_prefix(&[keys::tag::CS], |k, v| {
@@ -155,12 +165,12 @@ fn check_cs_objects(
             (
                 keys::tag::SYNC_QUEUE,
                 "sync queue",
-                o.pending_import.is_some() && !in_span(spans, key),
+                o.pending_import.is_some() && !in_span(&spans[0], key),
             ),
             (
                 keys::tag::EXPORT_QUEUE,
                 "export queue",
-                o.pending_export.is_some(),
+                o.pending_export.is_some() && !in_span(&spans[1], key),
             ),
         ] {
             if pending && store.get_raw(&keys::cs_keyed(tag, key))?.is_none() {

@@ -14,7 +14,7 @@ use crate::connector::{
 use crate::history::{RunError, RunLog};
 use crate::model::{apply_op, CsKey, CsObject, CsState, ObjectError, PendingExport, Sym};
 use crate::setup::Model;
-use crate::store::{keys, Store, StoreError, Txn};
+use crate::store::{Store, StoreError, Txn};
 use crate::sync::{translate, translate_op};
 use crate::EngineError;
 
@@ -111,12 +111,19 @@ pub(crate) struct Exporter<'a> {
 /// ids (8 bytes a change).
 pub(crate) const ORDER_CHUNK: usize = 100_000;
 
+/// Spans dropped per commit at the end of an export step.
+const EXPORT_SPANS_PER_COMMIT: usize = 1000;
+
 /// The connector's export queue: the ids of its pending adds and updates,
 /// and of its pending deletes, each in id order.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     pub changes: Vec<u64>,
     pub deletes: Vec<u64>,
+    /// The spans read: a step that ends well has answered every change
+    /// they queued, so it drops them (what failed is queued on its own
+    /// key, see [`Exporter::fail`]).
+    pub spans: Vec<Vec<u8>>,
 }
 
 /// How far an export run is: changes taken from the queue, of how many.
@@ -171,25 +178,22 @@ impl Exporter<'_> {
 
     /// The connector's export queue, split into deletes and the rest.
     pub(crate) fn queue(&self) -> Result<Queue, StoreError> {
-        let mut ids = Vec::new();
-        self.store.for_each_prefix(
-            &keys::conn_prefix(keys::tag::EXPORT_QUEUE, self.conn),
-            |k, _| {
-                if let Some(key) = keys::decode_cs_keyed(k) {
-                    ids.push(key.id);
-                }
-                Ok(())
-            },
-        )?;
-        let txn = self.store.begin();
-        let mut queue = Queue::default();
-        for id in ids {
-            match txn.cs(self.key(id))?.map(|cs| cs.pending_export) {
-                Some(Some(PendingExport::Delete)) => queue.deletes.push(id),
-                Some(Some(_)) => queue.changes.push(id),
-                _ => {}
+        let mut queue = Queue {
+            spans: self
+                .store
+                .export_spans(self.conn)?
+                .into_iter()
+                .map(|s| s.key)
+                .collect(),
+            ..Queue::default()
+        };
+        self.store.for_each_pending_export(self.conn, &mut |cs| {
+            match cs.pending_export {
+                Some(PendingExport::Delete) => queue.deletes.push(cs.key.id),
+                _ => queue.changes.push(cs.key.id),
             }
-        }
+            Ok(true)
+        })?;
         Ok(queue)
     }
 
@@ -298,7 +302,10 @@ impl Exporter<'_> {
         if !queue.changes.is_empty() || !queue.deletes.is_empty() {
             connector.export_starting().await;
         }
-        let result = self.export_passes(connector, &queue).await;
+        let mut result = self.export_passes(connector, &queue).await;
+        if result.is_ok() {
+            result = self.drop_spans(&queue.spans).map_err(EngineError::from);
+        }
         connector.export_finished().await;
         // What the system answered is in the log even when the step failed.
         let written = self.write_audit();
@@ -307,6 +314,18 @@ impl Exporter<'_> {
             None => Ok(()),
         };
         result.and(written).and(synced)
+    }
+
+    /// Drops the export-queue spans a step that ended well worked through.
+    fn drop_spans(&self, spans: &[Vec<u8>]) -> Result<(), StoreError> {
+        for chunk in spans.chunks(EXPORT_SPANS_PER_COMMIT) {
+            let mut txn = self.store.begin();
+            for k in chunk {
+                txn.delete_raw(k.clone());
+            }
+            self.store.commit(txn)?;
+        }
+        Ok(())
     }
 
     /// Exports the queue in passes:
@@ -1075,6 +1094,9 @@ impl Exporter<'_> {
             system_code: failure.code.clone(),
         });
         txn.save_cs(Some(before), Some(&cs))?;
+        // Still pending: queued on its own key, which outlives the span
+        // that may have queued it.
+        txn.queue_export(cs.key);
         self.log.error(
             txn,
             RunError {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::connector::AttrOp;
 use crate::model::{apply_op, CsKey, CsObject, MvId, PendingExport, Sym};
 use crate::setup::Model;
-use crate::store::{keys, Store, StoreError, Txn};
+use crate::store::{Store, StoreError, Txn};
 use crate::sync::{contributions, translate, translate_op, Failure, RefForm};
 
 /// A value as JSON: strings, numbers, booleans, arrays; bytes as base64 and
@@ -99,21 +99,10 @@ pub(crate) fn each_pending_change(
     let mut order: Vec<(String, String, CsKey)> = Vec::new();
     for conn in conns {
         let name = store.name(*conn).to_string();
-        let mut keys_in_queue = Vec::new();
-        store.for_each_prefix(
-            &keys::conn_prefix(keys::tag::EXPORT_QUEUE, *conn),
-            |k, _| {
-                keys_in_queue.extend(keys::decode_cs_keyed(k));
-                Ok(())
-            },
-        )?;
-        for key in keys_in_queue {
-            if let Some(cs) = txn.cs(key)? {
-                if cs.pending_export.is_some() {
-                    order.push((name.clone(), object_label(&cs), key));
-                }
-            }
-        }
+        store.for_each_pending_export(*conn, &mut |cs| {
+            order.push((name.clone(), object_label(&cs), cs.key));
+            Ok(true)
+        })?;
     }
     order.sort_unstable();
     let mut given = 0;

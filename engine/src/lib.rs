@@ -353,12 +353,12 @@ impl Engine {
     }
 
     /// How many exports are pending per connector (a key scan of the
-    /// export queue: no object is read).
+    /// export queue; the objects of its spans are read, see
+    /// [`Store::count_pending_exports`]).
     pub fn pending_export_counts(&self) -> Result<BTreeMap<String, u64>, EngineError> {
         let mut out = BTreeMap::new();
         for (sym, _) in self.model.conns.iter() {
-            let prefix = store::keys::conn_prefix(store::keys::tag::EXPORT_QUEUE, *sym);
-            let n = self.store.count_keys(&prefix, usize::MAX)?;
+            let n = self.store.count_pending_exports(*sym, usize::MAX)?;
             out.insert(self.store.name(*sym).to_string(), n as u64);
         }
         Ok(out)

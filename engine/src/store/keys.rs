@@ -21,6 +21,7 @@
 //! | `I` | conn sym, cs id | empty (sync queue: objects with a pending import) |
 //! | `i` | conn sym, first cs id | last cs id (u64) (sync-queue span: the objects with ids from first to last that have a pending import; an import's new objects, one key per batch) |
 //! | `E` | conn sym, cs id | empty (export queue: objects with a pending export) |
+//! | `e` | conn sym, first cs id | last cs id (u64) (export-queue span: the connector's objects with ids from first to last may have a pending export; a sync's provisioned objects, one key per batch and connector; see `queue.rs`) |
 //! | `U` | conn sym, attr sym, len-prefixed lower-cased value, cs id | empty (values held, for unique-value generation) |
 //! | `X` | conn sym, len-prefixed waiting key (`a:`anchor, `d:`lower-cased DN, or NUL `mv`id for an outbound reference), mv id | empty (references waiting for their target) |
 //! | `W` | conn sym | import watermark |
@@ -34,13 +35,14 @@ use crate::model::{CsKey, MvId, Sym};
 /// Format version of the store; bump on any incompatible layout change.
 /// 3: system codes on object and run errors, the adopted-export counter,
 /// DN index keys normalized by `rules::dn`.
-/// 4: sync-queue spans (`i`). A version-3 store is upgraded in place by
-/// rewriting its version: it holds no spans, and its queue entries mean
-/// what they meant.
-pub const FORMAT_VERSION: u32 = 4;
+/// 4: sync-queue spans (`i`).
+/// 5: export-queue spans (`e`).
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The one older format version this mvsync upgrades in place.
-pub const UPGRADABLE_VERSION: u32 = 3;
+/// The older format versions this mvsync upgrades in place, by rewriting
+/// the version on the first commit: such a store holds none of the spans
+/// its version lacks, and its queue entries mean what they meant.
+pub const UPGRADABLE_VERSIONS: [u32; 2] = [3, 4];
 
 /// Key of the format version.
 pub const VERSION: &[u8] = b"V";
@@ -90,6 +92,8 @@ pub mod tag {
     pub const SYNC_SPAN: u8 = b'i';
     /// Export queue.
     pub const EXPORT_QUEUE: u8 = b'E';
+    /// Export-queue spans.
+    pub const EXPORT_SPAN: u8 = b'e';
     /// Waiting references.
     pub const WAITING: u8 = b'X';
     /// Unique-value index.
@@ -153,14 +157,15 @@ pub fn decode_cs_keyed(key: &[u8]) -> Option<CsKey> {
     })
 }
 
-/// A sync-queue span's key (its first object) and value (its last id).
-pub fn sync_span(first: CsKey, last: u64) -> (Vec<u8>, Vec<u8>) {
-    (cs_keyed(tag::SYNC_SPAN, first), last.to_be_bytes().to_vec())
+/// A queue span's key (`tag::SYNC_SPAN` or `tag::EXPORT_SPAN`, its first
+/// object) and value (its last id).
+pub fn queue_span(tag: u8, first: CsKey, last: u64) -> (Vec<u8>, Vec<u8>) {
+    (cs_keyed(tag, first), last.to_be_bytes().to_vec())
 }
 
-/// Decodes a sync-queue span: its first object and its last id, when the
-/// last is not before the first.
-pub fn decode_sync_span(key: &[u8], value: &[u8]) -> Option<(CsKey, u64)> {
+/// Decodes a queue span: its first object and its last id, when the last
+/// is not before the first.
+pub fn decode_queue_span(key: &[u8], value: &[u8]) -> Option<(CsKey, u64)> {
     let first = decode_cs_keyed(key).filter(|_| key.len() == 13)?;
     let last = u64::from_be_bytes(value.try_into().ok()?);
     (first.id <= last).then_some((first, last))

@@ -15,6 +15,7 @@ mod lock;
 mod names;
 mod overlay;
 mod pipeline;
+mod queue;
 mod txn;
 
 use std::collections::BTreeSet;
@@ -29,6 +30,7 @@ pub use lock::StoreLock;
 pub use names::Names;
 pub use overlay::OverlayKv;
 pub use pipeline::PipelinedKv;
+pub use queue::Span;
 pub use txn::{Savepoint, Txn};
 
 use crate::model::{CsObject, MvId, MvObject, Sym};
@@ -171,7 +173,7 @@ pub struct Store {
     /// [`Store::absent_lookups`]).
     absent: absent::Absent,
     /// Set while the store holds an older format version that the next
-    /// commit rewrites ([`keys::UPGRADABLE_VERSION`]).
+    /// commit rewrites ([`keys::UPGRADABLE_VERSIONS`]).
     upgrade: std::sync::atomic::AtomicBool,
     path: Option<PathBuf>,
     _lock: Option<StoreLock>,
@@ -390,7 +392,7 @@ impl Store {
                 let found = <[u8; 4]>::try_from(v.as_slice())
                     .ok()
                     .map(u32::from_be_bytes);
-                if found == Some(keys::UPGRADABLE_VERSION) {
+                if found.is_some_and(|f| keys::UPGRADABLE_VERSIONS.contains(&f)) {
                     // Rewritten by the first commit: opening alone (a
                     // reader, the console) writes nothing.
                     upgrade = true;

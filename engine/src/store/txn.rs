@@ -21,9 +21,10 @@ pub struct Txn<'s> {
     undo: Vec<Undo>,
     /// Objects decoded by this batch, when [`Txn::cache_objects`] is on.
     cache: Option<RefCell<Decoded>>,
-    /// The sync-queue span this batch last opened or extended: the next
-    /// new object with a pending import extends it when its id follows.
-    open_span: Option<(CsKey, u64)>,
+    /// The queue spans this batch opened or extended last, one per queue
+    /// and connector (tag, first object, last id): the next new object of
+    /// that queue and connector extends one (see [`Txn::queue_new`]).
+    open_spans: Vec<(u8, CsKey, u64)>,
 }
 
 /// Objects a batch read, as they are in it (`None`: absent). A write to any
@@ -50,7 +51,7 @@ impl<'s> Txn<'s> {
             overlay: BTreeMap::new(),
             undo: Vec::new(),
             cache: None,
-            open_span: None,
+            open_spans: Vec::new(),
         }
     }
 
@@ -371,24 +372,22 @@ impl<'s> Txn<'s> {
             }
         }
         self.index_unique(before, after);
-        if before.is_none() && after.is_some_and(|o| o.pending_import.is_some()) {
-            self.queue_new(key);
-        } else {
-            self.flag(
+        for (tag, span, has) in [
+            (
                 keys::tag::SYNC_QUEUE,
-                key,
-                |o| o.pending_import.is_some(),
-                before,
-                after,
-            )?;
+                keys::tag::SYNC_SPAN,
+                (|o: &CsObject| o.pending_import.is_some()) as fn(&CsObject) -> bool,
+            ),
+            (keys::tag::EXPORT_QUEUE, keys::tag::EXPORT_SPAN, |o| {
+                o.pending_export.is_some()
+            }),
+        ] {
+            if before.is_none() && after.is_some_and(has) {
+                self.queue_new(span, key);
+            } else {
+                self.flag(tag, key, has, before, after)?;
+            }
         }
-        self.flag(
-            keys::tag::EXPORT_QUEUE,
-            key,
-            |o| o.pending_export.is_some(),
-            before,
-            after,
-        )?;
         let (record, lists) =
             large::save_cs(self, before, after, self.store.large_list_threshold())?;
         self.write_record(keys::cs_keyed(keys::tag::CS, key), record, lists);
@@ -404,28 +403,38 @@ impl<'s> Txn<'s> {
         Ok(())
     }
 
-    /// Queues a new object's pending import in a span: an import's new
-    /// objects take ids in sequence, so a batch of them costs one key, not
-    /// one each. Its sync leaves the span alone (it deletes the single
-    /// entry it lacks: sled writes nothing for it, and a full sync does not
-    /// send it, see `absent.rs`); the step that syncs the span drops it
-    /// (see `Syncer::run`).
-    fn queue_new(&mut self, key: CsKey) {
-        if let Some((first, last)) = self.open_span {
-            let (k, v) = keys::sync_span(first, last);
-            if first.conn == key.conn
-                && last.checked_add(1) == Some(key.id)
-                && self.overlay.get(&k) == Some(&Some(v))
-            {
-                let (k, v) = keys::sync_span(first, key.id);
+    /// Queues a new object in a span of `tag` (`SYNC_SPAN` for a pending
+    /// import, `EXPORT_SPAN` for a pending export): an import's new objects,
+    /// and a sync's provisioned ones, take ids in sequence, so a batch of
+    /// them costs one key per connector, not one each. A span covers the
+    /// connector's ids from its first to its last, and may hold ids of
+    /// other connectors' objects between (ids are one sequence): a reader
+    /// takes the connector's objects in the range and looks at what each
+    /// has pending. A sync or an export that clears an object's pending
+    /// change leaves its span alone (it deletes the single entry the
+    /// object lacks: sled writes nothing for it, and a full sync does not
+    /// send it, see `absent.rs`); the step that works through the span
+    /// drops it (see `Syncer::run`, `Exporter::run`).
+    fn queue_new(&mut self, tag: u8, key: CsKey) {
+        let open = self
+            .open_spans
+            .iter()
+            .position(|(t, first, _)| *t == tag && first.conn == key.conn);
+        if let Some(i) = open {
+            let (_, first, last) = self.open_spans[i];
+            let (k, v) = keys::queue_span(tag, first, last);
+            // The span is this batch's as it left it (not rolled back).
+            if key.id > last && self.overlay.get(&k) == Some(&Some(v)) {
+                let (k, v) = keys::queue_span(tag, first, key.id);
                 self.put_raw(k, v);
-                self.open_span = Some((first, key.id));
+                self.open_spans[i].2 = key.id;
                 return;
             }
+            self.open_spans.swap_remove(i);
         }
-        let (k, v) = keys::sync_span(key, key.id);
+        let (k, v) = keys::queue_span(tag, key, key.id);
         self.put_raw(k, v);
-        self.open_span = Some((key, key.id));
+        self.open_spans.push((tag, key, key.id));
     }
 
     /// Queues an object's pending import on its own key: an object that a
@@ -433,6 +442,13 @@ impl<'s> Txn<'s> {
     /// dropped.
     pub fn queue_import(&mut self, key: CsKey) {
         self.put_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, key), Vec::new());
+    }
+
+    /// Queues an object's pending export on its own key: an object an
+    /// export leaves pending (it failed) stays queued after its span is
+    /// dropped.
+    pub fn queue_export(&mut self, key: CsKey) {
+        self.put_raw(keys::cs_keyed(keys::tag::EXPORT_QUEUE, key), Vec::new());
     }
 
     fn flag(

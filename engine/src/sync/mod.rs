@@ -243,13 +243,14 @@ impl Syncer<'_> {
             let Some((k, v)) = self.store.kv().scan(&prefix, &prefix, false, 1)?.pop() else {
                 return Ok(());
             };
-            let (first, last) = keys::decode_sync_span(&k, &v)
+            let (first, last) = keys::decode_queue_span(&k, &v)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad sync-queue span {k:?}")))?;
             let end = last.min(first.id.saturating_add(BATCH as u64 - 1));
             let mut txn = self.store.begin();
             txn.delete_raw(k);
             if end < last {
-                let (k, v) = keys::sync_span(CsKey { conn, id: end + 1 }, last);
+                let (k, v) =
+                    keys::queue_span(keys::tag::SYNC_SPAN, CsKey { conn, id: end + 1 }, last);
                 txn.put_raw(k, v);
             }
             let objects: Vec<CsKey> = (first.id..=end).map(|id| CsKey { conn, id }).collect();

@@ -10,7 +10,8 @@ use crate::model::{CsKey, CsObject, CsState, Link, LinkKind, MvAttr, MvObject, P
 use crate::store::{keys, Store};
 
 /// A store with one linked pair: cs:1 of `ad` (anchor, DN, a pending
-/// delete) and mv:1 (an indexed `mail`).
+/// delete, queued by an export span as a new object is) and mv:1 (an
+/// indexed `mail`).
 fn consistent() -> (Store, CsKey) {
     let store = Store::memory();
     let ad = store.intern("ad");
@@ -65,7 +66,7 @@ fn every_kind_of_broken_index_queue_and_link_is_named() {
         7u64.to_be_bytes().to_vec(),
     );
     // The export queue lost the object; the sync queue names one with nothing pending.
-    txn.delete_raw(keys::cs_keyed(keys::tag::EXPORT_QUEUE, key));
+    txn.delete_raw(keys::queue_span(keys::tag::EXPORT_SPAN, key, key.id).0);
     txn.put_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, key), Vec::new());
     // The join index: the real value lost, a value nobody holds added
     // (as many entries as expected: the count alone cannot tell).
@@ -122,7 +123,8 @@ fn a_pending_import_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named()
     // Its own key replaced by a span that covers it: still queued.
     let mut txn = store.begin();
     txn.delete_raw(keys::cs_keyed(keys::tag::SYNC_QUEUE, key));
-    let (k, v) = keys::sync_span(
+    let (k, v) = keys::queue_span(
+        keys::tag::SYNC_SPAN,
         CsKey {
             conn: key.conn,
             id: 0,
@@ -135,7 +137,8 @@ fn a_pending_import_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named()
 
     // A span whose value is not a whole id covers nothing, and is named.
     let mut txn = store.begin();
-    let (k, _) = keys::sync_span(
+    let (k, _) = keys::queue_span(
+        keys::tag::SYNC_SPAN,
         CsKey {
             conn: key.conn,
             id: 0,
@@ -148,6 +151,55 @@ fn a_pending_import_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named()
     for expected in [
         "bad sync-queue span",
         "cs:1 has a pending change but is not in the sync queue",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "{expected}\nnot in:\n{problems}"
+        );
+    }
+}
+
+#[test]
+fn a_pending_export_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named() {
+    let (store, key) = consistent();
+    let span = |first: u64, last: u64| {
+        keys::queue_span(
+            keys::tag::EXPORT_SPAN,
+            CsKey {
+                conn: key.conn,
+                id: first,
+            },
+            last,
+        )
+    };
+    assert!(
+        store.get_raw(&span(1, 1).0).expect("read").is_some(),
+        "a new object's pending export is queued by a span"
+    );
+
+    // The span replaced by the object's own key: still queued.
+    let mut txn = store.begin();
+    txn.delete_raw(span(1, 1).0);
+    txn.queue_export(key);
+    store.commit(txn).expect("commit");
+    assert_eq!(check(&store).expect("check"), Vec::<String>::new());
+
+    // The key replaced by a wider span: still queued.
+    let mut txn = store.begin();
+    txn.delete_raw(keys::cs_keyed(keys::tag::EXPORT_QUEUE, key));
+    let (k, v) = span(0, 5);
+    txn.put_raw(k, v);
+    store.commit(txn).expect("commit");
+    assert_eq!(check(&store).expect("check"), Vec::<String>::new());
+
+    // A span whose value is not a whole id covers nothing, and is named.
+    let mut txn = store.begin();
+    txn.put_raw(span(0, 5).0, 0u64.to_be_bytes()[..4].to_vec());
+    store.commit(txn).expect("commit");
+    let problems = check(&store).expect("check").join("\n");
+    for expected in [
+        "bad export-queue span",
+        "cs:1 has a pending change but is not in the export queue",
     ] {
         assert!(
             problems.contains(expected),

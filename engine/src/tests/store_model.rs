@@ -744,35 +744,37 @@ fn a_store_of_another_format_version_is_refused_naming_both_versions() {
 }
 
 #[test]
-fn a_store_of_the_previous_format_version_opens_and_its_first_commit_upgrades_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("store");
-    drop(open(&path));
-    let version = |path: &std::path::Path| {
-        let kv = SledKv::open(path, 1 << 20).expect("sled");
-        let v = kv.get(keys::VERSION).expect("read").expect("a version");
-        u32::from_be_bytes(v.as_slice().try_into().expect("4 bytes"))
-    };
-    {
-        let kv = SledKv::open(&path, 1 << 20).expect("sled");
-        kv.apply(vec![(
-            keys::VERSION.to_vec(),
-            Some(keys::UPGRADABLE_VERSION.to_be_bytes().to_vec()),
-        )])
-        .expect("write");
-        kv.flush().expect("flush");
+fn a_store_of_a_previous_format_version_opens_and_its_first_commit_upgrades_it() {
+    for old in keys::UPGRADABLE_VERSIONS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        drop(open(&path));
+        let version = |path: &std::path::Path| {
+            let kv = SledKv::open(path, 1 << 20).expect("sled");
+            let v = kv.get(keys::VERSION).expect("read").expect("a version");
+            u32::from_be_bytes(v.as_slice().try_into().expect("4 bytes"))
+        };
+        {
+            let kv = SledKv::open(&path, 1 << 20).expect("sled");
+            kv.apply(vec![(
+                keys::VERSION.to_vec(),
+                Some(old.to_be_bytes().to_vec()),
+            )])
+            .expect("write");
+            kv.flush().expect("flush");
+        }
+        let options = StoreOptions::default();
+        // Opening writes nothing: a reader may open it.
+        drop(Store::open(&path, &options, "test").expect("opens"));
+        assert_eq!(version(&path), old);
+        {
+            let store = Store::open(&path, &options, "test").expect("opens");
+            let mut txn = store.begin();
+            txn.put_raw(keys::counter("x"), vec![1]);
+            store.commit(txn).expect("commit");
+        }
+        assert_eq!(version(&path), keys::FORMAT_VERSION, "from version {old}");
     }
-    let options = StoreOptions::default();
-    // Opening writes nothing: a reader may open it.
-    drop(Store::open(&path, &options, "test").expect("opens"));
-    assert_eq!(version(&path), keys::UPGRADABLE_VERSION);
-    {
-        let store = Store::open(&path, &options, "test").expect("opens");
-        let mut txn = store.begin();
-        txn.put_raw(keys::counter("x"), vec![1]);
-        store.commit(txn).expect("commit");
-    }
-    assert_eq!(version(&path), keys::FORMAT_VERSION);
 }
 
 #[test]

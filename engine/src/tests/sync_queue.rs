@@ -33,7 +33,7 @@ fn queue(h: &Harness) -> (Vec<u64>, Vec<(u64, u64)>) {
     let mut spans = Vec::new();
     store
         .for_each_prefix(&keys::conn_prefix(keys::tag::SYNC_SPAN, conn), |k, v| {
-            let (first, last) = keys::decode_sync_span(k, v).expect("span");
+            let (first, last) = keys::decode_queue_span(k, v).expect("span");
             spans.push((first.id, last));
             Ok(())
         })
@@ -133,7 +133,7 @@ fn a_span_left_over_objects_that_were_synced_costs_a_visit_and_changes_nothing()
     let conn = store.lookup("hr").expect("hr");
     let mut txn = store.begin();
     for (first, last) in spans {
-        let (k, v) = keys::sync_span(CsKey { conn, id: first }, last);
+        let (k, v) = keys::queue_span(keys::tag::SYNC_SPAN, CsKey { conn, id: first }, last);
         txn.put_raw(k, v);
     }
     store.commit(txn).expect("commit");
