@@ -54,6 +54,18 @@ impl Store {
         conn: Sym,
         each: &mut dyn FnMut(CsObject) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
+        self.walk_export_queue(conn, usize::MAX, each).map(|_| ())
+    }
+
+    /// [`Store::for_each_pending_export`], reading at most `budget`
+    /// objects: whether it read all it had to (it did not stop for the
+    /// budget).
+    fn walk_export_queue(
+        &self,
+        conn: Sym,
+        budget: usize,
+        each: &mut dyn FnMut(CsObject) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
         let spans = self.export_spans(conn)?;
         let mut entries = Vec::new();
         self.for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), |k, _| {
@@ -64,6 +76,7 @@ impl Store {
             store: self,
             conn,
             next: 0,
+            budget,
             each,
         };
         let mut entries = entries.into_iter().peekable();
@@ -74,43 +87,50 @@ impl Store {
         {
             while let Some(id) = entries.next_if(|id| *id < span.0) {
                 if !walk.entry(id)? {
-                    return Ok(());
+                    return Ok(walk.budget > 0);
                 }
             }
             if span.0 != u64::MAX && !walk.range(span.0, span.1)? {
-                return Ok(());
+                return Ok(walk.budget > 0);
             }
         }
         for id in entries {
             if !walk.entry(id)? {
-                return Ok(());
+                return Ok(walk.budget > 0);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// How many objects of `conn` have a pending export, counting at most
-    /// `cap`. Without spans it counts the queue's keys; a span's objects
-    /// are read, since a span may cover objects with nothing pending.
+    /// `cap`. Without spans it counts the queue's keys. With spans it reads
+    /// the objects (a span may cover objects with nothing pending: those
+    /// of an export that stopped early, until the next one ends well),
+    /// at most `cap` of them: past that it answers `cap`, "at least".
     pub fn count_pending_exports(&self, conn: Sym, cap: usize) -> Result<usize, StoreError> {
+        if cap == 0 {
+            return Ok(0);
+        }
         if !self.has_export_spans(conn)? {
             return self.count_keys(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), cap);
         }
         let mut n = 0;
-        self.for_each_pending_export(conn, &mut |_| {
+        let finished = self.walk_export_queue(conn, cap, &mut |_| {
             n += 1;
             Ok(n < cap)
         })?;
-        Ok(n)
+        Ok(if finished { n } else { cap })
     }
 }
 
 /// A walk of one connector's export queue: `next` is the lowest id not
-/// yet given, so an object an entry and a span both name is given once.
+/// yet given, so an object an entry and a span both name is given once;
+/// `budget` is how many more objects it may read.
 struct Walk<'a, 's> {
     store: &'s Store,
     conn: Sym,
     next: u64,
+    budget: usize,
     each: &'a mut dyn FnMut(CsObject) -> Result<bool, StoreError>,
 }
 
@@ -170,7 +190,13 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// Gives the object of `record` when it has a pending export; `false`
+    /// to stop (told to, or the budget spent).
     fn give(&mut self, key: &[u8], record: &[u8]) -> Result<bool, StoreError> {
+        if self.budget == 0 {
+            return Ok(false);
+        }
+        self.budget -= 1;
         let cs = self.store.decode_cs(key, record)?;
         if cs.pending_export.is_none() {
             return Ok(true);
@@ -307,6 +333,32 @@ mod tests {
             })
             .expect("walk");
         assert_eq!(first_two, vec![1, 2], "stops when told");
+    }
+
+    #[test]
+    fn a_count_reads_at_most_its_cap_of_objects_and_then_says_at_least() {
+        let store = Store::memory();
+        let ad = store.intern("ad");
+        // One span over 10 objects of which only the last has something
+        // pending (an export that stopped early answered the rest).
+        let mut txn = store.begin();
+        for i in 0..10 {
+            let cs = object(&store, ad, true);
+            txn.save_cs(None, Some(&cs)).expect("save");
+            if i < 9 {
+                let mut done = cs.clone();
+                done.pending_export = None;
+                txn.save_cs(Some(&cs), Some(&done)).expect("save");
+            }
+        }
+        store.commit(txn).expect("commit");
+        assert_eq!(store.count_pending_exports(ad, 100).expect("count"), 1);
+        assert_eq!(
+            store.count_pending_exports(ad, 5).expect("count"),
+            5,
+            "five objects read, the rest unknown: at least the cap"
+        );
+        assert_eq!(store.count_pending_exports(ad, 0).expect("count"), 0);
     }
 
     #[test]

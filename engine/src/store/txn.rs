@@ -411,9 +411,10 @@ impl<'s> Txn<'s> {
     /// other connectors' objects between (ids are one sequence): a reader
     /// takes the connector's objects in the range and looks at what each
     /// has pending. A sync or an export that clears an object's pending
-    /// change leaves its span alone (it deletes the single entry the
-    /// object lacks: sled writes nothing for it, and a full sync does not
-    /// send it, see `absent.rs`); the step that works through the span
+    /// change leaves its span alone: it deletes the single entry the
+    /// object lacks, which sled finds absent and writes nothing for (a
+    /// full sync does not even send an `I` one, see `absent.rs`; an
+    /// export sends its `E` ones). The step that works through the span
     /// drops it (see `Syncer::run`, `Exporter::run`).
     fn queue_new(&mut self, tag: u8, key: CsKey) {
         let open = self
