@@ -195,10 +195,52 @@ impl fmt::Display for Rdn {
 /// else the trimmed, lower-cased text (a connector may hand over a string
 /// that is not strictly a DN; it must still index and compare stably).
 pub fn normalize(dn: &str) -> String {
+    if is_plain(dn) {
+        // What parsing and normalizing would give, without either (a
+        // provisioned DN is normalized for its look-up and its index key).
+        return dn.to_ascii_lowercase();
+    }
     match Dn::parse(dn) {
         Ok(parsed) => parsed.normalized(),
         Err(_) => dn.trim().to_lowercase(),
     }
+}
+
+/// Whether `dn`'s comparison form is its ASCII lower-casing: printable
+/// ASCII, one `=` in each comma-separated RDN, no space next to a
+/// separator or at either end, and nothing that is escaped, quoted,
+/// multi-valued, a BER value or RFC 1779's `;`. Such a DN either parses
+/// to pairs that normalize as written, or does not parse and is trimmed
+/// and lower-cased, which is the same.
+fn is_plain(dn: &str) -> bool {
+    let b = dn.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let spaced = |i: usize| {
+        i.checked_sub(1).and_then(|j| b.get(j)) == Some(&b' ') || b.get(i + 1) == Some(&b' ')
+    };
+    let mut equals = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\\' | b'"' | b'+' | b';' | b'<' | b'>' | b'#' => return false,
+            b'=' => {
+                equals += 1;
+                if spaced(i) {
+                    return false;
+                }
+            }
+            b',' => {
+                if equals != 1 || spaced(i) {
+                    return false;
+                }
+                equals = 0;
+            }
+            b' '..=b'~' => {}
+            _ => return false,
+        }
+    }
+    equals == 1
 }
 
 /// Whether two DN strings name the same entry (see the module header).
@@ -566,7 +608,60 @@ mod tests {
             .join(",")
     }
 
+    #[test]
+    fn a_plain_dn_is_told_from_one_that_needs_parsing() {
+        assert!(is_plain("CN=Ann Lee (E1),OU=Sales,DC=corp,DC=example"));
+        for dn in [
+            "",
+            " CN=a",
+            "CN=a ",
+            "CN=a ,DC=x",
+            "CN= a",
+            "CN=a\\,b,DC=x",
+            "CN=\"a\"",
+            "CN=a+UID=b",
+            "CN=a;DC=x",
+            "CN=a=b",
+            "CN=#04",
+            "CN=a,,DC=x",
+            "CN=é",
+            "CN=a\tb",
+        ] {
+            assert!(!is_plain(dn), "{dn:?}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_plain_path_gives_what_parsing_gives(
+            dn in "[ a-zA-Z0-9=,+;#\"\\\\<>()é\t]{0,24}"
+        ) {
+            let parsed = match Dn::parse(&dn) {
+                Ok(parsed) => parsed.normalized(),
+                Err(_) => dn.trim().to_lowercase(),
+            };
+            proptest::prop_assert_eq!(normalize(&dn), parsed);
+        }
+
+        #[test]
+        fn the_plain_path_gives_what_parsing_gives_for_dn_shaped_text(
+            rdns in proptest::collection::vec(
+                ("(CN|ou|Dc| cn|o )", "( ?)", "[ a-zA-Z0-9()=,é-]{0,8}"),
+                0..4,
+            )
+        ) {
+            let dn = rdns
+                .iter()
+                .map(|(t, sp, v)| format!("{t}={sp}{v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let parsed = match Dn::parse(&dn) {
+                Ok(parsed) => parsed.normalized(),
+                Err(_) => dn.trim().to_lowercase(),
+            };
+            proptest::prop_assert_eq!(normalize(&dn), parsed);
+        }
+
         #[test]
         fn the_comparison_form_is_what_it_was_for_any_dn(
             rdns in proptest::collection::vec(
