@@ -3,7 +3,9 @@
 //! and queue maintenance.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use rules::Value;
 
@@ -33,8 +35,8 @@ pub struct Txn<'s> {
 /// rollback forgets all.
 #[derive(Default)]
 struct Decoded {
-    cs: HashMap<CsKey, Option<CsObject>>,
-    mv: HashMap<MvId, Option<MvObject>>,
+    cs: FxHashMap<CsKey, Option<CsObject>>,
+    mv: FxHashMap<MvId, Option<MvObject>>,
 }
 
 /// A key and the overlay entry it had before a write (`None`: none).
@@ -244,7 +246,7 @@ impl<'s> Txn<'s> {
     fn through_cache<K: std::hash::Hash + Eq, V: Clone>(
         &self,
         key: K,
-        table: impl Fn(&mut Decoded) -> &mut HashMap<K, Option<V>>,
+        table: impl Fn(&mut Decoded) -> &mut FxHashMap<K, Option<V>>,
         load: impl FnOnce() -> Result<Option<V>, StoreError>,
     ) -> Result<Option<V>, StoreError> {
         let Some(cache) = &self.cache else {
