@@ -255,15 +255,12 @@ impl Browser {
         } else if let Some(dn) = &query.dn {
             indexed(keys::dn(conn, dn))?
         } else if query.state == Some(CsFilterState::PendingImport)
-            && self
-                .store
-                .keys_after(&keys::conn_prefix(keys::tag::SYNC_SPAN, conn), None, 1)?
-                .is_empty()
+            && !self.store.has_queue_spans(keys::tag::SYNC_SPAN, conn)?
         {
             // With spans queued, the object walk below filters by state.
             queued(keys::tag::SYNC_QUEUE)?
         } else if query.state == Some(CsFilterState::PendingExport)
-            && !self.store.has_export_spans(conn)?
+            && !self.store.has_queue_spans(keys::tag::EXPORT_SPAN, conn)?
         {
             queued(keys::tag::EXPORT_QUEUE)?
         } else {
@@ -497,7 +494,7 @@ impl Browser {
         let txn = self.store.begin();
         // With spans queued, the connector's objects are walked and those
         // with a pending export shown.
-        let spans = self.store.has_export_spans(conn)?;
+        let spans = self.store.has_queue_spans(keys::tag::EXPORT_SPAN, conn)?;
         let tag = if spans {
             keys::tag::CS
         } else {

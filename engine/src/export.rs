@@ -178,22 +178,15 @@ impl Exporter<'_> {
 
     /// The connector's export queue, split into deletes and the rest.
     pub(crate) fn queue(&self) -> Result<Queue, StoreError> {
-        let mut queue = Queue {
-            spans: self
-                .store
-                .export_spans(self.conn)?
-                .into_iter()
-                .map(|s| s.key)
-                .collect(),
-            ..Queue::default()
-        };
-        self.store.for_each_pending_export(self.conn, &mut |cs| {
+        let mut queue = Queue::default();
+        let spans = self.store.for_each_pending_export(self.conn, &mut |cs| {
             match cs.pending_export {
                 Some(PendingExport::Delete) => queue.deletes.push(cs.key.id),
                 _ => queue.changes.push(cs.key.id),
             }
             Ok(true)
         })?;
+        queue.spans = spans.into_iter().map(|s| s.key).collect();
         Ok(queue)
     }
 

@@ -841,16 +841,30 @@ impl Store {
         prefix: &[u8],
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut from = prefix.to_vec();
+        self.for_each_from(prefix, prefix, 4096, |k, v| f(k, v).map(|()| true))
+    }
+
+    /// Visits the committed entries under `prefix` from `from` on, in key
+    /// order, `chunk` at a time, until `f` returns `false`.
+    pub fn for_each_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        chunk: usize,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut from = from.to_vec();
         let mut exclusive = false;
         loop {
-            let chunk = self.kv.scan(prefix, &from, exclusive, 4096)?;
-            let Some((last, _)) = chunk.last() else {
+            let entries = self.kv.scan(prefix, &from, exclusive, chunk)?;
+            let Some((last, _)) = entries.last() else {
                 return Ok(());
             };
             let next = last.clone();
-            for (k, v) in &chunk {
-                f(k, v)?;
+            for (k, v) in &entries {
+                if !f(k, v)? {
+                    return Ok(());
+                }
             }
             from = next;
             exclusive = true;

@@ -25,8 +25,12 @@ impl Store {
     pub fn export_spans(&self, conn: Sym) -> Result<Vec<Span>, StoreError> {
         let mut spans = Vec::new();
         self.for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_SPAN, conn), |k, v| {
-            let (first, last) = keys::decode_queue_span(k, v)
-                .ok_or_else(|| StoreError::Corrupt(format!("bad export-queue span {k:?}")))?;
+            let (first, last) = keys::decode_queue_span(k, v).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "bad export-queue span of connector {}: key {k:?}, value {v:?} (a span is a first id in its key and a last id, not before it, in 8 bytes)",
+                    self.name(conn)
+                ))
+            })?;
             spans.push(Span {
                 key: k.to_vec(),
                 first: first.id,
@@ -37,15 +41,17 @@ impl Store {
         Ok(spans)
     }
 
-    /// Whether the connector's export queue has a span.
-    pub fn has_export_spans(&self, conn: Sym) -> Result<bool, StoreError> {
-        let spans = keys::conn_prefix(keys::tag::EXPORT_SPAN, conn);
+    /// Whether the connector has a span of `span_tag` (`SYNC_SPAN` or
+    /// `EXPORT_SPAN`).
+    pub fn has_queue_spans(&self, span_tag: u8, conn: Sym) -> Result<bool, StoreError> {
+        let spans = keys::conn_prefix(span_tag, conn);
         Ok(!self.keys_after(&spans, None, 1)?.is_empty())
     }
 
     /// Gives `each` every committed object of `conn` with a pending export
     /// that the export queue names (by an entry of its own or in a span),
-    /// in id order and each once, until `each` returns `false`.
+    /// in id order and each once, until `each` returns `false`. Returns
+    /// the spans it walked.
     ///
     /// Memory: the ids of the queue's entries (8 bytes each) and its spans;
     /// a span's objects are read a chunk at a time, in key order.
@@ -53,20 +59,22 @@ impl Store {
         &self,
         conn: Sym,
         each: &mut dyn FnMut(CsObject) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
-        self.walk_export_queue(conn, usize::MAX, each).map(|_| ())
+    ) -> Result<Vec<Span>, StoreError> {
+        let spans = self.export_spans(conn)?;
+        self.walk_export_queue(conn, &spans, usize::MAX, each)?;
+        Ok(spans)
     }
 
-    /// [`Store::for_each_pending_export`], reading at most `budget`
-    /// objects: whether it read all it had to (it did not stop for the
-    /// budget).
+    /// [`Store::for_each_pending_export`] over `spans`, reading at most
+    /// `budget` objects: whether it read all it had to (it did not stop
+    /// for the budget).
     fn walk_export_queue(
         &self,
         conn: Sym,
+        spans: &[Span],
         budget: usize,
         each: &mut dyn FnMut(CsObject) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
-        let spans = self.export_spans(conn)?;
         let mut entries = Vec::new();
         self.for_each_prefix(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), |k, _| {
             entries.extend(keys::decode_cs_keyed(k).map(|key| key.id));
@@ -80,17 +88,13 @@ impl Store {
             each,
         };
         let mut entries = entries.into_iter().peekable();
-        for span in spans
-            .iter()
-            .map(|s| (s.first, s.last))
-            .chain([(u64::MAX, u64::MAX)])
-        {
-            while let Some(id) = entries.next_if(|id| *id < span.0) {
+        for span in spans {
+            while let Some(id) = entries.next_if(|id| *id < span.first) {
                 if !walk.entry(id)? {
                     return Ok(walk.budget > 0);
                 }
             }
-            if span.0 != u64::MAX && !walk.range(span.0, span.1)? {
+            if !walk.range(span.first, span.last)? {
                 return Ok(walk.budget > 0);
             }
         }
@@ -111,11 +115,12 @@ impl Store {
         if cap == 0 {
             return Ok(0);
         }
-        if !self.has_export_spans(conn)? {
+        let spans = self.export_spans(conn)?;
+        if spans.is_empty() {
             return self.count_keys(&keys::conn_prefix(keys::tag::EXPORT_QUEUE, conn), cap);
         }
         let mut n = 0;
-        let finished = self.walk_export_queue(conn, cap, &mut |_| {
+        let finished = self.walk_export_queue(conn, &spans, cap, &mut |_| {
             n += 1;
             Ok(n < cap)
         })?;
@@ -162,32 +167,23 @@ impl Walk<'_, '_> {
             return Ok(true);
         }
         self.next = last.saturating_add(1);
-        let prefix = keys::conn_prefix(keys::tag::CS, self.conn);
-        let mut from = keys::cs_keyed(
-            keys::tag::CS,
-            CsKey {
-                conn: self.conn,
-                id: first,
-            },
-        );
-        let mut exclusive = false;
-        loop {
-            let chunk = self.store.kv.scan(&prefix, &from, exclusive, SCAN_CHUNK)?;
-            let Some((end, _)) = chunk.last() else {
-                return Ok(true);
-            };
-            let end = end.clone();
-            for (k, v) in &chunk {
+        let conn = self.conn;
+        let from = keys::cs_keyed(keys::tag::CS, CsKey { conn, id: first });
+        let mut go_on = true;
+        let store = self.store;
+        store.for_each_from(
+            &keys::conn_prefix(keys::tag::CS, conn),
+            &from,
+            SCAN_CHUNK,
+            |k, v| {
                 if keys::decode_cs_keyed(k).is_none_or(|key| key.id > last) {
-                    return Ok(true);
-                }
-                if !self.give(k, v)? {
                     return Ok(false);
                 }
-            }
-            from = end;
-            exclusive = true;
-        }
+                go_on = self.give(k, v)?;
+                Ok(go_on)
+            },
+        )?;
+        Ok(go_on)
     }
 
     /// Gives the object of `record` when it has a pending export; `false`
@@ -225,6 +221,13 @@ mod tests {
         cs
     }
 
+    /// Saves `cs` again with `pending` as its pending export.
+    fn set_pending(txn: &mut crate::store::Txn<'_>, cs: &CsObject, pending: Option<PendingExport>) {
+        let mut after = cs.clone();
+        after.pending_export = pending;
+        txn.save_cs(Some(cs), Some(&after)).expect("save");
+    }
+
     fn spans(store: &Store, conn: Sym) -> Vec<(u64, u64)> {
         let spans = store.export_spans(conn).expect("spans");
         spans.iter().map(|s| (s.first, s.last)).collect()
@@ -246,12 +249,10 @@ mod tests {
         let store = Store::memory();
         let (ad, scim) = (store.intern("ad"), store.intern("scim"));
         let mut txn = store.begin();
-        let mut made = Vec::new();
         for _ in 0..3 {
             for conn in [ad, scim] {
                 let cs = object(&store, conn, true);
                 txn.save_cs(None, Some(&cs)).expect("save");
-                made.push(cs.key);
             }
         }
         store.commit(txn).expect("commit");
@@ -311,9 +312,7 @@ mod tests {
         for _ in 0..2 {
             let cs = object(&store, ad, false);
             txn.save_cs(None, Some(&cs)).expect("save");
-            let mut pending = cs.clone();
-            pending.pending_export = Some(PendingExport::Delete);
-            txn.save_cs(Some(&cs), Some(&pending)).expect("save");
+            set_pending(&mut txn, &cs, Some(PendingExport::Delete));
         }
         txn.queue_export(CsKey { conn: ad, id: 3 });
         store.commit(txn).expect("commit");
@@ -346,9 +345,7 @@ mod tests {
             let cs = object(&store, ad, true);
             txn.save_cs(None, Some(&cs)).expect("save");
             if i < 9 {
-                let mut done = cs.clone();
-                done.pending_export = None;
-                txn.save_cs(Some(&cs), Some(&done)).expect("save");
+                set_pending(&mut txn, &cs, None);
             }
         }
         store.commit(txn).expect("commit");

@@ -162,8 +162,7 @@ impl Syncer<'_> {
         let mut basis = self.basis()?;
         // A full sync's look-ups cover the estate: most find nothing, and
         // reading each index group once answers those from memory.
-        let spans = keys::conn_prefix(keys::tag::SYNC_SPAN, conn);
-        let queue_spans = full && !self.store.keys_after(&spans, None, 1)?.is_empty();
+        let queue_spans = full && self.store.has_queue_spans(keys::tag::SYNC_SPAN, conn)?;
         let _absent = full.then(|| self.store.absent_lookups(queue_spans));
         if full {
             self.evaluated = self.skip_basis(&basis, conn);

@@ -48,6 +48,17 @@ fn consistent() -> (Store, CsKey) {
     (store, key)
 }
 
+/// `check` names each of `expected` (a part of its message).
+fn assert_named(store: &Store, expected: &[&str]) {
+    let problems = check(store).expect("check").join("\n");
+    for expected in expected {
+        assert!(
+            problems.contains(expected),
+            "{expected}\nnot in:\n{problems}"
+        );
+    }
+}
+
 #[test]
 fn a_consistent_store_has_no_problem() {
     let (store, _) = consistent();
@@ -87,22 +98,19 @@ fn every_kind_of_broken_index_queue_and_link_is_named() {
     txn.save_mv(None, Some(&ghost)).expect("save mv");
     store.commit(txn).expect("commit");
 
-    let problems = check(&store).expect("check").join("\n");
-    for expected in [
-        "anchor \"a1\" has no index entry",
-        "DN index entry \"cn=ghost,dc=corp\" points at no object holding it",
-        "cs:1 has a pending change but is not in the export queue",
-        "sync queue holds cs:1, which has nothing pending",
-        "is missing from the join index",
-        "matches no metaverse value",
-        "unique-value index entry",
-        "mv:2 links to missing cs:9",
-    ] {
-        assert!(
-            problems.contains(expected),
-            "{expected}\nnot in:\n{problems}"
-        );
-    }
+    assert_named(
+        &store,
+        &[
+            "anchor \"a1\" has no index entry",
+            "DN index entry \"cn=ghost,dc=corp\" points at no object holding it",
+            "cs:1 has a pending change but is not in the export queue",
+            "sync queue holds cs:1, which has nothing pending",
+            "is missing from the join index",
+            "matches no metaverse value",
+            "unique-value index entry",
+            "mv:2 links to missing cs:9",
+        ],
+    );
 }
 
 #[test]
@@ -147,16 +155,13 @@ fn a_pending_import_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named()
     );
     txn.put_raw(k, 0u64.to_be_bytes()[..4].to_vec());
     store.commit(txn).expect("commit");
-    let problems = check(&store).expect("check").join("\n");
-    for expected in [
-        "bad sync-queue span",
-        "cs:1 has a pending change but is not in the sync queue",
-    ] {
-        assert!(
-            problems.contains(expected),
-            "{expected}\nnot in:\n{problems}"
-        );
-    }
+    assert_named(
+        &store,
+        &[
+            "bad sync-queue span",
+            "cs:1 has a pending change but is not in the sync queue",
+        ],
+    );
 }
 
 #[test]
@@ -196,14 +201,11 @@ fn a_pending_export_is_queued_by_a_span_or_its_own_key_and_a_bad_span_is_named()
     let mut txn = store.begin();
     txn.put_raw(span(0, 5).0, 0u64.to_be_bytes()[..4].to_vec());
     store.commit(txn).expect("commit");
-    let problems = check(&store).expect("check").join("\n");
-    for expected in [
-        "bad export-queue span",
-        "cs:1 has a pending change but is not in the export queue",
-    ] {
-        assert!(
-            problems.contains(expected),
-            "{expected}\nnot in:\n{problems}"
-        );
-    }
+    assert_named(
+        &store,
+        &[
+            "bad export-queue span",
+            "cs:1 has a pending change but is not in the export queue",
+        ],
+    );
 }

@@ -713,21 +713,23 @@ proptest! {
     }
 }
 
+/// Writes `version` as the format version of the store at `path`.
+fn write_version(path: &std::path::Path, version: u32) {
+    let kv = SledKv::open(path, 1 << 20).expect("sled");
+    kv.apply(vec![(
+        keys::VERSION.to_vec(),
+        Some(version.to_be_bytes().to_vec()),
+    )])
+    .expect("write");
+    kv.flush().expect("flush");
+}
+
 #[test]
 fn a_store_of_another_format_version_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("store");
     drop(open(&path));
-    {
-        let kv = SledKv::open(&path, 1 << 20).expect("sled");
-        let future = keys::FORMAT_VERSION + 1;
-        kv.apply(vec![(
-            keys::VERSION.to_vec(),
-            Some(future.to_be_bytes().to_vec()),
-        )])
-        .expect("write");
-        kv.flush().expect("flush");
-    }
+    write_version(&path, keys::FORMAT_VERSION + 1);
     let options = StoreOptions::default();
     // Twice: a refused open releases the lock it took.
     for _ in 0..2 {
@@ -754,15 +756,7 @@ fn a_store_of_a_previous_format_version_opens_and_its_first_commit_upgrades_it()
             let v = kv.get(keys::VERSION).expect("read").expect("a version");
             u32::from_be_bytes(v.as_slice().try_into().expect("4 bytes"))
         };
-        {
-            let kv = SledKv::open(&path, 1 << 20).expect("sled");
-            kv.apply(vec![(
-                keys::VERSION.to_vec(),
-                Some(old.to_be_bytes().to_vec()),
-            )])
-            .expect("write");
-            kv.flush().expect("flush");
-        }
+        write_version(&path, old);
         let options = StoreOptions::default();
         // Opening writes nothing: a reader may open it.
         drop(Store::open(&path, &options, "test").expect("opens"));
